@@ -1,0 +1,137 @@
+//! The command line: parses arguments, sets up logging, runs one subcommand, and maps its
+//! outcome to the exit code (0 done, 1 drift, 2 error). Subcommands render nothing
+//! themselves; they call the library.
+
+mod bless;
+mod build;
+mod check;
+mod list;
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::error::Error;
+use crate::project::{ProfileRef, Project, StackRef};
+
+/// berth compiles typed Nickel stack modules into every artifact ops needs.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about, long_about = None, after_help = EXAMPLES)]
+pub struct Cli {
+    /// Project folder holding schemas/, modules/ and profiles/.
+    #[arg(long, global = true, default_value = ".", value_name = "DIR")]
+    root: PathBuf,
+    /// More output (-v: progress, -vv: debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+const EXAMPLES: &str = "Examples:
+  berth build                          every stack × every profile into ./out
+  berth build --stack ape --profile prod-lite
+  berth check                          compare a fresh build with golden/ (exit 1 on drift)
+  berth bless                          accept the fresh build as golden/
+  berth list                           stacks, profiles and services";
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build artifacts into the output folder.
+    Build(build::Build),
+    /// Compare a fresh build with golden/; exit 1 on drift.
+    Check(check::Check),
+    /// Replace golden/ with a fresh build, on purpose.
+    Bless(bless::Bless),
+    /// List stacks, profiles, and the services of each stack.
+    List(list::List),
+}
+
+/// Which stacks and profiles a command works on.
+#[derive(Debug, Clone, Args)]
+struct Selection {
+    /// Only this stack (repeatable). Default: every stack in modules/stacks/.
+    #[arg(long = "stack", value_name = "NAME")]
+    stacks: Vec<String>,
+    /// Only this profile (repeatable). Default: every profile in profiles/.
+    #[arg(long = "profile", value_name = "NAME", conflicts_with = "no_profile")]
+    profiles: Vec<String>,
+    /// Build with no profile overlay at all (into <stack>/none/).
+    #[arg(long)]
+    no_profile: bool,
+}
+
+impl Selection {
+    fn is_everything(&self) -> bool {
+        self.stacks.is_empty() && self.profiles.is_empty() && !self.no_profile
+    }
+
+    fn resolve(&self, project: &Project) -> Result<(Vec<StackRef>, Vec<ProfileRef>), Error> {
+        let stacks = project.select_stacks(&self.stacks)?;
+        let profiles = if self.no_profile { vec![ProfileRef::None] } else { project.select_profiles(&self.profiles)? };
+        Ok((stacks, profiles))
+    }
+}
+
+/// What a command ended with, short of an error.
+pub enum Outcome {
+    Done,
+    Drift,
+}
+
+/// Runs berth with these arguments and returns the process exit code.
+pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr (exit 2).
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    init_logging(cli.verbose, cli.quiet);
+    match execute(cli) {
+        Ok(Outcome::Done) => ExitCode::SUCCESS,
+        Ok(Outcome::Drift) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn execute(cli: Cli) -> Result<Outcome, Error> {
+    let project = Project::open(&cli.root)?;
+    match cli.command {
+        Command::Build(command) => command.run(&project),
+        Command::Check(command) => command.run(&project),
+        Command::Bless(command) => command.run(&project),
+        Command::List(command) => command.run(&project),
+    }
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => tracing::Level::ERROR,
+        (false, 0) => tracing::Level::WARN,
+        (false, 1) => tracing::Level::INFO,
+        (false, _) => tracing::Level::DEBUG,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .try_init();
+}
+
+/// Threads for building: one per core.
+fn jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,32 @@
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{Outcome, jobs};
+use crate::compile::{compile_all, tree};
+use crate::error::Error;
+use crate::output;
+use crate::project::Project;
+
+/// Replace golden/ with a fresh build of every stack × every profile, atomically.
+/// Read the diff of golden/ before committing it: that diff is the review.
+///
+/// Example:
+///   berth check || (berth bless && git diff golden/)
+#[derive(Debug, Args)]
+pub struct Bless {
+    /// Golden folder, relative to the project root unless absolute.
+    #[arg(long, default_value = "golden", value_name = "DIR")]
+    golden: PathBuf,
+}
+
+impl Bless {
+    pub fn run(self, project: &Project) -> Result<Outcome, Error> {
+        let builds = compile_all(project, &project.stacks()?, &project.profiles()?, jobs())?;
+        let files = tree(&builds);
+        let golden = project.root().join(&self.golden);
+        output::replace_dir(&golden, &files)?;
+        eprintln!("blessed {} files into {}", files.len(), golden.display());
+        Ok(Outcome::Done)
+    }
+}

@@ -1,0 +1,110 @@
+//! Drives the pipeline for a set of stacks × profiles: evaluate, build the model, render.
+//! Targets run in parallel, each on its own thread with a stack deep enough for Nickel;
+//! results come back in (stack, profile) order whatever the scheduling.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::eval::{self, EVAL_STACK_SIZE};
+use crate::model::Stack;
+use crate::project::{ProfileRef, Project, StackRef};
+use crate::render::{self, Artifact};
+
+/// The artifacts of one stack built with one profile.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub stack: String,
+    pub profile: String,
+    pub artifacts: Vec<Artifact>,
+}
+
+impl Built {
+    /// The folder these artifacts live in, relative to the output root.
+    pub fn dir(&self) -> PathBuf {
+        PathBuf::from(&self.stack).join(&self.profile)
+    }
+}
+
+/// Every generated file of `builds`, keyed by its path below the output root.
+pub fn tree(builds: &[Built]) -> BTreeMap<PathBuf, String> {
+    builds
+        .iter()
+        .flat_map(|built| built.artifacts.iter().map(|artifact| (built.dir().join(&artifact.path), artifact.contents.clone())))
+        .collect()
+}
+
+/// Evaluates and renders `stack` with `profile`. Needs [`EVAL_STACK_SIZE`] of stack.
+///
+/// # Errors
+/// Evaluation, model and render errors, located in the user's files.
+pub fn compile_one(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Result<(Stack, Built), Error> {
+    let evaluated = eval::evaluate(project, stack, profile)?;
+    let model = Stack::from_evaluated(&evaluated)?;
+    let artifacts = render::all(&model).map_err(|e| crate::error::EvalError {
+        stack: stack.name.clone(),
+        profile: profile.name().to_string(),
+        report: e.to_string(),
+    })?;
+    let built = Built { stack: stack.name.clone(), profile: profile.name().to_string(), artifacts };
+    Ok((model, built))
+}
+
+/// Compiles every stack with every profile, on up to `jobs` threads.
+///
+/// # Errors
+/// The first failure in (stack, profile) order, so the same input always reports the same error.
+pub fn compile_all(project: &Project, stacks: &[StackRef], profiles: &[ProfileRef], jobs: usize) -> Result<Vec<Built>, Error> {
+    let targets: Vec<(&StackRef, &ProfileRef)> =
+        stacks.iter().flat_map(|stack| profiles.iter().map(move |profile| (stack, profile))).collect();
+    let queue = Mutex::new(targets.iter().enumerate());
+    let results: Mutex<Vec<(usize, Result<Built, Error>)>> = Mutex::new(Vec::with_capacity(targets.len()));
+    let n_workers = jobs.clamp(1, targets.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..n_workers {
+            let worker = || {
+                while let Some((index, (stack, profile))) = next(&queue) {
+                    let result = compile_one(project, stack, profile).map(|(_, built)| built);
+                    lock(&results).push((index, result));
+                }
+            };
+            let spawned = std::thread::Builder::new().stack_size(EVAL_STACK_SIZE).spawn_scoped(scope, worker);
+            if let Err(e) = spawned {
+                tracing::warn!("could not start a build thread: {e}");
+            }
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if results.len() != targets.len() {
+        // Only when no thread could be started at all: build here, on a big-stack thread.
+        return compile_on_one_thread(project, &targets);
+    }
+    results.sort_by_key(|(index, _)| *index);
+    results.into_iter().map(|(_, result)| result).collect()
+}
+
+fn compile_on_one_thread(project: &Project, targets: &[(&StackRef, &ProfileRef)]) -> Result<Vec<Built>, Error> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new().stack_size(EVAL_STACK_SIZE).spawn_scoped(scope, || {
+            targets.iter().map(|(stack, profile)| compile_one(project, stack, profile).map(|(_, built)| built)).collect()
+        });
+        match handle.map(|h| h.join()) {
+            Ok(Ok(result)) => result,
+            _ => Err(crate::error::EvalError {
+                stack: String::new(),
+                profile: String::new(),
+                report: "could not start an evaluation thread".to_string(),
+            }
+            .into()),
+        }
+    })
+}
+
+fn next<I: Iterator>(queue: &Mutex<I>) -> Option<I::Item> {
+    lock(queue).next()
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}

@@ -1,0 +1,120 @@
+//! Errors of every phase, each carrying the place in the user's files it is about.
+//! One format for all of them: `file:line:col: field.path: message`, then `hint:`.
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// Everything that makes berth stop with exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Eval(#[from] EvalError),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Output(#[from] OutputError),
+}
+
+/// Finding the project, its stacks and profiles.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{root}: not a berth project: no `{missing}` folder\nhint: pass --root DIR, the folder that holds schemas/, modules/ and profiles/")]
+    NotAProject { root: PathBuf, missing: &'static str },
+    #[error("unknown stack `{name}`\nhint: stacks in {dir}: {}", known.join(", "))]
+    UnknownStack { name: String, dir: PathBuf, known: Vec<String> },
+    #[error("unknown profile `{name}`\nhint: profiles in {dir}: {}", known.join(", "))]
+    UnknownProfile { name: String, dir: PathBuf, known: Vec<String> },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Nickel could not evaluate a stack with a profile: syntax, contract, merge errors.
+/// `report` is Nickel's own diagnostic (file, line, column, the offending source).
+#[derive(Debug, thiserror::Error)]
+#[error("stack `{stack}` with profile `{profile}`: evaluation failed\n{report}")]
+pub struct EvalError {
+    pub stack: String,
+    pub profile: String,
+    pub report: String,
+}
+
+/// The evaluated stack does not hold together (broken references, cycles, port clashes…).
+/// Every problem found is listed, not only the first.
+#[derive(Debug, thiserror::Error)]
+pub struct ModelError {
+    pub stack: String,
+    pub profile: String,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl fmt::Display for ModelError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n_problems = self.diagnostics.len();
+        let noun = if n_problems == 1 { "problem" } else { "problems" };
+        write!(f, "stack `{}` with profile `{}`: {n_problems} {noun}", self.stack, self.profile)?;
+        for diagnostic in &self.diagnostics {
+            write!(f, "\n{diagnostic}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Writing artifacts or reading the golden tree.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: artifact path escapes the output folder", path.display())]
+    UnsafePath { path: PathBuf },
+}
+
+/// A place in a source file. `file` is relative to the project root when it lies inside it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Location {
+    pub file: PathBuf,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// One problem with a field of the model.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    /// Where the offending value was written, when berth could trace it.
+    pub location: Option<Location>,
+    /// Dotted field path, e.g. `services.api.depends_on.postgres`.
+    pub field: String,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic { location: None, field: field.into(), message: message.into(), hint: None }
+    }
+
+    pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(location) = &self.location {
+            write!(f, "{location}: ")?;
+        }
+        write!(f, "{}: {}", self.field, self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}

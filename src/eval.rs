@@ -1,0 +1,87 @@
+//! Evaluates one stack with one profile through the embedded Nickel evaluator and hands
+//! back plain JSON plus a map of where each field was written. The only module that
+//! imports `nickel_lang_core`; nothing Nickel-typed leaves it (none of it is `Send`).
+
+mod positions;
+
+use nickel_lang_core::{
+    error::report::{ColorOpt, report_as_str},
+    eval::cache::CacheImpl,
+    program::{Program, ProgramBuilder},
+    serialize::{ExportFormat, validate},
+};
+
+pub use positions::Positions;
+
+use crate::error::EvalError;
+use crate::project::{ProfileRef, Project, StackRef};
+
+/// Stack size of the threads that evaluate. Nickel recurses deeply and does not guard
+/// against overflow: it aborts the whole process on a 2 MiB stack (see shared notes).
+pub const EVAL_STACK_SIZE: usize = 64 << 20;
+
+/// The result of evaluating a stack: the value, and where its fields came from.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    pub value: serde_json::Value,
+    pub positions: Positions,
+}
+
+/// Evaluates `stack` merged with `profile` (see `finalize` in `schemas/berth.ncl`).
+/// Must run on a thread with [`EVAL_STACK_SIZE`] of stack.
+///
+/// # Errors
+/// Nickel's own diagnostic (syntax, contract, merge conflict, missing field) with the
+/// project root stripped from file paths.
+pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Result<Evaluated, EvalError> {
+    let fail = |report: String| EvalError {
+        stack: stack.name.clone(),
+        profile: profile.name().to_string(),
+        report: relative_paths(project, &report),
+    };
+    // A string source resolves its imports against its virtual path, so give it one inside
+    // the project (a relative name would resolve against the process's working directory).
+    let main_path = project.root().join("__berth_main__.ncl");
+    let mut program: Program<CacheImpl> = ProgramBuilder::new()
+        .add_source_string(main_source(stack, profile), main_path)
+        .add_import_paths(project.import_paths())
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let value = program
+        .eval_full_for_export()
+        .map_err(|e| fail(report_as_str(&mut program.files(), e, ColorOpt::Never)))?;
+    validate(ExportFormat::Json, &value).map_err(|e| {
+        let e = e.with_pos_table(program.pos_table().clone());
+        fail(report_as_str(&mut program.files(), e, ColorOpt::Never))
+    })?;
+    let positions = Positions::collect(&value, program.pos_table(), &program.files(), project);
+    // `to_value` keeps integers as integers (deserializing through serde_json::Value would not).
+    let value = serde_json::to_value(&value).map_err(|e| fail(e.to_string()))?;
+    Ok(Evaluated { value, positions })
+}
+
+/// The expression berth evaluates: `finalize` applied to the stack module and the profile.
+fn main_source(stack: &StackRef, profile: &ProfileRef) -> String {
+    let profile_expr = match profile {
+        ProfileRef::File { path, .. } => format!("(import \"{}\")", nickel_string(&path.to_string_lossy())),
+        ProfileRef::None => "berth.no_profile".to_string(),
+    };
+    format!(
+        "let berth = import \"berth.ncl\" in\nberth.finalize \"{}\" (import \"{}\") {}\n",
+        nickel_string(&stack.name),
+        nickel_string(&stack.path.to_string_lossy()),
+        profile_expr,
+    )
+}
+
+/// Escapes text for a Nickel double-quoted string (which interpolates `%{`).
+fn nickel_string(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "\\%")
+}
+
+/// Nickel prints absolute paths; users think in paths relative to their project.
+fn relative_paths(project: &Project, report: &str) -> String {
+    let mut root = project.root().to_string_lossy().into_owned();
+    root.push('/');
+    report.replace(&root, "")
+}

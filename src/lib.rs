@@ -1,0 +1,23 @@
+//! berth: typed Nickel stack modules in, deployment artifacts out.
+//!
+//! The pipeline, one module per stage:
+//! - [`project`]: find stacks (`modules/stacks/*.ncl`) and profiles (`profiles/*.ncl`) under a root;
+//! - [`eval`]: evaluate a stack merged with a profile through embedded Nickel → JSON + positions;
+//! - [`model`]: deserialize into typed [`model::Stack`], then [`model::validate`] what contracts cannot see;
+//! - [`render`]: pure functions from the model to artifacts, one file per target;
+//! - [`output`]: write artifacts atomically, compare them with `golden/`;
+//! - [`compile`]: drive the stages for stacks × profiles in parallel;
+//! - [`cli`]: the thin command line over all of it.
+//!
+//! Errors of every stage are [`error::Error`], located in the user's files.
+
+pub mod project;
+pub mod eval;
+pub mod model;
+pub mod render;
+pub mod output;
+pub mod compile;
+pub mod cli;
+pub mod error;
+
+pub use error::Error;

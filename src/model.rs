@@ -1,0 +1,298 @@
+//! The typed stack every renderer reads: deserialized from the evaluated Nickel value,
+//! then checked by [`validate`] for what contracts cannot see (references, cycles, clashes).
+//! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
+
+pub mod text;
+pub mod validate;
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::error::{Diagnostic, ModelError};
+use crate::eval::Evaluated;
+
+/// One stack built with one profile.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    pub name: String,
+    pub description: Option<String>,
+    pub profile: ProfileInfo,
+    pub services: BTreeMap<String, Service>,
+    pub volumes: BTreeMap<String, Volume>,
+    pub networks: BTreeMap<String, Network>,
+    pub variables: BTreeMap<String, Variable>,
+}
+
+/// The profile's settings as the stack saw them.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileInfo {
+    pub name: String,
+    pub description: String,
+    pub debug: bool,
+    pub log_level: String,
+    pub dev_secrets: bool,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    pub description: Option<String>,
+    pub image: Option<String>,
+    pub build: Option<Build>,
+    pub command: Option<Command>,
+    pub entrypoint: Option<Command>,
+    pub working_dir: Option<String>,
+    pub user: Option<String>,
+    #[serde(deserialize_with = "env_map")]
+    pub environment: BTreeMap<String, String>,
+    pub ports: Vec<Port>,
+    pub volumes: Vec<Mount>,
+    pub networks: Vec<String>,
+    pub depends_on: BTreeMap<String, Condition>,
+    pub healthcheck: Option<Healthcheck>,
+    pub restart: Option<String>,
+    pub replicas: u32,
+    pub resources: Resources,
+    pub labels: BTreeMap<String, String>,
+    pub logging: Option<Logging>,
+    pub ulimits: BTreeMap<String, Ulimit>,
+    pub extra_hosts: BTreeMap<String, String>,
+    pub stop_grace_period: Option<String>,
+    pub init: Option<bool>,
+    pub read_only: Option<bool>,
+    pub privileged: Option<bool>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub shm_size: Option<String>,
+    pub tmpfs: Vec<String>,
+    pub backup: Option<Backup>,
+    pub metrics: Option<Metrics>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Build {
+    pub context: String,
+    pub dockerfile: Option<String>,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+}
+
+/// A command or entrypoint: run by a shell, or as an argument vector.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Command {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Port {
+    pub target: u16,
+    pub published: Option<Published>,
+    pub host_ip: Option<String>,
+    pub protocol: String,
+    pub name: Option<String>,
+}
+
+/// A host port, or a range of them (one per replica).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Published {
+    Port(u16),
+    Range(String),
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Mount {
+    #[serde(rename = "type")]
+    pub kind: MountKind,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum MountKind {
+    Volume,
+    Bind,
+    Tmpfs,
+}
+
+/// What a dependency must reach before its dependent starts.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Condition {
+    Started,
+    Healthy,
+    Completed,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Healthcheck {
+    pub test: HealthTest,
+    pub interval: String,
+    pub timeout: String,
+    pub retries: u32,
+    pub start_period: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum HealthTest {
+    Shell(String),
+    Exec(Vec<String>),
+    Http { http: HttpProbe },
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct HttpProbe {
+    pub port: u16,
+    pub path: String,
+    pub client: String,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    pub limits: ResourceSet,
+    pub reservations: ResourceSet,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct ResourceSet {
+    pub cpus: Option<f64>,
+    pub memory: Option<String>,
+}
+
+impl ResourceSet {
+    pub fn is_empty(&self) -> bool {
+        self.cpus.is_none() && self.memory.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Logging {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Ulimit {
+    pub soft: u64,
+    pub hard: u64,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    pub command: String,
+    pub restore: Option<String>,
+    pub schedule: String,
+    pub keep: u32,
+    pub extension: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    pub port: u16,
+    pub path: String,
+    pub interval: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Volume {
+    pub description: Option<String>,
+    pub name: Option<String>,
+    pub driver: Option<String>,
+    pub external: bool,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    pub description: Option<String>,
+    pub name: Option<String>,
+    pub driver: String,
+    pub internal: bool,
+    pub external: bool,
+}
+
+/// A variable the stack reads from its environment (`.env`), listed in `.env.template`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Variable {
+    pub description: String,
+    pub group: String,
+    #[serde(default, deserialize_with = "optional_env_text")]
+    pub default: Option<String>,
+    pub secret: bool,
+    pub dev_value: Option<String>,
+    pub example: Option<String>,
+}
+
+impl Stack {
+    /// Deserializes and validates an evaluated stack.
+    ///
+    /// # Errors
+    /// Every problem [`validate::stack`] finds, each located in the user's files.
+    pub fn from_evaluated(evaluated: &Evaluated) -> Result<Stack, ModelError> {
+        let fail = |diagnostics| ModelError {
+            stack: text_at(&evaluated.value, "name"),
+            profile: text_at(&evaluated.value["profile"], "name"),
+            diagnostics,
+        };
+        let stack: Stack = serde_path_to_error::deserialize(&evaluated.value).map_err(|e| {
+            let field = e.path().to_string();
+            let mut diagnostic = Diagnostic::new(&field, e.inner().to_string())
+                .with_hint("the schema and the model disagree; was a file in schemas/ edited?");
+            diagnostic.location = evaluated.positions.locate(&field);
+            fail(vec![diagnostic])
+        })?;
+        let mut diagnostics = validate::stack(&stack);
+        for diagnostic in &mut diagnostics {
+            diagnostic.location = evaluated.positions.locate(&diagnostic.field);
+        }
+        if diagnostics.is_empty() { Ok(stack) } else { Err(fail(diagnostics)) }
+    }
+}
+
+fn text_at(value: &serde_json::Value, key: &str) -> String {
+    value.get(key).and_then(|v| v.as_str()).unwrap_or("?").to_string()
+}
+
+/// Environment values may be written as strings, numbers or booleans; all are text to a process.
+fn env_text(value: serde_json::Value) -> Result<String, String> {
+    match value {
+        serde_json::Value::String(text) => Ok(text),
+        serde_json::Value::Number(number) => Ok(number.to_string()),
+        serde_json::Value::Bool(flag) => Ok(flag.to_string()),
+        other => Err(format!("expected a string, number or boolean, got {other}")),
+    }
+}
+
+fn env_map<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(key, value)| env_text(value).map(|text| (key, text)).map_err(serde::de::Error::custom))
+        .collect()
+}
+
+fn optional_env_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    let raw = Option::<serde_json::Value>::deserialize(deserializer)?;
+    raw.map(env_text).transpose().map_err(serde::de::Error::custom)
+}

@@ -1,0 +1,325 @@
+//! Checks a deserialized stack for what contracts cannot see: references between parts,
+//! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
+//! Returns every problem found; field paths are located by the caller.
+
+use super::text::{self, is_variable_name};
+use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
+use crate::error::Diagnostic;
+
+/// All problems of `stack`, in a stable order.
+pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    names(stack, &mut found);
+    for (name, service) in &stack.services {
+        image_or_build(name, service, &mut found);
+        dependencies(stack, name, service, &mut found);
+        mounts(stack, name, service, &mut found);
+        networks(stack, name, service, &mut found);
+        replicas_and_ports(name, service, &mut found);
+        references(stack, name, service, &mut found);
+    }
+    cycles(stack, &mut found);
+    host_port_clashes(stack, &mut found);
+    variables(stack, &mut found);
+    found
+}
+
+/// Every text field of a service that may reference variables, with its field path.
+/// The compose renderer interpolates exactly these.
+pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a str)> {
+    let at = |field: &str| format!("services.{name}.{field}");
+    let mut texts: Vec<(String, &str)> = Vec::new();
+    for (key, value) in &service.environment {
+        texts.push((at(&format!("environment.{key}")), value));
+    }
+    for (field, command) in [("command", &service.command), ("entrypoint", &service.entrypoint)] {
+        match command {
+            Some(Command::Shell(line)) => texts.push((at(field), line)),
+            Some(Command::Exec(args)) => {
+                texts.extend(args.iter().enumerate().map(|(i, arg)| (at(&format!("{field}[{i}]")), arg.as_str())));
+            }
+            None => {}
+        }
+    }
+    match service.healthcheck.as_ref().map(|h| &h.test) {
+        Some(HealthTest::Shell(line)) => texts.push((at("healthcheck.test"), line)),
+        Some(HealthTest::Exec(args)) => {
+            texts.extend(args.iter().enumerate().map(|(i, arg)| (at(&format!("healthcheck.test[{i}]")), arg.as_str())));
+        }
+        _ => {}
+    }
+    if let Some(image) = &service.image {
+        texts.push((at("image"), image));
+    }
+    for (key, value) in &service.labels {
+        texts.push((at(&format!("labels.{key}")), value));
+    }
+    if let Some(build) = &service.build {
+        for (key, value) in &build.args {
+            texts.push((at(&format!("build.args.{key}")), value));
+        }
+    }
+    texts
+}
+
+fn names(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let kinds = [
+        ("services", stack.services.keys().collect::<Vec<_>>()),
+        ("volumes", stack.volumes.keys().collect()),
+        ("networks", stack.networks.keys().collect()),
+    ];
+    for (kind, keys) in kinds {
+        for key in keys {
+            if !is_name(key) {
+                found.push(Diagnostic::new(
+                    format!("{kind}.{key}"),
+                    format!("`{key}` is not a valid name: use lower-case letters, digits, '-' and '_'"),
+                ));
+            }
+        }
+    }
+    for key in stack.variables.keys() {
+        if !is_variable_name(key) {
+            found.push(Diagnostic::new(format!("variables.{key}"), "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+        }
+    }
+}
+
+fn image_or_build(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    if service.image.is_none() && service.build.is_none() {
+        found.push(
+            Diagnostic::new(format!("services.{name}"), "needs an `image` or a `build`")
+                .with_hint("e.g. image = \"postgres:16\" or build = { context = \"./api\" }"),
+        );
+    }
+}
+
+fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (dependency, condition) in &service.depends_on {
+        let field = format!("services.{name}.depends_on.{dependency}");
+        if dependency == name {
+            found.push(Diagnostic::new(field, "a service cannot depend on itself"));
+            continue;
+        }
+        let Some(target) = stack.services.get(dependency) else {
+            found.push(unknown(field, "service", dependency, stack.services.keys()));
+            continue;
+        };
+        if *condition == Condition::Healthy && target.healthcheck.is_none() {
+            found.push(
+                Diagnostic::new(field, format!("waits for `{dependency}` to be healthy, but `{dependency}` has no healthcheck"))
+                    .with_hint(format!("give services.{dependency} a healthcheck, or wait for \"started\"")),
+            );
+        }
+    }
+}
+
+fn mounts(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (index, mount) in service.volumes.iter().enumerate() {
+        let field = format!("services.{name}.volumes[{index}]");
+        match (mount.kind, &mount.source) {
+            (MountKind::Volume, Some(source)) if !stack.volumes.contains_key(source) => {
+                found.push(
+                    unknown(format!("{field}.source"), "volume", source, stack.volumes.keys())
+                        .with_hint(format!("declare it: volumes.{source} = {{}}")),
+                );
+            }
+            (MountKind::Volume | MountKind::Bind, None) => {
+                found.push(Diagnostic::new(&field, "a volume or bind mount needs a `source`"));
+            }
+            (MountKind::Tmpfs, Some(_)) => {
+                found.push(Diagnostic::new(format!("{field}.source"), "a tmpfs mount has no source"));
+            }
+            _ => {}
+        }
+        if !mount.target.starts_with('/') {
+            found.push(Diagnostic::new(format!("{field}.target"), "the mount target must be an absolute path"));
+        }
+    }
+}
+
+fn networks(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (index, network) in service.networks.iter().enumerate() {
+        if network != "default" && !stack.networks.contains_key(network) {
+            let field = format!("services.{name}.networks[{index}]");
+            found.push(unknown(field, "network", network, stack.networks.keys()));
+        }
+    }
+}
+
+/// Replicas of one service cannot share one host port; a range must have a port per replica.
+fn replicas_and_ports(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (index, port) in service.ports.iter().enumerate() {
+        let Some(published) = &port.published else { continue };
+        let field = format!("services.{name}.ports[{index}].published");
+        let Some((first, last)) = host_range(published) else {
+            found.push(Diagnostic::new(field, "a port range must be FIRST-LAST with FIRST <= LAST, both 1 to 65535"));
+            continue;
+        };
+        let n_ports = u32::from(last - first) + 1;
+        if n_ports < service.replicas {
+            found.push(
+                Diagnostic::new(field, format!("{} replicas need {} host ports, {n_ports} published", service.replicas, service.replicas))
+                    .with_hint(format!("publish a range, e.g. \"{first}-{}\", or leave the port unpublished behind a proxy", u32::from(first) + service.replicas - 1)),
+            );
+        }
+    }
+}
+
+fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (field, value) in service_texts(name, service) {
+        match text::parse(value) {
+            Err(message) => found.push(Diagnostic::new(field, message)),
+            Ok(_) => {
+                for variable in text::references(value) {
+                    if !stack.variables.contains_key(&variable) {
+                        found.push(
+                            Diagnostic::new(&field, format!("references undeclared variable `{variable}`"))
+                                .with_hint(format!("declare it: variables.{variable} = {{ description = \"…\" }}")),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    for (name, variable) in &stack.variables {
+        if variable.secret && variable.default.is_some() {
+            found.push(
+                Diagnostic::new(format!("variables.{name}.default"), "a secret cannot have a default: it would be written into artifacts")
+                    .with_hint("use `dev_value` for a throw-away value that only dev profiles use"),
+            );
+        }
+        if !variable.secret && variable.dev_value.is_some() {
+            found.push(Diagnostic::new(format!("variables.{name}.dev_value"), "only secrets have a dev_value; use `default`"));
+        }
+    }
+}
+
+/// Reports each dependency cycle once, starting from its smallest service name.
+fn cycles(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let mut reported: Vec<Vec<&str>> = Vec::new();
+    for start in stack.services.keys() {
+        let mut path = vec![start.as_str()];
+        if let Some(cycle) = find_cycle(stack, &mut path) {
+            let mut key = cycle.clone();
+            key.sort_unstable();
+            if !reported.contains(&key) {
+                reported.push(key);
+                let first = cycle[0];
+                let next = cycle.get(1).copied().unwrap_or(first);
+                let shown: Vec<&str> = cycle.iter().copied().chain([first]).collect();
+                found.push(Diagnostic::new(
+                    format!("services.{first}.depends_on.{next}"),
+                    format!("dependency cycle: {}", shown.join(" -> ")),
+                ));
+            }
+        }
+    }
+}
+
+fn find_cycle<'a>(stack: &'a Stack, path: &mut Vec<&'a str>) -> Option<Vec<&'a str>> {
+    let current = *path.last()?;
+    let service = stack.services.get(current)?;
+    for dependency in service.depends_on.keys() {
+        if let Some(at) = path.iter().position(|p| p == dependency) {
+            return (at == 0).then(|| path.clone());
+        }
+        if stack.services.contains_key(dependency) && path.len() <= stack.services.len() {
+            path.push(dependency);
+            if let Some(cycle) = find_cycle(stack, path) {
+                return Some(cycle);
+            }
+            path.pop();
+        }
+    }
+    None
+}
+
+/// Two services (or two ports of one) that would bind the same host port.
+fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    struct Binding<'a> {
+        service: &'a str,
+        field: String,
+        host_ip: &'a str,
+        protocol: &'a str,
+        first: u16,
+        last: u16,
+    }
+    let mut earlier: Vec<Binding> = Vec::new();
+    for (name, service) in &stack.services {
+        for (index, port) in service.ports.iter().enumerate() {
+            let Some((first, last)) = port.published.as_ref().and_then(host_range) else { continue };
+            let binding = Binding {
+                service: name,
+                field: format!("services.{name}.ports[{index}].published"),
+                host_ip: port.host_ip.as_deref().unwrap_or(""),
+                protocol: &port.protocol,
+                first,
+                last,
+            };
+            let clash = earlier.iter().find(|other| {
+                let same_address = other.host_ip.is_empty() || binding.host_ip.is_empty() || other.host_ip == binding.host_ip;
+                same_address && other.protocol == binding.protocol && other.first <= binding.last && binding.first <= other.last
+            });
+            if let Some(other) = clash {
+                let host_port = binding.first.max(other.first);
+                found.push(
+                    Diagnostic::new(&binding.field, format!("host port {host_port}/{} is already published by `{}` ({})", binding.protocol, other.service, other.field))
+                        .with_hint("publish a different host port, or leave this one unpublished"),
+                );
+            }
+            earlier.push(binding);
+        }
+    }
+}
+
+/// First and last host port of a published port.
+pub fn host_range(published: &Published) -> Option<(u16, u16)> {
+    match published {
+        Published::Port(port) => Some((*port, *port)),
+        Published::Range(range) => {
+            let (first, last) = range.split_once('-')?;
+            let (first, last): (u16, u16) = (first.parse().ok()?, last.parse().ok()?);
+            (first >= 1 && first <= last).then_some((first, last))
+        }
+    }
+}
+
+fn is_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+fn unknown<'a>(field: String, kind: &str, name: &str, known: impl Iterator<Item = &'a String>) -> Diagnostic {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    let diagnostic = Diagnostic::new(field, format!("unknown {kind} `{name}`"));
+    match closest(name, &known) {
+        Some(guess) => diagnostic.with_hint(format!("did you mean `{guess}`?")),
+        None if known.is_empty() => diagnostic.with_hint(format!("the stack declares no {kind}s")),
+        None => diagnostic.with_hint(format!("known {kind}s: {}", known.join(", "))),
+    }
+}
+
+/// The known name within edit distance 2 of `name`, if any.
+pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    known.iter().map(|k| (edit_distance(name, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut previous = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous + usize::from(ca != *cb);
+            previous = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(previous + 1);
+        }
+    }
+    row[b.len()]
+}

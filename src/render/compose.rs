@@ -1,0 +1,416 @@
+//! Renders a stack as a Compose file (current Compose specification, no `version:`).
+//! Pure. Variables become `${NAME:-default}` / `${NAME:?message}`; every other `$` is
+//! escaped, so compose never interpolates what the user meant literally.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::yaml::to_yaml;
+use super::{Artifact, RenderError, header};
+use crate::model::text::{self, Piece};
+use crate::model::{
+    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port, Published,
+    ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
+};
+
+pub const FILE_NAME: &str = "compose.yaml";
+
+/// `compose.yaml` for `stack`.
+///
+/// # Errors
+/// Only if the YAML serializer fails.
+pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
+    let file = ComposeFile {
+        name: stack.name.clone(),
+        services: stack.services.iter().map(|(name, service)| (name.clone(), service_of(stack, service))).collect(),
+        volumes: stack.volumes.iter().map(|(name, volume)| (name.clone(), volume_of(volume))).collect(),
+        networks: stack.networks.iter().map(|(name, network)| (name.clone(), network_of(network))).collect(),
+    };
+    let body = to_yaml(FILE_NAME, &file)?;
+    Ok(Artifact { path: PathBuf::from(FILE_NAME), contents: format!("{}{body}", header(stack, "#")) })
+}
+
+// -- the Compose file's own types, in the key order people write them ----------------------
+
+#[derive(Serialize)]
+struct ComposeFile {
+    name: String,
+    services: BTreeMap<String, ComposeService>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    volumes: BTreeMap<String, ComposeVolume>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    networks: BTreeMap<String, ComposeNetwork>,
+}
+
+#[derive(Serialize)]
+struct ComposeService {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    build: Option<ComposeBuild>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    entrypoint: Option<ComposeCommand>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    command: Option<ComposeCommand>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    working_dir: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    environment: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    ports: Vec<ComposePort>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    volumes: Vec<ComposeMount>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tmpfs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    networks: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    depends_on: BTreeMap<String, ComposeDependency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    healthcheck: Option<ComposeHealthcheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    deploy: Option<ComposeDeploy>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stop_grace_period: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    init: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    read_only: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    privileged: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_add: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shm_size: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    ulimits: BTreeMap<String, ComposeUlimit>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    extra_hosts: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logging: Option<ComposeLogging>,
+}
+
+#[derive(Serialize)]
+struct ComposeBuild {
+    context: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dockerfile: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    target: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    args: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ComposeCommand {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+#[derive(Serialize)]
+struct ComposePort {
+    target: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    published: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    host_ip: Option<String>,
+    protocol: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ComposeMount {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+    target: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    read_only: bool,
+}
+
+#[derive(Serialize)]
+struct ComposeDependency {
+    condition: &'static str,
+}
+
+#[derive(Serialize)]
+struct ComposeHealthcheck {
+    test: Vec<String>,
+    interval: String,
+    timeout: String,
+    retries: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    start_period: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ComposeDeploy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resources: Option<ComposeResources>,
+}
+
+#[derive(Serialize)]
+struct ComposeResources {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limits: Option<ComposeResourceSet>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reservations: Option<ComposeResourceSet>,
+}
+
+#[derive(Serialize)]
+struct ComposeResourceSet {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cpus: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    memory: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ComposeUlimit {
+    soft: u64,
+    hard: u64,
+}
+
+#[derive(Serialize)]
+struct ComposeLogging {
+    driver: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    options: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ComposeVolume {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    driver: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    external: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct ComposeNetwork {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    driver: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    internal: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    external: bool,
+}
+
+// -- model -> compose ---------------------------------------------------------------------
+
+fn service_of(stack: &Stack, service: &Service) -> ComposeService {
+    let Service {
+        description: _,
+        image,
+        build,
+        command,
+        entrypoint,
+        working_dir,
+        user,
+        environment,
+        ports,
+        volumes,
+        networks,
+        depends_on,
+        healthcheck,
+        restart,
+        replicas,
+        resources,
+        labels,
+        logging,
+        ulimits,
+        extra_hosts,
+        stop_grace_period,
+        init,
+        read_only,
+        privileged,
+        cap_add,
+        cap_drop,
+        shm_size,
+        tmpfs,
+        // Rendered by the systemd and Prometheus backends.
+        backup: _,
+        metrics: _,
+    } = service;
+    let text = |value: &String| interpolate(stack, value);
+    ComposeService {
+        image: image.as_ref().map(text),
+        build: build.as_ref().map(|build| build_of(stack, build)),
+        entrypoint: entrypoint.as_ref().map(|command| command_of(stack, command)),
+        command: command.as_ref().map(|command| command_of(stack, command)),
+        working_dir: working_dir.clone(),
+        user: user.clone(),
+        environment: environment.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
+        ports: ports.iter().map(port_of).collect(),
+        volumes: volumes.iter().map(mount_of).collect(),
+        tmpfs: tmpfs.clone(),
+        networks: networks.clone(),
+        depends_on: depends_on
+            .iter()
+            .map(|(name, condition)| (name.clone(), ComposeDependency { condition: condition_of(*condition) }))
+            .collect(),
+        healthcheck: healthcheck.as_ref().map(|healthcheck| healthcheck_of(stack, healthcheck)),
+        restart: restart.clone(),
+        deploy: deploy_of(*replicas, resources),
+        stop_grace_period: stop_grace_period.clone(),
+        init: *init,
+        read_only: *read_only,
+        privileged: *privileged,
+        cap_add: cap_add.clone(),
+        cap_drop: cap_drop.clone(),
+        shm_size: shm_size.clone(),
+        ulimits: ulimits.iter().map(|(name, Ulimit { soft, hard })| (name.clone(), ComposeUlimit { soft: *soft, hard: *hard })).collect(),
+        extra_hosts: extra_hosts.iter().map(|(host, address)| format!("{host}={address}")).collect(),
+        labels: labels.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
+        logging: logging.as_ref().map(|Logging { driver, options }| ComposeLogging { driver: driver.clone(), options: options.clone() }),
+    }
+}
+
+fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
+    let Build { context, dockerfile, target, args } = build;
+    ComposeBuild {
+        context: context.clone(),
+        dockerfile: dockerfile.clone(),
+        target: target.clone(),
+        args: args.iter().map(|(key, value)| (key.clone(), interpolate(stack, value))).collect(),
+    }
+}
+
+fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
+    match command {
+        Command::Shell(line) => ComposeCommand::Shell(interpolate(stack, line)),
+        Command::Exec(args) => ComposeCommand::Exec(args.iter().map(|arg| interpolate(stack, arg)).collect()),
+    }
+}
+
+fn port_of(port: &Port) -> ComposePort {
+    let Port { target, published, host_ip, protocol, name } = port;
+    ComposePort {
+        target: *target,
+        // Compose reads `published` as a string in its long syntax (ranges included).
+        published: published.as_ref().map(|published| match published {
+            Published::Port(port) => port.to_string(),
+            Published::Range(range) => range.clone(),
+        }),
+        host_ip: host_ip.clone(),
+        protocol: protocol.clone(),
+        name: name.clone(),
+    }
+}
+
+fn mount_of(mount: &Mount) -> ComposeMount {
+    let Mount { kind, source, target, read_only } = mount;
+    ComposeMount {
+        kind: match kind {
+            MountKind::Volume => "volume",
+            MountKind::Bind => "bind",
+            MountKind::Tmpfs => "tmpfs",
+        },
+        source: source.clone(),
+        target: target.clone(),
+        read_only: *read_only,
+    }
+}
+
+fn condition_of(condition: Condition) -> &'static str {
+    match condition {
+        Condition::Started => "service_started",
+        Condition::Healthy => "service_healthy",
+        Condition::Completed => "service_completed_successfully",
+    }
+}
+
+fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthcheck {
+    let Healthcheck { test, interval, timeout, retries, start_period } = healthcheck;
+    let test = match test {
+        HealthTest::Exec(args) => std::iter::once("CMD".to_string()).chain(args.iter().map(|arg| interpolate(stack, arg))).collect(),
+        HealthTest::Shell(line) => vec!["CMD-SHELL".to_string(), interpolate(stack, line)],
+        HealthTest::Http { http } => {
+            // 127.0.0.1, not localhost: many images resolve localhost to ::1 first while
+            // the service listens on IPv4 only.
+            let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
+            let probe: &[&str] = match http.client.as_str() {
+                "wget" => &["CMD", "wget", "-q", "-O", "/dev/null"],
+                _ => &["CMD", "curl", "-fsS", "-o", "/dev/null"],
+            };
+            probe.iter().map(|s| s.to_string()).chain([url]).collect()
+        }
+    };
+    ComposeHealthcheck {
+        test,
+        interval: interval.clone(),
+        timeout: timeout.clone(),
+        retries: *retries,
+        start_period: start_period.clone(),
+    }
+}
+
+fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
+    let set = |set: &ResourceSet| {
+        (!set.is_empty()).then(|| ComposeResourceSet { cpus: set.cpus.map(|cpus| cpus.to_string()), memory: set.memory.clone() })
+    };
+    let limits = set(&resources.limits);
+    let reservations = set(&resources.reservations);
+    let resources = (limits.is_some() || reservations.is_some()).then_some(ComposeResources { limits, reservations });
+    let replicas = (replicas != 1).then_some(replicas);
+    (replicas.is_some() || resources.is_some()).then_some(ComposeDeploy { replicas, resources })
+}
+
+fn volume_of(volume: &Volume) -> ComposeVolume {
+    let Volume { description: _, name, driver, external, labels } = volume;
+    ComposeVolume { name: name.clone(), driver: driver.clone(), external: *external, labels: labels.clone() }
+}
+
+fn network_of(network: &Network) -> ComposeNetwork {
+    let Network { description: _, name, driver, internal, external } = network;
+    ComposeNetwork { name: name.clone(), driver: driver.clone(), internal: *internal, external: *external }
+}
+
+/// Compose text for a model string: references become interpolations, literal `$` is doubled.
+/// Validation has already rejected malformed references, so a parse failure cannot happen
+/// here; should it, the text is escaped whole rather than guessed at.
+fn interpolate(stack: &Stack, value: &str) -> String {
+    let Ok(pieces) = text::parse(value) else { return escape(value) };
+    pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(literal) => escape(literal),
+            Piece::Var(name) => reference(stack, name),
+        })
+        .collect()
+}
+
+fn reference(stack: &Stack, name: &str) -> String {
+    let Some(variable) = stack.variables.get(name) else { return format!("${{{name}}}") };
+    let Variable { default, secret, dev_value, .. } = variable;
+    match (secret, default, dev_value) {
+        (true, _, Some(dev_value)) if stack.profile.dev_secrets => format!("${{{name}:-{}}}", escape(dev_value)),
+        (true, _, _) => format!("${{{name}:?{name} is a secret: set it in .env, see .env.template}}"),
+        (false, Some(default), _) => format!("${{{name}:-{}}}", escape(default)),
+        (false, None, _) => format!("${{{name}:?set {name} in .env, see .env.template}}"),
+    }
+}
+
+fn escape(literal: &str) -> String {
+    literal.replace('$', "$$")
+}

@@ -1,0 +1,93 @@
+//! Renders `.env.template`: every variable the stack reads, grouped, each with what it is,
+//! who reads it, its default, and whether it is required or secret. Pure. Secrets are
+//! listed empty; a dev-only fallback is named as such and never filled in.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::{Artifact, header};
+use crate::model::validate::service_texts;
+use crate::model::{Stack, Variable, text};
+
+pub const FILE_NAME: &str = ".env.template";
+
+/// `.env.template` for `stack`.
+pub fn env_template(stack: &Stack) -> Artifact {
+    let readers = readers(stack);
+    let mut groups: BTreeMap<&str, Vec<(&String, &Variable)>> = BTreeMap::new();
+    for (name, variable) in &stack.variables {
+        groups.entry(variable.group.as_str()).or_default().push((name, variable));
+    }
+    let mut out = header(stack, "#");
+    out.push_str("# Copy to .env beside compose.yaml and fill in every line that has no value.\n");
+    out.push_str("# Commented lines show defaults; uncomment one to change it.\n");
+    if groups.is_empty() {
+        out.push_str("#\n# This stack reads no variables.\n");
+    }
+    for (group, variables) in groups {
+        out.push_str(&format!("\n# == {group} ==\n"));
+        for (name, variable) in variables {
+            out.push('\n');
+            out.push_str(&entry(stack, name, variable, readers.get(name.as_str())));
+        }
+    }
+    Artifact { path: PathBuf::from(FILE_NAME), contents: out }
+}
+
+/// The lines of one variable.
+fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&str>>) -> String {
+    let Variable { description, group: _, default, secret, dev_value, example } = variable;
+    let mut lines: Vec<String> = description.lines().map(|line| format!("# {line}")).collect();
+    match readers {
+        Some(readers) => lines.push(format!("# Read by: {}.", readers.join(", "))),
+        None => lines.push("# Read by no service (kept for scripts and operators).".to_string()),
+    }
+    if let Some(example) = example {
+        lines.push(format!("# Example: {example}"));
+    }
+    match (secret, default) {
+        (true, _) => {
+            lines.push("# Secret, required. Never commit the filled-in file.".to_string());
+            if dev_value.is_some() && stack.profile.dev_secrets {
+                lines.push(format!("# Unset, this {} build falls back to a throw-away dev-only value.", stack.profile.name));
+            }
+            lines.push(format!("{name}="));
+        }
+        (false, Some(default)) => lines.push(format!("# {name}={}", quote(default))),
+        (false, None) => {
+            lines.push("# Required.".to_string());
+            lines.push(format!("{name}="));
+        }
+    }
+    lines.join("\n") + "\n"
+}
+
+/// Variable name → the services whose text references it, sorted.
+fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
+    let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (service_name, service) in &stack.services {
+        for (_, value) in service_texts(service_name, service) {
+            for variable in text::references(value) {
+                if let Some((key, _)) = stack.variables.get_key_value(&variable) {
+                    let list = readers.entry(key.as_str()).or_default();
+                    if !list.contains(&service_name.as_str()) {
+                        list.push(service_name);
+                    }
+                }
+            }
+        }
+    }
+    readers
+}
+
+/// A value as a dotenv line can hold it: bare when safe, else single-quoted.
+fn quote(value: &str) -> String {
+    let bare = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@,+=".contains(c));
+    if bare {
+        value.to_string()
+    } else if !value.contains('\'') {
+        format!("'{value}'")
+    } else {
+        format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+    }
+}
