@@ -3,6 +3,7 @@
 //! imports `nickel_lang_core`; nothing Nickel-typed leaves it (none of it is `Send`).
 
 mod positions;
+mod typo;
 
 use nickel_lang_core::{
     error::report::{ColorOpt, report_as_str},
@@ -47,9 +48,10 @@ pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Re
         .add_import_paths(project.import_paths())
         .build()
         .map_err(|e| fail(e.to_string()))?;
-    let value = program
-        .eval_full_for_export()
-        .map_err(|e| fail(report_as_str(&mut program.files(), e, ColorOpt::Never)))?;
+    let value = program.eval_full_for_export().map_err(|e| {
+        let report = relative_paths(project, &report_as_str(&mut program.files(), e, ColorOpt::Never));
+        fail(explain_typo(project, stack, report))
+    })?;
     validate(ExportFormat::Json, &value).map_err(|e| {
         let e = e.with_pos_table(program.pos_table().clone());
         fail(report_as_str(&mut program.files(), e, ColorOpt::Never))
@@ -58,6 +60,17 @@ pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Re
     // `to_value` keeps integers as integers (deserializing through serde_json::Value would not).
     let value = serde_json::to_value(&value).map_err(|e| fail(e.to_string()))?;
     Ok(Evaluated { value, positions })
+}
+
+/// Puts the user's line and a suggestion above Nickel's report of a misspelt field.
+fn explain_typo(project: &Project, stack: &StackRef, report: String) -> String {
+    let Some(typo) = typo::find(&report, project, &stack.path) else { return report };
+    let place = typo.location.map(|location| format!("{location}: ")).unwrap_or_default();
+    let hint = match &typo.suggestion {
+        Some(suggestion) => format!("\n  hint: did you mean `{suggestion}`?"),
+        None => "\n  hint: the schemas in schemas/ list every field".to_string(),
+    };
+    format!("{place}{}: unknown field{hint}\n\n{report}", typo.field)
 }
 
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.

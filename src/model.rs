@@ -20,7 +20,9 @@ pub struct Stack {
     pub description: Option<String>,
     pub profile: ProfileInfo,
     pub services: BTreeMap<String, Service>,
+    #[serde(default)]
     pub volumes: BTreeMap<String, Volume>,
+    #[serde(default)]
     pub networks: BTreeMap<String, Network>,
     pub variables: BTreeMap<String, Variable>,
 }
@@ -47,26 +49,39 @@ pub struct Service {
     pub working_dir: Option<String>,
     pub user: Option<String>,
     #[serde(deserialize_with = "env_map")]
+    #[serde(default)]
     pub environment: BTreeMap<String, String>,
+    #[serde(default)]
     pub ports: Vec<Port>,
+    #[serde(default)]
     pub volumes: Vec<Mount>,
+    #[serde(default)]
     pub networks: Vec<String>,
+    #[serde(default)]
     pub depends_on: BTreeMap<String, Condition>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Option<String>,
+    #[serde(default = "one")]
     pub replicas: u32,
+    #[serde(default)]
     pub resources: Resources,
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
     pub logging: Option<Logging>,
+    #[serde(default)]
     pub ulimits: BTreeMap<String, Ulimit>,
+    #[serde(default)]
     pub extra_hosts: BTreeMap<String, String>,
     pub stop_grace_period: Option<String>,
     pub init: Option<bool>,
     pub read_only: Option<bool>,
     pub privileged: Option<bool>,
+    #[serde(default)]
     pub cap_add: Vec<String>,
+    #[serde(default)]
     pub cap_drop: Vec<String>,
     pub shm_size: Option<String>,
+    #[serde(default)]
     pub tmpfs: Vec<String>,
     pub backup: Option<Backup>,
     pub metrics: Option<Metrics>,
@@ -78,6 +93,7 @@ pub struct Build {
     pub context: String,
     pub dockerfile: Option<String>,
     pub target: Option<String>,
+    #[serde(default)]
     pub args: BTreeMap<String, String>,
 }
 
@@ -95,6 +111,7 @@ pub struct Port {
     pub target: u16,
     pub published: Option<Published>,
     pub host_ip: Option<String>,
+    #[serde(default = "tcp")]
     pub protocol: String,
     pub name: Option<String>,
 }
@@ -110,10 +127,11 @@ pub enum Published {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
-    #[serde(rename = "type")]
+    #[serde(rename = "type", default = "volume_kind")]
     pub kind: MountKind,
     pub source: Option<String>,
     pub target: String,
+    #[serde(default)]
     pub read_only: bool,
 }
 
@@ -138,8 +156,11 @@ pub enum Condition {
 #[serde(deny_unknown_fields)]
 pub struct Healthcheck {
     pub test: HealthTest,
+    #[serde(default = "ten_seconds")]
     pub interval: String,
+    #[serde(default = "five_seconds")]
     pub timeout: String,
+    #[serde(default = "five")]
     pub retries: u32,
     pub start_period: Option<String>,
 }
@@ -156,14 +177,18 @@ pub enum HealthTest {
 #[serde(deny_unknown_fields)]
 pub struct HttpProbe {
     pub port: u16,
+    #[serde(default = "root_path")]
     pub path: String,
+    #[serde(default = "curl")]
     pub client: String,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
+    #[serde(default)]
     pub limits: ResourceSet,
+    #[serde(default)]
     pub reservations: ResourceSet,
 }
 
@@ -183,7 +208,9 @@ impl ResourceSet {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Logging {
+    #[serde(default = "json_file")]
     pub driver: String,
+    #[serde(default)]
     pub options: BTreeMap<String, String>,
 }
 
@@ -199,8 +226,11 @@ pub struct Ulimit {
 pub struct Backup {
     pub command: String,
     pub restore: Option<String>,
+    #[serde(default = "daily")]
     pub schedule: String,
+    #[serde(default = "seven")]
     pub keep: u32,
+    #[serde(default = "dump")]
     pub extension: String,
 }
 
@@ -208,6 +238,7 @@ pub struct Backup {
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
     pub port: u16,
+    #[serde(default = "metrics_path")]
     pub path: String,
     pub interval: Option<String>,
 }
@@ -218,7 +249,9 @@ pub struct Volume {
     pub description: Option<String>,
     pub name: Option<String>,
     pub driver: Option<String>,
+    #[serde(default)]
     pub external: bool,
+    #[serde(default)]
     pub labels: BTreeMap<String, String>,
 }
 
@@ -227,8 +260,11 @@ pub struct Volume {
 pub struct Network {
     pub description: Option<String>,
     pub name: Option<String>,
+    #[serde(default = "bridge")]
     pub driver: String,
+    #[serde(default)]
     pub internal: bool,
+    #[serde(default)]
     pub external: bool,
 }
 
@@ -237,13 +273,34 @@ pub struct Network {
 #[serde(deny_unknown_fields)]
 pub struct Variable {
     pub description: String,
+    #[serde(default = "general")]
     pub group: String,
     #[serde(default, deserialize_with = "optional_env_text")]
     pub default: Option<String>,
+    #[serde(default)]
     pub secret: bool,
     pub dev_value: Option<String>,
     pub example: Option<String>,
 }
+
+// Defaults of optional schema fields. The schema documents each one next to its field;
+// they live here, not in the schema, so that modules can use `| default` freely (two
+// `| default` values of one field would clash in Nickel).
+fn one() -> u32 { 1 }
+fn five() -> u32 { 5 }
+fn seven() -> u32 { 7 }
+fn tcp() -> String { "tcp".into() }
+fn volume_kind() -> MountKind { MountKind::Volume }
+fn ten_seconds() -> String { "10s".into() }
+fn five_seconds() -> String { "5s".into() }
+fn root_path() -> String { "/".into() }
+fn curl() -> String { "curl".into() }
+fn json_file() -> String { "json-file".into() }
+fn daily() -> String { "daily".into() }
+fn dump() -> String { "dump".into() }
+fn metrics_path() -> String { "/metrics".into() }
+fn bridge() -> String { "bridge".into() }
+fn general() -> String { "General".into() }
 
 impl Stack {
     /// Deserializes and validates an evaluated stack.

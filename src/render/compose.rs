@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use serde::Serialize;
+use serde_saphyr::{Commented, FlowSeq};
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
@@ -59,7 +60,7 @@ struct ComposeService {
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    environment: BTreeMap<String, String>,
+    environment: BTreeMap<String, EnvValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ports: Vec<ComposePort>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -100,6 +101,14 @@ struct ComposeService {
     logging: Option<ComposeLogging>,
 }
 
+/// An environment value; one that falls back to a dev-only secret says so on its line.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum EnvValue {
+    Plain(String),
+    Marked(Commented<String>),
+}
+
 #[derive(Serialize)]
 struct ComposeBuild {
     context: String,
@@ -115,7 +124,7 @@ struct ComposeBuild {
 #[serde(untagged)]
 enum ComposeCommand {
     Shell(String),
-    Exec(Vec<String>),
+    Exec(FlowSeq<Vec<String>>),
 }
 
 #[derive(Serialize)]
@@ -148,7 +157,7 @@ struct ComposeDependency {
 
 #[derive(Serialize)]
 struct ComposeHealthcheck {
-    test: Vec<String>,
+    test: FlowSeq<Vec<String>>,
     interval: String,
     timeout: String,
     retries: u32,
@@ -260,7 +269,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         command: command.as_ref().map(|command| command_of(stack, command)),
         working_dir: working_dir.clone(),
         user: user.clone(),
-        environment: environment.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
+        environment: environment.iter().map(|(key, value)| (key.clone(), env_value(stack, value))).collect(),
         ports: ports.iter().map(port_of).collect(),
         volumes: volumes.iter().map(mount_of).collect(),
         tmpfs: tmpfs.clone(),
@@ -299,7 +308,7 @@ fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
 fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     match command {
         Command::Shell(line) => ComposeCommand::Shell(interpolate(stack, line)),
-        Command::Exec(args) => ComposeCommand::Exec(args.iter().map(|arg| interpolate(stack, arg)).collect()),
+        Command::Exec(args) => ComposeCommand::Exec(FlowSeq(args.iter().map(|arg| interpolate(stack, arg)).collect())),
     }
 }
 
@@ -357,7 +366,7 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
         }
     };
     ComposeHealthcheck {
-        test,
+        test: FlowSeq(test),
         interval: interval.clone(),
         timeout: timeout.clone(),
         retries: *retries,
@@ -408,6 +417,18 @@ fn reference(stack: &Stack, name: &str) -> String {
         (true, _, _) => format!("${{{name}:?{name} is a secret: set it in .env, see .env.template}}"),
         (false, Some(default), _) => format!("${{{name}:-{}}}", escape(default)),
         (false, None, _) => format!("${{{name}:?set {name} in .env, see .env.template}}"),
+    }
+}
+
+fn env_value(stack: &Stack, value: &str) -> EnvValue {
+    let rendered = interpolate(stack, value);
+    let uses_dev_secret = text::references(value).iter().any(|name| {
+        stack.variables.get(name).is_some_and(|v| v.secret && v.dev_value.is_some() && stack.profile.dev_secrets)
+    });
+    if uses_dev_secret {
+        EnvValue::Marked(Commented(rendered, "dev-only fallback for a secret; other profiles require it".to_string()))
+    } else {
+        EnvValue::Plain(rendered)
     }
 }
 
