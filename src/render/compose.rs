@@ -63,6 +63,10 @@ struct ComposeService {
     environment: BTreeMap<String, EnvValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     ports: Vec<ComposePort>,
+    /// Ports reachable on the stack network only. (A long-syntax port without `published`
+    /// would be published on a random host port, which is not what an internal port means.)
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    expose: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     volumes: Vec<ComposeMount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -270,7 +274,8 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         working_dir: working_dir.clone(),
         user: user.clone(),
         environment: environment.iter().map(|(key, value)| (key.clone(), env_value(stack, value))).collect(),
-        ports: ports.iter().map(port_of).collect(),
+        ports: ports.iter().filter(|port| port.published.is_some()).map(port_of).collect(),
+        expose: ports.iter().filter(|port| port.published.is_none()).map(expose_of).collect(),
         volumes: volumes.iter().map(mount_of).collect(),
         tmpfs: tmpfs.clone(),
         networks: networks.clone(),
@@ -327,6 +332,13 @@ fn port_of(port: &Port) -> ComposePort {
     }
 }
 
+fn expose_of(port: &Port) -> String {
+    match port.protocol.as_str() {
+        "tcp" => port.target.to_string(),
+        protocol => format!("{}/{protocol}", port.target),
+    }
+}
+
 fn mount_of(mount: &Mount) -> ComposeMount {
     let Mount { kind, source, target, read_only } = mount;
     ComposeMount {
@@ -358,11 +370,18 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
             // 127.0.0.1, not localhost: many images resolve localhost to ::1 first while
             // the service listens on IPv4 only.
             let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
-            let probe: &[&str] = match http.client.as_str() {
-                "wget" => &["CMD", "wget", "-q", "-O", "/dev/null"],
-                _ => &["CMD", "curl", "-fsS", "-o", "/dev/null"],
+            let probe: Vec<String> = match http.client.as_str() {
+                "wget" => vec!["CMD".into(), "wget".into(), "-q".into(), "-O".into(), "/dev/null".into(), url],
+                // urlopen raises on 4xx/5xx and on connection errors, so the exit code is the verdict.
+                "python" => vec![
+                    "CMD".into(),
+                    "python".into(),
+                    "-c".into(),
+                    format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
+                ],
+                _ => vec!["CMD".into(), "curl".into(), "-fsS".into(), "-o".into(), "/dev/null".into(), url],
             };
-            probe.iter().map(|s| s.to_string()).chain([url]).collect()
+            probe
         }
     };
     ComposeHealthcheck {
@@ -376,7 +395,7 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
 
 fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
     let set = |set: &ResourceSet| {
-        (!set.is_empty()).then(|| ComposeResourceSet { cpus: set.cpus.map(|cpus| cpus.to_string()), memory: set.memory.clone() })
+        (!set.is_empty()).then(|| ComposeResourceSet { cpus: set.cpus.map(|cpus| format!("{cpus:?}")), memory: set.memory.clone() })
     };
     let limits = set(&resources.limits);
     let reservations = set(&resources.reservations);
