@@ -50,7 +50,7 @@ pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Re
         .map_err(|e| fail(e.to_string()))?;
     let value = program.eval_full_for_export().map_err(|e| {
         let report = relative_paths(project, &report_as_str(&mut program.files(), e, ColorOpt::Never));
-        fail(explain_typo(project, stack, report))
+        fail(merge_hint(explain_typo(project, stack, report)))
     })?;
     validate(ExportFormat::Json, &value).map_err(|e| {
         let e = e.with_pos_table(program.pos_table().clone());
@@ -71,6 +71,19 @@ fn explain_typo(project: &Project, stack: &StackRef, report: String) -> String {
         None => "\n  hint: the schemas in schemas/ list every field".to_string(),
     };
     format!("{place}{}: unknown field{hint}\n\n{report}", typo.field)
+}
+
+/// Adds berth's merge rules to Nickel's report of a merge conflict.
+fn merge_hint(report: String) -> String {
+    let conflict = report.contains("non mergeable terms") || report.contains("Arrays can only be merged if they are equal");
+    if !conflict {
+        return report;
+    }
+    format!(
+        "{report}\nhint: two values of one field at the same priority must be equal (arrays never concatenate).\n      \
+         Mark the value to be replaced `| default` (module or stack base), or the replacing one `| force`;\n      \
+         see \"Merge rules\" in README.md."
+    )
 }
 
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.
