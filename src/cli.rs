@@ -73,7 +73,11 @@ impl Selection {
 
     fn resolve(&self, project: &Project) -> Result<(Vec<StackRef>, Vec<ProfileRef>), Error> {
         let stacks = project.select_stacks(&self.stacks)?;
-        let profiles = if self.no_profile { vec![ProfileRef::None] } else { project.select_profiles(&self.profiles)? };
+        let profiles = if self.no_profile {
+            vec![ProfileRef::None]
+        } else {
+            project.select_profiles(&self.profiles)?
+        };
         Ok((stacks, profiles))
     }
 }

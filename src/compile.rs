@@ -31,7 +31,12 @@ impl Built {
 pub fn tree(builds: &[Built]) -> BTreeMap<PathBuf, String> {
     builds
         .iter()
-        .flat_map(|built| built.artifacts.iter().map(|artifact| (built.dir().join(&artifact.path), artifact.contents.clone())))
+        .flat_map(|built| {
+            built
+                .artifacts
+                .iter()
+                .map(|artifact| (built.dir().join(&artifact.path), artifact.contents.clone()))
+        })
         .collect()
 }
 
@@ -39,7 +44,11 @@ pub fn tree(builds: &[Built]) -> BTreeMap<PathBuf, String> {
 ///
 /// # Errors
 /// Evaluation, model and render errors, located in the user's files.
-pub fn compile_one(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Result<(Stack, Built), Error> {
+pub fn compile_one(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+) -> Result<(Stack, Built), Error> {
     let evaluated = eval::evaluate(project, stack, profile)?;
     let model = Stack::from_evaluated(&evaluated)?;
     let artifacts = render::all(&model).map_err(|e| crate::error::EvalError {
@@ -47,7 +56,11 @@ pub fn compile_one(project: &Project, stack: &StackRef, profile: &ProfileRef) ->
         profile: profile.name().to_string(),
         report: e.to_string(),
     })?;
-    let built = Built { stack: stack.name.clone(), profile: profile.name().to_string(), artifacts };
+    let built = Built {
+        stack: stack.name.clone(),
+        profile: profile.name().to_string(),
+        artifacts,
+    };
     Ok((model, built))
 }
 
@@ -55,11 +68,19 @@ pub fn compile_one(project: &Project, stack: &StackRef, profile: &ProfileRef) ->
 ///
 /// # Errors
 /// The first failure in (stack, profile) order, so the same input always reports the same error.
-pub fn compile_all(project: &Project, stacks: &[StackRef], profiles: &[ProfileRef], jobs: usize) -> Result<Vec<Built>, Error> {
-    let targets: Vec<(&StackRef, &ProfileRef)> =
-        stacks.iter().flat_map(|stack| profiles.iter().map(move |profile| (stack, profile))).collect();
+pub fn compile_all(
+    project: &Project,
+    stacks: &[StackRef],
+    profiles: &[ProfileRef],
+    jobs: usize,
+) -> Result<Vec<Built>, Error> {
+    let targets: Vec<(&StackRef, &ProfileRef)> = stacks
+        .iter()
+        .flat_map(|stack| profiles.iter().map(move |profile| (stack, profile)))
+        .collect();
     let queue = Mutex::new(targets.iter().enumerate());
-    let results: Mutex<Vec<(usize, Result<Built, Error>)>> = Mutex::new(Vec::with_capacity(targets.len()));
+    let results: Mutex<Vec<(usize, Result<Built, Error>)>> =
+        Mutex::new(Vec::with_capacity(targets.len()));
     let n_workers = jobs.clamp(1, targets.len().max(1));
     std::thread::scope(|scope| {
         for _ in 0..n_workers {
@@ -69,13 +90,17 @@ pub fn compile_all(project: &Project, stacks: &[StackRef], profiles: &[ProfileRe
                     lock(&results).push((index, result));
                 }
             };
-            let spawned = std::thread::Builder::new().stack_size(EVAL_STACK_SIZE).spawn_scoped(scope, worker);
+            let spawned = std::thread::Builder::new()
+                .stack_size(EVAL_STACK_SIZE)
+                .spawn_scoped(scope, worker);
             if let Err(e) = spawned {
                 tracing::warn!("could not start a build thread: {e}");
             }
         }
     });
-    let mut results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut results = results
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if results.len() != targets.len() {
         // Only when no thread could be started at all: build here, on a big-stack thread.
         return compile_on_one_thread(project, &targets);
@@ -84,11 +109,21 @@ pub fn compile_all(project: &Project, stacks: &[StackRef], profiles: &[ProfileRe
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-fn compile_on_one_thread(project: &Project, targets: &[(&StackRef, &ProfileRef)]) -> Result<Vec<Built>, Error> {
+fn compile_on_one_thread(
+    project: &Project,
+    targets: &[(&StackRef, &ProfileRef)],
+) -> Result<Vec<Built>, Error> {
     std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new().stack_size(EVAL_STACK_SIZE).spawn_scoped(scope, || {
-            targets.iter().map(|(stack, profile)| compile_one(project, stack, profile).map(|(_, built)| built)).collect()
-        });
+        let handle = std::thread::Builder::new()
+            .stack_size(EVAL_STACK_SIZE)
+            .spawn_scoped(scope, || {
+                targets
+                    .iter()
+                    .map(|(stack, profile)| {
+                        compile_one(project, stack, profile).map(|(_, built)| built)
+                    })
+                    .collect()
+            });
         match handle.map(|h| h.join()) {
             Ok(Ok(result)) => result,
             _ => Err(crate::error::EvalError {
@@ -106,5 +141,7 @@ fn next<I: Iterator>(queue: &Mutex<I>) -> Option<I::Item> {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -20,14 +20,30 @@ pub enum Error {
 /// Finding the project, its stacks and profiles.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("{root}: not a berth project: no `{missing}` folder\nhint: pass --root DIR, the folder that holds schemas/, modules/ and profiles/")]
-    NotAProject { root: PathBuf, missing: &'static str },
+    #[error(
+        "{root}: not a berth project: no `{missing}` folder\nhint: pass --root DIR, the folder that holds schemas/, modules/ and profiles/"
+    )]
+    NotAProject {
+        root: PathBuf,
+        missing: &'static str,
+    },
     #[error("unknown stack `{name}`\nhint: stacks in {dir}: {}", known.join(", "))]
-    UnknownStack { name: String, dir: PathBuf, known: Vec<String> },
+    UnknownStack {
+        name: String,
+        dir: PathBuf,
+        known: Vec<String>,
+    },
     #[error("unknown profile `{name}`\nhint: profiles in {dir}: {}", known.join(", "))]
-    UnknownProfile { name: String, dir: PathBuf, known: Vec<String> },
+    UnknownProfile {
+        name: String,
+        dir: PathBuf,
+        known: Vec<String>,
+    },
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Nickel could not evaluate a stack with a profile: syntax, contract, merge errors.
@@ -52,8 +68,16 @@ pub struct ModelError {
 impl fmt::Display for ModelError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let n_problems = self.diagnostics.len();
-        let noun = if n_problems == 1 { "problem" } else { "problems" };
-        write!(f, "stack `{}` with profile `{}`: {n_problems} {noun}", self.stack, self.profile)?;
+        let noun = if n_problems == 1 {
+            "problem"
+        } else {
+            "problems"
+        };
+        write!(
+            f,
+            "stack `{}` with profile `{}`: {n_problems} {noun}",
+            self.stack, self.profile
+        )?;
         for diagnostic in &self.diagnostics {
             write!(f, "\n{diagnostic}")?;
         }
@@ -65,7 +89,10 @@ impl fmt::Display for ModelError {
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
     #[error("{}: {source}", path.display())]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}: artifact path escapes the output folder", path.display())]
     UnsafePath { path: PathBuf },
 }
@@ -97,7 +124,12 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Diagnostic { location: None, field: field.into(), message: message.into(), hint: None }
+        Diagnostic {
+            location: None,
+            field: field.into(),
+            message: message.into(),
+            hint: None,
+        }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

@@ -34,7 +34,11 @@ pub struct Evaluated {
 /// # Errors
 /// Nickel's own diagnostic (syntax, contract, merge conflict, missing field) with the
 /// project root stripped from file paths.
-pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Result<Evaluated, EvalError> {
+pub fn evaluate(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+) -> Result<Evaluated, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
@@ -49,7 +53,10 @@ pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Re
         .build()
         .map_err(|e| fail(e.to_string()))?;
     let value = program.eval_full_for_export().map_err(|e| {
-        let report = relative_paths(project, &report_as_str(&mut program.files(), e, ColorOpt::Never));
+        let report = relative_paths(
+            project,
+            &report_as_str(&mut program.files(), e, ColorOpt::Never),
+        );
         fail(merge_hint(explain_typo(project, stack, report)))
     })?;
     validate(ExportFormat::Json, &value).map_err(|e| {
@@ -64,8 +71,13 @@ pub fn evaluate(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Re
 
 /// Puts the user's line and a suggestion above Nickel's report of a misspelt field.
 fn explain_typo(project: &Project, stack: &StackRef, report: String) -> String {
-    let Some(typo) = typo::find(&report, project, &stack.path) else { return report };
-    let place = typo.location.map(|location| format!("{location}: ")).unwrap_or_default();
+    let Some(typo) = typo::find(&report, project, &stack.path) else {
+        return report;
+    };
+    let place = typo
+        .location
+        .map(|location| format!("{location}: "))
+        .unwrap_or_default();
     let hint = match &typo.suggestion {
         Some(suggestion) => format!("\n  hint: did you mean `{suggestion}`?"),
         None => "\n  hint: the schemas in schemas/ list every field".to_string(),
@@ -75,7 +87,8 @@ fn explain_typo(project: &Project, stack: &StackRef, report: String) -> String {
 
 /// Adds berth's merge rules to Nickel's report of a merge conflict.
 fn merge_hint(report: String) -> String {
-    let conflict = report.contains("non mergeable terms") || report.contains("Arrays can only be merged if they are equal");
+    let conflict = report.contains("non mergeable terms")
+        || report.contains("Arrays can only be merged if they are equal");
     if !conflict {
         return report;
     }
@@ -89,7 +102,9 @@ fn merge_hint(report: String) -> String {
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.
 fn main_source(stack: &StackRef, profile: &ProfileRef) -> String {
     let profile_expr = match profile {
-        ProfileRef::File { path, .. } => format!("(import \"{}\")", nickel_string(&path.to_string_lossy())),
+        ProfileRef::File { path, .. } => {
+            format!("(import \"{}\")", nickel_string(&path.to_string_lossy()))
+        }
         ProfileRef::None => "berth.no_profile".to_string(),
     };
     format!(
@@ -102,7 +117,9 @@ fn main_source(stack: &StackRef, profile: &ProfileRef) -> String {
 
 /// Escapes text for a Nickel double-quoted string (which interpolates `%{`).
 fn nickel_string(text: &str) -> String {
-    text.replace('\\', "\\\\").replace('"', "\\\"").replace('%', "\\%")
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('%', "\\%")
 }
 
 /// Nickel prints absolute paths; users think in paths relative to their project.

@@ -11,13 +11,13 @@
 //!
 //! Errors of every stage are [`error::Error`], located in the user's files.
 
-pub mod project;
+pub mod cli;
+pub mod compile;
+pub mod error;
 pub mod eval;
 pub mod model;
-pub mod render;
 pub mod output;
-pub mod compile;
-pub mod cli;
-pub mod error;
+pub mod project;
+pub mod render;
 
 pub use error::Error;

@@ -24,6 +24,7 @@ pub struct Stack {
     pub volumes: BTreeMap<String, Volume>,
     #[serde(default)]
     pub networks: BTreeMap<String, Network>,
+    #[serde(default)]
     pub variables: BTreeMap<String, Variable>,
 }
 
@@ -286,21 +287,51 @@ pub struct Variable {
 // Defaults of optional schema fields. The schema documents each one next to its field;
 // they live here, not in the schema, so that modules can use `| default` freely (two
 // `| default` values of one field would clash in Nickel).
-fn one() -> u32 { 1 }
-fn five() -> u32 { 5 }
-fn seven() -> u32 { 7 }
-fn tcp() -> String { "tcp".into() }
-fn volume_kind() -> MountKind { MountKind::Volume }
-fn ten_seconds() -> String { "10s".into() }
-fn five_seconds() -> String { "5s".into() }
-fn root_path() -> String { "/".into() }
-fn curl() -> String { "curl".into() }
-fn json_file() -> String { "json-file".into() }
-fn daily() -> String { "daily".into() }
-fn dump() -> String { "dump".into() }
-fn metrics_path() -> String { "/metrics".into() }
-fn bridge() -> String { "bridge".into() }
-fn general() -> String { "General".into() }
+fn one() -> u32 {
+    1
+}
+fn five() -> u32 {
+    5
+}
+fn seven() -> u32 {
+    7
+}
+fn tcp() -> String {
+    "tcp".into()
+}
+fn volume_kind() -> MountKind {
+    MountKind::Volume
+}
+fn ten_seconds() -> String {
+    "10s".into()
+}
+fn five_seconds() -> String {
+    "5s".into()
+}
+fn root_path() -> String {
+    "/".into()
+}
+fn curl() -> String {
+    "curl".into()
+}
+fn json_file() -> String {
+    "json-file".into()
+}
+fn daily() -> String {
+    "daily".into()
+}
+fn dump() -> String {
+    "dump".into()
+}
+fn metrics_path() -> String {
+    "/metrics".into()
+}
+fn bridge() -> String {
+    "bridge".into()
+}
+fn general() -> String {
+    "General".into()
+}
 
 impl Stack {
     /// Deserializes and validates an evaluated stack.
@@ -324,12 +355,20 @@ impl Stack {
         for diagnostic in &mut diagnostics {
             diagnostic.location = evaluated.positions.locate(&diagnostic.field);
         }
-        if diagnostics.is_empty() { Ok(stack) } else { Err(fail(diagnostics)) }
+        if diagnostics.is_empty() {
+            Ok(stack)
+        } else {
+            Err(fail(diagnostics))
+        }
     }
 }
 
 fn text_at(value: &serde_json::Value, key: &str) -> String {
-    value.get(key).and_then(|v| v.as_str()).unwrap_or("?").to_string()
+    value
+        .get(key)
+        .and_then(|v| v.as_str())
+        .unwrap_or("?")
+        .to_string()
 }
 
 /// Environment values may be written as strings, numbers or booleans; all are text to a process.
@@ -342,14 +381,24 @@ fn env_text(value: serde_json::Value) -> Result<String, String> {
     }
 }
 
-fn env_map<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, String>, D::Error> {
+fn env_map<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
     let raw = BTreeMap::<String, serde_json::Value>::deserialize(deserializer)?;
     raw.into_iter()
-        .map(|(key, value)| env_text(value).map(|text| (key, text)).map_err(serde::de::Error::custom))
+        .map(|(key, value)| {
+            env_text(value)
+                .map(|text| (key, text))
+                .map_err(serde::de::Error::custom)
+        })
         .collect()
 }
 
-fn optional_env_text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+fn optional_env_text<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
     let raw = Option::<serde_json::Value>::deserialize(deserializer)?;
-    raw.map(env_text).transpose().map_err(serde::de::Error::custom)
+    raw.map(env_text)
+        .transpose()
+        .map_err(serde::de::Error::custom)
 }

@@ -22,7 +22,11 @@ pub fn replace_dir(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<(), 
 ///
 /// # Errors
 /// Any IO failure; folders not yet swapped keep their old contents.
-pub fn replace_subdirs(dest: &Path, subdirs: &[PathBuf], tree: &BTreeMap<PathBuf, String>) -> Result<(), OutputError> {
+pub fn replace_subdirs(
+    dest: &Path,
+    subdirs: &[PathBuf],
+    tree: &BTreeMap<PathBuf, String>,
+) -> Result<(), OutputError> {
     let staged = stage(dest, tree)?;
     for subdir in subdirs {
         let target = dest.join(subdir);
@@ -40,7 +44,10 @@ fn stage(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<tempfile::Temp
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let staged = tempfile::Builder::new().prefix(".berth-staging-").tempdir_in(&parent).map_err(io(&parent))?;
+    let staged = tempfile::Builder::new()
+        .prefix(".berth-staging-")
+        .tempdir_in(&parent)
+        .map_err(io(&parent))?;
     for (path, contents) in tree {
         if !is_safe_relative(path) {
             return Err(OutputError::UnsafePath { path: path.clone() });
@@ -59,8 +66,14 @@ fn swap_into_place(new: &Path, dest: &Path) -> Result<(), OutputError> {
     if !new.exists() {
         std::fs::create_dir_all(new).map_err(io(new))?;
     }
-    let parent = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let aside = tempfile::Builder::new().prefix(".berth-old-").tempdir_in(parent).map_err(io(parent))?;
+    let parent = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let aside = tempfile::Builder::new()
+        .prefix(".berth-old-")
+        .tempdir_in(parent)
+        .map_err(io(parent))?;
     let old = aside.path().join("old");
     let had_old = dest.exists();
     if had_old {
@@ -77,11 +90,15 @@ fn swap_into_place(new: &Path, dest: &Path) -> Result<(), OutputError> {
 }
 
 fn is_safe_relative(path: &Path) -> bool {
-    path.components().all(|component| matches!(component, Component::Normal(_)))
+    path.components()
+        .all(|component| matches!(component, Component::Normal(_)))
 }
 
 fn io(path: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
-    move |source| OutputError::Io { path: path.to_path_buf(), source }
+    move |source| OutputError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Every file below `dir`, keyed by its path relative to `dir`; empty if `dir` is missing.
@@ -94,7 +111,10 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, String>, OutputError> {
         return Ok(tree);
     }
     for entry in walkdir::WalkDir::new(dir).sort_by_file_name() {
-        let entry = entry.map_err(|e| OutputError::Io { path: dir.to_path_buf(), source: e.into() })?;
+        let entry = entry.map_err(|e| OutputError::Io {
+            path: dir.to_path_buf(),
+            source: e.into(),
+        })?;
         if entry.file_type().is_file() {
             let path = entry.path();
             let contents = std::fs::read_to_string(path).map_err(io(path))?;

@@ -43,7 +43,10 @@ impl Project {
     /// # Errors
     /// `NotAProject` when one of the three folders is missing.
     pub fn open(root: &Path) -> Result<Project, LoadError> {
-        let root = std::path::absolute(root).map_err(|source| LoadError::Io { path: root.into(), source })?;
+        let root = std::path::absolute(root).map_err(|source| LoadError::Io {
+            path: root.into(),
+            source,
+        })?;
         for missing in ["schemas", "modules/stacks", "profiles"] {
             if !root.join(missing).is_dir() {
                 return Err(LoadError::NotAProject { root, missing });
@@ -67,7 +70,10 @@ impl Project {
     /// When `modules/stacks/` cannot be read.
     pub fn stacks(&self) -> Result<Vec<StackRef>, LoadError> {
         let entries = ncl_files(&self.root.join("modules/stacks"))?;
-        Ok(entries.into_iter().map(|(name, path)| StackRef { name, path }).collect())
+        Ok(entries
+            .into_iter()
+            .map(|(name, path)| StackRef { name, path })
+            .collect())
     }
 
     /// Every profile, sorted by name.
@@ -76,7 +82,10 @@ impl Project {
     /// When `profiles/` cannot be read.
     pub fn profiles(&self) -> Result<Vec<ProfileRef>, LoadError> {
         let entries = ncl_files(&self.root.join("profiles"))?;
-        Ok(entries.into_iter().map(|(name, path)| ProfileRef::File { name, path }).collect())
+        Ok(entries
+            .into_iter()
+            .map(|(name, path)| ProfileRef::File { name, path })
+            .collect())
     }
 
     /// The stacks named, or all of them when `names` is empty.
@@ -85,11 +94,16 @@ impl Project {
     /// `UnknownStack` naming the stacks that do exist.
     pub fn select_stacks(&self, names: &[String]) -> Result<Vec<StackRef>, LoadError> {
         let all = self.stacks()?;
-        select(all, names, |stack| &stack.name, |name, known| LoadError::UnknownStack {
-            name,
-            dir: self.root.join("modules/stacks"),
-            known,
-        })
+        select(
+            all,
+            names,
+            |stack| &stack.name,
+            |name, known| LoadError::UnknownStack {
+                name,
+                dir: self.root.join("modules/stacks"),
+                known,
+            },
+        )
     }
 
     /// The profiles named, or all of them when `names` is empty.
@@ -98,11 +112,16 @@ impl Project {
     /// `UnknownProfile` naming the profiles that do exist.
     pub fn select_profiles(&self, names: &[String]) -> Result<Vec<ProfileRef>, LoadError> {
         let all = self.profiles()?;
-        select(all, names, |profile| profile.name(), |name, known| LoadError::UnknownProfile {
-            name,
-            dir: self.root.join("profiles"),
-            known,
-        })
+        select(
+            all,
+            names,
+            |profile| profile.name(),
+            |name, known| LoadError::UnknownProfile {
+                name,
+                dir: self.root.join("profiles"),
+                known,
+            },
+        )
     }
 
     /// `path` relative to the project root when it lies inside it.
@@ -123,16 +142,25 @@ fn select<T: Clone>(
     names
         .iter()
         .map(|wanted| {
-            all.iter().find(|item| name_of(item) == wanted).cloned().ok_or_else(|| {
-                unknown(wanted.clone(), all.iter().map(|item| name_of(item).to_string()).collect())
-            })
+            all.iter()
+                .find(|item| name_of(item) == wanted)
+                .cloned()
+                .ok_or_else(|| {
+                    unknown(
+                        wanted.clone(),
+                        all.iter().map(|item| name_of(item).to_string()).collect(),
+                    )
+                })
         })
         .collect()
 }
 
 /// `(stem, path)` of every `*.ncl` file directly in `dir`, sorted by stem.
 fn ncl_files(dir: &Path) -> Result<Vec<(String, PathBuf)>, LoadError> {
-    let io_error = |source| LoadError::Io { path: dir.to_path_buf(), source };
+    let io_error = |source| LoadError::Io {
+        path: dir.to_path_buf(),
+        source,
+    };
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(io_error)? {
         let path = entry.map_err(io_error)?.path();

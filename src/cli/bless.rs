@@ -10,10 +10,8 @@ use crate::project::Project;
 
 /// Replace golden/ with a fresh build of every stack × every profile, atomically.
 /// Read the diff of golden/ before committing it: that diff is the review.
-///
-/// Example:
-///   berth check || (berth bless && git diff golden/)
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  berth check || (berth bless && git diff golden/)")]
 pub struct Bless {
     /// Golden folder, relative to the project root unless absolute.
     #[arg(long, default_value = "golden", value_name = "DIR")]

@@ -9,12 +9,10 @@ use crate::output;
 use crate::project::Project;
 
 /// Build artifacts into the output folder: out/<stack>/<profile>/compose.yaml, .env.template.
-///
-/// Examples:
-///   berth build
-///   berth build --stack ape --profile prod-lite --out /tmp/out
-///   berth build --stack aigym --no-profile
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Examples:\n  berth build\n  berth build --stack ape --profile prod-lite --out /tmp/out\n  berth build --stack aigym --no-profile"
+)]
 pub struct Build {
     #[command(flatten)]
     selection: Selection,
@@ -34,7 +32,12 @@ impl Build {
             let dirs: Vec<PathBuf> = builds.iter().map(|built| built.dir()).collect();
             output::replace_subdirs(&self.out, &dirs, &files)?;
         }
-        tracing::info!("wrote {} files for {} builds into {}", files.len(), builds.len(), self.out.display());
+        tracing::info!(
+            "wrote {} files for {} builds into {}",
+            files.len(),
+            builds.len(),
+            self.out.display()
+        );
         Ok(Outcome::Done)
     }
 }

@@ -10,11 +10,8 @@ use crate::project::Project;
 
 /// Build in memory and compare with golden/: a unified diff per changed file, a line per
 /// missing or extra file, a summary. Exit 0 when identical, 1 on drift, 2 on error.
-///
-/// Examples:
-///   berth check
-///   berth check --stack ape --format json
 #[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  berth check\n  berth check --stack ape --format json")]
 pub struct Check {
     #[command(flatten)]
     selection: Selection,
@@ -49,7 +46,11 @@ impl Check {
             Format::Text => print_text(&drift, &self.golden),
             Format::Json => print_json(&drift),
         }
-        Ok(if drift.is_clean() { Outcome::Done } else { Outcome::Drift })
+        Ok(if drift.is_clean() {
+            Outcome::Done
+        } else {
+            Outcome::Drift
+        })
     }
 }
 
@@ -63,10 +64,17 @@ fn print_text(drift: &golden::Drift, golden_dir: &std::path::Path) {
     for path in &drift.extra {
         println!("extra in {}: {}", golden_dir.display(), path.display());
     }
-    let verdict = if drift.is_clean() { "check: clean" } else { "check: DRIFT" };
+    let verdict = if drift.is_clean() {
+        "check: clean"
+    } else {
+        "check: DRIFT"
+    };
     println!("{verdict}: {}", drift.summary());
     if !drift.is_clean() {
-        println!("hint: if the change is intended, run `berth bless` and review `git diff {}`", golden_dir.display());
+        println!(
+            "hint: if the change is intended, run `berth bless` and review `git diff {}`",
+            golden_dir.display()
+        );
     }
 }
 
@@ -79,5 +87,8 @@ fn print_json(drift: &golden::Drift) {
         "extra": drift.extra,
         "unchanged": drift.unchanged,
     });
-    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
 }

@@ -7,10 +7,8 @@ use crate::eval::EVAL_STACK_SIZE;
 use crate::project::{ProfileRef, Project};
 
 /// List stacks, profiles, and the services of each stack (as built with no profile).
-///
-/// Example:
-///   berth list
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  berth list")]
 pub struct List {}
 
 impl List {
@@ -23,7 +21,9 @@ impl List {
             let model = std::thread::scope(|scope| {
                 std::thread::Builder::new()
                     .stack_size(EVAL_STACK_SIZE)
-                    .spawn_scoped(scope, || compile_one(project, &stack, &ProfileRef::None).map(|(model, _)| model))
+                    .spawn_scoped(scope, || {
+                        compile_one(project, &stack, &ProfileRef::None).map(|(model, _)| model)
+                    })
                     .map(|handle| handle.join())
             });
             match model {
@@ -32,7 +32,10 @@ impl List {
                     let description = model.description.as_deref().unwrap_or("");
                     println!("  {}  {description}", model.name);
                     for (name, service) in &model.services {
-                        let what = service.image.as_deref().map_or_else(|| "(built locally)".to_string(), str::to_string);
+                        let what = service
+                            .image
+                            .as_deref()
+                            .map_or_else(|| "(built locally)".to_string(), str::to_string);
                         println!("    {name:<20} {what}");
                     }
                 }

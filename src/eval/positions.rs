@@ -18,9 +18,19 @@ pub struct Positions {
 }
 
 impl Positions {
-    pub(super) fn collect(value: &NickelValue, table: &PosTable, files: &Files, project: &Project) -> Self {
+    pub(super) fn collect(
+        value: &NickelValue,
+        table: &PosTable,
+        files: &Files,
+        project: &Project,
+    ) -> Self {
         let mut positions = Positions::default();
-        let mut walker = Walker { table, files, project, out: &mut positions.by_path };
+        let mut walker = Walker {
+            table,
+            files,
+            project,
+            out: &mut positions.by_path,
+        };
         walker.walk(value, &mut String::new());
         positions
     }
@@ -53,7 +63,9 @@ impl Walker<'_> {
     fn walk(&mut self, value: &NickelValue, path: &mut String) {
         match value.content_ref() {
             ValueContentRef::Record(record) => {
-                let Some(record) = record.into_opt() else { return };
+                let Some(record) = record.into_opt() else {
+                    return;
+                };
                 for (ident, field) in &record.fields {
                     let Some(child) = &field.value else { continue };
                     let len = path.len();
@@ -61,7 +73,9 @@ impl Walker<'_> {
                         path.push('.');
                     }
                     path.push_str(ident.label());
-                    let place = self.location(child.pos(self.table)).or_else(|| self.location(ident.pos));
+                    let place = self
+                        .location(child.pos(self.table))
+                        .or_else(|| self.location(ident.pos));
                     self.record(path, place);
                     self.walk(child, path);
                     path.truncate(len);

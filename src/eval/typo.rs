@@ -21,8 +21,14 @@ pub fn find(report: &str, project: &Project, first_file: &Path) -> Option<Typo> 
     let known = schema_fields(project);
     let known: Vec<&str> = known.iter().map(String::as_str).collect();
     let suggestion = closest(&field, &known).map(str::to_string);
-    let location = search_files(project, first_file).into_iter().find_map(|file| definition_in(&file, &field, project));
-    Some(Typo { field, location, suggestion })
+    let location = search_files(project, first_file)
+        .into_iter()
+        .find_map(|file| definition_in(&file, &field, project));
+    Some(Typo {
+        field,
+        location,
+        suggestion,
+    })
 }
 
 fn between<'a>(text: &'a str, start: &str, end: &str) -> Option<&'a str> {
@@ -57,7 +63,8 @@ fn definition_in(file: &Path, field: &str, project: &Project) -> Option<Location
             let at = search_from + offset;
             let before = code[..at].chars().next_back();
             let after = code[at + field.len()..].trim_start().chars().next();
-            let starts_word = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"'));
+            let starts_word =
+                before.is_none_or(|c| !(c.is_alphanumeric() || c == '_' || c == '-' || c == '"'));
             if starts_word && matches!(after, Some('=' | '|' | '.')) {
                 return Some(Location {
                     file: project.relative(file).to_path_buf(),
@@ -74,15 +81,25 @@ fn definition_in(file: &Path, field: &str, project: &Project) -> Option<Location
 /// Field names declared in the schemas (`name | Contract ...` at the start of a line).
 fn schema_fields(project: &Project) -> Vec<String> {
     let mut fields = Vec::new();
-    let Ok(entries) = std::fs::read_dir(project.root().join("schemas")) else { return fields };
+    let Ok(entries) = std::fs::read_dir(project.root().join("schemas")) else {
+        return fields;
+    };
     let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
     paths.sort();
     for path in paths {
-        let Ok(source) = std::fs::read_to_string(&path) else { continue };
+        let Ok(source) = std::fs::read_to_string(&path) else {
+            continue;
+        };
         for line in source.lines() {
             let trimmed = line.trim_start();
-            let name: String = trimmed.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() && trimmed[name.len()..].trim_start().starts_with('|') && !fields.contains(&name) {
+            let name: String = trimmed
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            if !name.is_empty()
+                && trimmed[name.len()..].trim_start().starts_with('|')
+                && !fields.contains(&name)
+            {
                 fields.push(name);
             }
         }

@@ -27,7 +27,9 @@ pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
             literal.push('$');
             rest = tail;
         } else if let Some(inner) = after.strip_prefix('{') {
-            let end = inner.find('}').ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
+            let end = inner
+                .find('}')
+                .ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
             let name = &inner[..end];
             if !is_variable_name(name) {
                 return Err(format!(
@@ -65,7 +67,9 @@ pub fn references(text: &str) -> Vec<String> {
 
 pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -88,7 +92,10 @@ mod tests {
     #[test]
     fn references_and_dollars() {
         check("plain", &[text("plain")]);
-        check("postgres://u:${PW}@db/app", &[text("postgres://u:"), var("PW"), text("@db/app")]);
+        check(
+            "postgres://u:${PW}@db/app",
+            &[text("postgres://u:"), var("PW"), text("@db/app")],
+        );
         check("${A}${B}", &[var("A"), var("B")]);
         check("cost $$5", &[text("cost $5")]);
         check("echo $HOME", &[text("echo $HOME")]);

@@ -32,11 +32,18 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
     for (key, value) in &service.environment {
         texts.push((at(&format!("environment.{key}")), value));
     }
-    for (field, command) in [("command", &service.command), ("entrypoint", &service.entrypoint)] {
+    for (field, command) in [
+        ("command", &service.command),
+        ("entrypoint", &service.entrypoint),
+    ] {
         match command {
             Some(Command::Shell(line)) => texts.push((at(field), line)),
             Some(Command::Exec(args)) => {
-                texts.extend(args.iter().enumerate().map(|(i, arg)| (at(&format!("{field}[{i}]")), arg.as_str())));
+                texts.extend(
+                    args.iter()
+                        .enumerate()
+                        .map(|(i, arg)| (at(&format!("{field}[{i}]")), arg.as_str())),
+                );
             }
             None => {}
         }
@@ -44,7 +51,11 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
     match service.healthcheck.as_ref().map(|h| &h.test) {
         Some(HealthTest::Shell(line)) => texts.push((at("healthcheck.test"), line)),
         Some(HealthTest::Exec(args)) => {
-            texts.extend(args.iter().enumerate().map(|(i, arg)| (at(&format!("healthcheck.test[{i}]")), arg.as_str())));
+            texts.extend(
+                args.iter()
+                    .enumerate()
+                    .map(|(i, arg)| (at(&format!("healthcheck.test[{i}]")), arg.as_str())),
+            );
         }
         _ => {}
     }
@@ -73,14 +84,19 @@ fn names(stack: &Stack, found: &mut Vec<Diagnostic>) {
             if !is_name(key) {
                 found.push(Diagnostic::new(
                     format!("{kind}.{key}"),
-                    format!("`{key}` is not a valid name: use lower-case letters, digits, '-' and '_'"),
+                    format!(
+                        "`{key}` is not a valid name: use lower-case letters, digits, '-' and '_'"
+                    ),
                 ));
             }
         }
     }
     for key in stack.variables.keys() {
         if !is_variable_name(key) {
-            found.push(Diagnostic::new(format!("variables.{key}"), "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)"));
+            found.push(Diagnostic::new(
+                format!("variables.{key}"),
+                "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
+            ));
         }
     }
 }
@@ -119,21 +135,41 @@ fn mounts(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnost
         let field = format!("services.{name}.volumes[{index}]");
         match (mount.kind, &mount.source) {
             (MountKind::Volume, Some(source)) if !stack.volumes.contains_key(source) => {
-                found.push(
-                    unknown(format!("{field}.source"), "volume", source, stack.volumes.keys())
-                        .with_hint(format!("declare it: volumes.{source} = {{}}")),
+                let mut diagnostic = unknown(
+                    format!("{field}.source"),
+                    "volume",
+                    source,
+                    stack.volumes.keys(),
                 );
+                if !diagnostic
+                    .hint
+                    .as_deref()
+                    .is_some_and(|hint| hint.starts_with("did you mean"))
+                {
+                    diagnostic =
+                        diagnostic.with_hint(format!("declare it: volumes.{source} = {{}}"));
+                }
+                found.push(diagnostic);
             }
             (MountKind::Volume | MountKind::Bind, None) => {
-                found.push(Diagnostic::new(&field, "a volume or bind mount needs a `source`"));
+                found.push(Diagnostic::new(
+                    &field,
+                    "a volume or bind mount needs a `source`",
+                ));
             }
             (MountKind::Tmpfs, Some(_)) => {
-                found.push(Diagnostic::new(format!("{field}.source"), "a tmpfs mount has no source"));
+                found.push(Diagnostic::new(
+                    format!("{field}.source"),
+                    "a tmpfs mount has no source",
+                ));
             }
             _ => {}
         }
         if !mount.target.starts_with('/') {
-            found.push(Diagnostic::new(format!("{field}.target"), "the mount target must be an absolute path"));
+            found.push(Diagnostic::new(
+                format!("{field}.target"),
+                "the mount target must be an absolute path",
+            ));
         }
     }
 }
@@ -150,10 +186,15 @@ fn networks(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagno
 /// Replicas of one service cannot share one host port; a range must have a port per replica.
 fn replicas_and_ports(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
     for (index, port) in service.ports.iter().enumerate() {
-        let Some(published) = &port.published else { continue };
+        let Some(published) = &port.published else {
+            continue;
+        };
         let field = format!("services.{name}.ports[{index}].published");
         let Some((first, last)) = host_range(published) else {
-            found.push(Diagnostic::new(field, "a port range must be FIRST-LAST with FIRST <= LAST, both 1 to 65535"));
+            found.push(Diagnostic::new(
+                field,
+                "a port range must be FIRST-LAST with FIRST <= LAST, both 1 to 65535",
+            ));
             continue;
         };
         let n_ports = u32::from(last - first) + 1;
@@ -174,8 +215,13 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                 for variable in text::references(value) {
                     if !stack.variables.contains_key(&variable) {
                         found.push(
-                            Diagnostic::new(&field, format!("references undeclared variable `{variable}`"))
-                                .with_hint(format!("declare it: variables.{variable} = {{ description = \"…\" }}")),
+                            Diagnostic::new(
+                                &field,
+                                format!("references undeclared variable `{variable}`"),
+                            )
+                            .with_hint(format!(
+                                "declare it: variables.{variable} = {{ description = \"…\" }}"
+                            )),
                         );
                     }
                 }
@@ -188,12 +234,18 @@ fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
     for (name, variable) in &stack.variables {
         if variable.secret && variable.default.is_some() {
             found.push(
-                Diagnostic::new(format!("variables.{name}.default"), "a secret cannot have a default: it would be written into artifacts")
-                    .with_hint("use `dev_value` for a throw-away value that only dev profiles use"),
+                Diagnostic::new(
+                    format!("variables.{name}.default"),
+                    "a secret cannot have a default: it would be written into artifacts",
+                )
+                .with_hint("use `dev_value` for a throw-away value that only dev profiles use"),
             );
         }
         if !variable.secret && variable.dev_value.is_some() {
-            found.push(Diagnostic::new(format!("variables.{name}.dev_value"), "only secrets have a dev_value; use `default`"));
+            found.push(Diagnostic::new(
+                format!("variables.{name}.dev_value"),
+                "only secrets have a dev_value; use `default`",
+            ));
         }
     }
 }
@@ -251,7 +303,9 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
     let mut earlier: Vec<Binding> = Vec::new();
     for (name, service) in &stack.services {
         for (index, port) in service.ports.iter().enumerate() {
-            let Some((first, last)) = port.published.as_ref().and_then(host_range) else { continue };
+            let Some((first, last)) = port.published.as_ref().and_then(host_range) else {
+                continue;
+            };
             let binding = Binding {
                 service: name,
                 field: format!("services.{name}.ports[{index}].published"),
@@ -261,14 +315,25 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 last,
             };
             let clash = earlier.iter().find(|other| {
-                let same_address = other.host_ip.is_empty() || binding.host_ip.is_empty() || other.host_ip == binding.host_ip;
-                same_address && other.protocol == binding.protocol && other.first <= binding.last && binding.first <= other.last
+                let same_address = other.host_ip.is_empty()
+                    || binding.host_ip.is_empty()
+                    || other.host_ip == binding.host_ip;
+                same_address
+                    && other.protocol == binding.protocol
+                    && other.first <= binding.last
+                    && binding.first <= other.last
             });
             if let Some(other) = clash {
                 let host_port = binding.first.max(other.first);
                 found.push(
-                    Diagnostic::new(&binding.field, format!("host port {host_port}/{} is already published by `{}` ({})", binding.protocol, other.service, other.field))
-                        .with_hint("publish a different host port, or leave this one unpublished"),
+                    Diagnostic::new(
+                        &binding.field,
+                        format!(
+                            "host port {host_port}/{} is already published by `{}` ({})",
+                            binding.protocol, other.service, other.field
+                        ),
+                    )
+                    .with_hint("publish a different host port, or leave this one unpublished"),
                 );
             }
             earlier.push(binding);
@@ -290,11 +355,18 @@ pub fn host_range(published: &Published) -> Option<(u16, u16)> {
 
 fn is_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
-fn unknown<'a>(field: String, kind: &str, name: &str, known: impl Iterator<Item = &'a String>) -> Diagnostic {
+fn unknown<'a>(
+    field: String,
+    kind: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a String>,
+) -> Diagnostic {
     let known: Vec<&str> = known.map(String::as_str).collect();
     let diagnostic = Diagnostic::new(field, format!("unknown {kind} `{name}`"));
     match closest(name, &known) {
@@ -304,9 +376,19 @@ fn unknown<'a>(field: String, kind: &str, name: &str, known: impl Iterator<Item 
     }
 }
 
-/// The known name within edit distance 2 of `name`, if any.
+/// The known name `name` most likely misspells: within edit distance 2 (more for long
+/// names), or one of the two a prefix of the other.
 pub fn closest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    known.iter().map(|k| (edit_distance(name, k), *k)).filter(|(d, _)| *d <= 2).min().map(|(_, k)| k)
+    let tolerance = (name.chars().count() / 4).max(2);
+    known
+        .iter()
+        .map(|k| {
+            let is_prefix = k.len() >= 3 && (name.starts_with(k) || k.starts_with(name));
+            (if is_prefix { 1 } else { edit_distance(name, k) }, *k)
+        })
+        .filter(|(distance, _)| *distance <= tolerance)
+        .min()
+        .map(|(_, k)| k)
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {

@@ -45,7 +45,11 @@ impl Drift {
 
 /// Compares `fresh` with `golden`, both keyed by path below the golden root.
 /// `golden_label` names the golden folder in diff headers.
-pub fn compare(golden: &BTreeMap<PathBuf, String>, fresh: &BTreeMap<PathBuf, String>, golden_label: &Path) -> Drift {
+pub fn compare(
+    golden: &BTreeMap<PathBuf, String>,
+    fresh: &BTreeMap<PathBuf, String>,
+    golden_label: &Path,
+) -> Drift {
     let mut drift = Drift::default();
     for (path, contents) in fresh {
         match golden.get(path) {
@@ -54,11 +58,22 @@ pub fn compare(golden: &BTreeMap<PathBuf, String>, fresh: &BTreeMap<PathBuf, Str
             Some(blessed) => {
                 let old = golden_label.join(path).display().to_string();
                 let new = format!("build/{}", path.display());
-                let diff = TextDiff::from_lines(blessed, contents).unified_diff().context_radius(3).header(&old, &new).to_string();
-                drift.changed.push(ChangedFile { path: path.clone(), diff });
+                let diff = TextDiff::from_lines(blessed, contents)
+                    .unified_diff()
+                    .context_radius(3)
+                    .header(&old, &new)
+                    .to_string();
+                drift.changed.push(ChangedFile {
+                    path: path.clone(),
+                    diff,
+                });
             }
         }
     }
-    drift.extra = golden.keys().filter(|path| !fresh.contains_key(*path)).cloned().collect();
+    drift.extra = golden
+        .keys()
+        .filter(|path| !fresh.contains_key(*path))
+        .cloned()
+        .collect();
     drift
 }

@@ -12,8 +12,8 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::text::{self, Piece};
 use crate::model::{
-    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port, Published,
-    ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
+    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port,
+    Published, ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -25,12 +25,27 @@ pub const FILE_NAME: &str = "compose.yaml";
 pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
     let file = ComposeFile {
         name: stack.name.clone(),
-        services: stack.services.iter().map(|(name, service)| (name.clone(), service_of(stack, service))).collect(),
-        volumes: stack.volumes.iter().map(|(name, volume)| (name.clone(), volume_of(volume))).collect(),
-        networks: stack.networks.iter().map(|(name, network)| (name.clone(), network_of(network))).collect(),
+        services: stack
+            .services
+            .iter()
+            .map(|(name, service)| (name.clone(), service_of(stack, service)))
+            .collect(),
+        volumes: stack
+            .volumes
+            .iter()
+            .map(|(name, volume)| (name.clone(), volume_of(volume)))
+            .collect(),
+        networks: stack
+            .networks
+            .iter()
+            .map(|(name, network)| (name.clone(), network_of(network)))
+            .collect(),
     };
     let body = to_yaml(FILE_NAME, &file)?;
-    Ok(Artifact { path: PathBuf::from(FILE_NAME), contents: format!("{}{body}", header(stack, "#")) })
+    Ok(Artifact {
+        path: PathBuf::from(FILE_NAME),
+        contents: format!("{}{body}", header(stack, "#")),
+    })
 }
 
 // -- the Compose file's own types, in the key order people write them ----------------------
@@ -269,21 +284,43 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
     ComposeService {
         image: image.as_ref().map(text),
         build: build.as_ref().map(|build| build_of(stack, build)),
-        entrypoint: entrypoint.as_ref().map(|command| command_of(stack, command)),
+        entrypoint: entrypoint
+            .as_ref()
+            .map(|command| command_of(stack, command)),
         command: command.as_ref().map(|command| command_of(stack, command)),
         working_dir: working_dir.clone(),
         user: user.clone(),
-        environment: environment.iter().map(|(key, value)| (key.clone(), env_value(stack, value))).collect(),
-        ports: ports.iter().filter(|port| port.published.is_some()).map(port_of).collect(),
-        expose: ports.iter().filter(|port| port.published.is_none()).map(expose_of).collect(),
+        environment: environment
+            .iter()
+            .map(|(key, value)| (key.clone(), env_value(stack, value)))
+            .collect(),
+        ports: ports
+            .iter()
+            .filter(|port| port.published.is_some())
+            .map(port_of)
+            .collect(),
+        expose: ports
+            .iter()
+            .filter(|port| port.published.is_none())
+            .map(expose_of)
+            .collect(),
         volumes: volumes.iter().map(mount_of).collect(),
         tmpfs: tmpfs.clone(),
         networks: networks.clone(),
         depends_on: depends_on
             .iter()
-            .map(|(name, condition)| (name.clone(), ComposeDependency { condition: condition_of(*condition) }))
+            .map(|(name, condition)| {
+                (
+                    name.clone(),
+                    ComposeDependency {
+                        condition: condition_of(*condition),
+                    },
+                )
+            })
             .collect(),
-        healthcheck: healthcheck.as_ref().map(|healthcheck| healthcheck_of(stack, healthcheck)),
+        healthcheck: healthcheck
+            .as_ref()
+            .map(|healthcheck| healthcheck_of(stack, healthcheck)),
         restart: restart.clone(),
         deploy: deploy_of(*replicas, resources),
         stop_grace_period: stop_grace_period.clone(),
@@ -293,32 +330,70 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         cap_add: cap_add.clone(),
         cap_drop: cap_drop.clone(),
         shm_size: shm_size.clone(),
-        ulimits: ulimits.iter().map(|(name, Ulimit { soft, hard })| (name.clone(), ComposeUlimit { soft: *soft, hard: *hard })).collect(),
-        extra_hosts: extra_hosts.iter().map(|(host, address)| format!("{host}={address}")).collect(),
-        labels: labels.iter().map(|(key, value)| (key.clone(), text(value))).collect(),
-        logging: logging.as_ref().map(|Logging { driver, options }| ComposeLogging { driver: driver.clone(), options: options.clone() }),
+        ulimits: ulimits
+            .iter()
+            .map(|(name, Ulimit { soft, hard })| {
+                (
+                    name.clone(),
+                    ComposeUlimit {
+                        soft: *soft,
+                        hard: *hard,
+                    },
+                )
+            })
+            .collect(),
+        extra_hosts: extra_hosts
+            .iter()
+            .map(|(host, address)| format!("{host}={address}"))
+            .collect(),
+        labels: labels
+            .iter()
+            .map(|(key, value)| (key.clone(), text(value)))
+            .collect(),
+        logging: logging
+            .as_ref()
+            .map(|Logging { driver, options }| ComposeLogging {
+                driver: driver.clone(),
+                options: options.clone(),
+            }),
     }
 }
 
 fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
-    let Build { context, dockerfile, target, args } = build;
+    let Build {
+        context,
+        dockerfile,
+        target,
+        args,
+    } = build;
     ComposeBuild {
         context: context.clone(),
         dockerfile: dockerfile.clone(),
         target: target.clone(),
-        args: args.iter().map(|(key, value)| (key.clone(), interpolate(stack, value))).collect(),
+        args: args
+            .iter()
+            .map(|(key, value)| (key.clone(), interpolate(stack, value)))
+            .collect(),
     }
 }
 
 fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     match command {
         Command::Shell(line) => ComposeCommand::Shell(interpolate(stack, line)),
-        Command::Exec(args) => ComposeCommand::Exec(FlowSeq(args.iter().map(|arg| interpolate(stack, arg)).collect())),
+        Command::Exec(args) => ComposeCommand::Exec(FlowSeq(
+            args.iter().map(|arg| interpolate(stack, arg)).collect(),
+        )),
     }
 }
 
 fn port_of(port: &Port) -> ComposePort {
-    let Port { target, published, host_ip, protocol, name } = port;
+    let Port {
+        target,
+        published,
+        host_ip,
+        protocol,
+        name,
+    } = port;
     ComposePort {
         target: *target,
         // Compose reads `published` as a string in its long syntax (ranges included).
@@ -340,7 +415,12 @@ fn expose_of(port: &Port) -> String {
 }
 
 fn mount_of(mount: &Mount) -> ComposeMount {
-    let Mount { kind, source, target, read_only } = mount;
+    let Mount {
+        kind,
+        source,
+        target,
+        read_only,
+    } = mount;
     ComposeMount {
         kind: match kind {
             MountKind::Volume => "volume",
@@ -362,16 +442,31 @@ fn condition_of(condition: Condition) -> &'static str {
 }
 
 fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthcheck {
-    let Healthcheck { test, interval, timeout, retries, start_period } = healthcheck;
+    let Healthcheck {
+        test,
+        interval,
+        timeout,
+        retries,
+        start_period,
+    } = healthcheck;
     let test = match test {
-        HealthTest::Exec(args) => std::iter::once("CMD".to_string()).chain(args.iter().map(|arg| interpolate(stack, arg))).collect(),
+        HealthTest::Exec(args) => std::iter::once("CMD".to_string())
+            .chain(args.iter().map(|arg| interpolate(stack, arg)))
+            .collect(),
         HealthTest::Shell(line) => vec!["CMD-SHELL".to_string(), interpolate(stack, line)],
         HealthTest::Http { http } => {
             // 127.0.0.1, not localhost: many images resolve localhost to ::1 first while
             // the service listens on IPv4 only.
             let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
             let probe: Vec<String> = match http.client.as_str() {
-                "wget" => vec!["CMD".into(), "wget".into(), "-q".into(), "-O".into(), "/dev/null".into(), url],
+                "wget" => vec![
+                    "CMD".into(),
+                    "wget".into(),
+                    "-q".into(),
+                    "-O".into(),
+                    "/dev/null".into(),
+                    url,
+                ],
                 // urlopen raises on 4xx/5xx and on connection errors, so the exit code is the verdict.
                 "python" => vec![
                     "CMD".into(),
@@ -379,7 +474,14 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
                     "-c".into(),
                     format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
                 ],
-                _ => vec!["CMD".into(), "curl".into(), "-fsS".into(), "-o".into(), "/dev/null".into(), url],
+                _ => vec![
+                    "CMD".into(),
+                    "curl".into(),
+                    "-fsS".into(),
+                    "-o".into(),
+                    "/dev/null".into(),
+                    url,
+                ],
             };
             probe
         }
@@ -395,30 +497,63 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
 
 fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
     let set = |set: &ResourceSet| {
-        (!set.is_empty()).then(|| ComposeResourceSet { cpus: set.cpus.map(|cpus| format!("{cpus:?}")), memory: set.memory.clone() })
+        (!set.is_empty()).then(|| ComposeResourceSet {
+            cpus: set.cpus.map(|cpus| format!("{cpus:?}")),
+            memory: set.memory.clone(),
+        })
     };
     let limits = set(&resources.limits);
     let reservations = set(&resources.reservations);
-    let resources = (limits.is_some() || reservations.is_some()).then_some(ComposeResources { limits, reservations });
+    let resources = (limits.is_some() || reservations.is_some()).then_some(ComposeResources {
+        limits,
+        reservations,
+    });
     let replicas = (replicas != 1).then_some(replicas);
-    (replicas.is_some() || resources.is_some()).then_some(ComposeDeploy { replicas, resources })
+    (replicas.is_some() || resources.is_some()).then_some(ComposeDeploy {
+        replicas,
+        resources,
+    })
 }
 
 fn volume_of(volume: &Volume) -> ComposeVolume {
-    let Volume { description: _, name, driver, external, labels } = volume;
-    ComposeVolume { name: name.clone(), driver: driver.clone(), external: *external, labels: labels.clone() }
+    let Volume {
+        description: _,
+        name,
+        driver,
+        external,
+        labels,
+    } = volume;
+    ComposeVolume {
+        name: name.clone(),
+        driver: driver.clone(),
+        external: *external,
+        labels: labels.clone(),
+    }
 }
 
 fn network_of(network: &Network) -> ComposeNetwork {
-    let Network { description: _, name, driver, internal, external } = network;
-    ComposeNetwork { name: name.clone(), driver: driver.clone(), internal: *internal, external: *external }
+    let Network {
+        description: _,
+        name,
+        driver,
+        internal,
+        external,
+    } = network;
+    ComposeNetwork {
+        name: name.clone(),
+        driver: driver.clone(),
+        internal: *internal,
+        external: *external,
+    }
 }
 
 /// Compose text for a model string: references become interpolations, literal `$` is doubled.
 /// Validation has already rejected malformed references, so a parse failure cannot happen
 /// here; should it, the text is escaped whole rather than guessed at.
 fn interpolate(stack: &Stack, value: &str) -> String {
-    let Ok(pieces) = text::parse(value) else { return escape(value) };
+    let Ok(pieces) = text::parse(value) else {
+        return escape(value);
+    };
     pieces
         .iter()
         .map(|piece| match piece {
@@ -429,11 +564,22 @@ fn interpolate(stack: &Stack, value: &str) -> String {
 }
 
 fn reference(stack: &Stack, name: &str) -> String {
-    let Some(variable) = stack.variables.get(name) else { return format!("${{{name}}}") };
-    let Variable { default, secret, dev_value, .. } = variable;
+    let Some(variable) = stack.variables.get(name) else {
+        return format!("${{{name}}}");
+    };
+    let Variable {
+        default,
+        secret,
+        dev_value,
+        ..
+    } = variable;
     match (secret, default, dev_value) {
-        (true, _, Some(dev_value)) if stack.profile.dev_secrets => format!("${{{name}:-{}}}", escape(dev_value)),
-        (true, _, _) => format!("${{{name}:?{name} is a secret: set it in .env, see .env.template}}"),
+        (true, _, Some(dev_value)) if stack.profile.dev_secrets => {
+            format!("${{{name}:-{}}}", escape(dev_value))
+        }
+        (true, _, _) => {
+            format!("${{{name}:?{name} is a secret: set it in .env, see .env.template}}")
+        }
         (false, Some(default), _) => format!("${{{name}:-{}}}", escape(default)),
         (false, None, _) => format!("${{{name}:?set {name} in .env, see .env.template}}"),
     }
@@ -442,10 +588,16 @@ fn reference(stack: &Stack, name: &str) -> String {
 fn env_value(stack: &Stack, value: &str) -> EnvValue {
     let rendered = interpolate(stack, value);
     let uses_dev_secret = text::references(value).iter().any(|name| {
-        stack.variables.get(name).is_some_and(|v| v.secret && v.dev_value.is_some() && stack.profile.dev_secrets)
+        stack
+            .variables
+            .get(name)
+            .is_some_and(|v| v.secret && v.dev_value.is_some() && stack.profile.dev_secrets)
     });
     if uses_dev_secret {
-        EnvValue::Marked(Commented(rendered, "dev-only fallback for a secret; other profiles require it".to_string()))
+        EnvValue::Marked(Commented(
+            rendered,
+            "dev-only fallback for a secret; other profiles require it".to_string(),
+        ))
     } else {
         EnvValue::Plain(rendered)
     }

@@ -16,7 +16,10 @@ pub fn env_template(stack: &Stack) -> Artifact {
     let readers = readers(stack);
     let mut groups: BTreeMap<&str, Vec<(&String, &Variable)>> = BTreeMap::new();
     for (name, variable) in &stack.variables {
-        groups.entry(variable.group.as_str()).or_default().push((name, variable));
+        groups
+            .entry(variable.group.as_str())
+            .or_default()
+            .push((name, variable));
     }
     let mut out = header(stack, "#");
     out.push_str("# Copy to .env beside compose.yaml and fill in every line that has no value.\n");
@@ -31,13 +34,26 @@ pub fn env_template(stack: &Stack) -> Artifact {
             out.push_str(&entry(stack, name, variable, readers.get(name.as_str())));
         }
     }
-    Artifact { path: PathBuf::from(FILE_NAME), contents: out }
+    Artifact {
+        path: PathBuf::from(FILE_NAME),
+        contents: out,
+    }
 }
 
 /// The lines of one variable.
 fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&str>>) -> String {
-    let Variable { description, group: _, default, secret, dev_value, example } = variable;
-    let mut lines: Vec<String> = description.lines().map(|line| format!("# {line}")).collect();
+    let Variable {
+        description,
+        group: _,
+        default,
+        secret,
+        dev_value,
+        example,
+    } = variable;
+    let mut lines: Vec<String> = description
+        .lines()
+        .map(|line| format!("# {line}"))
+        .collect();
     match readers {
         Some(readers) => lines.push(format!("# Read by: {}.", readers.join(", "))),
         None => lines.push("# Read by no service (kept for scripts and operators).".to_string()),
@@ -49,7 +65,10 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
         (true, _) => {
             lines.push("# Secret, required. Never commit the filled-in file.".to_string());
             if dev_value.is_some() && stack.profile.dev_secrets {
-                lines.push(format!("# Unset, this {} build falls back to a throw-away dev-only value.", stack.profile.name));
+                lines.push(format!(
+                    "# Unset, this {} build falls back to a throw-away dev-only value.",
+                    stack.profile.name
+                ));
             }
             lines.push(format!("{name}="));
         }
@@ -82,7 +101,10 @@ fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
 
 /// A value as a dotenv line can hold it: bare when safe, else single-quoted.
 fn quote(value: &str) -> String {
-    let bare = !value.is_empty() && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_./:@,+=".contains(c));
+    let bare = !value.is_empty()
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./:@,+=".contains(c));
     if bare {
         value.to_string()
     } else if !value.contains('\'') {

@@ -12,6 +12,8 @@ pub fn to_yaml<T: Serialize>(artifact: &str, value: &T) -> Result<String, Render
     options.prefer_block_scalars = false;
     // `- item` indented under its key, the way compose files are usually written.
     options.compact_list_indent = false;
-    serde_saphyr::to_string_with_options(value, options)
-        .map_err(|e| RenderError { artifact: artifact.to_string(), message: e.to_string() })
+    serde_saphyr::to_string_with_options(value, options).map_err(|e| RenderError {
+        artifact: artifact.to_string(),
+        message: e.to_string(),
+    })
 }

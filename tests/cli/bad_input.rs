@@ -1,0 +1,163 @@
+//! Bad input: a clear message naming file, line and field; exit 2; nothing written.
+//! Stack cases are fixtures in tests/fixtures/bad/<case>.ncl; each one's header lists
+//! the lines berth must print (`# expect-stderr: ...`).
+
+use std::path::Path;
+
+use crate::support::{Berth, REPO};
+
+/// Builds fixture `case` as a stack of the bundled project and checks the header's promises.
+fn check_case(case: &str) {
+    let fixture = Path::new(REPO)
+        .join("tests/fixtures/bad")
+        .join(format!("{case}.ncl"));
+    let source = std::fs::read_to_string(&fixture).expect("read fixture");
+    let expected: Vec<&str> = source
+        .lines()
+        .filter_map(|line| line.strip_prefix("# expect-stderr: "))
+        .collect();
+    assert!(
+        !expected.is_empty(),
+        "{case}: fixture states no expectation"
+    );
+    let (out, _dir) = Berth::schemas_only()
+        .file(&format!("modules/stacks/{case}.ncl"), &source)
+        .args(["build", "--stack", case, "--profile", "dev", "--out", "out"])
+        .run();
+    out.code(2).wrote_nothing();
+    for line in expected {
+        out.stderr_contains(line);
+    }
+    assert!(
+        !out.stderr.contains("panicked"),
+        "{case}: berth panicked:\n{}",
+        out.stderr
+    );
+}
+
+macro_rules! bad_cases {
+    ($($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                check_case(stringify!($case));
+            }
+        )*
+
+        /// A fixture that is not listed here would silently never run.
+        #[test]
+        fn every_fixture_has_a_test() {
+            let listed = [$(stringify!($case)),*];
+            let dir = Path::new(REPO).join("tests/fixtures/bad");
+            for entry in std::fs::read_dir(dir).expect("read fixtures") {
+                let path = entry.expect("entry").path();
+                let stem = path.file_stem().and_then(|s| s.to_str()).expect("name").to_string();
+                assert!(listed.contains(&stem.as_str()), "fixture {stem}.ncl has no test in bad_cases!");
+            }
+        }
+    };
+}
+
+bad_cases!(
+    syntax_error,
+    misspelt_field,
+    wrong_type,
+    bad_port_number,
+    unknown_dependency,
+    unknown_volume,
+    unknown_network,
+    dependency_cycle,
+    host_port_clash,
+    healthy_without_healthcheck,
+    undeclared_variable,
+    secret_with_default,
+    replicas_share_port,
+    merge_conflict,
+    no_image,
+    bad_reference_syntax,
+    several_problems,
+);
+
+#[test]
+fn unknown_stack_lists_the_known_ones() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "apee", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains("unknown stack `apee`")
+        .stderr_contains("aigym, ape, freshpoc, melvin, rag-engine");
+    assert!(
+        !out.root.join("out").exists(),
+        "wrote output for an unknown stack"
+    );
+}
+
+#[test]
+fn unknown_profile_lists_the_known_ones() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--profile", "prod", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains("unknown profile `prod`")
+        .stderr_contains("dev, prod-lite, staging");
+    assert!(
+        !out.root.join("out").exists(),
+        "wrote output for an unknown profile"
+    );
+}
+
+#[test]
+fn not_a_project() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["--root", &dir.path().to_string_lossy(), "build"])
+        .output()
+        .expect("run berth");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("not a berth project: no `schemas` folder"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn usage_error_exits_2() {
+    let (out, _dir) = Berth::bundled().args(["build", "--no-such-flag"]).run();
+    out.code(2).stderr_contains("--no-such-flag");
+}
+
+/// A failing build must leave the previous output exactly as it was.
+#[test]
+fn failed_build_keeps_previous_output() {
+    let project = Berth::schemas_only().file(
+        "modules/stacks/web.ncl",
+        "fun profile => { services.web.image = \"nginx:1.27-alpine\" }\n",
+    );
+    let root = project.root().to_path_buf();
+    let (first, dir) = project.args(["build", "--out", "out"]).run();
+    first.code(0);
+    let before = crate::support::read_tree(&root.join("out"));
+    assert!(!before.is_empty());
+    std::fs::write(
+        root.join("modules/stacks/web.ncl"),
+        "fun profile => { services.web.imgae = \"x\" }\n",
+    )
+    .expect("break module");
+    let (second, _dir) = Berth::reuse(dir).args(["build", "--out", "out"]).run();
+    second.code(2);
+    assert_eq!(
+        crate::support::read_tree(&root.join("out")),
+        before,
+        "a failed build changed out/"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&root)
+        .expect("read root")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(".berth-"))
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "staging folders left behind: {leftovers:?}"
+    );
+}

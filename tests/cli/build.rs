@@ -1,0 +1,170 @@
+//! `berth build` on the bundled stacks: layout, determinism, text hygiene, --no-profile, list.
+
+use crate::support::{Berth, read_tree};
+
+const STACKS: [&str; 5] = ["aigym", "ape", "freshpoc", "melvin", "rag-engine"];
+const PROFILES: [&str; 3] = ["dev", "prod-lite", "staging"];
+
+#[test]
+fn builds_every_stack_with_every_profile() {
+    let (out, _dir) = Berth::bundled().args(["build"]).run();
+    out.code(0);
+    let tree = read_tree(&out.root.join("out"));
+    for stack in STACKS {
+        for profile in PROFILES {
+            for file in ["compose.yaml", ".env.template"] {
+                let path = std::path::Path::new(stack).join(profile).join(file);
+                assert!(tree.contains_key(&path), "missing {}", path.display());
+            }
+        }
+    }
+    assert_eq!(
+        tree.len(),
+        STACKS.len() * PROFILES.len() * 2,
+        "unexpected files: {:?}",
+        tree.keys()
+    );
+}
+
+#[test]
+fn output_is_byte_identical_across_runs_and_clean_text() {
+    let (first, _a) = Berth::bundled().args(["build"]).run();
+    let (second, _b) = Berth::bundled().args(["build", "-q"]).run();
+    first.code(0);
+    second.code(0);
+    let first = read_tree(&first.root.join("out"));
+    let second = read_tree(&second.root.join("out"));
+    assert_eq!(first, second, "two builds of the same input differ");
+    for (path, bytes) in &first {
+        let text = std::str::from_utf8(bytes)
+            .unwrap_or_else(|_| panic!("{} is not UTF-8", path.display()));
+        assert!(
+            !text.contains('\r'),
+            "{} has CR line endings",
+            path.display()
+        );
+        assert!(
+            text.ends_with('\n') && !text.ends_with("\n\n"),
+            "{} must end with exactly one newline",
+            path.display()
+        );
+        assert!(
+            !text.lines().any(|line| line.ends_with(' ')),
+            "{} has trailing spaces",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn compose_files_follow_the_current_spec() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "ape", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let compose =
+        std::fs::read_to_string(out.root.join("out/ape/prod-lite/compose.yaml")).expect("read");
+    assert!(
+        !compose.lines().any(|line| line.starts_with("version:")),
+        "obsolete `version:` key"
+    );
+    assert!(compose.contains("\nname: ape\n"), "project name missing");
+}
+
+#[test]
+fn partial_build_replaces_only_its_folders() {
+    let (first, dir) = Berth::bundled().args(["build"]).run();
+    first.code(0);
+    let marker = first.root.join("out/melvin/dev/compose.yaml");
+    std::fs::write(&marker, "stale\n").expect("write marker");
+    let (second, _dir) = Berth::reuse(dir)
+        .args(["build", "--stack", "ape", "--profile", "dev"])
+        .run();
+    second.code(0);
+    assert_eq!(
+        std::fs::read_to_string(&marker).expect("read"),
+        "stale\n",
+        "a partial build touched another stack"
+    );
+}
+
+#[test]
+fn no_profile_builds_the_bare_stack() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "rag-engine", "--no-profile"])
+        .run();
+    out.code(0);
+    let compose =
+        std::fs::read_to_string(out.root.join("out/rag-engine/none/compose.yaml")).expect("read");
+    assert!(compose.contains("with profile `none`"));
+    // No profile, so no restart policy and no log rotation were merged in.
+    assert!(!compose.contains("restart:"), "{compose}");
+    assert!(!compose.contains("logging:"), "{compose}");
+}
+
+#[test]
+fn profiles_apply_their_policies() {
+    let (out, _dir) = Berth::bundled().args(["build", "--stack", "melvin"]).run();
+    out.code(0);
+    let read = |profile: &str| {
+        std::fs::read_to_string(out.root.join(format!("out/melvin/{profile}/compose.yaml")))
+            .expect("read")
+    };
+    let (dev, prod) = (read("dev"), read("prod-lite"));
+    assert!(dev.contains("restart: \"no\"") && !dev.contains("unless-stopped"));
+    assert!(!dev.contains("resources:"), "dev forces resource caps off");
+    assert!(prod.contains("max-size: 20m"), "prod-lite rotates logs");
+    assert_eq!(
+        prod.matches("restart: unless-stopped").count(),
+        6,
+        "every melvin service restarts in prod-lite"
+    );
+    assert!(prod.contains("memory: 8G"), "ollama's prod-lite cap");
+}
+
+#[test]
+fn list_shows_stacks_profiles_and_services() {
+    let (out, _dir) = Berth::bundled().args(["list"]).run();
+    out.code(0)
+        .stdout_contains("profiles: dev, prod-lite, staging")
+        .stdout_contains("  freshpoc")
+        .stdout_contains("query-api");
+}
+
+#[test]
+fn help_has_examples() {
+    let (out, _dir) = Berth::bundled().args(["build", "--help"]).run();
+    out.code(0)
+        .stdout_contains("berth build --stack ape --profile prod-lite");
+}
+
+/// A port without a host port must not be published at all: in compose's long syntax a
+/// `target` alone would bind a random host port.
+#[test]
+fn every_published_port_names_its_host_port() {
+    let (out, _dir) = Berth::bundled().args(["build"]).run();
+    out.code(0);
+    let mut n_ports = 0;
+    for (path, bytes) in read_tree(&out.root.join("out")) {
+        if !path.ends_with("compose.yaml") {
+            continue;
+        }
+        let compose: serde_json::Value =
+            serde_saphyr::from_str(std::str::from_utf8(&bytes).expect("utf-8"))
+                .expect("parse compose");
+        for (name, service) in compose["services"].as_object().expect("services") {
+            for port in service["ports"].as_array().into_iter().flatten() {
+                n_ports += 1;
+                assert!(
+                    port.get("published").is_some(),
+                    "{}: {name} publishes {port} on a random host port",
+                    path.display()
+                );
+            }
+        }
+    }
+    assert!(
+        n_ports > 50,
+        "expected the bundled stacks to publish ports, saw {n_ports}"
+    );
+}

@@ -1,0 +1,97 @@
+//! `berth check` and `berth bless` against golden trees.
+
+use std::path::Path;
+
+use crate::support::{Berth, REPO, copy_dir};
+
+/// The bundled project with the committed golden/ beside it.
+fn with_golden() -> Berth {
+    let berth = Berth::bundled();
+    copy_dir(
+        &Path::new(REPO).join("golden"),
+        &berth.root().join("golden"),
+    );
+    berth
+}
+
+#[test]
+fn committed_golden_is_up_to_date() {
+    let (out, _dir) = with_golden().args(["check"]).run();
+    out.code(0).stdout_contains(
+        "check: clean: 0 changed, 0 missing from golden, 0 extra in golden, 30 unchanged",
+    );
+}
+
+#[test]
+fn a_changed_module_is_drift_with_a_diff_naming_the_file() {
+    let berth = with_golden();
+    let redis = berth.root().join("modules/services/redis.ncl");
+    let source = std::fs::read_to_string(&redis).expect("read redis module");
+    std::fs::write(
+        &redis,
+        source.replace("redis:7.4-alpine", "redis:7.4.1-alpine"),
+    )
+    .expect("edit module");
+    let (out, _dir) = berth.args(["check"]).run();
+    out.code(1)
+        .stdout_contains("--- golden/ape/prod-lite/compose.yaml")
+        .stdout_contains("+++ build/ape/prod-lite/compose.yaml")
+        .stdout_contains("-    image: redis:7.4-alpine")
+        .stdout_contains("+    image: redis:7.4.1-alpine")
+        .stdout_contains("check: DRIFT: 6 changed")
+        .stdout_contains("hint: if the change is intended, run `berth bless`");
+}
+
+#[test]
+fn missing_and_extra_golden_files_are_drift() {
+    let berth = with_golden();
+    std::fs::remove_file(berth.root().join("golden/melvin/dev/.env.template")).expect("remove");
+    std::fs::write(berth.root().join("golden/melvin/dev/old.yaml"), "x\n").expect("write extra");
+    let (out, _dir) = berth.args(["check"]).run();
+    out.code(1)
+        .stdout_contains("missing from golden: melvin/dev/.env.template")
+        .stdout_contains("extra in golden: melvin/dev/old.yaml");
+}
+
+#[test]
+fn json_report_for_ci() {
+    let berth = with_golden();
+    std::fs::remove_file(berth.root().join("golden/ape/dev/compose.yaml")).expect("remove");
+    let (out, _dir) = berth.args(["check", "--format", "json"]).run();
+    out.code(1);
+    let report: serde_json::Value =
+        serde_json::from_str(&out.stdout).expect("check --format json prints JSON");
+    assert_eq!(report["clean"], false);
+    assert_eq!(
+        report["missing"],
+        serde_json::json!(["ape/dev/compose.yaml"])
+    );
+    assert_eq!(report["unchanged"], 29);
+}
+
+#[test]
+fn partial_check_compares_only_what_it_built() {
+    let berth = with_golden();
+    std::fs::remove_file(berth.root().join("golden/melvin/dev/compose.yaml")).expect("remove");
+    let (out, _dir) = berth.args(["check", "--stack", "ape"]).run();
+    out.code(0).stdout_contains("6 unchanged");
+}
+
+#[test]
+fn bless_then_check_is_clean() {
+    let berth = with_golden();
+    let neo4j = berth.root().join("modules/services/neo4j.ncl");
+    let source = std::fs::read_to_string(&neo4j).expect("read");
+    std::fs::write(
+        &neo4j,
+        source.replace("start_period = \"60s\"", "start_period = \"90s\""),
+    )
+    .expect("edit");
+    let (bless, dir) = berth.args(["bless"]).run();
+    bless.code(0).stderr_contains("blessed 30 files");
+    let golden = std::fs::read_to_string(bless.root.join("golden/ape/dev/compose.yaml"))
+        .expect("read golden");
+    assert!(golden.contains("start_period: 90s"));
+    let (check, _dir) = Berth::reuse(dir).args(["check"]).run();
+    check.code(0);
+}

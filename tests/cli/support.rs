@@ -1,0 +1,171 @@
+//! A builder for running berth on a throw-away project, in the style of just's `Test`:
+//! `Berth::bundled().file("modules/stacks/x.ncl", src).args(["build"]).run()`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+/// A project in a temporary folder, and the command to run on it.
+pub struct Berth {
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+/// What a run printed and returned.
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub root: PathBuf,
+}
+
+impl Berth {
+    /// A copy of this repository's schemas, modules and profiles.
+    pub fn bundled() -> Berth {
+        let berth = Berth::empty();
+        for dir in ["schemas", "modules", "profiles"] {
+            copy_dir(&Path::new(REPO).join(dir), &berth.dir.path().join(dir));
+        }
+        berth
+    }
+
+    /// The bundled schemas and profiles, with no stacks.
+    pub fn schemas_only() -> Berth {
+        let berth = Berth::empty();
+        for dir in ["schemas", "profiles", "modules/services"] {
+            copy_dir(&Path::new(REPO).join(dir), &berth.dir.path().join(dir));
+        }
+        std::fs::create_dir_all(berth.dir.path().join("modules/stacks")).expect("mkdir stacks");
+        berth
+    }
+
+    /// Runs again on the project a previous run left behind.
+    pub fn reuse(dir: tempfile::TempDir) -> Berth {
+        Berth {
+            dir,
+            args: Vec::new(),
+        }
+    }
+
+    fn empty() -> Berth {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .expect("temp dir");
+        Berth {
+            dir,
+            args: Vec::new(),
+        }
+    }
+
+    pub fn file(self, path: &str, contents: &str) -> Berth {
+        let full = self.dir.path().join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, contents).expect("write fixture");
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Berth {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Runs berth with the project as working directory. Keeps the project alive in
+    /// the returned value so that its files can be inspected.
+    pub fn run(self) -> (Output, tempfile::TempDir) {
+        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(&self.args)
+            .current_dir(self.dir.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run berth");
+        let out = Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            root: self.dir.path().to_path_buf(),
+        };
+        (out, self.dir)
+    }
+}
+
+impl Output {
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Self {
+        assert_eq!(
+            self.code, expected,
+            "exit code\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n--- stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n--- stdout:\n{}",
+            self.stdout
+        );
+        self
+    }
+
+    /// No output folder and no staging leftovers next to the project's files.
+    #[track_caller]
+    pub fn wrote_nothing(&self) -> &Self {
+        let mut entries: Vec<String> = std::fs::read_dir(&self.root)
+            .expect("read project")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        entries.sort();
+        let expected = ["modules", "profiles", "schemas"];
+        assert!(
+            entries.iter().all(|e| expected.contains(&e.as_str())),
+            "berth wrote something on bad input: {entries:?}"
+        );
+        self
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("prefix"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
+
+/// Every file below `dir`, relative path → bytes.
+pub fn read_tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    walkdir::WalkDir::new(dir)
+        .sort_by_file_name()
+        .into_iter()
+        .map(|e| e.expect("walk"))
+        .filter(|e| e.file_type().is_file())
+        .map(|e| {
+            (
+                e.path().strip_prefix(dir).expect("prefix").to_path_buf(),
+                std::fs::read(e.path()).expect("read"),
+            )
+        })
+        .collect()
+}
