@@ -78,7 +78,8 @@ fn definition_in(file: &Path, field: &str, project: &Project) -> Option<Location
     None
 }
 
-/// Field names declared in the schemas (`name | Contract ...` at the start of a line).
+/// Field names declared in the schemas: `name | Contract ...` on one line, or `name`
+/// alone with its `| ...` annotations on the following lines.
 fn schema_fields(project: &Project) -> Vec<String> {
     let mut fields = Vec::new();
     let Ok(entries) = std::fs::read_dir(project.root().join("schemas")) else {
@@ -90,16 +91,22 @@ fn schema_fields(project: &Project) -> Vec<String> {
         let Ok(source) = std::fs::read_to_string(&path) else {
             continue;
         };
-        for line in source.lines() {
-            let trimmed = line.trim_start();
-            let name: String = trimmed
+        let lines: Vec<&str> = source.lines().map(str::trim).collect();
+        for (index, line) in lines.iter().enumerate() {
+            let name: String = line
                 .chars()
                 .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
                 .collect();
-            if !name.is_empty()
-                && trimmed[name.len()..].trim_start().starts_with('|')
-                && !fields.contains(&name)
-            {
+            if name.is_empty() || fields.contains(&name) {
+                continue;
+            }
+            let rest = line[name.len()..].trim_start();
+            let annotated_here = rest.starts_with('|');
+            let annotated_below = rest.is_empty()
+                && lines
+                    .get(index + 1)
+                    .is_some_and(|next| next.starts_with('|'));
+            if annotated_here || annotated_below {
                 fields.push(name);
             }
         }

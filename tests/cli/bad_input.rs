@@ -61,6 +61,7 @@ macro_rules! bad_cases {
 bad_cases!(
     syntax_error,
     misspelt_field,
+    misspelt_multiline_field,
     wrong_type,
     bad_port_number,
     unknown_dependency,
