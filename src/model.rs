@@ -56,6 +56,9 @@ pub struct Service {
     pub ports: Vec<Port>,
     #[serde(default)]
     pub volumes: Vec<Mount>,
+    /// Secret variables mounted as files under /run/secrets.
+    #[serde(default)]
+    pub secrets: Vec<String>,
     #[serde(default)]
     pub networks: Vec<String>,
     #[serde(default)]
@@ -334,6 +337,11 @@ fn general() -> String {
 }
 
 impl Stack {
+    /// File name of a secret variable under /run/secrets (and its compose secret name).
+    pub fn secret_file_name(variable: &str) -> String {
+        variable.to_ascii_lowercase()
+    }
+
     /// Deserializes and validates an evaluated stack.
     ///
     /// # Errors

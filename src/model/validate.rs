@@ -17,6 +17,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         networks(stack, name, service, &mut found);
         replicas_and_ports(name, service, &mut found);
         references(stack, name, service, &mut found);
+        secret_files(stack, name, service, &mut found);
     }
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
@@ -226,6 +227,25 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                     }
                 }
             }
+        }
+    }
+}
+
+fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    for (index, secret) in service.secrets.iter().enumerate() {
+        let field = format!("services.{name}.secrets[{index}]");
+        match stack.variables.get(secret) {
+            None => found.push(
+                Diagnostic::new(field, format!("unknown secret `{secret}`")).with_hint(format!(
+                    "declare it: variables.{secret} = {{ description = \"…\", secret = true }}"
+                )),
+            ),
+            Some(variable) if !variable.secret => found.push(
+                Diagnostic::new(field, format!("`{secret}` is not a secret")).with_hint(format!(
+                    "mark it `secret = true`, or pass it as an environment value \"${{{secret}}}\""
+                )),
+            ),
+            Some(_) => {}
         }
     }
 }

@@ -40,6 +40,19 @@ pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
             .iter()
             .map(|(name, network)| (name.clone(), network_of(network)))
             .collect(),
+        secrets: stack
+            .services
+            .values()
+            .flat_map(|service| &service.secrets)
+            .map(|variable| {
+                (
+                    Stack::secret_file_name(variable),
+                    ComposeSecret {
+                        environment: variable.clone(),
+                    },
+                )
+            })
+            .collect(),
     };
     let body = to_yaml(FILE_NAME, &file)?;
     Ok(Artifact {
@@ -58,6 +71,15 @@ struct ComposeFile {
     volumes: BTreeMap<String, ComposeVolume>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     networks: BTreeMap<String, ComposeNetwork>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    secrets: BTreeMap<String, ComposeSecret>,
+}
+
+/// A file secret whose content compose reads from an environment variable (the filled-in
+/// .env), so the value never sits in the compose file.
+#[derive(Serialize)]
+struct ComposeSecret {
+    environment: String,
 }
 
 #[derive(Serialize)]
@@ -86,6 +108,8 @@ struct ComposeService {
     volumes: Vec<ComposeMount>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tmpfs: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    secrets: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     networks: Vec<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -258,6 +282,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         environment,
         ports,
         volumes,
+        secrets,
         networks,
         depends_on,
         healthcheck,
@@ -306,6 +331,10 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
             .collect(),
         volumes: volumes.iter().map(mount_of).collect(),
         tmpfs: tmpfs.clone(),
+        secrets: secrets
+            .iter()
+            .map(|variable| Stack::secret_file_name(variable))
+            .collect(),
         networks: networks.clone(),
         depends_on: depends_on
             .iter()

@@ -72,6 +72,7 @@ bad_cases!(
     healthy_without_healthcheck,
     undeclared_variable,
     secret_with_default,
+    secret_file_not_secret,
     replicas_share_port,
     merge_conflict,
     no_image,

@@ -197,3 +197,32 @@ fn yaml_1_1_ambiguous_scalars_are_quoted() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// A secret mounted as a file: compose reads its content from the environment (.env), so
+/// the compose file names the variable and never holds the value.
+#[test]
+fn file_secrets_come_from_the_environment() {
+    let stack = "fun profile => {\n  services.db = {\n    image = \"postgres:16-alpine\",\n    \
+                 environment.POSTGRES_PASSWORD_FILE = \"/run/secrets/db_password\",\n    secrets = [\"DB_PASSWORD\"],\n  },\n  \
+                 variables.DB_PASSWORD = { description = \"Database password.\", secret = true, dev_value = \"dev-only-db\" },\n}\n";
+    let (out, _dir) = Berth::schemas_only()
+        .file("modules/stacks/files.ncl", stack)
+        .args(["build", "--stack", "files"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/files/prod-lite");
+    let compose = std::fs::read_to_string(dir.join("compose.yaml")).expect("read");
+    assert!(
+        compose.contains("\nsecrets:\n  db_password:\n    environment: DB_PASSWORD\n"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("    secrets:\n      - db_password\n"),
+        "{compose}"
+    );
+    assert!(!compose.contains("dev-only-db"), "{compose}");
+    let env_file = dir.join(".env.test");
+    std::fs::write(&env_file, "DB_PASSWORD=s3cret\n").expect("write env");
+    let (ok, stderr) = compose_config(&dir, Some(&env_file));
+    assert!(ok, "docker compose rejected a file secret:\n{stderr}");
+}
