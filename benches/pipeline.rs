@@ -53,7 +53,7 @@ fn synthetic_project(n_services: usize) -> tempfile::TempDir {
             _ => format!(
                 "depends_on = {{ s{} = \"healthy\", s{} = \"started\" }},",
                 i - 1,
-                i / 2
+                i - 2
             ),
         };
         let env: String = (0..10)

@@ -270,44 +270,95 @@ fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
     }
 }
 
-/// Reports each dependency cycle once, starting from its smallest service name.
+/// Reports dependency cycles: a depth-first search that marks each service done once all
+/// its dependencies are explored, so the whole check is linear in services and edges.
+/// Iterative, so a long dependency chain cannot overflow the stack.
 fn cycles(stack: &Stack, found: &mut Vec<Diagnostic>) {
-    let mut reported: Vec<Vec<&str>> = Vec::new();
-    for start in stack.services.keys() {
-        let mut path = vec![start.as_str()];
-        if let Some(cycle) = find_cycle(stack, &mut path) {
-            let mut key = cycle.clone();
-            key.sort_unstable();
-            if !reported.contains(&key) {
-                reported.push(key);
-                let first = cycle[0];
-                let next = cycle.get(1).copied().unwrap_or(first);
-                let shown: Vec<&str> = cycle.iter().copied().chain([first]).collect();
-                found.push(Diagnostic::new(
-                    format!("services.{first}.depends_on.{next}"),
-                    format!("dependency cycle: {}", shown.join(" -> ")),
-                ));
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnPath,
+        Done,
+    }
+    let names: Vec<&str> = stack.services.keys().map(String::as_str).collect();
+    let index_of = |name: &str| names.binary_search(&name).ok();
+    let mut marks = vec![Mark::New; names.len()];
+    let mut reports = Vec::new();
+    for root in 0..names.len() {
+        if marks[root] != Mark::New {
+            continue;
+        }
+        // Each frame: a service on the current path and the dependencies it has left to visit.
+        let mut path: Vec<(usize, Vec<usize>)> =
+            vec![(root, dependencies_of(stack, names[root], &index_of))];
+        marks[root] = Mark::OnPath;
+        while let Some((current, pending)) = path.last_mut() {
+            let current = *current;
+            let Some(next) = pending.pop() else {
+                marks[current] = Mark::Done;
+                path.pop();
+                continue;
+            };
+            match marks[next] {
+                Mark::Done => {}
+                Mark::OnPath => {
+                    let at = path
+                        .iter()
+                        .position(|(service, _)| *service == next)
+                        .unwrap_or(0);
+                    let cycle: Vec<&str> = path[at..]
+                        .iter()
+                        .map(|(service, _)| names[*service])
+                        .collect();
+                    reports.push(cycle_diagnostic(&cycle));
+                }
+                Mark::New => {
+                    marks[next] = Mark::OnPath;
+                    path.push((next, dependencies_of(stack, names[next], &index_of)));
+                }
             }
         }
     }
+    reports.sort_by(|a, b| a.field.cmp(&b.field));
+    found.extend(reports);
 }
 
-fn find_cycle<'a>(stack: &'a Stack, path: &mut Vec<&'a str>) -> Option<Vec<&'a str>> {
-    let current = *path.last()?;
-    let service = stack.services.get(current)?;
-    for dependency in service.depends_on.keys() {
-        if let Some(at) = path.iter().position(|p| p == dependency) {
-            return (at == 0).then(|| path.clone());
-        }
-        if stack.services.contains_key(dependency) && path.len() <= stack.services.len() {
-            path.push(dependency);
-            if let Some(cycle) = find_cycle(stack, path) {
-                return Some(cycle);
-            }
-            path.pop();
-        }
-    }
-    None
+/// Indexes of a service's existing dependencies, in reverse name order (popped in order).
+fn dependencies_of(
+    stack: &Stack,
+    name: &str,
+    index_of: &impl Fn(&str) -> Option<usize>,
+) -> Vec<usize> {
+    // A service that depends on itself is reported by `dependencies`, not as a cycle.
+    let mut dependencies: Vec<usize> = stack.services[name]
+        .depends_on
+        .keys()
+        .filter(|d| *d != name)
+        .filter_map(|d| index_of(d))
+        .collect();
+    dependencies.reverse();
+    dependencies
+}
+
+fn cycle_diagnostic(cycle: &[&str]) -> Diagnostic {
+    // Start the cycle at its smallest name, so the message does not depend on search order.
+    let start = cycle
+        .iter()
+        .enumerate()
+        .min_by_key(|(_, name)| **name)
+        .map_or(0, |(i, _)| i);
+    let rotated: Vec<&str> = cycle[start..]
+        .iter()
+        .chain(&cycle[..start])
+        .copied()
+        .collect();
+    let first = rotated[0];
+    let next = rotated.get(1).copied().unwrap_or(first);
+    let shown: Vec<&str> = rotated.iter().copied().chain([first]).collect();
+    Diagnostic::new(
+        format!("services.{first}.depends_on.{next}"),
+        format!("dependency cycle: {}", shown.join(" -> ")),
+    )
 }
 
 /// Two services (or two ports of one) that would bind the same host port.
@@ -424,4 +475,91 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stack as validate;
+    use crate::model::Stack;
+
+    /// A stack of services with only the given dependencies (name -> [dependency, ...]).
+    fn with_dependencies(edges: &[(&str, &[&str])]) -> Stack {
+        let services: serde_json::Map<String, serde_json::Value> = edges
+            .iter()
+            .map(|(name, deps)| {
+                let depends_on: serde_json::Map<String, serde_json::Value> = deps
+                    .iter()
+                    .map(|d| (d.to_string(), "started".into()))
+                    .collect();
+                (
+                    name.to_string(),
+                    serde_json::json!({ "image": "x", "depends_on": depends_on }),
+                )
+            })
+            .collect();
+        let profile = serde_json::json!({ "name": "t", "description": "t", "debug": false, "log_level": "info", "dev_secrets": false });
+        serde_json::from_value(
+            serde_json::json!({ "name": "t", "profile": profile, "services": services }),
+        )
+        .unwrap()
+    }
+
+    fn check(edges: &[(&str, &[&str])], expect: &[&str]) {
+        let messages: Vec<String> = validate(&with_dependencies(edges))
+            .into_iter()
+            .map(|d| d.message)
+            .collect();
+        assert_eq!(messages, expect);
+    }
+
+    #[test]
+    fn diamond_is_no_cycle() {
+        check(
+            &[("a", &["b", "c"]), ("b", &["d"]), ("c", &["d"]), ("d", &[])],
+            &[],
+        );
+    }
+
+    #[test]
+    fn each_cycle_is_reported_once_from_its_smallest_name() {
+        check(
+            &[
+                ("x", &["y"]),
+                ("y", &["z"]),
+                ("z", &["x"]),
+                ("p", &["q"]),
+                ("q", &["p"]),
+                ("free", &["x"]),
+            ],
+            &[
+                "dependency cycle: p -> q -> p",
+                "dependency cycle: x -> y -> z -> x",
+            ],
+        );
+    }
+
+    #[test]
+    fn self_dependency_is_one_problem() {
+        check(&[("a", &["a"])], &["a service cannot depend on itself"]);
+    }
+
+    /// Each service depends on the two before it: exponential for a naive search.
+    #[test]
+    fn long_dependency_chains_are_checked_quickly() {
+        let names: Vec<String> = (0..2000).map(|i| format!("s{i:04}")).collect();
+        let deps: Vec<Vec<&str>> = (0..names.len())
+            .map(|i| {
+                names[i.saturating_sub(2)..i]
+                    .iter()
+                    .map(String::as_str)
+                    .collect()
+            })
+            .collect();
+        let edges: Vec<(&str, &[&str])> = names
+            .iter()
+            .map(String::as_str)
+            .zip(deps.iter().map(Vec::as_slice))
+            .collect();
+        check(&edges, &[]);
+    }
 }
