@@ -49,18 +49,23 @@ pub fn compile_one(
     stack: &StackRef,
     profile: &ProfileRef,
 ) -> Result<(Stack, Built), Error> {
+    let started = std::time::Instant::now();
     let evaluated = eval::evaluate(project, stack, profile)?;
+    let evaluated_in = started.elapsed();
     let model = Stack::from_evaluated(&evaluated)?;
-    let artifacts = render::all(&model).map_err(|e| crate::error::EvalError {
-        stack: stack.name.clone(),
-        profile: profile.name().to_string(),
-        report: e.to_string(),
-    })?;
+    let artifacts = render::all(&model)?;
     let built = Built {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
         artifacts,
     };
+    tracing::debug!(
+        "{}/{}: evaluated in {:.0?}, checked and rendered in {:.0?}",
+        built.stack,
+        built.profile,
+        evaluated_in,
+        started.elapsed() - evaluated_in
+    );
     Ok((model, built))
 }
 

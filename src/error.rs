@@ -14,6 +14,8 @@ pub enum Error {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
+    Render(#[from] crate::render::RenderError),
+    #[error(transparent)]
     Output(#[from] OutputError),
 }
 
