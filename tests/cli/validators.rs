@@ -120,7 +120,9 @@ fn dev_runs_with_no_env_file_and_other_profiles_demand_their_secrets() {
     }
 }
 
-/// The project's copy of the shared validators run over a whole build: compose, env files.
+/// The project's copy of the shared validators over a whole build: compose, env files,
+/// systemd units (systemd-analyze), Prometheus config and rules (promtool), Alertmanager
+/// (amtool). Every recognised file must pass, and every kind must have been checked.
 #[test]
 fn validate_artifacts_passes_on_the_whole_build() {
     compose();
@@ -136,10 +138,93 @@ fn validate_artifacts_passes_on_the_whole_build() {
         "validate-artifacts failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(
-        stdout.trim_end().ends_with("30 passed, 0 failed"),
-        "{stdout}"
-    );
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+    for kind in [
+        "compose",
+        "env",
+        "systemd",
+        "prometheus",
+        "prometheus-rules",
+        "alertmanager",
+    ] {
+        let n_checked = stdout
+            .lines()
+            .filter(|line| line.starts_with(&format!("ok {kind} ")))
+            .count();
+        assert!(n_checked > 0, "no {kind} file was validated:\n{stdout}");
+    }
+    // What it cannot classify is checked by the tests below.
+    for line in stdout.lines().filter(|line| line.starts_with("skip")) {
+        assert!(
+            line.ends_with("/systemd/berth-backup")
+                || line.ends_with("/datasources/datasources.yml"),
+            "unchecked artifact: {line}"
+        );
+    }
+}
+
+/// The backup script every backup unit runs passes shellcheck and bash's own parser.
+#[test]
+fn backup_scripts_pass_shellcheck() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let scripts: Vec<PathBuf> = walkdir::WalkDir::new(out.root.join("out"))
+        .into_iter()
+        .map(|e| e.expect("walk").into_path())
+        .filter(|p| p.ends_with("systemd/berth-backup"))
+        .collect();
+    assert_eq!(scripts.len(), 5, "every bundled stack declares backups");
+    for script in scripts {
+        let bash = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .output()
+            .expect("run bash -n");
+        assert!(
+            bash.status.success(),
+            "{}: {}",
+            script.display(),
+            String::from_utf8_lossy(&bash.stderr)
+        );
+        let shellcheck = Command::new("shellcheck")
+            .args(["--shell=bash", "--severity=info"])
+            .arg(&script)
+            .output();
+        let shellcheck = shellcheck.unwrap_or_else(|e| panic!("shellcheck: {e}: {INSTALL_HINT}"));
+        assert!(
+            shellcheck.status.success(),
+            "{}:\n{}",
+            script.display(),
+            String::from_utf8_lossy(&shellcheck.stdout)
+        );
+    }
+}
+
+/// Grafana's provisioning has no offline validator: check its shape against Grafana's format.
+#[test]
+fn grafana_datasources_point_at_the_stack() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "freshpoc", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let path = out
+        .root
+        .join("out/freshpoc/prod-lite/grafana/provisioning/datasources/datasources.yml");
+    let text = std::fs::read_to_string(path).expect("read datasources");
+    let file: serde_json::Value = serde_saphyr::from_str(&text).expect("parse datasources");
+    assert_eq!(file["apiVersion"], 1);
+    let sources = file["datasources"].as_array().expect("datasources list");
+    let find = |kind: &str| {
+        sources
+            .iter()
+            .find(|s| s["type"] == kind)
+            .unwrap_or_else(|| panic!("no {kind} datasource"))
+    };
+    assert_eq!(find("prometheus")["url"], "http://prometheus:9090");
+    assert_eq!(find("prometheus")["isDefault"], true);
+    assert_eq!(find("loki")["url"], "http://loki:3100");
 }
 
 /// Values a YAML 1.1 reader would misread come out quoted: a golden test, and a check by

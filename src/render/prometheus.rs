@@ -1,0 +1,374 @@
+//! Renders `prometheus/prometheus.yml` and `prometheus/alerts.rules.yml` for a stack that
+//! has a Prometheus service. Pure. Every service that declares `metrics` is a scrape job;
+//! with a blackbox exporter every HTTP healthcheck is probed; rules follow from what the
+//! stack has (targets, probes, host metrics, backups).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::yaml::to_yaml;
+use super::{Artifact, RenderError, header, service_port};
+use crate::model::{HealthTest, Stack};
+
+pub const DIR: &str = "prometheus";
+const RULES_FILE: &str = "alerts.rules.yml";
+/// A backup is late when its last success is older than this: a nightly run plus slack.
+const BACKUP_MAX_AGE_SECONDS: u32 = 26 * 3600;
+
+/// The Prometheus files of `stack`; none when it runs no Prometheus.
+///
+/// # Errors
+/// Only if the YAML serializer fails.
+pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
+    let Some(prometheus) = &stack.monitoring.prometheus else {
+        return Ok(Vec::new());
+    };
+    let config = Config {
+        global: Global {
+            scrape_interval: stack.profile.scrape_interval.clone(),
+            evaluation_interval: stack.profile.evaluation_interval.clone(),
+            external_labels: BTreeMap::from([
+                ("environment".to_string(), stack.profile.name.clone()),
+                ("stack".to_string(), stack.name.clone()),
+            ]),
+        },
+        rule_files: vec![RULES_FILE.to_string()],
+        alerting: stack
+            .monitoring
+            .alertmanager
+            .as_ref()
+            .map(|alertmanager| Alerting {
+                alertmanagers: vec![Targets {
+                    static_configs: vec![StaticConfig::new(address(stack, alertmanager, 9093))],
+                }],
+            }),
+        scrape_configs: scrape_configs(stack, prometheus),
+    };
+    let rules = Rules {
+        groups: rule_groups(stack),
+    };
+    let file = |name: &str, body: String| Artifact {
+        path: PathBuf::from(DIR).join(name),
+        contents: format!("{}{body}", header(stack, "#")),
+    };
+    Ok(vec![
+        file("prometheus.yml", to_yaml("prometheus.yml", &config)?),
+        file(RULES_FILE, to_yaml(RULES_FILE, &rules)?),
+    ])
+}
+
+// -- Prometheus's own types ----------------------------------------------------------------
+
+#[derive(Serialize)]
+struct Config {
+    global: Global,
+    rule_files: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    alerting: Option<Alerting>,
+    scrape_configs: Vec<ScrapeConfig>,
+}
+
+#[derive(Serialize)]
+struct Global {
+    scrape_interval: String,
+    evaluation_interval: String,
+    external_labels: BTreeMap<String, String>,
+}
+
+#[derive(Serialize)]
+struct Alerting {
+    alertmanagers: Vec<Targets>,
+}
+
+#[derive(Serialize)]
+struct Targets {
+    static_configs: Vec<StaticConfig>,
+}
+
+#[derive(Serialize)]
+struct StaticConfig {
+    targets: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
+}
+
+impl StaticConfig {
+    fn new(target: String) -> Self {
+        StaticConfig {
+            targets: vec![target],
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ScrapeConfig {
+    job_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scrape_interval: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metrics_path: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    params: BTreeMap<String, Vec<String>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    static_configs: Vec<StaticConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dns_sd_configs: Vec<DnsSdConfig>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    relabel_configs: Vec<RelabelConfig>,
+}
+
+impl ScrapeConfig {
+    fn new(job_name: &str) -> Self {
+        ScrapeConfig {
+            job_name: job_name.to_string(),
+            scrape_interval: None,
+            metrics_path: None,
+            params: BTreeMap::new(),
+            static_configs: Vec::new(),
+            dns_sd_configs: Vec::new(),
+            relabel_configs: Vec::new(),
+        }
+    }
+}
+
+/// Every replica of a scaled service: Docker's DNS answers the service name with one
+/// A record per container.
+#[derive(Serialize)]
+struct DnsSdConfig {
+    names: Vec<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    port: u16,
+}
+
+#[derive(Serialize)]
+struct RelabelConfig {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    source_labels: Vec<String>,
+    target_label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replacement: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Rules {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Serialize)]
+struct RuleGroup {
+    name: String,
+    rules: Vec<Rule>,
+}
+
+#[derive(Serialize)]
+struct Rule {
+    alert: String,
+    expr: String,
+    #[serde(rename = "for")]
+    wait: String,
+    labels: BTreeMap<String, String>,
+    annotations: BTreeMap<String, String>,
+}
+
+// -- model -> Prometheus -------------------------------------------------------------------
+
+fn scrape_configs(stack: &Stack, prometheus: &str) -> Vec<ScrapeConfig> {
+    let mut self_job = ScrapeConfig::new("prometheus");
+    self_job.static_configs.push(StaticConfig::new(format!(
+        "localhost:{}",
+        service_port(stack, prometheus, 9090)
+    )));
+    let mut jobs = vec![self_job];
+    for (name, service) in &stack.services {
+        let Some(metrics) = &service.metrics else {
+            continue;
+        };
+        let mut job = ScrapeConfig::new(name);
+        job.scrape_interval = metrics.interval.clone();
+        job.metrics_path = (metrics.path != "/metrics").then(|| metrics.path.clone());
+        if service.replicas > 1 {
+            job.dns_sd_configs.push(DnsSdConfig {
+                names: vec![name.clone()],
+                kind: "A",
+                port: metrics.port,
+            });
+        } else {
+            job.static_configs
+                .push(StaticConfig::new(format!("{name}:{}", metrics.port)));
+        }
+        jobs.push(job);
+    }
+    if let Some(blackbox) = &stack.monitoring.blackbox {
+        jobs.push(health_probes(stack, blackbox));
+    }
+    jobs
+}
+
+/// One blackbox probe per HTTP healthcheck, labelled with its service.
+fn health_probes(stack: &Stack, blackbox: &str) -> ScrapeConfig {
+    let mut job = ScrapeConfig::new("health");
+    job.metrics_path = Some("/probe".to_string());
+    job.params
+        .insert("module".to_string(), vec!["http_2xx".to_string()]);
+    for (name, service) in &stack.services {
+        if let Some(HealthTest::Http { http }) = service.healthcheck.as_ref().map(|h| &h.test) {
+            let mut target = StaticConfig::new(format!("http://{name}:{}{}", http.port, http.path));
+            target.labels.insert("service".to_string(), name.clone());
+            job.static_configs.push(target);
+        }
+    }
+    let relabel = |source: &str, target: &str, replacement: Option<String>| RelabelConfig {
+        source_labels: if source.is_empty() {
+            Vec::new()
+        } else {
+            vec![source.to_string()]
+        },
+        target_label: target.to_string(),
+        replacement,
+    };
+    job.relabel_configs = vec![
+        relabel("__address__", "__param_target", None),
+        relabel("__param_target", "instance", None),
+        relabel("", "__address__", Some(address(stack, blackbox, 9115))),
+    ];
+    job
+}
+
+fn rule_groups(stack: &Stack) -> Vec<RuleGroup> {
+    let mut availability = vec![rule(
+        "TargetDown",
+        "up == 0",
+        "2m",
+        "critical",
+        "{{ $labels.job }} ({{ $labels.instance }}) is down",
+        "Prometheus has not been able to scrape {{ $labels.job }} at {{ $labels.instance }} for 2 minutes.",
+    )];
+    if stack.monitoring.blackbox.is_some() {
+        availability.push(rule(
+            "ServiceUnhealthy",
+            "probe_success{job=\"health\"} == 0",
+            "2m",
+            "critical",
+            "{{ $labels.service }} fails its health check",
+            "The health endpoint {{ $labels.instance }} of {{ $labels.service }} has not answered with success for 2 minutes.",
+        ));
+    }
+    let mut groups = vec![RuleGroup {
+        name: format!("{}-availability", stack.name),
+        rules: availability,
+    }];
+    if stack.monitoring.node_exporter.is_some() {
+        groups.push(RuleGroup {
+            name: format!("{}-host", stack.name),
+            rules: host_rules(),
+        });
+        let backups = backup_rules(stack);
+        if !backups.is_empty() {
+            groups.push(RuleGroup {
+                name: format!("{}-backups", stack.name),
+                rules: backups,
+            });
+        }
+    }
+    groups
+}
+
+fn host_rules() -> Vec<Rule> {
+    let filesystems = "fstype!~\"tmpfs|overlay|squashfs\"";
+    vec![
+        rule(
+            "HostMemoryPressure",
+            "node_memory_MemAvailable_bytes / node_memory_MemTotal_bytes < 0.10",
+            "5m",
+            "warning",
+            "Less than 10 % of memory available on {{ $labels.instance }}",
+            "Available memory has stayed under 10 % for 5 minutes; the OOM killer is near.",
+        ),
+        rule(
+            "HostDiskAlmostFull",
+            &format!(
+                "node_filesystem_avail_bytes{{{filesystems}}} / node_filesystem_size_bytes{{{filesystems}}} < 0.10"
+            ),
+            "10m",
+            "warning",
+            "{{ $labels.mountpoint }} on {{ $labels.instance }} is over 90 % full",
+            "Less than 10 % of {{ $labels.mountpoint }} has been free for 10 minutes.",
+        ),
+        rule(
+            "HostDiskFull",
+            &format!(
+                "node_filesystem_avail_bytes{{{filesystems}}} / node_filesystem_size_bytes{{{filesystems}}} < 0.03"
+            ),
+            "5m",
+            "critical",
+            "{{ $labels.mountpoint }} on {{ $labels.instance }} is full",
+            "Less than 3 % of {{ $labels.mountpoint }} is free; databases on it will fail to write.",
+        ),
+    ]
+}
+
+/// Backups run from systemd timers and report through node exporter's textfile collector.
+fn backup_rules(stack: &Stack) -> Vec<Rule> {
+    if !stack.profile.systemd {
+        return Vec::new();
+    }
+    stack
+        .services
+        .iter()
+        .filter(|(_, service)| service.backup.is_some())
+        .flat_map(|(name, _)| {
+            let series = format!("berth_backup_last_success_timestamp_seconds{{stack=\"{}\",service=\"{name}\"}}", stack.name);
+            let unit = format!("{}-backup-{name}", stack.name);
+            let mut too_old = rule(
+                "BackupTooOld",
+                &format!("(time() - {series}) > {BACKUP_MAX_AGE_SECONDS}"),
+                "30m",
+                "warning",
+                &format!("No successful backup of {name} in 26 hours"),
+                &format!("The last successful backup of {name} is over 26 hours old; check `journalctl -u {unit}`."),
+            );
+            // A fresh host has no backup yet: give the first nightly run its chance.
+            let mut never = rule(
+                "BackupNeverSucceeded",
+                &format!("absent({series})"),
+                "26h",
+                "warning",
+                &format!("{name} has never been backed up on this host"),
+                &format!("No backup of {name} has succeeded since monitoring started 26 hours ago; check `systemctl list-timers {unit}.timer` and `journalctl -u {unit}`."),
+            );
+            for rule in [&mut too_old, &mut never] {
+                rule.labels.insert("service".to_string(), name.clone());
+            }
+            [too_old, never]
+        })
+        .collect()
+}
+
+fn rule(
+    alert: &str,
+    expr: &str,
+    wait: &str,
+    severity: &str,
+    summary: &str,
+    description: &str,
+) -> Rule {
+    Rule {
+        alert: alert.to_string(),
+        expr: expr.to_string(),
+        wait: wait.to_string(),
+        labels: BTreeMap::from([("severity".to_string(), severity.to_string())]),
+        annotations: BTreeMap::from([
+            ("description".to_string(), description.to_string()),
+            ("summary".to_string(), summary.to_string()),
+        ]),
+    }
+}
+
+/// `service:port` of a monitoring service on the stack network.
+fn address(stack: &Stack, service: &str, fallback_port: u16) -> String {
+    format!("{service}:{}", service_port(stack, service, fallback_port))
+}

@@ -1,0 +1,149 @@
+//! The systemd and Prometheus backends carry the seeds' figures.
+
+use crate::support::Berth;
+
+fn build(stack: &str) -> (crate::support::Output, tempfile::TempDir) {
+    let (out, dir) = Berth::bundled().args(["build", "--stack", stack]).run();
+    out.code(0);
+    (out, dir)
+}
+
+fn read(out: &crate::support::Output, path: &str) -> String {
+    std::fs::read_to_string(out.root.join("out").join(path))
+        .unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+#[test]
+fn ape_prometheus_scrapes_what_the_seed_lists() {
+    let (out, _dir) = build("ape");
+    let config: serde_json::Value =
+        serde_saphyr::from_str(&read(&out, "ape/prod-lite/prometheus/prometheus.yml"))
+            .expect("parse");
+    assert_eq!(config["global"]["scrape_interval"], "15s");
+    assert_eq!(config["global"]["evaluation_interval"], "15s");
+    assert_eq!(config["global"]["external_labels"]["stack"], "ape");
+    assert_eq!(
+        config["global"]["external_labels"]["environment"],
+        "prod-lite"
+    );
+    let jobs: Vec<&str> = config["scrape_configs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| j["job_name"].as_str().expect("name"))
+        .collect();
+    assert_eq!(
+        jobs,
+        [
+            "prometheus",
+            "api",
+            "node-exporter",
+            "redis-exporter",
+            "timescaledb-exporter",
+            "health"
+        ]
+    );
+    assert_eq!(
+        config["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0],
+        "alertmanager:9093"
+    );
+    // 30-day retention, on Prometheus's command line.
+    assert!(read(&out, "ape/prod-lite/compose.yaml").contains("--storage.tsdb.retention.time=30d"));
+    // Exporters run only where metrics are on.
+    assert!(!read(&out, "ape/dev/compose.yaml").contains("redis_exporter"));
+    assert!(read(&out, "ape/staging/compose.yaml").contains("oliver006/redis_exporter"));
+}
+
+#[test]
+fn alert_rules_follow_from_the_stack() {
+    let (out, _dir) = build("ape");
+    let rules = read(&out, "ape/prod-lite/prometheus/alerts.rules.yml");
+    for alert in [
+        "TargetDown",
+        "ServiceUnhealthy",
+        "HostMemoryPressure",
+        "HostDiskAlmostFull",
+        "BackupTooOld",
+        "BackupNeverSucceeded",
+    ] {
+        assert!(
+            rules.contains(&format!("alert: {alert}")),
+            "missing {alert}"
+        );
+    }
+    for service in ["neo4j", "timescaledb"] {
+        assert!(
+            rules.contains(&format!("service=\"{service}\"")),
+            "no backup rule for {service}"
+        );
+    }
+    // dev runs no exporters and no backups: only what it can observe.
+    let dev = read(&out, "ape/dev/prometheus/alerts.rules.yml");
+    assert!(
+        dev.contains("TargetDown") && !dev.contains("Backup") && !dev.contains("Host"),
+        "{dev}"
+    );
+}
+
+#[test]
+fn melvin_dumps_postgres_and_mongodb_nightly_keeping_seven() {
+    let (out, _dir) = build("melvin");
+    for service in ["postgres", "mongodb"] {
+        let unit = read(
+            &out,
+            &format!("melvin/prod-lite/systemd/melvin-backup-{service}.service"),
+        );
+        assert!(
+            unit.contains("Environment=\"BERTH_BACKUP_DIR=/var/backups/melvin\""),
+            "{unit}"
+        );
+        assert!(
+            unit.contains("Environment=\"BERTH_BACKUP_KEEP=7\""),
+            "{unit}"
+        );
+        assert!(unit.contains("Type=oneshot"), "{unit}");
+        let timer = read(
+            &out,
+            &format!("melvin/prod-lite/systemd/melvin-backup-{service}.timer"),
+        );
+        for line in [
+            "OnCalendar=daily",
+            "Persistent=true",
+            "RandomizedDelaySec=30min",
+            &format!("Unit=melvin-backup-{service}.service"),
+        ] {
+            assert!(
+                timer.contains(line),
+                "{service} timer lacks {line}:\n{timer}"
+            );
+        }
+    }
+    assert!(
+        !out.root.join("out/melvin/prod-lite/prometheus").exists(),
+        "melvin runs no Prometheus"
+    );
+}
+
+#[test]
+fn stack_unit_runs_compose_from_the_install_folder() {
+    let (out, _dir) = build("rag-engine");
+    let unit = read(&out, "rag-engine/prod-lite/systemd/rag-engine.service");
+    for line in [
+        "Requires=docker.service",
+        "After=docker.service network-online.target",
+        "WorkingDirectory=/opt/rag-engine",
+        "EnvironmentFile=/opt/rag-engine/.env",
+        "ExecStart=/usr/bin/docker compose --project-name rag-engine --file compose.yaml up --detach --wait --remove-orphans",
+        "ExecStop=/usr/bin/docker compose --project-name rag-engine --file compose.yaml down",
+        "Restart=on-failure",
+        "WantedBy=multi-user.target",
+    ] {
+        assert!(unit.contains(line), "unit lacks {line}:\n{unit}");
+    }
+    // Neo4j community cannot dump a live database: its backup runs offline.
+    let neo4j = read(
+        &out,
+        "rag-engine/prod-lite/systemd/rag-engine-backup-neo4j.service",
+    );
+    assert!(neo4j.contains("BERTH_BACKUP_MODE=offline"), "{neo4j}");
+}
