@@ -53,10 +53,7 @@ pub fn evaluate(
         .build()
         .map_err(|e| fail(e.to_string()))?;
     let value = program.eval_full_for_export().map_err(|e| {
-        let report = relative_paths(
-            project,
-            &report_as_str(&mut program.files(), e, ColorOpt::Never),
-        );
+        let report = report_as_str(&mut program.files(), e, ColorOpt::Never);
         fail(merge_hint(explain_typo(project, stack, report)))
     })?;
     validate(ExportFormat::Json, &value).map_err(|e| {

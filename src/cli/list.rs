@@ -4,7 +4,8 @@ use super::Outcome;
 use crate::compile::compile_one;
 use crate::error::Error;
 use crate::eval::EVAL_STACK_SIZE;
-use crate::project::{ProfileRef, Project};
+use crate::model::Stack;
+use crate::project::{ProfileRef, Project, StackRef};
 
 /// List stacks, profiles, and the services of each stack (as built with no profile).
 #[derive(Debug, Args)]
@@ -12,36 +13,58 @@ use crate::project::{ProfileRef, Project};
 pub struct List {}
 
 impl List {
+    /// Lists every stack; a stack that does not evaluate is listed with its error's first
+    /// line, and the command then fails with that error (exit 2).
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let profiles = project.profiles()?;
         let names: Vec<&str> = profiles.iter().map(ProfileRef::name).collect();
         println!("profiles: {}", names.join(", "));
         println!("stacks:");
+        let mut first_error = None;
         for stack in project.stacks()? {
-            let model = std::thread::scope(|scope| {
-                std::thread::Builder::new()
-                    .stack_size(EVAL_STACK_SIZE)
-                    .spawn_scoped(scope, || {
-                        compile_one(project, &stack, &ProfileRef::None).map(|(model, _)| model)
-                    })
-                    .map(|handle| handle.join())
-            });
-            match model {
-                Ok(Ok(model)) => {
-                    let model = model?;
-                    let description = model.description.as_deref().unwrap_or("");
-                    println!("  {}  {description}", model.name);
-                    for (name, service) in &model.services {
-                        let what = service
-                            .image
-                            .as_deref()
-                            .map_or_else(|| "(built locally)".to_string(), str::to_string);
-                        println!("    {name:<20} {what}");
-                    }
+            match model_without_profile(project, &stack) {
+                Ok(model) => print_stack(&model),
+                Err(error) => {
+                    let first_line = error
+                        .to_string()
+                        .lines()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    println!("  {}  (does not build: {first_line})", stack.name);
+                    first_error.get_or_insert(error);
                 }
-                _ => println!("  {}  (could not be evaluated)", stack.name),
             }
         }
-        Ok(Outcome::Done)
+        first_error.map_or(Ok(Outcome::Done), Err)
+    }
+}
+
+/// The stack as built with no profile, on a thread deep enough for Nickel.
+fn model_without_profile(project: &Project, stack: &StackRef) -> Result<Stack, Error> {
+    std::thread::scope(|scope| {
+        let handle = std::thread::Builder::new()
+            .stack_size(EVAL_STACK_SIZE)
+            .spawn_scoped(scope, || {
+                compile_one(project, stack, &ProfileRef::None).map(|(model, _)| model)
+            });
+        match handle.map(|handle| handle.join()) {
+            Ok(Ok(result)) => result,
+            _ => Err(crate::error::EvalError {
+                stack: stack.name.clone(),
+                profile: ProfileRef::None.name().to_string(),
+                report: "could not start an evaluation thread".to_string(),
+            }
+            .into()),
+        }
+    })
+}
+
+fn print_stack(model: &Stack) {
+    let description = model.description.as_deref().unwrap_or("");
+    println!("  {}  {description}", model.name);
+    for (name, service) in &model.services {
+        let what = service.image.as_deref().unwrap_or("(built locally)");
+        println!("    {name:<20} {what}");
     }
 }

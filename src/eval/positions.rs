@@ -46,10 +46,6 @@ impl Positions {
             path = &path[..path.rfind(['.', '['])?];
         }
     }
-
-    pub fn insert(&mut self, path: impl Into<String>, location: Location) {
-        self.by_path.insert(path.into(), location);
-    }
 }
 
 struct Walker<'a> {

@@ -163,3 +163,19 @@ fn failed_build_keeps_previous_output() {
         "staging folders left behind: {leftovers:?}"
     );
 }
+
+/// `list` still lists the stacks that build, marks the broken one, and exits 2.
+#[test]
+fn list_marks_a_broken_stack_and_fails() {
+    let (out, _dir) = Berth::bundled()
+        .file(
+            "modules/stacks/broken.ncl",
+            "fun profile => { services.x.imgae = \"y\" }\n",
+        )
+        .args(["list"])
+        .run();
+    out.code(2)
+        .stdout_contains("  broken  (does not build: ")
+        .stdout_contains("  melvin  ")
+        .stderr_contains("broken.ncl:1:29: imgae: unknown field");
+}

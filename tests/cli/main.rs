@@ -1,6 +1,9 @@
 //! berth's integration tests: the real binary on real project trees, its artifacts
 //! checked by the real compose implementation.
-#![allow(clippy::panic, reason = "a test and its helpers report failure by panicking")]
+#![allow(
+    clippy::panic,
+    reason = "a test and its helpers report failure by panicking"
+)]
 
 mod support;
 
