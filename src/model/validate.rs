@@ -123,6 +123,19 @@ fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
             found.push(unknown(field, "service", dependency, stack.services.keys()));
             continue;
         };
+        let restarts = matches!(target.restart.as_deref(), Some("always" | "unless-stopped"));
+        if *condition == Condition::Completed && restarts {
+            let policy = target.restart.as_deref().unwrap_or_default();
+            found.push(
+                Diagnostic::new(
+                    &field,
+                    format!("waits for `{dependency}` to complete, but `{dependency}` is restarted (`{policy}`) and never completes"),
+                )
+                .with_hint(format!(
+                    "a one-shot job needs `restart | force = \"no\"` in services.{dependency} (a profile's restart policy applies otherwise)"
+                )),
+            );
+        }
         if *condition == Condition::Healthy && target.healthcheck.is_none() {
             found.push(
                 Diagnostic::new(field, format!("waits for `{dependency}` to be healthy, but `{dependency}` has no healthcheck"))

@@ -20,9 +20,22 @@ fn check_case(case: &str) {
         !expected.is_empty(),
         "{case}: fixture states no expectation"
     );
+    // `# profile: NAME` picks the profile to build with (dev when absent).
+    let profile = source
+        .lines()
+        .find_map(|line| line.strip_prefix("# profile: "))
+        .unwrap_or("dev");
     let (out, _dir) = Berth::schemas_only()
         .file(&format!("modules/stacks/{case}.ncl"), &source)
-        .args(["build", "--stack", case, "--profile", "dev", "--out", "out"])
+        .args([
+            "build",
+            "--stack",
+            case,
+            "--profile",
+            profile,
+            "--out",
+            "out",
+        ])
         .run();
     out.code(2).wrote_nothing();
     for line in expected {
@@ -78,6 +91,7 @@ bad_cases!(
     no_image,
     bad_reference_syntax,
     several_problems,
+    completed_dependency_restarts,
 );
 
 #[test]
