@@ -18,6 +18,7 @@ use crate::eval::Evaluated;
 pub struct Stack {
     pub name: String,
     pub description: Option<String>,
+    pub namespace: Option<String>,
     pub profile: ProfileInfo,
     pub services: BTreeMap<String, Service>,
     #[serde(default)]
@@ -111,6 +112,53 @@ pub struct Service {
     pub tmpfs: Vec<String>,
     pub backup: Option<Backup>,
     pub metrics: Option<Metrics>,
+    #[serde(default)]
+    pub kubernetes: Kubernetes,
+}
+
+/// What only the Kubernetes backend reads.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Kubernetes {
+    pub replicas: Option<u32>,
+    pub autoscaling: Option<Autoscaling>,
+    pub ingress: Option<Ingress>,
+    #[serde(default)]
+    pub run_as_non_root: bool,
+    pub stateful: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Autoscaling {
+    pub min: u32,
+    pub max: u32,
+    pub cpu_percent: Option<u32>,
+    pub memory_percent: Option<u32>,
+    pub scale_up: Option<ScalePolicy>,
+    pub scale_down: Option<ScalePolicy>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ScalePolicy {
+    pub percent: Option<u32>,
+    pub pods: Option<u32>,
+    pub period: String,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Ingress {
+    pub host: String,
+    #[serde(default = "root_path")]
+    pub path: String,
+    pub port: Option<u16>,
+    #[serde(default = "yes")]
+    pub tls: bool,
+    #[serde(default = "letsencrypt")]
+    pub issuer: String,
+    pub class: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -159,6 +207,8 @@ pub struct Mount {
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
+    #[serde(default)]
+    pub host_path: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
@@ -281,6 +331,9 @@ pub struct Volume {
     pub external: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    #[serde(default = "one_gigabyte")]
+    pub size: String,
+    pub storage_class: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -358,6 +411,15 @@ fn bridge() -> String {
 }
 fn general() -> String {
     "General".into()
+}
+fn yes() -> bool {
+    true
+}
+fn letsencrypt() -> String {
+    "letsencrypt-prod".into()
+}
+fn one_gigabyte() -> String {
+    "1G".into()
 }
 
 impl Stack {

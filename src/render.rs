@@ -6,6 +6,7 @@ pub mod alertmanager;
 pub mod compose;
 pub mod env;
 pub mod grafana;
+pub mod k8s;
 pub mod prometheus;
 pub mod systemd;
 mod unit;
@@ -32,6 +33,7 @@ pub fn all(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     artifacts.extend(prometheus::prometheus(stack)?);
     artifacts.extend(alertmanager::alertmanager(stack)?);
     artifacts.extend(grafana::grafana(stack)?);
+    artifacts.extend(k8s::k8s(stack)?);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(artifacts)
 }

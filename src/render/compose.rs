@@ -304,6 +304,8 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         // Rendered by the systemd and Prometheus backends.
         backup: _,
         metrics: _,
+        // Rendered by the Kubernetes backend.
+        kubernetes: _,
     } = service;
     let text = |value: &String| interpolate(stack, value);
     ComposeService {
@@ -449,6 +451,7 @@ fn mount_of(mount: &Mount) -> ComposeMount {
         source,
         target,
         read_only,
+        host_path: _,
     } = mount;
     ComposeMount {
         kind: match kind {
@@ -551,6 +554,8 @@ fn volume_of(volume: &Volume) -> ComposeVolume {
         driver,
         external,
         labels,
+        size: _,
+        storage_class: _,
     } = volume;
     ComposeVolume {
         name: name.clone(),

@@ -39,7 +39,8 @@ fn a_changed_module_is_drift_with_a_diff_naming_the_file() {
         .stdout_contains("+++ build/ape/prod-lite/compose.yaml")
         .stdout_contains("-    image: redis:7.4-alpine")
         .stdout_contains("+    image: redis:7.4.1-alpine")
-        .stdout_contains("check: DRIFT: 6 changed")
+        .stdout_contains("check: DRIFT: ")
+        .stdout_contains("--- golden/ape/prod-lite/k8s/redis.yaml")
         .stdout_contains("hint: if the change is intended, run `berth bless`");
 }
 

@@ -11,5 +11,6 @@ mod backends;
 mod bad_input;
 mod build;
 mod check;
+mod kubernetes;
 mod secrets;
 mod validators;

@@ -128,7 +128,9 @@ fn validate_artifacts_passes_on_the_whole_build() {
     compose();
     let (out, _dir) = Berth::bundled().args(["build"]).run();
     out.code(0);
+    // Strict schemas of Kubernetes 1.33, the API version of the typed objects (k8s-openapi v1_33).
     let output = Command::new(Path::new(REPO).join("scripts/validate-artifacts"))
+        .args(["--k8s-version", "1.33"])
         .arg(out.root.join("out"))
         .output()
         .expect("run validate-artifacts");
@@ -139,6 +141,14 @@ fn validate_artifacts_passes_on_the_whole_build() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+    let n_kustomizations = stdout
+        .lines()
+        .filter(|line| line.starts_with("ok kustomize "))
+        .count();
+    assert_eq!(
+        n_kustomizations, 15,
+        "kubectl kustomize must build every stack x profile:\n{stdout}"
+    );
     for kind in [
         "compose",
         "env",
@@ -146,6 +156,8 @@ fn validate_artifacts_passes_on_the_whole_build() {
         "prometheus",
         "prometheus-rules",
         "alertmanager",
+        "k8s",
+        "kustomize",
     ] {
         let n_checked = stdout
             .lines()
