@@ -18,6 +18,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         replicas_and_ports(name, service, &mut found);
         references(stack, name, service, &mut found);
         secret_files(stack, name, service, &mut found);
+        autoscaling(name, service, &mut found);
     }
     monitoring(stack, &mut found);
     cycles(stack, &mut found);
@@ -242,6 +243,28 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                 }
             }
         }
+    }
+}
+
+fn autoscaling(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(autoscaling) = &service.kubernetes.autoscaling else {
+        return;
+    };
+    let field = format!("services.{name}.kubernetes.autoscaling");
+    if autoscaling.min == 0 || autoscaling.min > autoscaling.max {
+        found.push(Diagnostic::new(
+            format!("{field}.min"),
+            format!(
+                "min {} must be at least 1 and at most max {}",
+                autoscaling.min, autoscaling.max
+            ),
+        ));
+    }
+    if autoscaling.cpu_percent.is_none() && autoscaling.memory_percent.is_none() {
+        found.push(Diagnostic::new(
+            field,
+            "an autoscaler needs a target: cpu_percent, memory_percent or both",
+        ));
     }
 }
 

@@ -963,13 +963,43 @@ fn mount_of(name: &str, path: &str, read_only: bool) -> VolumeMount {
     }
 }
 
+/// Whether pods of more than one replica or service mount `volume` (from a shared claim).
+fn mounted_by_several_pods(ctx: &Context, volume: &str) -> bool {
+    let users = ctx
+        .volume_users
+        .get(volume)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let replicas_of = |name: &&str| {
+        let service = &ctx.stack.services[*name];
+        let autoscaled = service
+            .kubernetes
+            .autoscaling
+            .as_ref()
+            .is_some_and(|a| a.max > 1);
+        if autoscaled {
+            2
+        } else {
+            service.kubernetes.replicas.unwrap_or(service.replicas)
+        }
+    };
+    users.len() > 1 || users.iter().map(replicas_of).sum::<u32>() > 1
+}
+
 fn claim(ctx: &Context, volume: &str, service: &str) -> PersistentVolumeClaim {
     let declared = ctx.stack.volumes.get(volume);
+    // One claim mounted by several pods needs ReadWriteMany (and a storage class that offers
+    // it, e.g. NFS); ReadWriteOnce would only work while every pod lands on one node.
+    let access_mode = if mounted_by_several_pods(ctx, volume) {
+        "ReadWriteMany"
+    } else {
+        "ReadWriteOnce"
+    };
     let size = declared.map_or_else(|| "1G".to_string(), |v| v.size.clone());
     PersistentVolumeClaim {
         metadata: ctx.meta(&k8s_name(volume), service),
         spec: Some(PersistentVolumeClaimSpec {
-            access_modes: Some(vec!["ReadWriteOnce".to_string()]),
+            access_modes: Some(vec![access_mode.to_string()]),
             resources: Some(VolumeResourceRequirements {
                 requests: Some(BTreeMap::from([(
                     "storage".to_string(),

@@ -92,6 +92,7 @@ bad_cases!(
     bad_reference_syntax,
     several_problems,
     completed_dependency_restarts,
+    autoscaling_bounds,
 );
 
 #[test]
