@@ -1,0 +1,333 @@
+//! The pod of a service: its container (image, command, env, ports, probes, resources,
+//! security) and the init containers that wait for its dependencies.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, ExecAction,
+    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
+    SecurityContext, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use super::env::{Environment, expand_text, plain_text};
+use super::storage::{Storage, storage};
+use super::{Context, WAIT_IMAGE, k8s_name};
+use crate::model::{Command, HealthTest, Healthcheck, Port, Service};
+
+/// The pod template, and what its storage needs besides (claims, config maps).
+pub(super) fn pod_template(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+    env: &Environment,
+    notes: &mut Vec<String>,
+) -> (PodTemplateSpec, Storage) {
+    let stateful = service
+        .kubernetes
+        .stateful
+        .unwrap_or(service.backup.is_some())
+        && !ctx.jobs.contains(name);
+    let mut storage = storage(ctx, name, service, stateful, notes);
+    let volumes = std::mem::take(&mut storage.volumes);
+    let container = main_container(ctx, name, service, env, std::mem::take(&mut storage.mounts));
+    let init_containers = waits(ctx, name, service, notes);
+    let (run_as_user, run_as_group) = numeric_user(service.user.as_deref());
+    let non_root = service.kubernetes.run_as_non_root;
+    let security = (non_root || run_as_user.is_some()).then(|| PodSecurityContext {
+        run_as_non_root: non_root.then_some(true),
+        run_as_user,
+        run_as_group,
+        ..PodSecurityContext::default()
+    });
+    let is_job = ctx.jobs.contains(name);
+    let spec = PodSpec {
+        containers: vec![container],
+        init_containers: (!init_containers.is_empty()).then_some(init_containers),
+        volumes: (!volumes.is_empty()).then_some(volumes),
+        security_context: security,
+        restart_policy: is_job.then(|| "OnFailure".to_string()),
+        termination_grace_period_seconds: service
+            .stop_grace_period
+            .as_deref()
+            .map(|d| i64::from(seconds(d))),
+        ..PodSpec::default()
+    };
+    let template = PodTemplateSpec {
+        metadata: Some(ObjectMeta {
+            labels: Some(ctx.labels(name)),
+            ..ObjectMeta::default()
+        }),
+        spec: Some(spec),
+    };
+    (template, storage)
+}
+
+pub(super) fn main_container(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+    env: &Environment,
+    mounts: Vec<VolumeMount>,
+) -> Container {
+    let built = service.image.is_none();
+    let image = service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{}-{name}:latest", ctx.stack.name));
+    let words = |command: &Command| -> Vec<String> {
+        match command {
+            Command::Exec(args) => args.iter().map(|a| expand_text(a)).collect(),
+            Command::Shell(line) => match shell_words::split(line) {
+                Ok(words) => words.iter().map(|w| expand_text(w)).collect(),
+                Err(_) => vec!["sh".to_string(), "-c".to_string(), expand_text(line)],
+            },
+        }
+    };
+    let healthcheck = service.healthcheck.as_ref();
+    let mut liveness = healthcheck.map(probe);
+    if let (Some(probe), Some(start)) = (
+        liveness.as_mut(),
+        healthcheck.and_then(|h| h.start_period.as_deref()),
+    ) {
+        probe.initial_delay_seconds = Some(seconds(start));
+    }
+    Container {
+        name: k8s_name(name),
+        image: Some(image),
+        image_pull_policy: built.then(|| "IfNotPresent".to_string()),
+        command: service.entrypoint.as_ref().map(words),
+        args: service.command.as_ref().map(words),
+        working_dir: service.working_dir.clone(),
+        env: (!env.entries.is_empty()).then(|| env.entries.clone()),
+        env_from: env.config_map.as_ref().map(|config_map| {
+            vec![EnvFromSource {
+                config_map_ref: Some(ConfigMapEnvSource {
+                    name: config_map.metadata.name.clone().unwrap_or_default(),
+                    ..ConfigMapEnvSource::default()
+                }),
+                ..EnvFromSource::default()
+            }]
+        }),
+        ports: (!service.ports.is_empty())
+            .then(|| service.ports.iter().map(container_port).collect()),
+        resources: resources(service),
+        readiness_probe: healthcheck.map(probe),
+        liveness_probe: liveness,
+        volume_mounts: (!mounts.is_empty()).then_some(mounts),
+        security_context: container_security(service),
+        ..Container::default()
+    }
+}
+
+pub(super) fn container_security(service: &Service) -> Option<SecurityContext> {
+    let capabilities =
+        (!service.cap_add.is_empty() || !service.cap_drop.is_empty()).then(|| Capabilities {
+            add: (!service.cap_add.is_empty()).then(|| service.cap_add.clone()),
+            drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),
+        });
+    let non_root = service.kubernetes.run_as_non_root;
+    let context = SecurityContext {
+        privileged: service.privileged.filter(|p| *p),
+        read_only_root_filesystem: service.read_only.filter(|r| *r),
+        allow_privilege_escalation: non_root.then_some(false),
+        capabilities,
+        ..SecurityContext::default()
+    };
+    (context != SecurityContext::default()).then_some(context)
+}
+
+pub(super) fn numeric_user(user: Option<&str>) -> (Option<i64>, Option<i64>) {
+    let Some(user) = user else {
+        return (None, None);
+    };
+    let (uid, gid) = user
+        .split_once(':')
+        .map_or((user, None), |(u, g)| (u, Some(g)));
+    (uid.parse().ok(), gid.and_then(|g| g.parse().ok()))
+}
+
+pub(super) fn container_port(port: &Port) -> ContainerPort {
+    ContainerPort {
+        container_port: i32::from(port.target),
+        name: Some(port_name(port)),
+        protocol: Some(port.protocol.to_uppercase()),
+        ..ContainerPort::default()
+    }
+}
+
+/// A valid IANA service name (at most 15 characters, lower-case letters, digits, '-').
+pub(super) fn port_name(port: &Port) -> String {
+    let fallback = format!("{}-{}", port.protocol, port.target);
+    let Some(name) = &port.name else {
+        return fallback;
+    };
+    let valid = name.len() <= 15
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && name.chars().any(|c| c.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--");
+    if valid { name.clone() } else { fallback }
+}
+
+pub(super) fn resources(service: &Service) -> Option<ResourceRequirements> {
+    let set = |cpus: Option<f64>, memory: &Option<String>| {
+        let mut map = BTreeMap::new();
+        if let Some(cpus) = cpus {
+            map.insert("cpu".to_string(), Quantity(millicores(cpus)));
+        }
+        if let Some(memory) = memory {
+            map.insert("memory".to_string(), Quantity(binary_quantity(memory)));
+        }
+        (!map.is_empty()).then_some(map)
+    };
+    let limits = set(
+        service.resources.limits.cpus,
+        &service.resources.limits.memory,
+    );
+    let requests = set(
+        service.resources.reservations.cpus,
+        &service.resources.reservations.memory,
+    );
+    (limits.is_some() || requests.is_some()).then(|| ResourceRequirements {
+        limits,
+        requests,
+        ..ResourceRequirements::default()
+    })
+}
+
+pub(super) fn millicores(cpus: f64) -> String {
+    format!("{}m", (cpus * 1000.0).round() as u64)
+}
+
+/// Docker sizes ("512M", "8G": binary units) as Kubernetes quantities ("512Mi", "8Gi").
+pub(super) fn binary_quantity(size: &str) -> String {
+    let unit = size.chars().last().unwrap_or('b').to_ascii_lowercase();
+    let number: f64 = size[..size.len().saturating_sub(1)].parse().unwrap_or(0.0);
+    let (scale, suffixes) = match unit {
+        'k' => (1u64 << 10, ["Ki", "Ki"]),
+        'm' => (1 << 20, ["Mi", "Ki"]),
+        'g' => (1 << 30, ["Gi", "Mi"]),
+        _ => (1, ["", ""]),
+    };
+    if number.fract() == 0.0 {
+        format!("{}{}", number as u64, suffixes[0])
+    } else {
+        // 1.5G is 1536Mi: one unit down keeps it whole.
+        format!(
+            "{}{}",
+            (number * scale as f64 / (scale as f64 / 1024.0)).round() as u64,
+            suffixes[1]
+        )
+    }
+}
+
+pub(super) fn probe(healthcheck: &Healthcheck) -> Probe {
+    let Healthcheck {
+        test,
+        interval,
+        timeout,
+        retries,
+        start_period: _,
+    } = healthcheck;
+    let mut probe = Probe {
+        period_seconds: Some(seconds(interval)),
+        timeout_seconds: Some(seconds(timeout)),
+        failure_threshold: Some(i32::try_from(*retries).unwrap_or(i32::MAX).max(1)),
+        ..Probe::default()
+    };
+    match test {
+        HealthTest::Http { http } => {
+            probe.http_get = Some(HTTPGetAction {
+                path: Some(http.path.clone()),
+                port: IntOrString::Int(i32::from(http.port)),
+                ..HTTPGetAction::default()
+            });
+        }
+        HealthTest::Exec(args) => {
+            probe.exec = Some(ExecAction {
+                command: Some(args.iter().map(|a| plain_text(a)).collect()),
+            });
+        }
+        HealthTest::Shell(line) => {
+            probe.exec = Some(ExecAction {
+                command: Some(vec!["sh".to_string(), "-c".to_string(), plain_text(line)]),
+            });
+        }
+    }
+    probe
+}
+
+/// Whole seconds of a duration such as "1m30s" or "500ms" (at least 1).
+pub(super) fn seconds(duration: &str) -> i32 {
+    let mut total_ms: u64 = 0;
+    let mut number = String::new();
+    let mut chars = duration.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() || c == '.' {
+            number.push(c);
+            continue;
+        }
+        let mut unit = c.to_string();
+        if let Some(&next) = chars.peek().filter(|n| n.is_ascii_alphabetic()) {
+            unit.push(next);
+            chars.next();
+        }
+        let value: f64 = number.parse().unwrap_or(0.0);
+        number.clear();
+        let ms = match unit.as_str() {
+            "h" => value * 3_600_000.0,
+            "m" => value * 60_000.0,
+            "s" => value * 1000.0,
+            "ms" => value,
+            _ => 0.0,
+        };
+        total_ms += ms as u64;
+    }
+    i32::try_from(total_ms.div_ceil(1000).max(1)).unwrap_or(i32::MAX)
+}
+
+/// Init containers that hold the pod until each dependency's Service answers.
+pub(super) fn waits(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+    notes: &mut Vec<String>,
+) -> Vec<Container> {
+    let mut containers = Vec::new();
+    for (dependency, condition) in &service.depends_on {
+        let Some(target) = ctx.stack.services.get(dependency) else {
+            continue;
+        };
+        if ctx.jobs.contains(dependency.as_str()) {
+            notes.push(format!(
+                "{name} waits for job {dependency} to complete under Compose; on Kubernetes the Job runs alongside and {name} must tolerate its absence until it has."
+            ));
+            continue;
+        }
+        let Some(port) = target.ports.first() else {
+            notes.push(format!("{name} depends on {dependency} ({condition:?}), which serves no port: nothing to wait on, so it is not gated."));
+            continue;
+        };
+        let host = k8s_name(dependency);
+        containers.push(Container {
+            name: format!("wait-for-{host}"),
+            image: Some(WAIT_IMAGE.to_string()),
+            command: Some(vec![
+                "sh".to_string(),
+                "-c".to_string(),
+                format!(
+                    "until nc -z -w 2 {host} {port}; do echo waiting for {host}; sleep 2; done",
+                    port = port.target
+                ),
+            ]),
+            ..Container::default()
+        });
+    }
+    containers
+}

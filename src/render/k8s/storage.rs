@@ -1,0 +1,227 @@
+//! Storage on Kubernetes: claims for volumes (per replica for StatefulSets), ConfigMaps
+//! for generated config folders, hostPath where a module opts in, memory for tmpfs.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::core::v1::{
+    ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
+    Volume as KVolume, VolumeMount, VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+use super::pod::binary_quantity;
+use super::{Context, k8s_name};
+use crate::model::{MountKind, Service};
+
+/// What a service's storage turns into.
+#[derive(Default)]
+pub(super) struct Storage {
+    pub(super) volumes: Vec<KVolume>,
+    pub(super) mounts: Vec<VolumeMount>,
+    /// Claims per replica (StatefulSet).
+    pub(super) claim_templates: Vec<PersistentVolumeClaim>,
+    /// Standalone claims and config maps this service's manifest carries.
+    pub(super) claims: Vec<PersistentVolumeClaim>,
+    pub(super) config_maps: Vec<ConfigMap>,
+}
+
+/// Volumes and mounts of a service, with the claims and config maps they need.
+pub(super) fn storage(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+    stateful: bool,
+    notes: &mut Vec<String>,
+) -> Storage {
+    let mut config_maps = Vec::new();
+    let mut volumes = Vec::new();
+    let mut mounts = Vec::new();
+    let mut claim_templates = Vec::new();
+    let mut claims = Vec::new();
+    for (index, mount) in service.volumes.iter().enumerate() {
+        let volume_name = match (&mount.kind, &mount.source) {
+            (MountKind::Volume, Some(source)) => k8s_name(source),
+            _ => format!("{}-{index}", mount_kind_name(mount.kind)),
+        };
+        let mut volume = KVolume {
+            name: volume_name.clone(),
+            ..KVolume::default()
+        };
+        match (&mount.kind, &mount.source) {
+            (MountKind::Volume, Some(source)) => {
+                let shared = ctx
+                    .volume_users
+                    .get(source.as_str())
+                    .is_some_and(|users| users.len() > 1);
+                let claim = claim(ctx, source, name);
+                if stateful && !shared {
+                    claim_templates.push(claim);
+                    mounts.push(mount_of(&volume_name, &mount.target, mount.read_only));
+                    continue;
+                }
+                // A shared claim is written once, with the first service (by name) that mounts it.
+                if ctx
+                    .volume_users
+                    .get(source.as_str())
+                    .and_then(|users| users.first())
+                    == Some(&name)
+                {
+                    claims.push(claim);
+                }
+                volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
+                    claim_name: k8s_name(source),
+                    read_only: mount.read_only.then_some(true),
+                });
+            }
+            (MountKind::Bind, Some(source))
+                if ctx.generated.contains_key(source.trim_end_matches('/')) =>
+            {
+                let files = &ctx.generated[source.trim_end_matches('/')];
+                let map_name = format!(
+                    "{}-{}",
+                    k8s_name(name),
+                    k8s_name(source.trim_start_matches("./"))
+                );
+                volume.config_map = Some(ConfigMapVolumeSource {
+                    name: map_name.clone(),
+                    items: Some(
+                        files
+                            .keys()
+                            .map(|path| KeyToPath {
+                                key: config_key(path),
+                                path: path.clone(),
+                                ..KeyToPath::default()
+                            })
+                            .collect(),
+                    ),
+                    ..ConfigMapVolumeSource::default()
+                });
+                config_maps.push(ConfigMap {
+                    metadata: ctx.meta(&map_name, name),
+                    data: Some(
+                        files
+                            .iter()
+                            .map(|(path, text)| (config_key(path), text.clone()))
+                            .collect(),
+                    ),
+                    ..ConfigMap::default()
+                });
+            }
+            (MountKind::Bind, Some(source)) if mount.host_path && source.starts_with('/') => {
+                volume.host_path = Some(HostPathVolumeSource {
+                    path: source.clone(),
+                    ..HostPathVolumeSource::default()
+                });
+            }
+            (MountKind::Bind, source) => {
+                notes.push(format!(
+                    "Not mounted on Kubernetes: bind mount {} -> {} (a host folder; modules mark host agents' absolute paths `host_path = true` to mount them as hostPath).",
+                    source.as_deref().unwrap_or("?"),
+                    mount.target
+                ));
+                continue;
+            }
+            (MountKind::Tmpfs, _) | (MountKind::Volume, None) => {
+                volume.empty_dir = Some(EmptyDirVolumeSource {
+                    medium: Some("Memory".to_string()),
+                    ..EmptyDirVolumeSource::default()
+                });
+            }
+        }
+        mounts.push(mount_of(&volume_name, &mount.target, mount.read_only));
+        volumes.push(volume);
+    }
+    for (index, path) in service.tmpfs.iter().enumerate() {
+        let volume_name = format!("tmpfs-extra-{index}");
+        volumes.push(KVolume {
+            name: volume_name.clone(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: Some("Memory".to_string()),
+                ..EmptyDirVolumeSource::default()
+            }),
+            ..KVolume::default()
+        });
+        mounts.push(mount_of(&volume_name, path, false));
+    }
+    Storage {
+        volumes,
+        mounts,
+        claim_templates,
+        claims,
+        config_maps,
+    }
+}
+
+pub(super) fn mount_kind_name(kind: MountKind) -> &'static str {
+    match kind {
+        MountKind::Volume => "volume",
+        MountKind::Bind => "bind",
+        MountKind::Tmpfs => "tmpfs",
+    }
+}
+
+pub(super) fn mount_of(name: &str, path: &str, read_only: bool) -> VolumeMount {
+    VolumeMount {
+        name: name.to_string(),
+        mount_path: path.to_string(),
+        read_only: read_only.then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// Whether pods of more than one replica or service mount `volume` (from a shared claim).
+pub(super) fn mounted_by_several_pods(ctx: &Context, volume: &str) -> bool {
+    let users = ctx
+        .volume_users
+        .get(volume)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let replicas_of = |name: &&str| {
+        let service = &ctx.stack.services[*name];
+        let autoscaled = service
+            .kubernetes
+            .autoscaling
+            .as_ref()
+            .is_some_and(|a| a.max > 1);
+        if autoscaled {
+            2
+        } else {
+            service.kubernetes.replicas.unwrap_or(service.replicas)
+        }
+    };
+    users.len() > 1 || users.iter().map(replicas_of).sum::<u32>() > 1
+}
+
+pub(super) fn claim(ctx: &Context, volume: &str, service: &str) -> PersistentVolumeClaim {
+    let declared = ctx.stack.volumes.get(volume);
+    // One claim mounted by several pods needs ReadWriteMany (and a storage class that offers
+    // it, e.g. NFS); ReadWriteOnce would only work while every pod lands on one node.
+    let access_mode = if mounted_by_several_pods(ctx, volume) {
+        "ReadWriteMany"
+    } else {
+        "ReadWriteOnce"
+    };
+    let size = declared.map_or_else(|| "1G".to_string(), |v| v.size.clone());
+    PersistentVolumeClaim {
+        metadata: ctx.meta(&k8s_name(volume), service),
+        spec: Some(PersistentVolumeClaimSpec {
+            access_modes: Some(vec![access_mode.to_string()]),
+            resources: Some(VolumeResourceRequirements {
+                requests: Some(BTreeMap::from([(
+                    "storage".to_string(),
+                    Quantity(binary_quantity(&size)),
+                )])),
+                ..VolumeResourceRequirements::default()
+            }),
+            storage_class_name: declared.and_then(|v| v.storage_class.clone()),
+            ..PersistentVolumeClaimSpec::default()
+        }),
+        ..PersistentVolumeClaim::default()
+    }
+}
+
+/// A ConfigMap key for a file path ('/' is not allowed in keys).
+pub(super) fn config_key(path: &str) -> String {
+    path.replace('/', "_")
+}
