@@ -331,3 +331,60 @@ pub(super) fn waits(
     }
     containers
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{binary_quantity, millicores, port_name, seconds};
+    use crate::model::Port;
+
+    #[test]
+    fn docker_sizes_become_binary_quantities() {
+        for (docker, kubernetes) in [
+            ("512M", "512Mi"),
+            ("8G", "8Gi"),
+            ("1024k", "1024Ki"),
+            ("1.5G", "1536Mi"),
+            ("100b", "100"),
+        ] {
+            assert_eq!(binary_quantity(docker), kubernetes, "{docker}");
+        }
+    }
+
+    #[test]
+    fn durations_round_up_to_whole_seconds() {
+        for (duration, whole) in [
+            ("10s", 10),
+            ("1m30s", 90),
+            ("500ms", 1),
+            ("2h", 7200),
+            ("1.5s", 2),
+        ] {
+            assert_eq!(seconds(duration), whole, "{duration}");
+        }
+    }
+
+    #[test]
+    fn cpus_become_millicores() {
+        assert_eq!(millicores(0.5), "500m");
+        assert_eq!(millicores(1.0), "1000m");
+        assert_eq!(millicores(0.25), "250m");
+    }
+
+    #[test]
+    fn port_names_are_valid_iana_names_or_derived() {
+        let port = |name: Option<&str>| Port {
+            target: 8080,
+            published: None,
+            host_ip: None,
+            protocol: "tcp".into(),
+            name: name.map(str::to_string),
+        };
+        assert_eq!(port_name(&port(Some("http"))), "http");
+        assert_eq!(port_name(&port(Some("otlp-grpc"))), "otlp-grpc");
+        // Too long, upper case, or digits only: fall back to protocol and number.
+        assert_eq!(port_name(&port(Some("metrics-endpoint-v2"))), "tcp-8080");
+        assert_eq!(port_name(&port(Some("HTTP"))), "tcp-8080");
+        assert_eq!(port_name(&port(Some("8080"))), "tcp-8080");
+        assert_eq!(port_name(&port(None)), "tcp-8080");
+    }
+}
