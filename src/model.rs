@@ -44,6 +44,7 @@ pub struct ProfileInfo {
     pub metrics: bool,
     pub alerting: bool,
     pub alert_webhook: Option<String>,
+    pub private_host_ip: Option<String>,
     pub scrape_interval: String,
     pub evaluation_interval: String,
     pub install_root: String,
@@ -185,6 +186,8 @@ pub struct Port {
     pub target: u16,
     pub published: Option<Published>,
     pub host_ip: Option<String>,
+    #[serde(default)]
+    pub private: bool,
     #[serde(default = "tcp")]
     pub protocol: String,
     pub name: Option<String>,
@@ -420,6 +423,17 @@ fn letsencrypt() -> String {
 }
 fn one_gigabyte() -> String {
     "1G".into()
+}
+
+impl Port {
+    /// The host address the port binds to: its own, or the profile's for a private port.
+    pub fn effective_host_ip<'a>(&'a self, profile: &'a ProfileInfo) -> Option<&'a str> {
+        self.host_ip.as_deref().or_else(|| {
+            self.private
+                .then_some(profile.private_host_ip.as_deref())
+                .flatten()
+        })
+    }
 }
 
 impl Stack {

@@ -449,7 +449,7 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
             let binding = Binding {
                 service: name,
                 field: format!("services.{name}.ports[{index}].published"),
-                host_ip: port.host_ip.as_deref().unwrap_or(""),
+                host_ip: port.effective_host_ip(&stack.profile).unwrap_or(""),
                 protocol: &port.protocol,
                 first,
                 last,

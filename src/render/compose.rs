@@ -324,7 +324,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         ports: ports
             .iter()
             .filter(|port| port.published.is_some())
-            .map(port_of)
+            .map(|port| port_of(stack, port))
             .collect(),
         expose: ports
             .iter()
@@ -417,14 +417,16 @@ fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     }
 }
 
-fn port_of(port: &Port) -> ComposePort {
+fn port_of(stack: &Stack, port: &Port) -> ComposePort {
     let Port {
         target,
         published,
-        host_ip,
+        host_ip: _,
+        private: _,
         protocol,
         name,
     } = port;
+    let host_ip = port.effective_host_ip(&stack.profile).map(str::to_string);
     ComposePort {
         target: *target,
         // Compose reads `published` as a string in its long syntax (ranges included).
@@ -432,7 +434,7 @@ fn port_of(port: &Port) -> ComposePort {
             Published::Port(port) => port.to_string(),
             Published::Range(range) => range.clone(),
         }),
-        host_ip: host_ip.clone(),
+        host_ip,
         protocol: protocol.clone(),
         name: name.clone(),
     }

@@ -144,6 +144,16 @@ fn profiles_apply_their_policies() {
         "every melvin service restarts in prod-lite"
     );
     assert!(prod.contains("memory: 8G"), "ollama's prod-lite cap");
+    // Melvin's Postgres on host port 8004: for operators' tools on the server only, outside dev.
+    let postgres_port = "- target: 5432\n        published: \"8004\"\n";
+    assert!(
+        prod.contains(&format!("{postgres_port}        host_ip: \"127.0.0.1\"\n")),
+        "{prod}"
+    );
+    assert!(
+        dev.contains(&format!("{postgres_port}        protocol: tcp\n")),
+        "dev keeps it on every interface"
+    );
 }
 
 #[test]

@@ -376,6 +376,7 @@ mod tests {
             target: 8080,
             published: None,
             host_ip: None,
+            private: false,
             protocol: "tcp".into(),
             name: name.map(str::to_string),
         };
