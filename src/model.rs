@@ -41,6 +41,7 @@ pub struct ProfileInfo {
     pub log_level: String,
     pub dev_secrets: bool,
     pub systemd: bool,
+    pub quadlet: bool,
     pub metrics: bool,
     pub alerting: bool,
     pub alert_webhook: Option<String>,

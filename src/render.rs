@@ -8,6 +8,7 @@ pub mod env;
 pub mod grafana;
 pub mod k8s;
 pub mod prometheus;
+pub mod quadlet;
 pub mod systemd;
 mod unit;
 mod yaml;
@@ -30,6 +31,7 @@ pub struct Artifact {
 pub fn all(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     let mut artifacts = vec![compose::compose(stack)?, env::env_template(stack)];
     artifacts.extend(systemd::systemd(stack));
+    artifacts.extend(quadlet::quadlet(stack));
     artifacts.extend(prometheus::prometheus(stack)?);
     artifacts.extend(alertmanager::alertmanager(stack)?);
     artifacts.extend(grafana::grafana(stack)?);

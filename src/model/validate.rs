@@ -568,7 +568,7 @@ mod tests {
             .collect();
         let profile = serde_json::json!({
             "name": "t", "description": "t", "debug": false, "log_level": "info", "dev_secrets": false,
-            "systemd": false, "metrics": false, "alerting": false, "scrape_interval": "15s",
+            "systemd": false, "quadlet": false, "metrics": false, "alerting": false, "scrape_interval": "15s",
             "evaluation_interval": "15s", "install_root": "/opt", "backup_root": "/var/backups",
         });
         serde_json::from_value(

@@ -586,7 +586,7 @@ fn network_of(network: &Network) -> ComposeNetwork {
 /// Compose text for a model string: references become interpolations, literal `$` is doubled.
 /// Validation has already rejected malformed references, so a parse failure cannot happen
 /// here; should it, the text is escaped whole rather than guessed at.
-fn interpolate(stack: &Stack, value: &str) -> String {
+pub(super) fn interpolate(stack: &Stack, value: &str) -> String {
     let Ok(pieces) = text::parse(value) else {
         return escape(value);
     };

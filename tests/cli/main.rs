@@ -12,5 +12,6 @@ mod bad_input;
 mod build;
 mod check;
 mod kubernetes;
+mod quadlet;
 mod secrets;
 mod validators;

@@ -1,0 +1,473 @@
+//! Renders podman Quadlet units for hosts that run podman instead of Docker, when the
+//! profile turns `quadlet` on: a `.network` per stack network, a `.volume` per volume and
+//! a `.container` per service, for /etc/containers/systemd/. Pure.
+//!
+//! Environment values that read stack variables are not given to Quadlet's `Environment=`
+//! (how it passes `$` on to systemd could not be checked here): each container's
+//! `ExecStartPre` runs `berth-env`, which renders the service's template (compose's own
+//! `${VAR:-default}` / `${VAR:?message}` syntax) with the host's `.env` into a file under
+//! /run that the container reads as its `EnvironmentFile=`. Health-gated ordering is kept:
+//! a dependency others wait for as healthy sets `Notify=healthy`, so its unit is active
+//! only once healthy, and dependents are ordered `After=` it.
+
+use std::path::PathBuf;
+
+use super::compose::interpolate;
+use super::unit::{UnitFile, exec_line, specifiers};
+use super::{Artifact, header};
+use crate::model::text::{self, Piece};
+use crate::model::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
+
+pub const DIR: &str = "quadlet";
+const ENV_SCRIPT: &str = "berth-env";
+
+/// The Quadlet units of `stack`; none unless its profile turns `quadlet` on.
+pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
+    if !stack.profile.quadlet {
+        return Vec::new();
+    }
+    let mut artifacts = vec![network(stack)];
+    for (name, volume) in &stack.volumes {
+        let unit = UnitFile::default().section("Volume").entry(
+            "VolumeName",
+            volume
+                .name
+                .clone()
+                .unwrap_or_else(|| format!("{}_{name}", stack.name)),
+        );
+        artifacts.push(file(
+            &format!("{}-{name}.volume", stack.name),
+            unit.render(header_text(stack).trim_end()),
+        ));
+    }
+    for (name, service) in &stack.services {
+        artifacts.push(container(stack, name, service));
+        if !service.environment.is_empty() {
+            artifacts.push(file(
+                &format!("{}-{name}.env.tmpl", stack.name),
+                env_template(stack, service),
+            ));
+        }
+    }
+    artifacts.push(file(
+        ENV_SCRIPT,
+        format!("#!/bin/bash\n{}{ENV_SCRIPT_BODY}", header(stack, "#")),
+    ));
+    artifacts
+}
+
+fn file(name: &str, contents: String) -> Artifact {
+    Artifact {
+        path: PathBuf::from(DIR).join(name),
+        contents,
+    }
+}
+
+fn header_text(stack: &Stack) -> String {
+    header(stack, "#")
+        .lines()
+        .map(|line| line.trim_start_matches("# "))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+/// The stack's default network (named as Compose would name it, or as the stack says).
+fn network(stack: &Stack) -> Artifact {
+    let default = stack.networks.get("default");
+    let name = default
+        .and_then(|n| n.name.clone())
+        .unwrap_or_else(|| format!("{}_default", stack.name));
+    let mut unit = UnitFile::default()
+        .section("Network")
+        .entry("NetworkName", name);
+    if default.is_some_and(|n| n.internal) {
+        unit = unit.entry("Internal", "true");
+    }
+    file(
+        &format!("{}.network", stack.name),
+        unit.render(header_text(stack).trim_end()),
+    )
+}
+
+fn unit_name(stack: &Stack, service: &str) -> String {
+    format!("{}-{service}", stack.name)
+}
+
+fn container(stack: &Stack, name: &str, service: &Service) -> Artifact {
+    let install_dir = stack.install_dir();
+    let is_job = stack
+        .services
+        .values()
+        .any(|s| s.depends_on.get(name) == Some(&Condition::Completed));
+    let awaited_healthy = stack
+        .services
+        .values()
+        .any(|s| s.depends_on.get(name) == Some(&Condition::Healthy));
+    let mut unit = UnitFile::default().section("Unit").entry(
+        "Description",
+        specifiers(&format!(
+            "{} (berth stack {}, profile {})",
+            service.description.as_deref().unwrap_or(name),
+            stack.name,
+            stack.profile.name
+        )),
+    );
+    for dependency in service.depends_on.keys() {
+        let dependency_unit = format!("{}.service", unit_name(stack, dependency));
+        unit = unit
+            .entry("Requires", dependency_unit.clone())
+            .entry("After", dependency_unit);
+    }
+    unit = unit
+        .section("Container")
+        .entry("ContainerName", unit_name(stack, name))
+        .entry(
+            "Image",
+            service.image.as_deref().map_or_else(
+                || format!("localhost/{}-{name}:latest", stack.name),
+                |image| interpolate(stack, image),
+            ),
+        )
+        .entry("Network", format!("{}.network", stack.name))
+        .entry("NetworkAlias", name.to_string());
+    if !service.environment.is_empty() {
+        unit = unit.entry(
+            "EnvironmentFile",
+            format!("/run/berth/{}/{name}.env", stack.name),
+        );
+    }
+    if let Some(entrypoint) = &service.entrypoint {
+        unit = unit.entry("Entrypoint", specifiers(&json_words(stack, entrypoint)));
+    }
+    if let Some(command) = &service.command {
+        unit = unit.entry("Exec", command_words(stack, command));
+    }
+    unit = ports_and_mounts(stack, service, unit);
+    unit = health(stack, service, unit, awaited_healthy);
+    unit = limits(service, unit);
+    unit = unit.section("Service").entry(
+        "ExecStartPre",
+        exec_line(&[
+            "/bin/bash",
+            &format!("{install_dir}/{DIR}/{ENV_SCRIPT}"),
+            &stack.name,
+            name,
+            &install_dir,
+        ]),
+    );
+    unit = if is_job {
+        // A job others wait to complete: active once it has exited successfully.
+        unit.entry("Type", "oneshot")
+            .entry("RemainAfterExit", "yes")
+    } else {
+        unit.entry("Restart", restart_of(service.restart.as_deref()))
+            .entry("TimeoutStartSec", "15min")
+    };
+    unit = unit
+        .section("Install")
+        .entry("WantedBy", "multi-user.target");
+    let mut comment = header_text(stack);
+    if service.replicas > 1 {
+        comment.push_str(&format!(
+            "Quadlet runs one container per unit: {} of the {} replicas run here; copy this unit under another name\nwith the next host port for more.\n",
+            1, service.replicas
+        ));
+    }
+    let baked_variables = command_variables(service);
+    if !baked_variables.is_empty() {
+        comment.push_str(&format!(
+            "The command uses the declared values of {}: edit Exec= here to change them on this host.\n",
+            baked_variables.join(", ")
+        ));
+    }
+    if service.build.is_some() && service.image.is_none() {
+        comment.push_str(&format!("Built locally: podman build -t localhost/{}-{name}:latest <context> before starting.\n", stack.name));
+    }
+    file(
+        &format!("{}.container", unit_name(stack, name)),
+        unit.render(comment.trim_end()),
+    )
+}
+
+fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
+    for port in &service.ports {
+        let Some(published) = &port.published else {
+            continue;
+        };
+        let host = match published {
+            Published::Port(port) => port.to_string(),
+            // One container per unit: it takes the first port of the range.
+            Published::Range(range) => range.split('-').next().unwrap_or(range).to_string(),
+        };
+        let address = port
+            .effective_host_ip(&stack.profile)
+            .map(|ip| format!("{ip}:"))
+            .unwrap_or_default();
+        let protocol = if port.protocol == "udp" { "/udp" } else { "" };
+        unit = unit.entry(
+            "PublishPort",
+            format!("{address}{host}:{}{protocol}", port.target),
+        );
+    }
+    for mount in &service.volumes {
+        let read_only = if mount.read_only { ":ro" } else { "" };
+        let source = match (mount.kind, mount.source.as_deref()) {
+            (MountKind::Volume, Some(volume)) => format!("{}-{volume}.volume", stack.name),
+            (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
+                Some(relative) => format!("{}/{relative}", stack.install_dir()),
+                None => path.to_string(),
+            },
+            (MountKind::Tmpfs, _) | (_, None) => {
+                unit = unit.entry("Tmpfs", mount.target.clone());
+                continue;
+            }
+        };
+        unit = unit.entry(
+            "Volume",
+            specifiers(&format!("{source}:{}{read_only}", mount.target)),
+        );
+    }
+    for path in &service.tmpfs {
+        unit = unit.entry("Tmpfs", path.clone());
+    }
+    unit
+}
+
+fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy: bool) -> UnitFile {
+    let Some(healthcheck) = &service.healthcheck else {
+        return unit;
+    };
+    let command = match &healthcheck.test {
+        HealthTest::Shell(line) => interpolate(stack, line).replace("$$", "$"),
+        HealthTest::Exec(args) => json_array(
+            &args
+                .iter()
+                .map(|a| interpolate(stack, a).replace("$$", "$"))
+                .collect::<Vec<_>>(),
+        ),
+        HealthTest::Http { http } => {
+            let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
+            match http.client.as_str() {
+                "wget" => json_array(&[
+                    "wget".into(),
+                    "-q".into(),
+                    "-O".into(),
+                    "/dev/null".into(),
+                    url,
+                ]),
+                "python" => json_array(&[
+                    "python".into(),
+                    "-c".into(),
+                    format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
+                ]),
+                _ => json_array(&[
+                    "curl".into(),
+                    "-fsS".into(),
+                    "-o".into(),
+                    "/dev/null".into(),
+                    url,
+                ]),
+            }
+        }
+    };
+    unit = unit
+        .entry("HealthCmd", specifiers(&command))
+        .entry("HealthInterval", healthcheck.interval.clone())
+        .entry("HealthTimeout", healthcheck.timeout.clone())
+        .entry("HealthRetries", healthcheck.retries.to_string());
+    if let Some(start) = &healthcheck.start_period {
+        unit = unit.entry("HealthStartPeriod", start.clone());
+    }
+    if awaited_healthy {
+        // The unit becomes active only once the container is healthy; dependents start After= it.
+        unit = unit.entry("Notify", "healthy");
+    }
+    unit
+}
+
+fn limits(service: &Service, mut unit: UnitFile) -> UnitFile {
+    for (name, limit) in &service.ulimits {
+        unit = unit.entry("Ulimit", format!("{name}={}:{}", limit.soft, limit.hard));
+    }
+    if let Some(user) = &service.user {
+        unit = unit.entry("User", user.clone());
+    }
+    if let Some(dir) = &service.working_dir {
+        unit = unit.entry("WorkingDir", dir.clone());
+    }
+    for capability in &service.cap_add {
+        unit = unit.entry("AddCapability", capability.clone());
+    }
+    for capability in &service.cap_drop {
+        unit = unit.entry("DropCapability", capability.clone());
+    }
+    if service.read_only == Some(true) {
+        unit = unit.entry("ReadOnly", "true");
+    }
+    if let Some(size) = &service.shm_size {
+        unit = unit.entry("ShmSize", size.clone());
+    }
+    let mut args = Vec::new();
+    if let Some(cpus) = service.resources.limits.cpus {
+        args.push(format!("--cpus={cpus}"));
+    }
+    if let Some(memory) = &service.resources.limits.memory {
+        args.push(format!("--memory={}", memory.to_lowercase()));
+    }
+    if service.privileged == Some(true) {
+        args.push("--privileged".to_string());
+    }
+    if service.init == Some(true) {
+        args.push("--init".to_string());
+    }
+    if !args.is_empty() {
+        unit = unit.entry("PodmanArgs", args.join(" "));
+    }
+    unit
+}
+
+fn restart_of(policy: Option<&str>) -> &'static str {
+    match policy {
+        Some("always" | "unless-stopped") => "always",
+        Some("on-failure") => "on-failure",
+        _ => "no",
+    }
+}
+
+/// `Exec=` words with systemd command-line quoting (`%` and `$` escaped). A variable in a
+/// command takes its declared value here: how Quadlet passes a `$` on could not be checked,
+/// so nothing is left for it to expand.
+fn command_words(stack: &Stack, command: &Command) -> String {
+    match command {
+        Command::Exec(args) => {
+            let words: Vec<String> = args.iter().map(|a| baked(stack, a)).collect();
+            exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>())
+        }
+        Command::Shell(line) => match shell_words::split(&baked(stack, line)) {
+            Ok(words) => exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>()),
+            Err(_) => exec_line(&["sh", "-c", &baked(stack, line)]),
+        },
+    }
+}
+
+fn json_words(stack: &Stack, command: &Command) -> String {
+    match command {
+        Command::Exec(args) => {
+            json_array(&args.iter().map(|a| baked(stack, a)).collect::<Vec<_>>())
+        }
+        Command::Shell(line) => json_array(&["sh".into(), "-c".into(), baked(stack, line)]),
+    }
+}
+
+/// Text with each variable replaced by its declared value (a secret or a variable without
+/// a value stays `${NAME}`, and the unit says it needs attention).
+fn baked(stack: &Stack, value: &str) -> String {
+    let Ok(pieces) = text::parse(value) else {
+        return value.to_string();
+    };
+    pieces
+        .iter()
+        .map(|piece| match piece {
+            Piece::Text(literal) => literal.clone(),
+            Piece::Var(name) => match stack.variables.get(name) {
+                Some(variable) if !variable.secret && variable.default.is_some() => {
+                    variable.default.clone().unwrap_or_default()
+                }
+                _ => format!("${{{name}}}"),
+            },
+        })
+        .collect()
+}
+
+/// Variables a command reads, for the unit's comment.
+fn command_variables(service: &Service) -> Vec<String> {
+    let words: Vec<&str> = [&service.command, &service.entrypoint]
+        .into_iter()
+        .flatten()
+        .flat_map(|command| match command {
+            Command::Shell(line) => vec![line.as_str()],
+            Command::Exec(args) => args.iter().map(String::as_str).collect(),
+        })
+        .collect();
+    let mut names: Vec<String> = words.into_iter().flat_map(text::references).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn json_array(words: &[String]) -> String {
+    serde_json::to_string(words).unwrap_or_default()
+}
+
+/// `KEY=template` lines in compose's interpolation syntax, rendered on the host by berth-env.
+fn env_template(stack: &Stack, service: &Service) -> String {
+    let mut out = header(stack, "#");
+    for (key, value) in &service.environment {
+        out.push_str(&format!("{key}={}\n", interpolate(stack, value)));
+    }
+    out
+}
+
+const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR
+# Renders INSTALL_DIR/quadlet/STACK-SERVICE.env.tmpl with the variables of INSTALL_DIR/.env into
+# /run/berth/STACK/SERVICE.env, the container's EnvironmentFile. Understands exactly what
+# berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $.
+set -euo pipefail
+umask 077
+
+stack="$1" service="$2" install_dir="$3"
+template="$install_dir/quadlet/$stack-$service.env.tmpl"
+out_dir="${BERTH_RUNTIME_DIR:-/run/berth}/$stack"
+out="$out_dir/$service.env"
+mkdir -p "$out_dir"
+
+declare -A vars=()
+if [ -f "$install_dir/.env" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    key="${line%%=*}" value="${line#*=}"
+    # Surrounding quotes, as docker compose strips them.
+    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
+    vars["$key"]="$value"
+  done <"$install_dir/.env"
+fi
+
+expand() {
+  local rest="$1" result="" name modifier word
+  while [[ "$rest" == *'$'* ]]; do
+    result+="${rest%%\$*}"
+    rest="${rest#*\$}"
+    if [[ "$rest" == '$'* ]]; then
+      result+='$'
+      rest="${rest#\$}"
+    elif [[ "$rest" =~ ^\{([A-Za-z_][A-Za-z0-9_]*)(:[-?])?([^}]*)\}(.*)$ ]]; then
+      name="${BASH_REMATCH[1]}" modifier="${BASH_REMATCH[2]}" word="${BASH_REMATCH[3]}" rest="${BASH_REMATCH[4]}"
+      if [ -n "${vars[$name]:-}" ]; then
+        result+="${vars[$name]}"
+      elif [ "$modifier" = ":-" ]; then
+        result+="$word"
+      elif [ "$modifier" = ":?" ]; then
+        echo "berth-env: $service: $word" >&2
+        return 1
+      fi
+    else
+      result+='$'
+    fi
+  done
+  printf '%s' "$result$rest"
+}
+
+tmp="$out.tmp"
+trap 'rm -f "$tmp"' EXIT
+: >"$tmp"
+if [ -f "$template" ]; then
+  while IFS= read -r line || [ -n "$line" ]; do
+    case "$line" in '' | '#'*) continue ;; esac
+    # An assignment, so that a failed expansion (a missing secret) stops the script under set -e.
+    value="$(expand "${line#*=}")"
+    printf '%s=%s\n' "${line%%=*}" "$value" >>"$tmp"
+  done <"$template"
+fi
+mv "$tmp" "$out"
+"##;
