@@ -35,6 +35,21 @@ fn quadlet_units_pass_the_checks_for_every_stack() {
         n_quadlet >= 5 * 8,
         "expected every stack's units to be checked, saw {n_quadlet}:\n{stdout}"
     );
+    for stack in ["aigym", "ape", "freshpoc", "melvin", "rag-engine"] {
+        let script = out
+            .root
+            .join(format!("out/{stack}/podman/quadlet/berth-env"));
+        let shellcheck = Command::new("shellcheck")
+            .args(["--shell=bash", "--severity=info"])
+            .arg(&script)
+            .output()
+            .expect("run shellcheck");
+        assert!(
+            shellcheck.status.success(),
+            "{}",
+            String::from_utf8_lossy(&shellcheck.stdout)
+        );
+    }
     // Bundled profiles leave Quadlet off.
     let (plain, _dir) = Berth::bundled()
         .args(["build", "--stack", "ape", "--profile", "prod-lite"])
