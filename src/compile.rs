@@ -108,33 +108,34 @@ pub fn compile_all(
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     if results.len() != targets.len() {
         // Only when no thread could be started at all: build here, on a big-stack thread.
-        return compile_on_one_thread(project, &targets);
+        return on_eval_thread(|| {
+            targets
+                .iter()
+                .map(|(stack, profile)| {
+                    compile_one(project, stack, profile).map(|(_, built)| built)
+                })
+                .collect()
+        });
     }
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, result)| result).collect()
 }
 
-fn compile_on_one_thread(
-    project: &Project,
-    targets: &[(&StackRef, &ProfileRef)],
-) -> Result<Vec<Built>, Error> {
+/// Runs `work` on a thread with [`EVAL_STACK_SIZE`] of stack, as evaluation needs.
+///
+/// # Errors
+/// `work`'s own error, or an error when no such thread could be started.
+pub fn on_eval_thread<T: Send>(work: impl FnOnce() -> Result<T, Error> + Send) -> Result<T, Error> {
     std::thread::scope(|scope| {
         let handle = std::thread::Builder::new()
             .stack_size(EVAL_STACK_SIZE)
-            .spawn_scoped(scope, || {
-                targets
-                    .iter()
-                    .map(|(stack, profile)| {
-                        compile_one(project, stack, profile).map(|(_, built)| built)
-                    })
-                    .collect()
-            });
-        match handle.map(|h| h.join()) {
+            .spawn_scoped(scope, work);
+        match handle.map(|handle| handle.join()) {
             Ok(Ok(result)) => result,
             _ => Err(crate::error::EvalError {
                 stack: String::new(),
                 profile: String::new(),
-                report: "could not start an evaluation thread".to_string(),
+                report: "could not run an evaluation thread".to_string(),
             }
             .into()),
         }

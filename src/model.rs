@@ -438,6 +438,18 @@ impl Port {
 }
 
 impl Stack {
+    /// The services some other service waits for to reach `condition`. Awaited as
+    /// `Completed`, a service is a one-shot job (validation makes sure it is not restarted).
+    pub fn awaited(&self, condition: Condition) -> std::collections::BTreeSet<&str> {
+        self.services
+            .values()
+            .flat_map(|service| &service.depends_on)
+            .filter(|(_, awaited)| **awaited == condition)
+            .map(|(dependency, _)| dependency.as_str())
+            .filter(|dependency| self.services.contains_key(*dependency))
+            .collect()
+    }
+
     /// Folder of the stack on the host: `<install_root>/<stack>`.
     pub fn install_dir(&self) -> String {
         format!(

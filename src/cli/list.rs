@@ -1,9 +1,8 @@
 use clap::Args;
 
 use super::Outcome;
-use crate::compile::compile_one;
+use crate::compile::{compile_one, on_eval_thread};
 use crate::error::Error;
-use crate::eval::EVAL_STACK_SIZE;
 use crate::model::Stack;
 use crate::project::{ProfileRef, Project, StackRef};
 
@@ -40,24 +39,9 @@ impl List {
     }
 }
 
-/// The stack as built with no profile, on a thread deep enough for Nickel.
+/// The stack as built with no profile.
 fn model_without_profile(project: &Project, stack: &StackRef) -> Result<Stack, Error> {
-    std::thread::scope(|scope| {
-        let handle = std::thread::Builder::new()
-            .stack_size(EVAL_STACK_SIZE)
-            .spawn_scoped(scope, || {
-                compile_one(project, stack, &ProfileRef::None).map(|(model, _)| model)
-            });
-        match handle.map(|handle| handle.join()) {
-            Ok(Ok(result)) => result,
-            _ => Err(crate::error::EvalError {
-                stack: stack.name.clone(),
-                profile: ProfileRef::None.name().to_string(),
-                report: "could not start an evaluation thread".to_string(),
-            }
-            .into()),
-        }
-    })
+    on_eval_thread(|| compile_one(project, stack, &ProfileRef::None).map(|(model, _)| model))
 }
 
 fn print_stack(model: &Stack) {

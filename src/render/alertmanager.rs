@@ -50,7 +50,7 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     let body = to_yaml("alertmanager.yml", &config)?;
     Ok(vec![Artifact {
         path: PathBuf::from(DIR).join("alertmanager.yml"),
-        contents: format!("{}{note}{body}", header(stack, "#")),
+        contents: format!("{}{note}{body}", header(stack)),
     }])
 }
 

@@ -57,7 +57,7 @@ pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
     let body = to_yaml(FILE_NAME, &file)?;
     Ok(Artifact {
         path: PathBuf::from(FILE_NAME),
-        contents: format!("{}{body}", header(stack, "#")),
+        contents: format!("{}{body}", header(stack)),
     })
 }
 

@@ -21,7 +21,7 @@ pub fn env_template(stack: &Stack) -> Artifact {
             .or_default()
             .push((name, variable));
     }
-    let mut out = header(stack, "#");
+    let mut out = header(stack);
     out.push_str("# Copy to .env beside compose.yaml and fill in every line that has no value.\n");
     out.push_str("# Commented lines show defaults; uncomment one to change it.\n");
     if groups.is_empty() {

@@ -51,7 +51,7 @@ pub fn grafana(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     )?;
     Ok(vec![Artifact {
         path: PathBuf::from(DIR).join("datasources/datasources.yml"),
-        contents: format!("{}{body}", header(stack, "#")),
+        contents: format!("{}{body}", header(stack)),
     }])
 }
 

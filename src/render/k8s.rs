@@ -45,12 +45,13 @@ const SECRETS_FILE: &str = "secrets.env";
 
 const WAIT_IMAGE: &str = "busybox:1.36";
 
-/// The manifests of `stack`.
+/// The manifests of `stack`. `config_files` are the files the other renderers generated
+/// for it (Prometheus, Alertmanager, Grafana), shipped as ConfigMaps where mounted.
 ///
 /// # Errors
 /// Only if the YAML serializer fails.
-pub fn k8s(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
-    let ctx = Context::new(stack)?;
+pub fn k8s(stack: &Stack, config_files: &[Artifact]) -> Result<Vec<Artifact>, RenderError> {
+    let ctx = Context::new(stack, config_files);
     let mut files: Vec<(String, String)> =
         vec![("namespace.yaml".to_string(), yaml(&namespace(&ctx))?)];
     if let Some(variables) = variables_config_map(&ctx) {
@@ -65,7 +66,7 @@ pub fn k8s(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     let has_secrets = ctx.secret_variables().next().is_some();
     let mut artifacts: Vec<Artifact> = files
         .iter()
-        .map(|(file, body)| artifact(file, format!("{}{body}", header(stack, "#"))))
+        .map(|(file, body)| artifact(file, format!("{}{body}", header(stack))))
         .collect();
     if has_secrets {
         artifacts.push(artifact(SECRETS_FILE, secrets_env(&ctx)));
@@ -98,19 +99,8 @@ struct Context<'a> {
 }
 
 impl<'a> Context<'a> {
-    fn new(stack: &'a Stack) -> Result<Self, RenderError> {
-        let mut jobs = BTreeSet::new();
-        for service in stack.services.values() {
-            for (dependency, condition) in &service.depends_on {
-                let is_job = stack
-                    .services
-                    .get(dependency)
-                    .is_some_and(|d| d.restart.as_deref() == Some("no"));
-                if *condition == Condition::Completed && is_job {
-                    jobs.insert(dependency.as_str());
-                }
-            }
-        }
+    fn new(stack: &'a Stack, config_files: &[Artifact]) -> Self {
+        let jobs = stack.awaited(Condition::Completed);
         let mut volume_users: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for (name, service) in &stack.services {
             for mount in service
@@ -127,12 +117,7 @@ impl<'a> Context<'a> {
             }
         }
         let mut generated: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-        let config_artifacts = [
-            prometheus::prometheus(stack)?,
-            alertmanager::alertmanager(stack)?,
-            grafana::grafana(stack)?,
-        ];
-        for artifact in config_artifacts.into_iter().flatten() {
+        for artifact in config_files {
             let path = artifact.path.to_string_lossy().into_owned();
             for dir in [prometheus::DIR, alertmanager::DIR, grafana::DIR] {
                 if let Some(inside) = path.strip_prefix(&format!("{dir}/")) {
@@ -147,13 +132,13 @@ impl<'a> Context<'a> {
             .namespace
             .clone()
             .unwrap_or_else(|| stack.name.clone());
-        Ok(Context {
+        Context {
             stack,
             namespace,
             jobs,
             volume_users,
             generated,
-        })
+        }
     }
 
     fn secret_variables(&self) -> impl Iterator<Item = (&'a String, &'a Variable)> {
@@ -240,7 +225,7 @@ fn variables_config_map(ctx: &Context) -> Option<ConfigMap> {
 }
 
 fn secrets_env(ctx: &Context) -> String {
-    let mut out = header(ctx.stack, "#");
+    let mut out = header(ctx.stack);
     out.push_str(
         "# Fill in before `kubectl apply -k .`: the secretGenerator in kustomization.yaml\n",
     );
@@ -291,7 +276,7 @@ fn kustomization(
     };
     Ok(format!(
         "{}{}",
-        header(ctx.stack, "#"),
+        header(ctx.stack),
         to_yaml("kustomization.yaml", &kustomization)?
     ))
 }

@@ -51,7 +51,7 @@ pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     };
     let file = |name: &str, body: String| Artifact {
         path: PathBuf::from(DIR).join(name),
-        contents: format!("{}{body}", header(stack, "#")),
+        contents: format!("{}{body}", header(stack)),
     };
     Ok(vec![
         file("prometheus.yml", to_yaml("prometheus.yml", &config)?),

@@ -10,11 +10,12 @@
 //! a dependency others wait for as healthy sets `Notify=healthy`, so its unit is active
 //! only once healthy, and dependents are ordered `After=` it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::compose::interpolate;
 use super::unit::{UnitFile, exec_line, specifiers};
-use super::{Artifact, header};
+use super::{Artifact, header, header_text};
 use crate::model::text::{self, Piece};
 use crate::model::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
 
@@ -26,6 +27,10 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
     if !stack.profile.quadlet {
         return Vec::new();
     }
+    let awaited = Awaited {
+        completed: stack.awaited(Condition::Completed),
+        healthy: stack.awaited(Condition::Healthy),
+    };
     let mut artifacts = vec![network(stack)];
     for (name, volume) in &stack.volumes {
         let unit = UnitFile::default().section("Volume").entry(
@@ -41,7 +46,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
         ));
     }
     for (name, service) in &stack.services {
-        artifacts.push(container(stack, name, service));
+        artifacts.push(container(stack, name, service, &awaited));
         if !service.environment.is_empty() {
             artifacts.push(file(
                 &format!("{}-{name}.env.tmpl", stack.name),
@@ -51,7 +56,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
     }
     artifacts.push(file(
         ENV_SCRIPT,
-        format!("#!/bin/bash\n{}{ENV_SCRIPT_BODY}", header(stack, "#")),
+        format!("#!/bin/bash\n{}{ENV_SCRIPT_BODY}", header(stack)),
     ));
     artifacts
 }
@@ -61,15 +66,6 @@ fn file(name: &str, contents: String) -> Artifact {
         path: PathBuf::from(DIR).join(name),
         contents,
     }
-}
-
-fn header_text(stack: &Stack) -> String {
-    header(stack, "#")
-        .lines()
-        .map(|line| line.trim_start_matches("# "))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
 }
 
 /// The stack's default network (named as Compose would name it, or as the stack says).
@@ -94,16 +90,16 @@ fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
 
-fn container(stack: &Stack, name: &str, service: &Service) -> Artifact {
+/// Which services others wait for, by condition; computed once per stack.
+struct Awaited<'a> {
+    completed: BTreeSet<&'a str>,
+    healthy: BTreeSet<&'a str>,
+}
+
+fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) -> Artifact {
     let install_dir = stack.install_dir();
-    let is_job = stack
-        .services
-        .values()
-        .any(|s| s.depends_on.get(name) == Some(&Condition::Completed));
-    let awaited_healthy = stack
-        .services
-        .values()
-        .any(|s| s.depends_on.get(name) == Some(&Condition::Healthy));
+    let is_job = awaited.completed.contains(name);
+    let awaited_healthy = awaited.healthy.contains(name);
     let mut unit = UnitFile::default().section("Unit").entry(
         "Description",
         specifiers(&format!(
@@ -126,7 +122,7 @@ fn container(stack: &Stack, name: &str, service: &Service) -> Artifact {
             "Image",
             service.image.as_deref().map_or_else(
                 || format!("localhost/{}-{name}:latest", stack.name),
-                |image| interpolate(stack, image),
+                |image| baked(stack, image),
             ),
         )
         .entry("Network", format!("{}.network", stack.name))
@@ -239,13 +235,10 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
         return unit;
     };
     let command = match &healthcheck.test {
-        HealthTest::Shell(line) => interpolate(stack, line).replace("$$", "$"),
-        HealthTest::Exec(args) => json_array(
-            &args
-                .iter()
-                .map(|a| interpolate(stack, a).replace("$$", "$"))
-                .collect::<Vec<_>>(),
-        ),
+        HealthTest::Shell(line) => baked(stack, line),
+        HealthTest::Exec(args) => {
+            json_array(&args.iter().map(|a| baked(stack, a)).collect::<Vec<_>>())
+        }
         HealthTest::Http { http } => {
             let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
             match http.client.as_str() {
@@ -402,7 +395,7 @@ fn json_array(words: &[String]) -> String {
 
 /// `KEY=template` lines in compose's interpolation syntax, rendered on the host by berth-env.
 fn env_template(stack: &Stack, service: &Service) -> String {
-    let mut out = header(stack, "#");
+    let mut out = header(stack);
     for (key, value) in &service.environment {
         out.push_str(&format!("{key}={}\n", interpolate(stack, value)));
     }

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use super::unit::{UnitFile, environment, exec_line, specifiers};
-use super::{Artifact, header};
+use super::{Artifact, header, header_text};
 use crate::model::{Backup, Stack};
 
 /// Folder of the units in the build output, and on the host (inside the install folder).
@@ -224,21 +224,11 @@ fn backup_timer(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
     }
 }
 
-/// The header lines without comment markers (the unit writer adds its own).
-fn header_text(stack: &Stack) -> String {
-    header(stack, "#")
-        .lines()
-        .map(|line| line.trim_start_matches("# "))
-        .collect::<Vec<_>>()
-        .join("\n")
-        + "\n"
-}
-
 /// The script every backup unit runs; what to dump and how comes from the unit's
 /// environment, which comes from the service module's `backup` declaration.
 fn backup_script(stack: &Stack) -> String {
     let mut out = String::from("#!/bin/bash\n");
-    out.push_str(&header(stack, "#"));
+    out.push_str(&header(stack));
     out.push_str(BACKUP_SCRIPT_BODY);
     out
 }

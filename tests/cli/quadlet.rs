@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Berth, REPO, copy_dir};
+use crate::support::{Berth, REPO, copy_dir, n_passed, validate_artifacts};
 
 /// The bundled project plus a `podman` profile: prod-lite with Quadlet units on.
 fn podman() -> Berth {
@@ -20,17 +20,8 @@ fn podman() -> Berth {
 fn quadlet_units_pass_the_checks_for_every_stack() {
     let (out, _dir) = podman().args(["build", "--profile", "podman"]).run();
     out.code(0);
-    let output = Command::new(Path::new(REPO).join("scripts/validate-artifacts"))
-        .args(["--k8s-version", "1.33"])
-        .arg(out.root.join("out"))
-        .output()
-        .expect("run validate-artifacts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{stdout}");
-    let n_quadlet = stdout
-        .lines()
-        .filter(|line| line.starts_with("ok quadlet "))
-        .count();
+    let stdout = validate_artifacts(&out.root.join("out"));
+    let n_quadlet = n_passed(&stdout, "quadlet");
     assert!(
         n_quadlet >= 5 * 8,
         "expected every stack's units to be checked, saw {n_quadlet}:\n{stdout}"

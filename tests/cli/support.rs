@@ -142,6 +142,34 @@ impl Output {
     }
 }
 
+/// Runs the project's copy of validate-artifacts on `dir` (Kubernetes schemas of 1.33, the
+/// API version of the typed objects), asserts that every recognised file passed, and
+/// returns its report, one line per file.
+#[track_caller]
+pub fn validate_artifacts(dir: &Path) -> String {
+    let output = Command::new(Path::new(REPO).join("scripts/validate-artifacts"))
+        .args(["--k8s-version", "1.33"])
+        .arg(dir)
+        .output()
+        .expect("run validate-artifacts");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "validate-artifacts failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.trim_end().ends_with(" passed, 0 failed"), "{stdout}");
+    stdout
+}
+
+/// How many files of `kind` a validate-artifacts report says passed.
+pub fn n_passed(report: &str, kind: &str) -> usize {
+    report
+        .lines()
+        .filter(|line| line.starts_with(&format!("ok {kind} ")))
+        .count()
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     for entry in walkdir::WalkDir::new(from) {
         let entry = entry.expect("walk");
