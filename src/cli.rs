@@ -2,10 +2,16 @@
 //! outcome to the exit code (0 done, 1 drift, 2 error). Subcommands render nothing
 //! themselves; they call the library.
 
+mod apply;
 mod bless;
 mod build;
 mod check;
+mod deploy;
+mod down;
+mod generations;
 mod list;
+mod plan;
+mod rollback;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -38,7 +44,10 @@ const EXAMPLES: &str = "Examples:
   berth build --stack ape --profile prod-lite
   berth check                          compare a fresh build with golden/ (exit 1 on drift)
   berth bless                          accept the fresh build as golden/
-  berth list                           stacks, profiles and services";
+  berth list                           stacks, profiles and services
+  berth plan --stack ape --profile dev what apply would change on the Docker engine
+  berth apply --stack ape --profile dev --yes
+  berth rollback --stack ape --profile dev";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -50,6 +59,16 @@ enum Command {
     Bless(bless::Bless),
     /// List stacks, profiles, and the services of each stack.
     List(list::List),
+    /// Show what apply would change on the Docker engine; exit 1 if anything.
+    Plan(plan::Plan),
+    /// Converge the Docker engine to a stack, health-gated, with rollback on failure.
+    Apply(apply::Apply),
+    /// List the recorded generations of a stack.
+    Generations(generations::Generations),
+    /// Return the host to an earlier generation.
+    Rollback(rollback::Rollback),
+    /// Remove what apply created for a stack (volumes are kept).
+    Down(down::Down),
 }
 
 /// Which stacks and profiles a command works on.
@@ -85,6 +104,7 @@ impl Selection {
 /// What a command ended with, short of an error.
 pub enum Outcome {
     Done,
+    /// Exit 1: golden drift (`check`), or changes pending (`plan`).
     Drift,
 }
 
@@ -102,6 +122,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     match execute(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Drift) => ExitCode::from(1),
+        // The deploy failed and the host was rolled back: a result, not a usage error.
+        Err(error @ Error::Apply(crate::apply::ApplyError::Failed { .. })) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
         Err(error) => {
             eprintln!("error: {error}");
             ExitCode::from(2)
@@ -110,12 +135,22 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
 }
 
 fn execute(cli: Cli) -> Result<Outcome, Error> {
+    // These read only the state folder and the engine, not the modules.
+    match cli.command {
+        Command::Generations(command) => return command.run(),
+        Command::Rollback(command) => return command.run(cli.quiet),
+        Command::Down(command) => return command.run(),
+        _ => {}
+    }
     let project = Project::open(&cli.root)?;
     match cli.command {
         Command::Build(command) => command.run(&project),
         Command::Check(command) => command.run(&project),
         Command::Bless(command) => command.run(&project),
         Command::List(command) => command.run(&project),
+        Command::Plan(command) => command.run(&project),
+        Command::Apply(command) => command.run(&project, cli.quiet),
+        Command::Generations(_) | Command::Rollback(_) | Command::Down(_) => Ok(Outcome::Done),
     }
 }
 

@@ -17,6 +17,8 @@ pub enum Error {
     Render(#[from] crate::render::RenderError),
     #[error(transparent)]
     Output(#[from] OutputError),
+    #[error(transparent)]
+    Apply(#[from] crate::apply::ApplyError),
 }
 
 /// Finding the project, its stacks and profiles.

@@ -7,10 +7,12 @@
 //! - [`render`]: pure functions from the model to artifacts, one file per target;
 //! - [`output`]: write artifacts atomically, compare them with `golden/`;
 //! - [`compile`]: drive the stages for stacks × profiles in parallel;
+//! - [`apply`]: converge a Docker engine to a compiled stack (plan, apply, rollback, down);
 //! - [`cli`]: the thin command line over all of it.
 //!
 //! Errors of every stage are [`error::Error`], located in the user's files.
 
+pub mod apply;
 pub mod cli;
 pub mod compile;
 pub mod error;

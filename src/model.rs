@@ -3,6 +3,7 @@
 //! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
 
 pub mod text;
+pub mod units;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -224,7 +225,7 @@ pub enum MountKind {
 }
 
 /// What a dependency must reach before its dependent starts.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Deserialize, serde::Serialize, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Condition {
     Started,
@@ -424,6 +425,38 @@ fn letsencrypt() -> String {
 }
 fn one_gigabyte() -> String {
     "1G".into()
+}
+
+impl HttpProbe {
+    /// The command that probes the endpoint from inside the container; its exit code is
+    /// the verdict. 127.0.0.1, not localhost: many images resolve localhost to ::1 first
+    /// while the service listens on IPv4 only.
+    pub fn command(&self) -> Vec<String> {
+        let url = format!("http://127.0.0.1:{}{}", self.port, self.path);
+        let words: Vec<String> = match self.client.as_str() {
+            "wget" => vec![
+                "wget".into(),
+                "-q".into(),
+                "-O".into(),
+                "/dev/null".into(),
+                url,
+            ],
+            // urlopen raises on 4xx/5xx and on connection errors.
+            "python" => vec![
+                "python".into(),
+                "-c".into(),
+                format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
+            ],
+            _ => vec![
+                "curl".into(),
+                "-fsS".into(),
+                "-o".into(),
+                "/dev/null".into(),
+                url,
+            ],
+        };
+        words
+    }
 }
 
 impl Port {

@@ -488,37 +488,9 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
             .chain(args.iter().map(|arg| interpolate(stack, arg)))
             .collect(),
         HealthTest::Shell(line) => vec!["CMD-SHELL".to_string(), interpolate(stack, line)],
-        HealthTest::Http { http } => {
-            // 127.0.0.1, not localhost: many images resolve localhost to ::1 first while
-            // the service listens on IPv4 only.
-            let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
-            let probe: Vec<String> = match http.client.as_str() {
-                "wget" => vec![
-                    "CMD".into(),
-                    "wget".into(),
-                    "-q".into(),
-                    "-O".into(),
-                    "/dev/null".into(),
-                    url,
-                ],
-                // urlopen raises on 4xx/5xx and on connection errors, so the exit code is the verdict.
-                "python" => vec![
-                    "CMD".into(),
-                    "python".into(),
-                    "-c".into(),
-                    format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
-                ],
-                _ => vec![
-                    "CMD".into(),
-                    "curl".into(),
-                    "-fsS".into(),
-                    "-o".into(),
-                    "/dev/null".into(),
-                    url,
-                ],
-            };
-            probe
-        }
+        HealthTest::Http { http } => std::iter::once("CMD".to_string())
+            .chain(http.command())
+            .collect(),
     };
     ComposeHealthcheck {
         test: FlowSeq(test),

@@ -239,30 +239,7 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
         HealthTest::Exec(args) => {
             json_array(&args.iter().map(|a| baked(stack, a)).collect::<Vec<_>>())
         }
-        HealthTest::Http { http } => {
-            let url = format!("http://127.0.0.1:{}{}", http.port, http.path);
-            match http.client.as_str() {
-                "wget" => json_array(&[
-                    "wget".into(),
-                    "-q".into(),
-                    "-O".into(),
-                    "/dev/null".into(),
-                    url,
-                ]),
-                "python" => json_array(&[
-                    "python".into(),
-                    "-c".into(),
-                    format!("import urllib.request; urllib.request.urlopen('{url}', timeout=3)"),
-                ]),
-                _ => json_array(&[
-                    "curl".into(),
-                    "-fsS".into(),
-                    "-o".into(),
-                    "/dev/null".into(),
-                    url,
-                ]),
-            }
-        }
+        HealthTest::Http { http } => json_array(&http.command()),
     };
     unit = unit
         .entry("HealthCmd", specifiers(&command))

@@ -7,6 +7,7 @@
 
 mod support;
 
+mod apply;
 mod backends;
 mod bad_input;
 mod build;

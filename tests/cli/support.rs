@@ -94,6 +94,22 @@ impl Berth {
     }
 }
 
+/// Runs berth with `args` in an existing folder (the caller owns it).
+pub fn run_in(root: &Path, args: &[String]) -> Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(args)
+        .current_dir(root)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run berth");
+    Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        root: root.to_path_buf(),
+    }
+}
+
 impl Output {
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {

@@ -265,31 +265,8 @@ pub(super) fn probe(healthcheck: &Healthcheck) -> Probe {
 
 /// Whole seconds of a duration such as "1m30s" or "500ms" (at least 1).
 pub(super) fn seconds(duration: &str) -> i32 {
-    let mut total_ms: u64 = 0;
-    let mut number = String::new();
-    let mut chars = duration.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() || c == '.' {
-            number.push(c);
-            continue;
-        }
-        let mut unit = c.to_string();
-        if let Some(&next) = chars.peek().filter(|n| n.is_ascii_alphabetic()) {
-            unit.push(next);
-            chars.next();
-        }
-        let value: f64 = number.parse().unwrap_or(0.0);
-        number.clear();
-        let ms = match unit.as_str() {
-            "h" => value * 3_600_000.0,
-            "m" => value * 60_000.0,
-            "s" => value * 1000.0,
-            "ms" => value,
-            _ => 0.0,
-        };
-        total_ms += ms as u64;
-    }
-    i32::try_from(total_ms.div_ceil(1000).max(1)).unwrap_or(i32::MAX)
+    let nanos = crate::model::units::duration_ns(duration);
+    i32::try_from(nanos.div_ceil(1_000_000_000).max(1)).unwrap_or(i32::MAX)
 }
 
 /// Init containers that hold the pod until each dependency's Service answers.

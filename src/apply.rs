@@ -1,0 +1,627 @@
+//! Converges a Docker engine to a stack, the way `nixos-rebuild switch` converges a
+//! machine: `plan` (read-only), `apply` (with health-gated ordered start, automatic
+//! rollback on failure, and a recorded generation on success), `rollback`, `down`.
+//!
+//! The pipeline: the compiled model → [`values`] (variables on this host) → [`spec`]
+//! (the desired state, pure) → [`mod@plan`] (desired against observed, pure) → [`mod@converge`]
+//! (carries the plan out through [`engine`]) → [`state`] (generations, lock, files).
+
+pub mod converge;
+pub mod engine;
+pub mod plan;
+pub mod spec;
+pub mod state;
+pub mod values;
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::compile::{compile_one, on_eval_thread};
+use crate::error::Error;
+use crate::project::{ProfileRef, Project, StackRef};
+use crate::render::Artifact;
+use converge::{Failure, Progress, Stopped, converge};
+use engine::{Engine, Observer};
+use plan::{Options, Plan};
+use spec::{Desired, Places};
+use state::{Generation, StateDir, artifacts_hash};
+use values::Values;
+
+/// Everything that stops plan, apply, rollback or down.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    #[error("{}", missing_variables(env_file.as_deref(), names))]
+    MissingVariables {
+        env_file: Option<PathBuf>,
+        names: Vec<String>,
+    },
+    #[error("{}: {message}", path.display())]
+    EnvFile { path: PathBuf, message: String },
+    #[error(
+        "{action}: {message}\nhint: is the Docker engine running, and may this user reach its socket (DOCKER_HOST)?"
+    )]
+    Engine { action: String, message: String },
+    #[error("building image {tag} from {}: {message}", context.display())]
+    Build {
+        tag: String,
+        context: PathBuf,
+        message: String,
+    },
+    #[error("pre-flight failed, nothing was changed:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Preflight { problems: Vec<String> },
+    #[error(
+        "stack `{stack}` is being applied by another berth ({holder}); lock: {}",
+        path.display()
+    )]
+    Locked {
+        stack: String,
+        path: PathBuf,
+        holder: String,
+    },
+    #[error(
+        "stack `{stack}` with profile `{profile}` has no generation {number}\nhint: `berth generations --stack {stack} --profile {profile}` lists them"
+    )]
+    NoSuchGeneration {
+        stack: String,
+        profile: String,
+        number: u32,
+    },
+    #[error("stack `{stack}` with profile `{profile}` has {what}")]
+    NothingToRollBackTo {
+        stack: String,
+        profile: String,
+        what: String,
+    },
+    #[error("{}: unreadable state record: {message}", path.display())]
+    Corrupt { path: PathBuf, message: String },
+    #[error("{}: {source}", path.display())]
+    State {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", failed(failure, rolled_back_to, rollback_error.as_deref()))]
+    Failed {
+        failure: Box<Failure>,
+        rolled_back_to: Option<u32>,
+        rollback_error: Option<String>,
+    },
+}
+
+fn missing_variables(env_file: Option<&Path>, names: &[String]) -> String {
+    let file = env_file.map_or_else(
+        || "the env file (--env-file)".to_string(),
+        |p| p.display().to_string(),
+    );
+    format!(
+        "no value for {}; nothing was changed\nhint: set them in {file} or in the environment; .env.template describes each",
+        names.join(", ")
+    )
+}
+
+fn failed(failure: &Failure, rolled_back_to: &Option<u32>, rollback_error: Option<&str>) -> String {
+    let mut text = format!("apply failed: service `{}`", failure.service);
+    if !failure.container.is_empty() {
+        text.push_str(&format!(" (container {})", failure.container));
+    }
+    text.push_str(&format!(": {}\n", failure.reason));
+    if !failure.log_tail.trim().is_empty() {
+        text.push_str("last lines of its log:\n");
+        for line in failure.log_tail.lines() {
+            text.push_str(&format!("  | {line}\n"));
+        }
+    }
+    match (rolled_back_to, rollback_error) {
+        (_, Some(error)) => text.push_str(&format!("rollback failed too: {error}")),
+        (Some(n), None) => text.push_str(&format!(
+            "rolled back to generation {n}; the host runs what it ran before"
+        )),
+        (None, None) => text.push_str(
+            "no earlier generation: removed the containers this apply created (volumes kept)",
+        ),
+    }
+    text
+}
+
+/// One stack with one profile on this host.
+pub struct Target<'a> {
+    pub project: &'a Project,
+    pub stack: StackRef,
+    pub profile: ProfileRef,
+    /// Variable values; missing is fine when the environment has them all.
+    pub env_file: Option<PathBuf>,
+    pub state: StateDir,
+    /// Folder relative build contexts and non-generated bind sources start from.
+    pub build_root: PathBuf,
+}
+
+/// The model compiled and placed on this host.
+struct Prepared {
+    artifacts: Vec<Artifact>,
+    values: Values,
+    desired: Desired,
+    /// Generated folders services mount: (store path, path relative to the artifacts).
+    files: Vec<(PathBuf, String)>,
+    /// Secret files: (path, value).
+    secrets: Vec<(PathBuf, String)>,
+}
+
+fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
+    let (model, built) =
+        on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
+    let values = Values::resolve(&model, target.env_file.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
+    let artifacts = built.artifacts;
+    let files = RefCell::new(Vec::new());
+    let secrets = RefCell::new(Vec::new());
+    let bind = |relative: &str| match target.state.files_path(&model.name, &artifacts, relative) {
+        Some(stored) => {
+            files
+                .borrow_mut()
+                .push((stored.clone(), relative.to_string()));
+            stored
+        }
+        None => target.build_root.join(relative),
+    };
+    let secret = |_variable: &str, value: &str| {
+        let path = target.state.secret_path(&model.name, value);
+        secrets.borrow_mut().push((path.clone(), value.to_string()));
+        path
+    };
+    let places = Places {
+        build_root: &target.build_root,
+        bind: &bind,
+        secret: &secret,
+    };
+    let desired = spec::desired(&model, &values, &places);
+    Ok(Prepared {
+        desired,
+        values,
+        files: files.into_inner(),
+        secrets: secrets.into_inner(),
+        artifacts,
+    })
+}
+
+/// What `plan` found.
+pub struct Planned {
+    pub plan: Plan,
+    /// Things apply would do first (build, pull), or could not check.
+    pub notes: Vec<String>,
+}
+
+/// What apply would do, touching nothing: the engine only answers questions.
+///
+/// # Errors
+/// Compile errors, missing variables, an engine that does not answer.
+pub async fn plan(target: &Target<'_>, options: Options) -> Result<Planned, Error> {
+    let mut prepared = prepare(target)?;
+    let observer = Observer::connect().await?;
+    let mut notes = Vec::new();
+    for (name, service) in &mut prepared.desired.services {
+        let reference = service.container.image.clone();
+        service.container.image_id = observer.image_id(&reference).await?;
+        match (&service.build, &service.container.image_id) {
+            (Some(_), image_id) if options.build || image_id.is_none() => {
+                let note = format!("apply builds image {reference} first");
+                if !notes.contains(&note) {
+                    notes.push(note);
+                }
+            }
+            (None, None) => notes.push(format!(
+                "{name}: image {reference} is not on the engine; apply will try to pull it"
+            )),
+            _ => {}
+        }
+    }
+    let observed = observer.observe(&prepared.desired.stack).await?;
+    let deployed = last_generation(&target.state, &prepared.desired)?;
+    let plan = plan::plan(
+        &prepared.desired,
+        &observed,
+        deployed.as_ref().map(|g| &g.desired),
+        options,
+    );
+    Ok(Planned { plan, notes })
+}
+
+/// How an apply went.
+pub struct Applied {
+    pub plan: Plan,
+    /// The generation recorded, `None` when nothing changed.
+    pub generation: Option<u32>,
+}
+
+/// Converges the engine to the stack, after `confirm` accepts the plan.
+///
+/// # Errors
+/// Anything before the first change (compile, variables, images, lock) leaves the host as
+/// it was; a service that fails after that is [`ApplyError::Failed`], with the host
+/// rolled back to the last generation.
+pub async fn apply(
+    target: &Target<'_>,
+    options: Options,
+    timeout: Duration,
+    confirm: impl FnOnce(&Plan) -> bool,
+    progress: Progress,
+) -> Result<Option<Applied>, Error> {
+    let mut prepared = prepare(target)?;
+    let stack = prepared.desired.stack.clone();
+    let _lock = target.state.lock(&stack)?;
+    let engine = Engine::take_control(Observer::connect().await?);
+    preflight(&engine, &mut prepared.desired, options.build, &progress).await?;
+    for (path, relative) in &prepared.files {
+        target
+            .state
+            .store_files(path, relative, &prepared.artifacts)?;
+    }
+    for (path, value) in &prepared.secrets {
+        target.state.store_secret(path, value)?;
+    }
+    let observed = engine.observe(&stack).await?;
+    let deployed = last_generation(&target.state, &prepared.desired)?;
+    let plan = plan::plan(
+        &prepared.desired,
+        &observed,
+        deployed.as_ref().map(|g| &g.desired),
+        options,
+    );
+    if plan.is_noop() {
+        return Ok(Some(Applied {
+            plan,
+            generation: None,
+        }));
+    }
+    if !confirm(&plan) {
+        return Ok(None);
+    }
+    match converge(&engine, &prepared.desired, &plan, timeout, progress.clone()).await {
+        Ok(()) => {
+            let generation = new_generation("apply".into(), &prepared.desired, &prepared.artifacts);
+            let number = target
+                .state
+                .record(generation, &prepared.values, &prepared.artifacts)?;
+            Ok(Some(Applied {
+                plan,
+                generation: Some(number),
+            }))
+        }
+        Err(stopped) => {
+            let failure = as_failure(stopped);
+            progress(format!(
+                "rolling back: {} {}",
+                failure.service, failure.reason
+            ));
+            let (rolled_back_to, rollback_error) = match restore(
+                &engine,
+                &target.state,
+                &prepared.desired,
+                deployed.as_ref(),
+                timeout,
+                &progress,
+            )
+            .await
+            {
+                Ok(()) => (deployed.as_ref().map(|g| g.number), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            Err(ApplyError::Failed {
+                failure: Box::new(failure),
+                rolled_back_to,
+                rollback_error,
+            }
+            .into())
+        }
+    }
+}
+
+/// Re-applies generation `to` (default: the one before the last) and records it as a
+/// new generation. Needs only the state folder, not the modules.
+///
+/// # Errors
+/// No such generation, its images are gone, or a service fails (then the host is put
+/// back on the last generation).
+pub async fn rollback(
+    state: &StateDir,
+    stack: &str,
+    profile: &str,
+    to: Option<u32>,
+    timeout: Duration,
+    progress: Progress,
+) -> Result<u32, Error> {
+    let generations = state.generations(stack, profile)?;
+    let nothing = |what: &str| ApplyError::NothingToRollBackTo {
+        stack: stack.into(),
+        profile: profile.into(),
+        what: what.into(),
+    };
+    let latest = generations
+        .last()
+        .ok_or_else(|| nothing("no generations"))?
+        .clone();
+    let wanted = match to {
+        Some(number) => state.generation(stack, profile, number)?,
+        None => generations
+            .iter()
+            .rev()
+            .nth(1)
+            .cloned()
+            .ok_or_else(|| nothing("only one generation"))?,
+    };
+    let _lock = state.lock(stack)?;
+    let engine = Engine::take_control(Observer::connect().await?);
+    if let Err(stopped) = converge_to(&engine, state, &wanted, timeout, &progress).await {
+        let failure = as_failure(stopped);
+        let back = restore(
+            &engine,
+            state,
+            &latest.desired,
+            Some(&latest),
+            timeout,
+            &progress,
+        )
+        .await;
+        return Err(ApplyError::Failed {
+            failure: Box::new(failure),
+            rolled_back_to: back.is_ok().then_some(latest.number),
+            rollback_error: back.err().map(|e| e.to_string()),
+        }
+        .into());
+    }
+    let values = state.values(stack, profile, wanted.number)?;
+    let artifacts = generation_artifacts(state, &wanted)?;
+    let generation = new_generation(
+        format!("rollback to {}", wanted.number),
+        &wanted.desired,
+        &artifacts,
+    );
+    Ok(state.record(generation, &values, &artifacts)?)
+}
+
+/// Stops and removes the stack's containers and networks with this profile; volumes stay.
+/// Returns what was removed.
+///
+/// # Errors
+/// The engine refuses, or another apply holds the lock.
+pub async fn down(state: &StateDir, stack: &str, profile: &str) -> Result<Vec<String>, Error> {
+    let _lock = state.lock(stack)?;
+    let engine = Engine::take_control(Observer::connect().await?);
+    let mut removed = Vec::new();
+    let observed = engine.observe(stack).await?;
+    for container in observed.containers.iter().filter(|c| c.profile == profile) {
+        engine.remove_container(&container.id, 10).await?;
+        removed.push(format!("container {}", container.name));
+    }
+    let others_remain = observed.containers.iter().any(|c| c.profile != profile);
+    if !others_remain {
+        for (name, owner) in &observed.networks {
+            if owner.as_deref() == Some(stack) {
+                engine.remove_network(name).await?;
+                removed.push(format!("network {name}"));
+            }
+        }
+    }
+    Ok(removed)
+}
+
+/// Builds what has a build section and no image yet (or everything, with `rebuild`), resolves every image to its ID (pulling what is
+/// missing), checks external networks and volumes: every problem at once, before any
+/// change.
+async fn preflight(
+    engine: &Engine,
+    desired: &mut Desired,
+    rebuild: bool,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    let observed = engine.observe(&desired.stack).await?;
+    // Services built from one context share the image: build it once.
+    let mut built = std::collections::BTreeSet::new();
+    for (name, service) in &mut desired.services {
+        let reference = service.container.image.clone();
+        if let Some(build) = &service.build {
+            // As `docker compose up`: build what is missing, rebuild only when asked.
+            let wanted = rebuild || engine.image_id(&reference).await?.is_none();
+            if wanted && built.insert((reference.clone(), build.context.clone())) {
+                progress(format!("{name:<16} building {reference}"));
+                if let Err(e) = engine.build(build, &reference).await {
+                    problems.push(format!("{name}: {e}"));
+                    continue;
+                }
+            }
+        } else if engine.image_id(&reference).await?.is_none() {
+            progress(format!("{name:<16} pulling {reference}"));
+            if let Err(e) = engine.pull(&reference).await {
+                problems.push(format!(
+                    "{name}: image {reference} is not on the engine and could not be pulled ({})",
+                    first_line(&e.to_string())
+                ));
+                continue;
+            }
+        }
+        service.container.image_id = engine.image_id(&reference).await?;
+    }
+    for (name, network) in &desired.networks {
+        if network.external && !observed.networks.contains_key(name) {
+            problems.push(format!("external network {name} does not exist"));
+        }
+    }
+    for (name, volume) in &desired.volumes {
+        if volume.external && !observed.volumes.contains_key(name) {
+            problems.push(format!("external volume {name} does not exist"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApplyError::Preflight { problems }.into())
+    }
+}
+
+/// Puts the host back on `generation`, or, with none, removes the stack's containers
+/// with this profile (the ones a failed first apply created).
+async fn restore(
+    engine: &Engine,
+    state: &StateDir,
+    desired: &Desired,
+    generation: Option<&Generation>,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let Some(generation) = generation else {
+        let observed = engine.observe(&desired.stack).await?;
+        for container in observed
+            .containers
+            .iter()
+            .filter(|c| c.profile == desired.profile)
+        {
+            engine.remove_container(&container.id, 10).await?;
+        }
+        return Ok(());
+    };
+    converge_to(engine, state, generation, timeout, progress)
+        .await
+        .map_err(|stopped| {
+            let failure = as_failure(stopped);
+            Error::from(ApplyError::Engine {
+                action: format!("restoring generation {}", generation.number),
+                message: format!("{}: {}", failure.service, failure.reason),
+            })
+        })
+}
+
+/// Converges to a recorded generation: its pinned images, its files and secrets.
+async fn converge_to(
+    engine: &Engine,
+    state: &StateDir,
+    generation: &Generation,
+    timeout: Duration,
+    progress: &Progress,
+) -> Result<(), Stopped> {
+    let desired = &generation.desired;
+    let mut problems = Vec::new();
+    for (name, service) in &desired.services {
+        if let Some(id) = &service.container.image_id
+            && engine
+                .image_id(id)
+                .await
+                .map_err(Stopped::Engine)?
+                .is_none()
+        {
+            problems.push(format!(
+                "{name}: image {id} of generation {} is gone",
+                generation.number
+            ));
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Stopped::Engine(ApplyError::Preflight { problems }));
+    }
+    restore_files(state, generation).map_err(Stopped::Engine)?;
+    let observed = engine
+        .observe(&desired.stack)
+        .await
+        .map_err(Stopped::Engine)?;
+    let options = Options {
+        prune: true,
+        ..Options::default()
+    };
+    let plan = plan::plan(desired, &observed, None, options);
+    converge(engine, desired, &plan, timeout, progress.clone()).await
+}
+
+/// Rewrites the secret and generated files a generation's containers mount, should they
+/// have been removed from the state folder since.
+fn restore_files(state: &StateDir, generation: &Generation) -> Result<(), ApplyError> {
+    let desired = &generation.desired;
+    let values = state.values(&desired.stack, &desired.profile, generation.number)?;
+    let sources: Vec<PathBuf> = desired
+        .services
+        .values()
+        .flat_map(|s| &s.container.mounts)
+        .filter_map(|m| m.source.as_ref().map(PathBuf::from))
+        .collect();
+    for value in values.0.values() {
+        let path = state.secret_path(&desired.stack, value);
+        if sources.contains(&path) {
+            state.store_secret(&path, value)?;
+        }
+    }
+    let files_root = state.root().join(&desired.stack).join("files");
+    let mut artifacts = None;
+    for source in sources
+        .iter()
+        .filter(|s| s.starts_with(&files_root) && !s.exists())
+    {
+        let Ok(rest) = source.strip_prefix(&files_root) else {
+            continue;
+        };
+        let relative: PathBuf = rest.components().skip(1).collect();
+        if artifacts.is_none() {
+            artifacts = Some(generation_artifacts(state, generation)?);
+        }
+        let artifacts = artifacts.as_deref().unwrap_or_default();
+        state.store_files(source, &relative.to_string_lossy(), artifacts)?;
+    }
+    Ok(())
+}
+
+fn generation_artifacts(
+    state: &StateDir,
+    generation: &Generation,
+) -> Result<Vec<Artifact>, ApplyError> {
+    let dir = state
+        .generation_dir(
+            &generation.desired.stack,
+            &generation.desired.profile,
+            generation.number,
+        )
+        .join("artifacts");
+    let tree = crate::output::read_tree(&dir).map_err(|e| ApplyError::Corrupt {
+        path: dir.clone(),
+        message: e.to_string(),
+    })?;
+    Ok(tree
+        .into_iter()
+        .map(|(path, contents)| Artifact { path, contents })
+        .collect())
+}
+
+fn last_generation(state: &StateDir, desired: &Desired) -> Result<Option<Generation>, ApplyError> {
+    Ok(state.generations(&desired.stack, &desired.profile)?.pop())
+}
+
+fn new_generation(source: String, desired: &Desired, artifacts: &[Artifact]) -> Generation {
+    Generation {
+        number: 0,
+        created: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs()),
+        source,
+        model_hash: artifacts_hash(artifacts),
+        images: desired
+            .services
+            .iter()
+            .filter_map(|(name, s)| Some((name.clone(), s.container.image_id.clone()?)))
+            .collect::<BTreeMap<_, _>>(),
+        desired: desired.clone(),
+    }
+}
+
+fn as_failure(stopped: Stopped) -> Failure {
+    match stopped {
+        Stopped::Service(failure) => failure,
+        Stopped::Engine(error) => Failure {
+            service: "(engine)".into(),
+            container: String::new(),
+            reason: error.to_string(),
+            log_tail: String::new(),
+        },
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
+}

@@ -1,0 +1,421 @@
+//! Carries out a plan: networks and volumes first, leftovers removed, then one task per
+//! service that waits until each dependency meets its condition (started, healthy,
+//! completed), (re)creates and starts its containers, and watches them until they settle.
+//! Services whose dependencies are met start at once, in parallel; health is polled every
+//! [`POLL`], so a dependent starts within that much of its dependency turning healthy.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::ApplyError;
+use super::engine::{
+    Engine, Health, LABEL_HASH, LABEL_PROFILE, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, POLL,
+    Status, create_body,
+};
+use super::plan::{Change, ContainerStep, Plan};
+use super::spec::{Desired, ServiceSpec};
+use crate::model::Condition;
+
+/// What went wrong with one service, with what its container said last.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    pub service: String,
+    pub container: String,
+    pub reason: String,
+    pub log_tail: String,
+}
+
+/// Either the engine refused a request, or a service did not come up.
+#[derive(Debug)]
+pub enum Stopped {
+    Engine(ApplyError),
+    Service(Failure),
+}
+
+/// Receives one line per service event (created, healthy, failed…).
+pub type Progress = Arc<dyn Fn(String) + Send + Sync>;
+
+/// How far a service has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reached {
+    Pending,
+    Started,
+    Healthy,
+    Completed,
+    Failed,
+}
+
+impl Reached {
+    fn meets(self, condition: Condition) -> bool {
+        match condition {
+            Condition::Started => matches!(self, Self::Started | Self::Healthy | Self::Completed),
+            Condition::Healthy => self == Self::Healthy,
+            Condition::Completed => self == Self::Completed,
+        }
+    }
+}
+
+/// Converges the engine by `plan` towards `desired`.
+///
+/// # Errors
+/// The first service that failed (the cause, not the dependents that then gave up), or
+/// the engine's refusal.
+pub async fn converge(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    timeout: Duration,
+    progress: Progress,
+) -> Result<(), Stopped> {
+    let started = Instant::now();
+    let stack_labels = BTreeMap::from([
+        (LABEL_STACK.to_string(), desired.stack.clone()),
+        (LABEL_PROFILE.to_string(), desired.profile.clone()),
+    ]);
+    // Networks and volumes do not depend on one another: create them all at once.
+    let networks = plan
+        .networks
+        .iter()
+        .filter(|s| s.change == Change::Create)
+        .filter_map(|step| Some((step, desired.networks.get(&step.name)?)))
+        .map(|(step, spec)| engine.create_network(&step.name, spec, &stack_labels));
+    let volumes = plan
+        .volumes
+        .iter()
+        .filter(|s| s.change == Change::Create)
+        .filter_map(|step| Some((step, desired.volumes.get(&step.name)?)))
+        .map(|(step, spec)| engine.create_volume(&step.name, spec, &stack_labels));
+    futures_util::future::try_join(
+        futures_util::future::try_join_all(networks),
+        futures_util::future::try_join_all(volumes),
+    )
+    .await
+    .map_err(Stopped::Engine)?;
+    for step in plan
+        .containers
+        .iter()
+        .filter(|c| c.step.change == Change::Remove)
+    {
+        if let Some(id) = &step.existing {
+            engine
+                .remove_container(id, 10)
+                .await
+                .map_err(Stopped::Engine)?;
+            progress(format!("{:<16} removed", step.service));
+        }
+    }
+    let services = run_services(engine, desired, plan, timeout, started, &progress).await;
+    // Networks go last: a network in use cannot be removed.
+    for step in plan.networks.iter().filter(|s| s.change == Change::Remove) {
+        engine
+            .remove_network(&step.name)
+            .await
+            .map_err(Stopped::Engine)?;
+    }
+    for step in plan.volumes.iter().filter(|s| s.change == Change::Remove) {
+        engine
+            .remove_volume(&step.name)
+            .await
+            .map_err(Stopped::Engine)?;
+    }
+    services
+}
+
+async fn run_services(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    timeout: Duration,
+    started: Instant,
+    progress: &Progress,
+) -> Result<(), Stopped> {
+    let mut senders = BTreeMap::new();
+    let mut receivers = BTreeMap::new();
+    for name in desired.services.keys() {
+        let (sender, receiver) = watch::channel(Reached::Pending);
+        senders.insert(name.clone(), sender);
+        receivers.insert(name.clone(), receiver);
+    }
+    let mut tasks = Vec::new();
+    for (name, sender) in senders {
+        let Some(spec) = desired.services.get(&name).cloned() else {
+            continue;
+        };
+        let steps: Vec<ContainerStep> = plan
+            .containers
+            .iter()
+            .filter(|c| c.service == name && c.step.change != Change::Remove)
+            .cloned()
+            .collect();
+        let task = ServiceTask {
+            engine: engine.clone(),
+            stack: desired.stack.clone(),
+            profile: desired.profile.clone(),
+            name: name.clone(),
+            dependencies: spec
+                .depends_on
+                .iter()
+                .filter_map(|(dep, condition)| {
+                    receivers
+                        .get(dep)
+                        .map(|r| (dep.clone(), *condition, r.clone()))
+                })
+                .collect(),
+            spec,
+            steps,
+            timeout,
+            started,
+            progress: progress.clone(),
+            quiet: false,
+        };
+        tasks.push(tokio::spawn(async move {
+            let outcome = task.run(&sender).await;
+            if outcome.is_err() {
+                sender.send_replace(Reached::Failed);
+            }
+            outcome
+        }));
+    }
+    let mut failures = Vec::new();
+    for task in tasks {
+        let outcome = task.await.unwrap_or_else(|e| {
+            Err(Stopped::Engine(ApplyError::Engine {
+                action: "waiting for a service".into(),
+                message: e.to_string(),
+            }))
+        });
+        if let Err(stopped) = outcome {
+            failures.push(stopped);
+        }
+    }
+    // Report the cause, not the dependents that gave up because of it.
+    let cause = failures.iter().position(|f| !gave_up(f)).unwrap_or(0);
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(failures.swap_remove(cause))
+    }
+}
+
+fn gave_up(stopped: &Stopped) -> bool {
+    matches!(stopped, Stopped::Service(f) if f.reason.starts_with("dependency "))
+}
+
+struct ServiceTask {
+    engine: Engine,
+    stack: String,
+    profile: String,
+    name: String,
+    spec: ServiceSpec,
+    dependencies: Vec<(String, Condition, watch::Receiver<Reached>)>,
+    steps: Vec<ContainerStep>,
+    timeout: Duration,
+    started: Instant,
+    progress: Progress,
+    quiet: bool,
+}
+
+impl ServiceTask {
+    async fn run(mut self, reached: &watch::Sender<Reached>) -> Result<(), Stopped> {
+        // A service left as it was settles quietly; only changes are news.
+        self.quiet = self.steps.iter().all(|s| s.step.change == Change::Keep);
+        // New containers are created at once, whatever their dependencies: only starting
+        // them has to wait, and creation then costs nothing on the critical path.
+        let mut steps = std::mem::take(&mut self.steps);
+        for step in &mut steps {
+            if step.step.change == Change::Create {
+                step.existing = Some(self.create(&step.step.name, step.replica).await?);
+            }
+        }
+        for (dependency, condition, mut receiver) in std::mem::take(&mut self.dependencies) {
+            let waited = receiver
+                .wait_for(|r| r.meets(condition) || *r == Reached::Failed)
+                .await
+                .map(|r| *r);
+            if matches!(waited, Ok(r) if r != Reached::Failed) {
+                continue;
+            }
+            return Err(self.failure(
+                String::new(),
+                format!("dependency {dependency} failed"),
+                String::new(),
+            ));
+        }
+        let mut ids = Vec::new();
+        for step in steps {
+            ids.push((step.step.name.clone(), self.carry_out(&step).await?));
+        }
+        self.settle(&ids, reached).await
+    }
+
+    /// Makes one container match its step; returns its id.
+    async fn carry_out(&self, step: &ContainerStep) -> Result<String, Stopped> {
+        let engine = &self.engine;
+        match (&step.step.change, &step.existing) {
+            (Change::Keep, Some(id)) => Ok(id.clone()),
+            (Change::Start, Some(id)) => {
+                engine.start(id).await.map_err(Stopped::Engine)?;
+                self.say("started");
+                Ok(id.clone())
+            }
+            // Created up front, see `run`.
+            (Change::Create, Some(id)) => {
+                engine.start(id).await.map_err(Stopped::Engine)?;
+                self.say("created");
+                Ok(id.clone())
+            }
+            (change, existing) => {
+                if let (Change::Recreate(_), Some(old)) = (change, existing) {
+                    let grace = self.spec.container.stop_grace_seconds.unwrap_or(10);
+                    engine
+                        .remove_container(old, grace)
+                        .await
+                        .map_err(Stopped::Engine)?;
+                }
+                let id = self.create(&step.step.name, step.replica).await?;
+                engine.start(&id).await.map_err(Stopped::Engine)?;
+                self.say(if matches!(change, Change::Recreate(_)) {
+                    "recreated"
+                } else {
+                    "created"
+                });
+                Ok(id)
+            }
+        }
+    }
+
+    async fn create(&self, name: &str, replica: u32) -> Result<String, Stopped> {
+        let container = &self.spec.container;
+        // Run the image by name when the name still means the pinned image (readable
+        // `docker ps`); by ID when the tag has moved on since (a rollback).
+        let current = self
+            .engine
+            .image_id(&container.image)
+            .await
+            .map_err(Stopped::Engine)?;
+        let image = match (&container.image_id, current) {
+            (Some(pinned), Some(current)) if *pinned != current => pinned.clone(),
+            (Some(pinned), None) => pinned.clone(),
+            _ => container.image.clone(),
+        };
+        let labels = BTreeMap::from([
+            (LABEL_STACK.to_string(), self.stack.clone()),
+            (LABEL_PROFILE.to_string(), self.profile.clone()),
+            (LABEL_SERVICE.to_string(), self.name.clone()),
+            (LABEL_HASH.to_string(), container.hash()),
+            (LABEL_REPLICA.to_string(), replica.to_string()),
+        ]);
+        let body = create_body(container, &image, replica, labels, &self.name);
+        self.engine
+            .create_container(name, body, &container.networks, &self.name)
+            .await
+            .map_err(Stopped::Engine)
+    }
+
+    /// Watches the containers until each is where the service must end: running (and
+    /// healthy, when it has a healthcheck), or exited 0 for a one-shot job.
+    async fn settle(
+        &self,
+        ids: &[(String, String)],
+        reached: &watch::Sender<Reached>,
+    ) -> Result<(), Stopped> {
+        let deadline = Instant::now() + self.timeout;
+        let has_healthcheck = self.spec.container.healthcheck.is_some();
+        let mut announced = Reached::Pending;
+        loop {
+            let mut all = Vec::new();
+            for (name, id) in ids {
+                let status = self.engine.status(id).await.map_err(Stopped::Engine)?;
+                if let Some(reason) = self.broken(&status) {
+                    let log = self.engine.log_tail(id, 20).await;
+                    self.say(&format!("FAILED: {reason}"));
+                    return Err(self.failure(name.clone(), reason, log));
+                }
+                all.push(status);
+            }
+            let now = if all.iter().all(|s| matches!(s, Status::Exited(0))) {
+                Reached::Completed
+            } else if all
+                .iter()
+                .all(|s| matches!(s, Status::Running(Health::Healthy)))
+            {
+                Reached::Healthy
+            } else if all
+                .iter()
+                .all(|s| matches!(s, Status::Running(_) | Status::Exited(0)))
+            {
+                Reached::Started
+            } else {
+                Reached::Pending
+            };
+            if now != announced && now != Reached::Pending {
+                announced = now;
+                reached.send_replace(now);
+                match now {
+                    Reached::Healthy => self.say("healthy"),
+                    Reached::Completed => self.say("completed"),
+                    Reached::Started if !has_healthcheck => self.say("running"),
+                    _ => {}
+                }
+            }
+            let settled = match now {
+                Reached::Completed | Reached::Healthy => true,
+                Reached::Started => !has_healthcheck && !self.spec.one_shot,
+                _ => false,
+            };
+            if settled {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let (name, id) = ids.first().cloned().unwrap_or_default();
+                let log = self.engine.log_tail(&id, 20).await;
+                let wanted = if self.spec.one_shot {
+                    "completed"
+                } else if has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                };
+                let reason = format!("not {wanted} after {:?}", self.timeout);
+                self.say(&format!("FAILED: {reason}"));
+                return Err(self.failure(name, reason, log));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Why a container's status means the service failed, if it does.
+    fn broken(&self, status: &Status) -> Option<String> {
+        match status {
+            Status::Running(Health::Unhealthy) => Some("healthcheck failed (unhealthy)".into()),
+            Status::Exited(0) => None,
+            Status::Exited(code) => Some(format!("exited with code {code}")),
+            Status::Restarting => Some("crashed and is restarting".into()),
+            Status::Other(state) if state != "created" => Some(format!("is {state}")),
+            _ => None,
+        }
+    }
+
+    fn failure(&self, container: String, reason: String, log_tail: String) -> Stopped {
+        Stopped::Service(Failure {
+            service: self.name.clone(),
+            container,
+            reason,
+            log_tail,
+        })
+    }
+
+    fn say(&self, what: &str) {
+        if self.quiet && !what.starts_with("FAILED") {
+            return;
+        }
+        (self.progress)(format!(
+            "{:<16} {what:<10} {:>6.1}s",
+            self.name,
+            self.started.elapsed().as_secs_f64()
+        ));
+    }
+}

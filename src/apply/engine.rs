@@ -1,0 +1,592 @@
+//! The Docker engine, through bollard, split in two on purpose: an [`Observer`] can only
+//! read (what `plan` gets), an [`Engine`] can also change things (what `apply`, `down`
+//! and `rollback` get). The only way to an `Engine` is [`Engine::take_control`], so a
+//! read-only path cannot mutate the host by mistake.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig,
+    HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkConnectRequest,
+    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
+    RestartPolicyNameEnum, VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptions, ListVolumesOptions,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use futures_util::StreamExt;
+
+use super::ApplyError;
+use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+
+pub const LABEL_STACK: &str = "berth.stack";
+pub const LABEL_PROFILE: &str = "berth.profile";
+pub const LABEL_SERVICE: &str = "berth.service";
+pub const LABEL_HASH: &str = "berth.config-hash";
+pub const LABEL_REPLICA: &str = "berth.replica";
+
+/// Read-only access to the engine.
+#[derive(Clone)]
+pub struct Observer {
+    docker: Docker,
+}
+
+/// Read-write access to the engine.
+#[derive(Clone)]
+pub struct Engine {
+    observer: Observer,
+}
+
+impl std::ops::Deref for Engine {
+    type Target = Observer;
+    fn deref(&self) -> &Observer {
+        &self.observer
+    }
+}
+
+/// What the engine holds of one stack.
+#[derive(Debug, Clone, Default)]
+pub struct Observed {
+    pub containers: Vec<Existing>,
+    /// Every network on the engine by name, with its `berth.stack` label if any.
+    pub networks: BTreeMap<String, Option<String>>,
+    /// Every volume on the engine by name, with its `berth.stack` label if any.
+    pub volumes: BTreeMap<String, Option<String>>,
+}
+
+/// A container that carries the stack's label.
+#[derive(Debug, Clone)]
+pub struct Existing {
+    pub id: String,
+    pub name: String,
+    pub service: String,
+    pub profile: String,
+    pub hash: String,
+    pub replica: u32,
+    pub status: Status,
+}
+
+/// Where a container is in its life, as far as convergence cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Created,
+    Running(Health),
+    Restarting,
+    Exited(i64),
+    Other(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    /// The container has no healthcheck.
+    None,
+    Starting,
+    Healthy,
+    Unhealthy,
+}
+
+impl Observer {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks that
+    /// it answers.
+    ///
+    /// # Errors
+    /// No engine, or it does not answer.
+    pub async fn connect() -> Result<Observer, ApplyError> {
+        let unreachable = |e: bollard::errors::Error| ApplyError::Engine {
+            action: "connecting to the Docker engine".into(),
+            message: e.to_string(),
+        };
+        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        // bollard speaks a newer API than many engines in the field; settle on theirs.
+        let docker = docker.negotiate_version().await.map_err(unreachable)?;
+        docker.ping().await.map_err(unreachable)?;
+        Ok(Observer { docker })
+    }
+
+    /// Everything the engine holds of `stack`, plus every network and volume name (a
+    /// stack may use ones it does not own).
+    ///
+    /// # Errors
+    /// The engine fails a request.
+    pub async fn observe(&self, stack: &str) -> Result<Observed, ApplyError> {
+        let filters =
+            HashMap::from([("label".to_string(), vec![format!("{LABEL_STACK}={stack}")])]);
+        let options = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let summaries = self
+            .docker
+            .list_containers(Some(options))
+            .await
+            .map_err(engine_error("listing containers"))?;
+        let mut containers = Vec::new();
+        for summary in summaries {
+            let Some(id) = summary.id else { continue };
+            let labels: BTreeMap<String, String> =
+                summary.labels.unwrap_or_default().into_iter().collect();
+            let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
+            let name = summary
+                .names
+                .and_then(|names| names.into_iter().next())
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string();
+            containers.push(Existing {
+                status: self.status(&id).await?,
+                id,
+                name,
+                service: label(LABEL_SERVICE),
+                profile: label(LABEL_PROFILE),
+                hash: label(LABEL_HASH),
+                replica: label(LABEL_REPLICA).parse().unwrap_or(1),
+            });
+        }
+        containers.sort_by(|a, b| a.name.cmp(&b.name));
+        let networks = self
+            .docker
+            .list_networks(None::<ListNetworksOptions>)
+            .await
+            .map_err(engine_error("listing networks"))?
+            .into_iter()
+            .filter_map(|network| {
+                let owner = network.labels.and_then(|l| l.get(LABEL_STACK).cloned());
+                Some((network.name?, owner))
+            })
+            .collect();
+        let volumes = self
+            .docker
+            .list_volumes(None::<ListVolumesOptions>)
+            .await
+            .map_err(engine_error("listing volumes"))?
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|volume| {
+                let owner = volume.labels.get(LABEL_STACK).cloned();
+                (volume.name, owner)
+            })
+            .collect();
+        Ok(Observed {
+            containers,
+            networks,
+            volumes,
+        })
+    }
+
+    /// The ID of a local image, `None` if the engine does not have it.
+    ///
+    /// # Errors
+    /// The engine fails otherwise than with "no such image".
+    pub async fn image_id(&self, reference: &str) -> Result<Option<String>, ApplyError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(engine_error("inspecting an image")(e)),
+        }
+    }
+
+    /// A container's status now.
+    ///
+    /// # Errors
+    /// The engine fails the request (a vanished container is `Other("gone")`).
+    pub async fn status(&self, id: &str) -> Result<Status, ApplyError> {
+        let inspected = match self
+            .docker
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(inspected) => inspected,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(Status::Other("gone".into())),
+            Err(e) => return Err(engine_error("inspecting a container")(e)),
+        };
+        let state = inspected.state.unwrap_or_default();
+        let health = match state.health.and_then(|h| h.status) {
+            Some(HealthStatusEnum::STARTING) => Health::Starting,
+            Some(HealthStatusEnum::HEALTHY) => Health::Healthy,
+            Some(HealthStatusEnum::UNHEALTHY) => Health::Unhealthy,
+            _ => Health::None,
+        };
+        Ok(match state.status {
+            Some(ContainerStateStatusEnum::CREATED) => Status::Created,
+            Some(ContainerStateStatusEnum::RUNNING) => Status::Running(health),
+            Some(ContainerStateStatusEnum::RESTARTING) => Status::Restarting,
+            Some(ContainerStateStatusEnum::EXITED) => Status::Exited(state.exit_code.unwrap_or(0)),
+            other => Status::Other(format!("{other:?}").to_lowercase()),
+        })
+    }
+
+    /// The last `lines` lines of a container's output, for failure reports.
+    pub async fn log_tail(&self, id: &str, lines: usize) -> String {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .tail(&lines.to_string())
+            .build();
+        let mut stream = self.docker.logs(id, Some(options));
+        let mut text = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            text.push_str(&String::from_utf8_lossy(&chunk.into_bytes()));
+        }
+        text
+    }
+}
+
+impl Engine {
+    /// Read-write access: only `apply`, `rollback` and `down` ask for it.
+    pub fn take_control(observer: Observer) -> Engine {
+        Engine { observer }
+    }
+
+    fn docker(&self) -> &Docker {
+        &self.observer.docker
+    }
+
+    /// Creates a network labelled as the stack's.
+    ///
+    /// # Errors
+    /// The engine refuses.
+    pub async fn create_network(
+        &self,
+        name: &str,
+        spec: &NetworkSpec,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        let request = NetworkCreateRequest {
+            name: name.to_string(),
+            driver: Some(spec.driver.clone()),
+            internal: Some(spec.internal),
+            labels: Some(labels.clone().into_iter().collect()),
+            ..Default::default()
+        };
+        self.docker()
+            .create_network(request)
+            .await
+            .map(|_| ())
+            .map_err(engine_error(&format!("creating network {name}")))
+    }
+
+    /// Creates a volume labelled as the stack's.
+    ///
+    /// # Errors
+    /// The engine refuses.
+    pub async fn create_volume(
+        &self,
+        name: &str,
+        spec: &VolumeSpec,
+        labels: &BTreeMap<String, String>,
+    ) -> Result<(), ApplyError> {
+        let mut all_labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        all_labels.extend(labels.clone());
+        let request = VolumeCreateRequest {
+            name: Some(name.to_string()),
+            driver: spec.driver.clone(),
+            labels: Some(all_labels),
+            ..Default::default()
+        };
+        self.docker()
+            .create_volume(request)
+            .await
+            .map(|_| ())
+            .map_err(engine_error(&format!("creating volume {name}")))
+    }
+
+    /// # Errors
+    /// The engine refuses.
+    pub async fn remove_network(&self, name: &str) -> Result<(), ApplyError> {
+        self.docker()
+            .remove_network(name)
+            .await
+            .map_err(engine_error(&format!("removing network {name}")))
+    }
+
+    /// # Errors
+    /// The engine refuses (a volume still in use, say).
+    pub async fn remove_volume(&self, name: &str) -> Result<(), ApplyError> {
+        self.docker()
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+            .map_err(engine_error(&format!("removing volume {name}")))
+    }
+
+    /// Creates (not starts) a container and joins it to its networks.
+    ///
+    /// # Errors
+    /// The engine refuses (a name taken by a container berth does not own, a bad mount…).
+    pub async fn create_container(
+        &self,
+        name: &str,
+        body: ContainerCreateBody,
+        networks: &[String],
+        alias: &str,
+    ) -> Result<String, ApplyError> {
+        let options = CreateContainerOptionsBuilder::default().name(name).build();
+        let created = self
+            .docker()
+            .create_container(Some(options), body)
+            .await
+            .map_err(engine_error(&format!("creating container {name}")))?;
+        // Engines before API 1.44 take one network at creation; join the others now.
+        for network in networks.iter().skip(1) {
+            let request = NetworkConnectRequest {
+                container: created.id.clone(),
+                endpoint_config: Some(EndpointSettings {
+                    aliases: Some(vec![alias.to_string()]),
+                    ..Default::default()
+                }),
+            };
+            self.docker()
+                .connect_network(network, request)
+                .await
+                .map_err(engine_error(&format!("connecting {name} to {network}")))?;
+        }
+        Ok(created.id)
+    }
+
+    /// # Errors
+    /// The engine refuses.
+    pub async fn start(&self, id: &str) -> Result<(), ApplyError> {
+        self.docker()
+            .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+            .await
+            .map_err(engine_error("starting a container"))
+    }
+
+    /// Stops (within its grace period) and removes a container.
+    ///
+    /// # Errors
+    /// The engine refuses.
+    pub async fn remove_container(&self, id: &str, grace_seconds: u64) -> Result<(), ApplyError> {
+        let stop = StopContainerOptionsBuilder::default()
+            .t(i32::try_from(grace_seconds).unwrap_or(10))
+            .build();
+        // Stopping a stopped container is fine; a vanished one too.
+        let _ = self.docker().stop_container(id, Some(stop)).await;
+        let remove = RemoveContainerOptionsBuilder::default().force(true).build();
+        match self.docker().remove_container(id, Some(remove)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error("removing a container")(e)),
+        }
+    }
+
+    /// Builds an image through the engine from a context folder, tagged `tag`.
+    ///
+    /// # Errors
+    /// The context cannot be read, or the build fails (with the builder's message).
+    pub async fn build(&self, spec: &BuildSpec, tag: &str) -> Result<(), ApplyError> {
+        let failed = |message: String| ApplyError::Build {
+            tag: tag.to_string(),
+            context: spec.context.clone(),
+            message,
+        };
+        let mut archive = tar::Builder::new(Vec::new());
+        archive.follow_symlinks(false);
+        archive
+            .append_dir_all(".", &spec.context)
+            .map_err(|e| failed(e.to_string()))?;
+        let body = archive.into_inner().map_err(|e| failed(e.to_string()))?;
+        let args: HashMap<String, String> = spec.args.clone().into_iter().collect();
+        let mut options = BuildImageOptionsBuilder::default()
+            .t(tag)
+            .rm(true)
+            .dockerfile(spec.dockerfile.as_deref().unwrap_or("Dockerfile"))
+            .buildargs(&args);
+        if let Some(target) = &spec.target {
+            options = options.target(target);
+        }
+        let mut stream =
+            self.docker()
+                .build_image(options.build(), None, Some(bollard::body_full(body.into())));
+        while let Some(step) = stream.next().await {
+            let step = step.map_err(|e| failed(e.to_string()))?;
+            if let Some(detail) = step.error_detail {
+                return Err(failed(detail.message.unwrap_or_default()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Pulls an image.
+    ///
+    /// # Errors
+    /// The registry cannot be reached or has no such image.
+    pub async fn pull(&self, reference: &str) -> Result<(), ApplyError> {
+        let options = CreateImageOptionsBuilder::default()
+            .from_image(reference)
+            .build();
+        let mut stream = self.docker().create_image(Some(options), None, None);
+        while let Some(step) = stream.next().await {
+            step.map_err(engine_error(&format!("pulling {reference}")))?;
+        }
+        Ok(())
+    }
+}
+
+/// The engine's create request for replica `replica` of a container spec.
+pub fn create_body(
+    spec: &ContainerSpec,
+    image: &str,
+    replica: u32,
+    labels: BTreeMap<String, String>,
+    alias: &str,
+) -> ContainerCreateBody {
+    let mut exposed = Vec::new();
+    let mut bindings: HashMap<String, Option<Vec<PortBinding>>> = HashMap::new();
+    for port in &spec.ports {
+        let key = format!("{}/{}", port.target, port.protocol);
+        exposed.push(key.clone());
+        if let Some(published) = &port.published {
+            bindings
+                .entry(key)
+                .or_default()
+                .get_or_insert_default()
+                .push(PortBinding {
+                    host_ip: port.host_ip.clone(),
+                    host_port: Some(replica_port(published, replica)),
+                });
+        }
+    }
+    let mounts = spec
+        .mounts
+        .iter()
+        .map(|mount| Mount {
+            target: Some(mount.target.clone()),
+            source: mount.source.clone(),
+            typ: Some(match mount.kind.as_str() {
+                "bind" => MountType::BIND,
+                "tmpfs" => MountType::TMPFS,
+                _ => MountType::VOLUME,
+            }),
+            read_only: Some(mount.read_only),
+            ..Default::default()
+        })
+        .collect();
+    let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    let host_config = HostConfig {
+        port_bindings: Some(bindings),
+        mounts: Some(mounts),
+        tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+            spec.tmpfs
+                .iter()
+                .map(|entry| match entry.split_once(':') {
+                    Some((path, options)) => (path.to_string(), options.to_string()),
+                    None => (entry.clone(), String::new()),
+                })
+                .collect()
+        }),
+        restart_policy: spec.restart.as_deref().map(restart_policy),
+        log_config: spec.logging.as_ref().map(|logging| HostConfigLogConfig {
+            typ: Some(logging.driver.clone()),
+            config: Some(logging.options.clone().into_iter().collect()),
+        }),
+        ulimits: (!spec.ulimits.is_empty()).then(|| {
+            spec.ulimits
+                .iter()
+                .map(|(name, (soft, hard))| ResourcesUlimits {
+                    name: Some(name.clone()),
+                    soft: Some(to_i64(*soft)),
+                    hard: Some(to_i64(*hard)),
+                })
+                .collect()
+        }),
+        extra_hosts: (!spec.extra_hosts.is_empty()).then(|| spec.extra_hosts.clone()),
+        init: spec.init,
+        readonly_rootfs: spec.read_only,
+        privileged: spec.privileged,
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        cap_drop: (!spec.cap_drop.is_empty()).then(|| spec.cap_drop.clone()),
+        shm_size: spec.shm_size.map(to_i64),
+        memory: spec.memory.map(to_i64),
+        memory_reservation: spec.memory_reservation.map(to_i64),
+        nano_cpus: spec.nano_cpus.map(to_i64),
+        network_mode: spec.networks.first().cloned(),
+        ..Default::default()
+    };
+    let networking_config = spec.networks.first().map(|network| NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            network.clone(),
+            EndpointSettings {
+                aliases: Some(vec![alias.to_string()]),
+                ..Default::default()
+            },
+        )])),
+    });
+    let mut all_labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+    all_labels.extend(labels);
+    ContainerCreateBody {
+        image: Some(image.to_string()),
+        entrypoint: spec.entrypoint.clone(),
+        cmd: spec.command.clone(),
+        env: Some(
+            spec.environment
+                .iter()
+                .map(|(key, value)| format!("{key}={value}"))
+                .collect(),
+        ),
+        user: spec.user.clone(),
+        working_dir: spec.working_dir.clone(),
+        exposed_ports: Some(exposed),
+        healthcheck: spec.healthcheck.as_ref().map(|health| HealthConfig {
+            test: Some(health.test.clone()),
+            interval: Some(to_i64(health.interval_ns)),
+            timeout: Some(to_i64(health.timeout_ns)),
+            retries: Some(i64::from(health.retries)),
+            start_period: health.start_period_ns.map(to_i64),
+            start_interval: None,
+        }),
+        labels: Some(all_labels),
+        stop_timeout: spec.stop_grace_seconds.map(to_i64),
+        host_config: Some(host_config),
+        networking_config,
+        ..Default::default()
+    }
+}
+
+/// The host port replica `replica` (from 1) publishes: the port itself, or the replica's
+/// own port of a range.
+fn replica_port(published: &str, replica: u32) -> String {
+    match published.split_once('-') {
+        Some((start, _end)) => start.parse::<u32>().map_or_else(
+            |_| published.to_string(),
+            |start| (start + replica - 1).to_string(),
+        ),
+        None => published.to_string(),
+    }
+}
+
+fn restart_policy(restart: &str) -> RestartPolicy {
+    let (name, retries) = match restart.split_once(':') {
+        Some((name, retries)) => (name, retries.parse().ok()),
+        None => (restart, None),
+    };
+    RestartPolicy {
+        name: Some(match name {
+            "always" => RestartPolicyNameEnum::ALWAYS,
+            "unless-stopped" => RestartPolicyNameEnum::UNLESS_STOPPED,
+            "on-failure" => RestartPolicyNameEnum::ON_FAILURE,
+            _ => RestartPolicyNameEnum::NO,
+        }),
+        maximum_retry_count: retries,
+    }
+}
+
+/// How often convergence asks the engine how a container is doing.
+pub const POLL: Duration = Duration::from_millis(25);
+
+fn engine_error(action: &str) -> impl Fn(bollard::errors::Error) -> ApplyError + '_ {
+    move |e| ApplyError::Engine {
+        action: action.to_string(),
+        message: e.to_string(),
+    }
+}

@@ -1,0 +1,434 @@
+//! What apply would change: the desired state against what the engine holds. Pure, so
+//! `plan` and `apply` agree by construction and the diff logic is tested without an engine.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::engine::{Existing, Health, Observed, Status};
+use super::spec::{ContainerSpec, Desired};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Create,
+    /// With the reasons: the fields that changed (never their values: they may be secret).
+    Recreate(Vec<String>),
+    /// The container is as specified but not running.
+    Start,
+    Keep,
+    Remove,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub kind: Kind,
+    pub name: String,
+    pub change: Change,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kind {
+    Network,
+    Volume,
+    Container,
+}
+
+/// A container step also knows its service, replica and the container it replaces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerStep {
+    pub step: Step,
+    pub service: String,
+    pub replica: u32,
+    pub existing: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Remove containers and networks of services no longer in the modules.
+    pub prune: bool,
+    /// Also remove the stack's volumes that no service uses any more.
+    pub prune_volumes: bool,
+    /// Rebuild images that have a build section even when the engine has them.
+    pub build: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Plan {
+    pub networks: Vec<Step>,
+    pub volumes: Vec<Step>,
+    pub containers: Vec<ContainerStep>,
+}
+
+/// The plan that takes the engine from `observed` to `desired`. `deployed` is the spec
+/// of the last generation, used only to say which fields changed.
+pub fn plan(
+    desired: &Desired,
+    observed: &Observed,
+    deployed: Option<&Desired>,
+    options: Options,
+) -> Plan {
+    Plan {
+        networks: resources(
+            Kind::Network,
+            &desired.stack,
+            desired
+                .networks
+                .iter()
+                .map(|(name, spec)| (name.as_str(), spec.external)),
+            &observed.networks,
+            options.prune,
+        ),
+        volumes: resources(
+            Kind::Volume,
+            &desired.stack,
+            desired
+                .volumes
+                .iter()
+                .map(|(name, spec)| (name.as_str(), spec.external)),
+            &observed.volumes,
+            options.prune_volumes,
+        ),
+        containers: containers(desired, observed, deployed, options.prune),
+    }
+}
+
+fn resources<'a>(
+    kind: Kind,
+    stack: &str,
+    wanted: impl Iterator<Item = (&'a str, bool)>,
+    existing: &std::collections::BTreeMap<String, Option<String>>,
+    prune: bool,
+) -> Vec<Step> {
+    let mut wanted_names = BTreeSet::new();
+    let mut steps: Vec<Step> = wanted
+        .map(|(name, external)| {
+            wanted_names.insert(name.to_string());
+            let change = if existing.contains_key(name) || external {
+                Change::Keep
+            } else {
+                Change::Create
+            };
+            Step {
+                kind,
+                name: name.to_string(),
+                change,
+            }
+        })
+        .collect();
+    if prune {
+        steps.extend(
+            existing
+                .iter()
+                .filter(|(name, owner)| {
+                    owner.as_deref() == Some(stack) && !wanted_names.contains(*name)
+                })
+                .map(|(name, _)| Step {
+                    kind,
+                    name: name.clone(),
+                    change: Change::Remove,
+                }),
+        );
+    }
+    steps
+}
+
+fn containers(
+    desired: &Desired,
+    observed: &Observed,
+    deployed: Option<&Desired>,
+    prune: bool,
+) -> Vec<ContainerStep> {
+    let mut steps = Vec::new();
+    let mut claimed = BTreeSet::new();
+    for (service, spec) in &desired.services {
+        let hash = spec.container.hash();
+        for replica in 1..=spec.replicas {
+            let name = desired.container_name(service, replica);
+            let existing = observed
+                .containers
+                .iter()
+                .find(|c| c.service == *service && c.replica == replica);
+            let change = match existing {
+                None => Change::Create,
+                Some(existing) => {
+                    claimed.insert(existing.id.clone());
+                    container_change(desired, existing, &hash, spec.one_shot, || {
+                        changed_fields(
+                            deployed
+                                .and_then(|d| d.services.get(service))
+                                .map(|s| &s.container)
+                                .filter(|previous| previous.hash() == existing.hash),
+                            &spec.container,
+                        )
+                    })
+                }
+            };
+            steps.push(ContainerStep {
+                step: Step {
+                    kind: Kind::Container,
+                    name,
+                    change,
+                },
+                service: service.clone(),
+                replica,
+                existing: existing.map(|c| c.id.clone()),
+            });
+        }
+    }
+    if prune {
+        for leftover in observed
+            .containers
+            .iter()
+            .filter(|c| !claimed.contains(&c.id))
+        {
+            steps.push(ContainerStep {
+                step: Step {
+                    kind: Kind::Container,
+                    name: leftover.name.clone(),
+                    change: Change::Remove,
+                },
+                service: leftover.service.clone(),
+                replica: leftover.replica,
+                existing: Some(leftover.id.clone()),
+            });
+        }
+    }
+    steps
+}
+
+fn container_change(
+    desired: &Desired,
+    existing: &Existing,
+    hash: &str,
+    one_shot: bool,
+    why: impl FnOnce() -> Vec<String>,
+) -> Change {
+    if existing.profile != desired.profile {
+        return Change::Recreate(vec![format!(
+            "profile {} → {}",
+            existing.profile, desired.profile
+        )]);
+    }
+    if existing.hash != hash {
+        return Change::Recreate(why());
+    }
+    match existing.status {
+        Status::Running(Health::None | Health::Starting | Health::Healthy) | Status::Restarting => {
+            Change::Keep
+        }
+        Status::Exited(0) if one_shot => Change::Keep,
+        _ => Change::Start,
+    }
+}
+
+/// The fields of a container spec that differ, one level into maps (`environment.API_KEY`).
+fn changed_fields(previous: Option<&ContainerSpec>, current: &ContainerSpec) -> Vec<String> {
+    let Some(previous) = previous else {
+        return vec!["configuration changed outside the recorded generations".into()];
+    };
+    let (Ok(serde_json::Value::Object(old)), Ok(serde_json::Value::Object(new))) = (
+        serde_json::to_value(previous),
+        serde_json::to_value(current),
+    ) else {
+        return vec!["configuration".into()];
+    };
+    let mut fields = Vec::new();
+    for (key, new_value) in &new {
+        let old_value = old.get(key).unwrap_or(&serde_json::Value::Null);
+        if old_value == new_value {
+            continue;
+        }
+        match (old_value, new_value) {
+            (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
+                let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+                fields.extend(
+                    keys.into_iter()
+                        .filter(|k| a.get(*k) != b.get(*k))
+                        .map(|k| format!("{key}.{k}")),
+                );
+            }
+            _ => fields.push(key.clone()),
+        }
+    }
+    fields
+}
+
+impl Plan {
+    /// Every step, networks first, then volumes, then containers.
+    pub fn steps(&self) -> impl Iterator<Item = &Step> {
+        self.networks
+            .iter()
+            .chain(&self.volumes)
+            .chain(self.containers.iter().map(|c| &c.step))
+    }
+
+    /// True when applying would change nothing.
+    pub fn is_noop(&self) -> bool {
+        self.steps().all(|step| step.change == Change::Keep)
+    }
+
+    /// `2 to create, 1 to recreate, …`
+    pub fn summary(&self) -> String {
+        let count =
+            |wanted: fn(&Change) -> bool| self.steps().filter(|s| wanted(&s.change)).count();
+        format!(
+            "{} to create, {} to recreate, {} to start, {} to remove, {} unchanged",
+            count(|c| *c == Change::Create),
+            count(|c| matches!(c, Change::Recreate(_))),
+            count(|c| *c == Change::Start),
+            count(|c| *c == Change::Remove),
+            count(|c| *c == Change::Keep),
+        )
+    }
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for step in self.steps() {
+            let kind = match step.kind {
+                Kind::Network => "network",
+                Kind::Volume => "volume",
+                Kind::Container => "container",
+            };
+            let change = match &step.change {
+                Change::Create => "create".to_string(),
+                Change::Recreate(why) => format!("recreate ({})", why.join(", ")),
+                Change::Start => "start (exists, not running)".to_string(),
+                Change::Keep => "unchanged".to_string(),
+                Change::Remove => "remove (no longer in the modules)".to_string(),
+            };
+            writeln!(f, "  {kind:<9} {:<32} {change}", step.name)?;
+        }
+        write!(f, "{}", self.summary())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apply::spec::{NetworkSpec, ServiceSpec};
+    use std::collections::BTreeMap;
+
+    fn container(env: &[(&str, &str)]) -> ContainerSpec {
+        serde_json::from_value(serde_json::json!({
+            "image": "busybox", "image_id": "sha256:1", "entrypoint": null, "command": null,
+            "environment": env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+            "user": null, "working_dir": null, "ports": [], "mounts": [], "tmpfs": [],
+            "networks": ["s_default"], "healthcheck": null, "restart": null, "labels": {},
+            "logging": null, "ulimits": {}, "extra_hosts": [], "stop_grace_seconds": null,
+            "init": null, "read_only": null, "privileged": null, "cap_add": [], "cap_drop": [],
+            "shm_size": null, "memory": null, "memory_reservation": null, "nano_cpus": null
+        }))
+        .expect("a valid spec")
+    }
+
+    fn desired(env: &[(&str, &str)]) -> Desired {
+        Desired {
+            stack: "s".into(),
+            profile: "dev".into(),
+            networks: BTreeMap::from([(
+                "s_default".into(),
+                NetworkSpec {
+                    driver: "bridge".into(),
+                    internal: false,
+                    external: false,
+                },
+            )]),
+            volumes: BTreeMap::new(),
+            services: BTreeMap::from([(
+                "api".into(),
+                ServiceSpec {
+                    depends_on: BTreeMap::new(),
+                    one_shot: false,
+                    replicas: 1,
+                    build: None,
+                    container: container(env),
+                },
+            )]),
+        }
+    }
+
+    fn running(desired: &Desired) -> Observed {
+        Observed {
+            containers: vec![Existing {
+                id: "c1".into(),
+                name: "s-api-1".into(),
+                service: "api".into(),
+                profile: "dev".into(),
+                hash: desired.services["api"].container.hash(),
+                replica: 1,
+                status: Status::Running(Health::None),
+            }],
+            networks: BTreeMap::from([("s_default".into(), Some("s".into()))]),
+            volumes: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn an_empty_engine_gets_everything_created() {
+        let wanted = desired(&[]);
+        let plan = plan(&wanted, &Observed::default(), None, Options::default());
+        assert!(plan.steps().all(|s| s.change == Change::Create));
+        assert!(!plan.is_noop());
+    }
+
+    #[test]
+    fn a_converged_engine_is_left_alone() {
+        let wanted = desired(&[("A", "1")]);
+        let plan = plan(
+            &wanted,
+            &running(&wanted),
+            Some(&wanted),
+            Options::default(),
+        );
+        assert!(plan.is_noop(), "{plan}");
+    }
+
+    #[test]
+    fn a_changed_variable_is_named_without_its_value() {
+        let before = desired(&[("A", "1")]);
+        let after = desired(&[("A", "secret-2")]);
+        let plan = plan(&after, &running(&before), Some(&before), Options::default());
+        assert_eq!(
+            plan.containers[0].step.change,
+            Change::Recreate(vec!["environment.A".into()])
+        );
+        assert!(!plan.to_string().contains("secret-2"));
+    }
+
+    #[test]
+    fn leftovers_are_removed_only_when_pruning() {
+        let wanted = desired(&[]);
+        let mut observed = running(&wanted);
+        observed.containers[0].service = "gone".into();
+        let kept = plan(&wanted, &observed, None, Options::default());
+        assert!(
+            kept.containers
+                .iter()
+                .all(|c| c.step.change != Change::Remove)
+        );
+        let pruned = plan(
+            &wanted,
+            &observed,
+            None,
+            Options {
+                prune: true,
+                ..Options::default()
+            },
+        );
+        assert!(
+            pruned
+                .containers
+                .iter()
+                .any(|c| c.step.change == Change::Remove)
+        );
+    }
+
+    #[test]
+    fn a_stopped_container_is_started_not_recreated() {
+        let wanted = desired(&[]);
+        let mut observed = running(&wanted);
+        observed.containers[0].status = Status::Exited(137);
+        let plan = plan(&wanted, &observed, Some(&wanted), Options::default());
+        assert_eq!(plan.containers[0].step.change, Change::Start);
+    }
+}

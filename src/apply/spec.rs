@@ -1,0 +1,492 @@
+//! What the engine should run for one stack: networks, volumes, and a container spec per
+//! service, with every variable expanded and every host path absolute. Pure: the same
+//! model, values and places give the same spec, and so the same config hashes.
+//!
+//! Names follow Compose's, so people find their way around `docker ps`: containers
+//! `<stack>-<service>-<n>`, networks and volumes `<stack>_<key>`, a `<stack>_default`
+//! network for services that name none, and the service name as a DNS alias.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::values::Values;
+use crate::model::units::{bytes, duration_ns};
+use crate::model::{
+    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Port, Published,
+    Service, Stack,
+};
+
+/// The whole stack as the engine should hold it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Desired {
+    pub stack: String,
+    pub profile: String,
+    /// Keyed by engine name.
+    pub networks: BTreeMap<String, NetworkSpec>,
+    /// Keyed by engine name.
+    pub volumes: BTreeMap<String, VolumeSpec>,
+    pub services: BTreeMap<String, ServiceSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkSpec {
+    pub driver: String,
+    pub internal: bool,
+    /// Made by someone else: used, never created or removed.
+    pub external: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VolumeSpec {
+    pub driver: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub external: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceSpec {
+    pub depends_on: BTreeMap<String, Condition>,
+    /// A job others wait on to complete: it runs once and exits 0.
+    pub one_shot: bool,
+    pub replicas: u32,
+    pub build: Option<BuildSpec>,
+    pub container: ContainerSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BuildSpec {
+    pub context: PathBuf,
+    pub dockerfile: Option<String>,
+    pub target: Option<String>,
+    pub args: BTreeMap<String, String>,
+}
+
+/// One container, as its replicas share it. Everything that, changed, means the container
+/// must be recreated is here, and nothing else: its hash is the `berth.config-hash` label.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerSpec {
+    pub image: String,
+    /// The image ID the reference resolved to when the spec was applied; a rollback runs
+    /// this exact image even if the tag has moved since.
+    pub image_id: Option<String>,
+    pub entrypoint: Option<Vec<String>>,
+    pub command: Option<Vec<String>>,
+    pub environment: BTreeMap<String, String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+    pub ports: Vec<PortSpec>,
+    pub mounts: Vec<MountSpec>,
+    pub tmpfs: Vec<String>,
+    /// Engine names of the networks, each joined with the service name as alias.
+    pub networks: Vec<String>,
+    pub healthcheck: Option<HealthSpec>,
+    pub restart: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub logging: Option<LoggingSpec>,
+    pub ulimits: BTreeMap<String, (u64, u64)>,
+    pub extra_hosts: Vec<String>,
+    pub stop_grace_seconds: Option<u64>,
+    pub init: Option<bool>,
+    pub read_only: Option<bool>,
+    pub privileged: Option<bool>,
+    pub cap_add: Vec<String>,
+    pub cap_drop: Vec<String>,
+    pub shm_size: Option<u64>,
+    pub memory: Option<u64>,
+    pub memory_reservation: Option<u64>,
+    pub nano_cpus: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortSpec {
+    pub target: u16,
+    pub protocol: String,
+    pub host_ip: Option<String>,
+    /// A port, or a range `a-b` whose n-th port goes to replica n.
+    pub published: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountSpec {
+    pub kind: String,
+    pub source: Option<String>,
+    pub target: String,
+    pub read_only: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HealthSpec {
+    /// `CMD …` or `CMD-SHELL …`, as the engine takes it.
+    pub test: Vec<String>,
+    pub interval_ns: u64,
+    pub timeout_ns: u64,
+    pub retries: u32,
+    pub start_period_ns: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoggingSpec {
+    pub driver: String,
+    pub options: BTreeMap<String, String>,
+}
+
+/// Where host paths come from: relative bind sources, secret files, build contexts.
+pub struct Places<'a> {
+    /// Folder that relative build contexts start from.
+    pub build_root: &'a Path,
+    /// The host path a relative bind source (`./prometheus`) is mounted from.
+    pub bind: &'a dyn Fn(&str) -> PathBuf,
+    /// The host file holding a secret's value.
+    pub secret: &'a dyn Fn(&str, &str) -> PathBuf,
+}
+
+impl ContainerSpec {
+    /// The `berth.config-hash` of this spec: SHA-256 of its canonical JSON (maps are
+    /// sorted, so the same spec always hashes the same), first 16 hex digits.
+    pub fn hash(&self) -> String {
+        let json = serde_json::to_vec(self).unwrap_or_default();
+        hex(&Sha256::digest(&json))[..16].to_string()
+    }
+}
+
+impl Desired {
+    /// Engine name of a service's n-th container (n from 1).
+    pub fn container_name(&self, service: &str, replica: u32) -> String {
+        format!("{}-{service}-{replica}", self.stack)
+    }
+}
+
+pub fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// The desired state of `stack` on a host where its variables have `values`.
+pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
+    let default_network = format!("{}_default", stack.name);
+    let uses_default = stack.services.values().any(|s| s.networks.is_empty());
+    let mut networks: BTreeMap<String, NetworkSpec> = stack
+        .networks
+        .iter()
+        .map(|(key, network)| {
+            (
+                engine_name(&stack.name, key, network.name.as_deref(), network.external),
+                NetworkSpec {
+                    driver: network.driver.clone(),
+                    internal: network.internal,
+                    external: network.external,
+                },
+            )
+        })
+        .collect();
+    if uses_default {
+        networks.insert(
+            default_network,
+            NetworkSpec {
+                driver: "bridge".into(),
+                internal: false,
+                external: false,
+            },
+        );
+    }
+    let volumes = stack
+        .volumes
+        .iter()
+        .map(|(key, volume)| {
+            (
+                engine_name(&stack.name, key, volume.name.as_deref(), volume.external),
+                VolumeSpec {
+                    driver: volume.driver.clone(),
+                    labels: volume.labels.clone(),
+                    external: volume.external,
+                },
+            )
+        })
+        .collect();
+    let one_shots = stack.awaited(Condition::Completed);
+    let services = stack
+        .services
+        .iter()
+        .map(|(name, service)| {
+            let spec = ServiceSpec {
+                depends_on: service.depends_on.clone(),
+                one_shot: one_shots.contains(name.as_str()),
+                replicas: service.replicas,
+                build: service
+                    .build
+                    .as_ref()
+                    .map(|build| build_spec(build, values, places)),
+                container: container_spec(stack, name, service, values, places),
+            };
+            (name.clone(), spec)
+        })
+        .collect();
+    Desired {
+        stack: stack.name.clone(),
+        profile: stack.profile.name.clone(),
+        networks,
+        volumes,
+        services,
+    }
+}
+
+/// Engine name of a stack volume or network: its own name if set (or, external, its key),
+/// else `<stack>_<key>`.
+fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -> String {
+    match (name, external) {
+        (Some(name), _) => name.to_string(),
+        (None, true) => key.to_string(),
+        (None, false) => format!("{stack}_{key}"),
+    }
+}
+
+/// The image a service runs: its own reference, or the one its build is tagged with.
+pub fn image_reference(stack: &str, service_name: &str, service: &Service) -> String {
+    service
+        .image
+        .clone()
+        .unwrap_or_else(|| format!("{stack}-{service_name}:latest"))
+}
+
+fn build_spec(build: &Build, values: &Values, places: &Places<'_>) -> BuildSpec {
+    let Build {
+        context,
+        dockerfile,
+        target,
+        args,
+    } = build;
+    BuildSpec {
+        context: places.build_root.join(context),
+        dockerfile: dockerfile.clone(),
+        target: target.clone(),
+        args: args
+            .iter()
+            .map(|(key, value)| (key.clone(), values.expand(value)))
+            .collect(),
+    }
+}
+
+fn container_spec(
+    stack: &Stack,
+    name: &str,
+    service: &Service,
+    values: &Values,
+    places: &Places<'_>,
+) -> ContainerSpec {
+    let Service {
+        description: _,
+        image,
+        build: _,
+        command,
+        entrypoint,
+        working_dir,
+        user,
+        environment,
+        ports,
+        volumes,
+        secrets,
+        networks,
+        depends_on: _,
+        healthcheck,
+        restart,
+        replicas: _,
+        resources,
+        labels,
+        logging,
+        ulimits,
+        extra_hosts,
+        stop_grace_period,
+        init,
+        read_only,
+        privileged,
+        cap_add,
+        cap_drop,
+        shm_size,
+        tmpfs,
+        // Rendered as files by other backends; nothing for the engine.
+        backup: _,
+        metrics: _,
+        kubernetes: _,
+    } = service;
+    let expand = |text: &String| values.expand(text);
+    let image = match image {
+        Some(image) => values.expand(image),
+        None => image_reference(&stack.name, name, service),
+    };
+    let mut mounts: Vec<MountSpec> = volumes
+        .iter()
+        .map(|mount| mount_spec(stack, mount, places))
+        .collect();
+    mounts.extend(secrets.iter().map(|variable| {
+        MountSpec {
+            kind: "bind".into(),
+            source: Some(
+                (places.secret)(variable, values.get(variable).unwrap_or_default())
+                    .display()
+                    .to_string(),
+            ),
+            target: format!("/run/secrets/{}", Stack::secret_file_name(variable)),
+            read_only: true,
+        }
+    }));
+    let networks = if networks.is_empty() {
+        vec![format!("{}_default", stack.name)]
+    } else {
+        networks
+            .iter()
+            .map(|key| {
+                let network = stack.networks.get(key);
+                engine_name(
+                    &stack.name,
+                    key,
+                    network.and_then(|n| n.name.as_deref()),
+                    network.is_some_and(|n| n.external),
+                )
+            })
+            .collect()
+    };
+    ContainerSpec {
+        image,
+        image_id: None,
+        entrypoint: entrypoint.as_ref().map(|c| argv(c, values)),
+        command: command.as_ref().map(|c| argv(c, values)),
+        environment: environment
+            .iter()
+            .map(|(key, value)| (key.clone(), expand(value)))
+            .collect(),
+        user: user.clone(),
+        working_dir: working_dir.clone(),
+        ports: ports.iter().map(|port| port_spec(stack, port)).collect(),
+        mounts,
+        tmpfs: tmpfs.clone(),
+        networks,
+        healthcheck: healthcheck.as_ref().map(|h| health_spec(h, values)),
+        restart: restart.clone(),
+        labels: labels
+            .iter()
+            .map(|(key, value)| (key.clone(), expand(value)))
+            .collect(),
+        logging: logging
+            .as_ref()
+            .map(|Logging { driver, options }| LoggingSpec {
+                driver: driver.clone(),
+                options: options.clone(),
+            }),
+        ulimits: ulimits
+            .iter()
+            .map(|(name, limit)| (name.clone(), (limit.soft, limit.hard)))
+            .collect(),
+        extra_hosts: extra_hosts
+            .iter()
+            .map(|(host, address)| format!("{host}:{address}"))
+            .collect(),
+        stop_grace_seconds: stop_grace_period
+            .as_deref()
+            .map(|d| duration_ns(d).div_ceil(1_000_000_000)),
+        init: *init,
+        read_only: *read_only,
+        privileged: *privileged,
+        cap_add: cap_add.clone(),
+        cap_drop: cap_drop.clone(),
+        shm_size: shm_size.as_deref().map(bytes),
+        memory: resources.limits.memory.as_deref().map(bytes),
+        memory_reservation: resources.reservations.memory.as_deref().map(bytes),
+        nano_cpus: resources
+            .limits
+            .cpus
+            .map(|cpus| (cpus * 1e9).round() as u64),
+    }
+}
+
+/// An argument vector the way Compose makes one: a string is split like a shell would
+/// split it (no shell runs), a list is taken as is.
+fn argv(command: &Command, values: &Values) -> Vec<String> {
+    match command {
+        Command::Exec(args) => args.iter().map(|arg| values.expand(arg)).collect(),
+        Command::Shell(line) => {
+            let line = values.expand(line);
+            shell_words::split(&line).unwrap_or_else(|_| vec!["sh".into(), "-c".into(), line])
+        }
+    }
+}
+
+fn port_spec(stack: &Stack, port: &Port) -> PortSpec {
+    PortSpec {
+        target: port.target,
+        protocol: port.protocol.clone(),
+        host_ip: port.effective_host_ip(&stack.profile).map(str::to_string),
+        published: port.published.as_ref().map(|published| match published {
+            Published::Port(port) => port.to_string(),
+            Published::Range(range) => range.clone(),
+        }),
+    }
+}
+
+fn mount_spec(stack: &Stack, mount: &Mount, places: &Places<'_>) -> MountSpec {
+    let Mount {
+        kind,
+        source,
+        target,
+        read_only,
+        host_path: _,
+    } = mount;
+    let (kind, source) = match kind {
+        MountKind::Volume => (
+            "volume",
+            source.as_ref().map(|key| {
+                let volume = stack.volumes.get(key);
+                engine_name(
+                    &stack.name,
+                    key,
+                    volume.and_then(|v| v.name.as_deref()),
+                    volume.is_some_and(|v| v.external),
+                )
+            }),
+        ),
+        MountKind::Bind => (
+            "bind",
+            source.as_ref().map(|source| {
+                if Path::new(source).is_absolute() {
+                    source.clone()
+                } else {
+                    (places.bind)(source).display().to_string()
+                }
+            }),
+        ),
+        MountKind::Tmpfs => ("tmpfs", None),
+    };
+    MountSpec {
+        kind: kind.into(),
+        source,
+        target: target.clone(),
+        read_only: *read_only,
+    }
+}
+
+fn health_spec(healthcheck: &Healthcheck, values: &Values) -> HealthSpec {
+    let Healthcheck {
+        test,
+        interval,
+        timeout,
+        retries,
+        start_period,
+    } = healthcheck;
+    let test = match test {
+        HealthTest::Exec(args) => std::iter::once("CMD".to_string())
+            .chain(args.iter().map(|arg| values.expand(arg)))
+            .collect(),
+        HealthTest::Shell(line) => vec!["CMD-SHELL".into(), values.expand(line)],
+        HealthTest::Http { http } => std::iter::once("CMD".to_string())
+            .chain(http.command())
+            .collect(),
+    };
+    HealthSpec {
+        test,
+        interval_ns: duration_ns(interval),
+        timeout_ns: duration_ns(timeout),
+        retries: *retries,
+        start_period_ns: start_period.as_deref().map(duration_ns),
+    }
+}

@@ -1,0 +1,97 @@
+//! The values of a stack's variables on the host being converged: the process
+//! environment, then the env file, then (dev profiles only) a secret's dev value, then the
+//! declared default. The same order compose reads `.env` in, so `apply` and
+//! `docker compose up` on the generated file see the same values.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::ApplyError;
+use crate::model::Stack;
+use crate::model::text::{self, Piece};
+
+/// Every declared variable of a stack with the value it has on this host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Values(pub BTreeMap<String, String>);
+
+impl Values {
+    /// Resolves every variable `stack` declares.
+    ///
+    /// # Errors
+    /// An unreadable env file, or the variables that have no value at all (every one of
+    /// them, so the user fixes the file once).
+    pub fn resolve(
+        stack: &Stack,
+        env_file: Option<&Path>,
+        process: impl Fn(&str) -> Option<String>,
+    ) -> Result<Values, ApplyError> {
+        let file = match env_file {
+            Some(path) if path.exists() => read_env_file(path)?,
+            _ => BTreeMap::new(),
+        };
+        let mut values = BTreeMap::new();
+        let mut missing = Vec::new();
+        for (name, variable) in &stack.variables {
+            let dev_value = variable
+                .dev_value
+                .clone()
+                .filter(|_| variable.secret && stack.profile.dev_secrets);
+            let value = process(name)
+                .or_else(|| file.get(name).cloned())
+                .or(dev_value)
+                .or_else(|| variable.default.clone().filter(|_| !variable.secret));
+            match value {
+                Some(value) => {
+                    values.insert(name.clone(), value);
+                }
+                None => missing.push(name.clone()),
+            }
+        }
+        if missing.is_empty() {
+            Ok(Values(values))
+        } else {
+            Err(ApplyError::MissingVariables {
+                env_file: env_file.map(Path::to_path_buf),
+                names: missing,
+            })
+        }
+    }
+
+    /// `text` with every `${NAME}` replaced by its value (validation has checked that each
+    /// reference is declared; one that is not stays as written).
+    pub fn expand(&self, text: &str) -> String {
+        let Ok(pieces) = text::parse(text) else {
+            return text.to_string();
+        };
+        pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Text(literal) => literal,
+                Piece::Var(name) => self
+                    .0
+                    .get(&name)
+                    .cloned()
+                    .unwrap_or_else(|| format!("${{{name}}}")),
+            })
+            .collect()
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, ApplyError> {
+    let entries = dotenvy::from_path_iter(path).map_err(|e| ApplyError::EnvFile {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    entries
+        .map(|entry| {
+            entry.map_err(|e| ApplyError::EnvFile {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })
+        })
+        .collect()
+}

@@ -1,0 +1,30 @@
+use clap::Args;
+
+use super::Outcome;
+use super::deploy::{Place, block_on};
+use crate::apply;
+use crate::error::Error;
+
+/// Stop and remove the containers and networks apply created for a stack and profile.
+/// Volumes, and their data, are kept.
+#[derive(Debug, Args)]
+#[command(after_help = "Example:\n  berth down --stack rag-engine --profile staging")]
+pub struct Down {
+    #[arg(long, value_name = "NAME")]
+    stack: String,
+    #[arg(long, value_name = "NAME", default_value = crate::project::NO_PROFILE)]
+    profile: String,
+    #[command(flatten)]
+    place: Place,
+}
+
+impl Down {
+    pub fn run(self) -> Result<Outcome, Error> {
+        let removed = block_on(apply::down(&self.place.state(), &self.stack, &self.profile))?;
+        for line in &removed {
+            println!("removed {line}");
+        }
+        println!("down: {} removed, volumes kept", removed.len());
+        Ok(Outcome::Done)
+    }
+}
