@@ -380,22 +380,29 @@ pub async fn rollback(
     Ok(state.record(generation, &values, &artifacts)?)
 }
 
-/// Stops and removes the stack's containers and networks with this profile; volumes stay.
-/// Returns what was removed.
+/// Stops and removes the stack's containers (with this profile, or all of them) and, once
+/// none is left, its networks; volumes stay. Returns what was removed.
 ///
 /// # Errors
 /// The engine refuses, or another apply holds the lock.
-pub async fn down(state: &StateDir, stack: &str, profile: &str) -> Result<Vec<String>, Error> {
+pub async fn down(
+    state: &StateDir,
+    stack: &str,
+    profile: Option<&str>,
+) -> Result<Vec<String>, Error> {
     let _lock = state.lock(stack)?;
     let engine = Engine::take_control(Observer::connect().await?);
     let mut removed = Vec::new();
     let observed = engine.observe(stack).await?;
-    for container in observed.containers.iter().filter(|c| c.profile == profile) {
+    let (going, staying): (Vec<_>, Vec<_>) = observed
+        .containers
+        .iter()
+        .partition(|c| profile.is_none_or(|p| c.profile == p));
+    for container in going {
         engine.remove_container(&container.id, 10).await?;
         removed.push(format!("container {}", container.name));
     }
-    let others_remain = observed.containers.iter().any(|c| c.profile != profile);
-    if !others_remain {
+    if staying.is_empty() {
         for (name, owner) in &observed.networks {
             if owner.as_deref() == Some(stack) {
                 engine.remove_network(name).await?;

@@ -590,3 +590,27 @@ fn engine_error(action: &str) -> impl Fn(bollard::errors::Error) -> ApplyError +
         message: e.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_replica_takes_its_own_port_of_a_range() {
+        assert_eq!(replica_port("8000-8002", 1), "8000");
+        assert_eq!(replica_port("8000-8002", 3), "8002");
+        assert_eq!(replica_port("5432", 2), "5432");
+    }
+
+    #[test]
+    fn restart_policies_read_as_compose_writes_them() {
+        let policy = restart_policy("on-failure:3");
+        assert_eq!(policy.name, Some(RestartPolicyNameEnum::ON_FAILURE));
+        assert_eq!(policy.maximum_retry_count, Some(3));
+        assert_eq!(
+            restart_policy("unless-stopped").name,
+            Some(RestartPolicyNameEnum::UNLESS_STOPPED)
+        );
+        assert_eq!(restart_policy("no").name, Some(RestartPolicyNameEnum::NO));
+    }
+}

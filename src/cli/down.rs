@@ -12,15 +12,21 @@ use crate::error::Error;
 pub struct Down {
     #[arg(long, value_name = "NAME")]
     stack: String,
-    #[arg(long, value_name = "NAME", default_value = crate::project::NO_PROFILE)]
-    profile: String,
+    /// Only the containers applied with this profile (`none` for --no-profile).
+    /// Default: every profile's.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
     #[command(flatten)]
     place: Place,
 }
 
 impl Down {
     pub fn run(self) -> Result<Outcome, Error> {
-        let removed = block_on(apply::down(&self.place.state(), &self.stack, &self.profile))?;
+        let removed = block_on(apply::down(
+            &self.place.state(),
+            &self.stack,
+            self.profile.as_deref(),
+        ))?;
         for line in &removed {
             println!("removed {line}");
         }

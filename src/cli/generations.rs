@@ -11,7 +11,8 @@ use crate::error::Error;
 pub struct Generations {
     #[arg(long, value_name = "NAME")]
     stack: String,
-    #[arg(long, value_name = "NAME", default_value = crate::project::NO_PROFILE)]
+    /// The profile it was applied with (`none` for --no-profile).
+    #[arg(long, value_name = "NAME")]
     profile: String,
     #[command(flatten)]
     place: Place,

@@ -17,7 +17,8 @@ use crate::error::Error;
 pub struct Rollback {
     #[arg(long, value_name = "NAME")]
     stack: String,
-    #[arg(long, value_name = "NAME", default_value = crate::project::NO_PROFILE)]
+    /// The profile it was applied with (`none` for --no-profile).
+    #[arg(long, value_name = "NAME")]
     profile: String,
     /// The generation to return to.
     #[arg(long, value_name = "N")]
