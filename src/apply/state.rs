@@ -100,6 +100,11 @@ impl StateDir {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
                 let holder = fs::read_to_string(&path).unwrap_or_default();
+                let holder = if holder.trim().is_empty() {
+                    "holder unknown".into()
+                } else {
+                    holder
+                };
                 return Err(ApplyError::Locked {
                     stack: stack.to_string(),
                     path,
