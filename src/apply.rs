@@ -49,7 +49,7 @@ pub enum ApplyError {
         context: PathBuf,
         message: String,
     },
-    #[error("pre-flight failed, nothing was changed:\n{}", problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    #[error("{}", preflight_problems(problems))]
     Preflight { problems: Vec<String> },
     #[error(
         "stack `{stack}` is being applied by another berth ({holder}); lock: {}",
@@ -87,6 +87,17 @@ pub enum ApplyError {
         rolled_back_to: Option<u32>,
         rollback_error: Option<String>,
     },
+}
+
+fn preflight_problems(problems: &[String]) -> String {
+    let mut text = String::from("pre-flight failed, nothing was changed:");
+    for problem in problems {
+        text.push_str(&format!("\n  - {problem}"));
+    }
+    if problems.iter().any(|p| p.contains("building image")) {
+        text.push_str("\nhint: build contexts are relative to the project root (--root)");
+    }
+    text
 }
 
 fn missing_variables(env_file: Option<&Path>, names: &[String]) -> String {

@@ -258,7 +258,7 @@ fn build_spec(build: &Build, values: &Values, places: &Places<'_>) -> BuildSpec 
         args,
     } = build;
     BuildSpec {
-        context: places.build_root.join(context),
+        context: places.build_root.join(context.trim_start_matches("./")),
         dockerfile: dockerfile.clone(),
         target: target.clone(),
         args: args
