@@ -161,6 +161,10 @@ struct Prepared {
 fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
     let (model, built) =
         on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
+    let problems = spec::unsupported(&model);
+    if !problems.is_empty() {
+        return Err(ApplyError::Preflight { problems }.into());
+    }
     let values = Values::resolve(&model, target.env_file.as_deref(), |name| {
         std::env::var(name).ok()
     })?;

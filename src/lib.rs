@@ -17,6 +17,7 @@ pub mod cli;
 pub mod compile;
 pub mod error;
 pub mod eval;
+pub mod import;
 pub mod model;
 pub mod output;
 pub mod project;

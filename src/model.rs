@@ -69,12 +69,20 @@ pub struct Monitoring {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub description: Option<String>,
+    pub container_name: Option<String>,
+    pub hostname: Option<String>,
+    pub platform: Option<String>,
+    pub pull_policy: Option<String>,
+    #[serde(default)]
+    pub compose_profiles: Vec<String>,
     pub image: Option<String>,
     pub build: Option<Build>,
     pub command: Option<Command>,
     pub entrypoint: Option<Command>,
     pub working_dir: Option<String>,
     pub user: Option<String>,
+    #[serde(default)]
+    pub env_file: Vec<EnvFile>,
     #[serde(deserialize_with = "env_map")]
     #[serde(default)]
     pub environment: BTreeMap<String, String>,
@@ -87,6 +95,9 @@ pub struct Service {
     pub secrets: Vec<String>,
     #[serde(default)]
     pub networks: Vec<String>,
+    #[serde(default)]
+    pub network_aliases: BTreeMap<String, Vec<String>>,
+    pub network_mode: Option<String>,
     #[serde(default)]
     pub depends_on: BTreeMap<String, Condition>,
     pub healthcheck: Option<Healthcheck>,
@@ -103,6 +114,10 @@ pub struct Service {
     #[serde(default)]
     pub extra_hosts: BTreeMap<String, String>,
     pub stop_grace_period: Option<String>,
+    pub stop_signal: Option<String>,
+    pub attach: Option<bool>,
+    #[serde(default)]
+    pub devices: Vec<String>,
     pub init: Option<bool>,
     pub read_only: Option<bool>,
     pub privileged: Option<bool>,
@@ -172,6 +187,17 @@ pub struct Build {
     pub target: Option<String>,
     #[serde(default)]
     pub args: BTreeMap<String, String>,
+    #[serde(default)]
+    pub cache_from: Vec<String>,
+}
+
+/// A file of environment variables that Compose reads when it creates the container.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct EnvFile {
+    pub path: String,
+    #[serde(default = "yes")]
+    pub required: bool,
 }
 
 /// A command or entrypoint: run by a shell, or as an argument vector.
@@ -195,12 +221,25 @@ pub struct Port {
     pub name: Option<String>,
 }
 
-/// A host port, or a range of them (one per replica).
+/// A host port, or a range of them (one per replica), or a `${VARIABLE}` holding the port.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Published {
     Port(u16),
     Range(String),
+}
+
+impl Published {
+    /// The variable that holds the port, for `"${HTTP_PORT}"`.
+    pub fn variable(&self) -> Option<&str> {
+        match self {
+            Published::Port(_) => None,
+            Published::Range(text) => text
+                .strip_prefix("${")
+                .and_then(|rest| rest.strip_suffix('}'))
+                .filter(|name| text::is_variable_name(name)),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -212,6 +251,9 @@ pub struct Mount {
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
+    #[serde(default)]
+    pub create_host_path: bool,
+    pub selinux: Option<String>,
     #[serde(default)]
     pub host_path: bool,
 }
@@ -295,11 +337,29 @@ pub struct Logging {
     pub options: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
+/// A process resource limit; -1 is unlimited. Written as one number, both limits are it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ulimit {
-    pub soft: u64,
-    pub hard: u64,
+    pub soft: i64,
+    pub hard: i64,
+}
+
+impl<'de> Deserialize<'de> for Ulimit {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Single(i64),
+            Pair { soft: i64, hard: i64 },
+        }
+        Ok(match Written::deserialize(deserializer)? {
+            Written::Single(limit) => Ulimit {
+                soft: limit,
+                hard: limit,
+            },
+            Written::Pair { soft, hard } => Ulimit { soft, hard },
+        })
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -333,6 +393,8 @@ pub struct Volume {
     pub name: Option<String>,
     pub driver: Option<String>,
     #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(default)]
     pub external: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
@@ -350,6 +412,12 @@ pub struct Network {
     pub driver: String,
     #[serde(default)]
     pub internal: bool,
+    #[serde(default)]
+    pub attachable: bool,
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub external: bool,
 }

@@ -495,8 +495,8 @@ pub fn create_body(
                 .iter()
                 .map(|(name, (soft, hard))| ResourcesUlimits {
                     name: Some(name.clone()),
-                    soft: Some(to_i64(*soft)),
-                    hard: Some(to_i64(*hard)),
+                    soft: Some(*soft),
+                    hard: Some(*hard),
                 })
                 .collect()
         }),
@@ -510,6 +510,8 @@ pub fn create_body(
         memory: spec.memory.map(to_i64),
         memory_reservation: spec.memory_reservation.map(to_i64),
         nano_cpus: spec.nano_cpus.map(to_i64),
+        devices: (!spec.devices.is_empty())
+            .then(|| spec.devices.iter().map(|d| device_mapping(d)).collect()),
         network_mode: spec.networks.first().cloned(),
         ..Default::default()
     };
@@ -536,6 +538,8 @@ pub fn create_body(
         ),
         user: spec.user.clone(),
         working_dir: spec.working_dir.clone(),
+        hostname: spec.hostname.clone(),
+        stop_signal: spec.stop_signal.clone(),
         exposed_ports: Some(exposed),
         healthcheck: spec.healthcheck.as_ref().map(|health| HealthConfig {
             test: Some(health.test.clone()),
@@ -612,5 +616,18 @@ mod tests {
             Some(RestartPolicyNameEnum::UNLESS_STOPPED)
         );
         assert_eq!(restart_policy("no").name, Some(RestartPolicyNameEnum::NO));
+    }
+}
+
+/// `/dev/x`, `/dev/x:/dev/y` or `/dev/x:/dev/y:rw`, as `docker run --device` reads it.
+fn device_mapping(device: &str) -> bollard::models::DeviceMapping {
+    let mut parts = device.splitn(3, ':');
+    let host = parts.next().unwrap_or(device).to_string();
+    let container = parts.next().map_or_else(|| host.clone(), str::to_string);
+    let permissions = parts.next().unwrap_or("rwm").to_string();
+    bollard::models::DeviceMapping {
+        path_on_host: Some(host),
+        path_in_container: Some(container),
+        cgroup_permissions: Some(permissions),
     }
 }

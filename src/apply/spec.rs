@@ -86,7 +86,7 @@ pub struct ContainerSpec {
     pub restart: Option<String>,
     pub labels: BTreeMap<String, String>,
     pub logging: Option<LoggingSpec>,
-    pub ulimits: BTreeMap<String, (u64, u64)>,
+    pub ulimits: BTreeMap<String, (i64, i64)>,
     pub extra_hosts: Vec<String>,
     pub stop_grace_seconds: Option<u64>,
     pub init: Option<bool>,
@@ -98,6 +98,14 @@ pub struct ContainerSpec {
     pub memory: Option<u64>,
     pub memory_reservation: Option<u64>,
     pub nano_cpus: Option<u64>,
+    // Later additions are left out of the canonical JSON when unset, so that the hash
+    // of a container deployed before they existed does not change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hostname: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_signal: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -256,6 +264,8 @@ fn build_spec(build: &Build, values: &Values, places: &Places<'_>) -> BuildSpec 
         dockerfile,
         target,
         args,
+        // A registry cache; the engine here builds from its local cache.
+        cache_from: _,
     } = build;
     BuildSpec {
         context: places.build_root.join(context.trim_start_matches("./")),
@@ -277,6 +287,20 @@ fn container_spec(
 ) -> ContainerSpec {
     let Service {
         description: _,
+        // Compose-only: apply names containers itself (one per replica), runs every
+        // service of the stack, resolves images in pre-flight and shows no logs.
+        container_name: _,
+        platform: _,
+        pull_policy: _,
+        compose_profiles: _,
+        attach: _,
+        // Refused before this point (`unsupported`).
+        env_file: _,
+        network_aliases: _,
+        network_mode: _,
+        hostname,
+        stop_signal,
+        devices,
         image,
         build: _,
         command,
@@ -358,7 +382,7 @@ fn container_spec(
             .collect(),
         user: user.clone(),
         working_dir: working_dir.clone(),
-        ports: ports.iter().map(|port| port_spec(stack, port)).collect(),
+        ports: ports.iter().map(|port| port_spec(stack, port, values)).collect(),
         mounts,
         tmpfs: tmpfs.clone(),
         networks,
@@ -397,7 +421,29 @@ fn container_spec(
             .limits
             .cpus
             .map(|cpus| (cpus * 1e9).round() as u64),
+        hostname: hostname.as_ref().map(expand),
+        stop_signal: stop_signal.clone(),
+        devices: devices.iter().map(expand).collect(),
     }
+}
+
+/// What the model can say and apply cannot do yet, one sentence per service and field;
+/// apply refuses the stack before it touches the engine.
+pub fn unsupported(stack: &Stack) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, service) in &stack.services {
+        let mut refuse = |field: &str, present: bool| {
+            if present {
+                problems.push(format!(
+                    "{name}: `{field}` is not supported by apply yet; deploy the generated compose.yaml with docker compose"
+                ));
+            }
+        };
+        refuse("env_file", !service.env_file.is_empty());
+        refuse("network_aliases", !service.network_aliases.is_empty());
+        refuse("network_mode", service.network_mode.is_some());
+    }
+    problems
 }
 
 /// An argument vector the way Compose makes one: a string is split like a shell would
@@ -412,14 +458,14 @@ fn argv(command: &Command, values: &Values) -> Vec<String> {
     }
 }
 
-fn port_spec(stack: &Stack, port: &Port) -> PortSpec {
+fn port_spec(stack: &Stack, port: &Port, values: &Values) -> PortSpec {
     PortSpec {
         target: port.target,
         protocol: port.protocol.clone(),
         host_ip: port.effective_host_ip(&stack.profile).map(str::to_string),
         published: port.published.as_ref().map(|published| match published {
             Published::Port(port) => port.to_string(),
-            Published::Range(range) => range.clone(),
+            Published::Range(range) => values.expand(range),
         }),
     }
 }
@@ -430,6 +476,10 @@ fn mount_spec(stack: &Stack, mount: &Mount, places: &Places<'_>) -> MountSpec {
         source,
         target,
         read_only,
+        // The engine's mount API never creates a missing host path, and SELinux
+        // relabelling is a Compose/CLI option: both are rendered for Compose only.
+        create_host_path: _,
+        selinux: _,
         host_path: _,
     } = mount;
     let (kind, source) = match kind {

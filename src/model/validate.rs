@@ -73,6 +73,32 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
             texts.push((at(&format!("build.args.{key}")), value));
         }
     }
+    for (index, mount) in service.volumes.iter().enumerate() {
+        if let Some(source) = &mount.source {
+            texts.push((at(&format!("volumes[{index}].source")), source));
+        }
+    }
+    for (index, port) in service.ports.iter().enumerate() {
+        if let Some(Published::Range(text)) = &port.published {
+            texts.push((at(&format!("ports[{index}].published")), text));
+        }
+    }
+    for (index, file) in service.env_file.iter().enumerate() {
+        texts.push((at(&format!("env_file[{index}].path")), &file.path));
+    }
+    for (index, device) in service.devices.iter().enumerate() {
+        texts.push((at(&format!("devices[{index}]")), device));
+    }
+    for (field, value) in [
+        ("working_dir", &service.working_dir),
+        ("user", &service.user),
+        ("hostname", &service.hostname),
+        ("container_name", &service.container_name),
+    ] {
+        if let Some(value) = value {
+            texts.push((at(field), value));
+        }
+    }
     texts
 }
 
@@ -205,6 +231,9 @@ fn replicas_and_ports(name: &str, service: &Service, found: &mut Vec<Diagnostic>
         let Some(published) = &port.published else {
             continue;
         };
+        if published.variable().is_some() {
+            continue;
+        }
         let field = format!("services.{name}.ports[{index}].published");
         let Some((first, last)) = host_range(published) else {
             found.push(Diagnostic::new(

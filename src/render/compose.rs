@@ -12,7 +12,7 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::text::{self, Piece};
 use crate::model::{
-    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port,
+    Build, Command, Condition, EnvFile, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port,
     Published, ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
 };
 
@@ -85,7 +85,17 @@ struct ComposeSecret {
 #[derive(Serialize)]
 struct ComposeService {
     #[serde(skip_serializing_if = "Option::is_none")]
+    container_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostname: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    profiles: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     image: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pull_policy: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     build: Option<ComposeBuild>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -96,6 +106,8 @@ struct ComposeService {
     working_dir: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     user: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    env_file: Vec<ComposeEnvFile>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     environment: BTreeMap<String, EnvValue>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -110,8 +122,10 @@ struct ComposeService {
     tmpfs: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     secrets: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    networks: Vec<String>,
+    #[serde(skip_serializing_if = "ComposeNetworks::is_empty")]
+    networks: ComposeNetworks,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    network_mode: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     depends_on: BTreeMap<String, ComposeDependency>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -123,6 +137,10 @@ struct ComposeService {
     #[serde(skip_serializing_if = "Option::is_none")]
     stop_grace_period: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    stop_signal: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    attach: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     init: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     read_only: Option<bool>,
@@ -132,6 +150,8 @@ struct ComposeService {
     cap_add: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     cap_drop: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shm_size: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -142,6 +162,36 @@ struct ComposeService {
     labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logging: Option<ComposeLogging>,
+}
+
+/// `path`, or `{path, required: false}` for a file that may be missing.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ComposeEnvFile {
+    Required(String),
+    Optional { path: String, required: bool },
+}
+
+/// The networks a service joins: a list, or a map when it has aliases on some of them.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ComposeNetworks {
+    List(Vec<String>),
+    Map(BTreeMap<String, Option<ComposeServiceNetwork>>),
+}
+
+impl ComposeNetworks {
+    fn is_empty(&self) -> bool {
+        match self {
+            ComposeNetworks::List(names) => names.is_empty(),
+            ComposeNetworks::Map(names) => names.is_empty(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ComposeServiceNetwork {
+    aliases: Vec<String>,
 }
 
 /// An environment value; one that falls back to a dev-only secret says so on its line.
@@ -161,6 +211,8 @@ struct ComposeBuild {
     target: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     args: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cache_from: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -191,6 +243,16 @@ struct ComposeMount {
     target: String,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     read_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    bind: Option<ComposeBindOptions>,
+}
+
+#[derive(Serialize)]
+struct ComposeBindOptions {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selinux: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    create_host_path: bool,
 }
 
 #[derive(Serialize)]
@@ -234,8 +296,8 @@ struct ComposeResourceSet {
 
 #[derive(Serialize)]
 struct ComposeUlimit {
-    soft: u64,
-    hard: u64,
+    soft: i64,
+    hard: i64,
 }
 
 #[derive(Serialize)]
@@ -251,6 +313,8 @@ struct ComposeVolume {
     name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     driver: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    driver_opts: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     external: bool,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -262,10 +326,16 @@ struct ComposeNetwork {
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     driver: String,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    driver_opts: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     internal: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    attachable: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     external: bool,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<String, String>,
 }
 
 // -- model -> compose ---------------------------------------------------------------------
@@ -273,17 +343,25 @@ struct ComposeNetwork {
 fn service_of(stack: &Stack, service: &Service) -> ComposeService {
     let Service {
         description: _,
+        container_name,
+        hostname,
+        platform,
+        pull_policy,
+        compose_profiles,
         image,
         build,
         command,
         entrypoint,
         working_dir,
         user,
+        env_file,
         environment,
         ports,
         volumes,
         secrets,
         networks,
+        network_aliases,
+        network_mode,
         depends_on,
         healthcheck,
         restart,
@@ -294,6 +372,9 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         ulimits,
         extra_hosts,
         stop_grace_period,
+        stop_signal,
+        attach,
+        devices,
         init,
         read_only,
         privileged,
@@ -309,14 +390,23 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
     } = service;
     let text = |value: &String| interpolate(stack, value);
     ComposeService {
+        container_name: container_name.as_ref().map(text),
+        hostname: hostname.as_ref().map(text),
+        profiles: compose_profiles.clone(),
         image: image.as_ref().map(text),
+        platform: platform.clone(),
+        pull_policy: pull_policy.clone(),
         build: build.as_ref().map(|build| build_of(stack, build)),
         entrypoint: entrypoint
             .as_ref()
             .map(|command| command_of(stack, command)),
         command: command.as_ref().map(|command| command_of(stack, command)),
-        working_dir: working_dir.clone(),
-        user: user.clone(),
+        working_dir: working_dir.as_ref().map(text),
+        user: user.as_ref().map(text),
+        env_file: env_file
+            .iter()
+            .map(|file| env_file_of(stack, file))
+            .collect(),
         environment: environment
             .iter()
             .map(|(key, value)| (key.clone(), env_value(stack, value)))
@@ -331,13 +421,14 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
             .filter(|port| port.published.is_none())
             .map(expose_of)
             .collect(),
-        volumes: volumes.iter().map(mount_of).collect(),
+        volumes: volumes.iter().map(|mount| mount_of(stack, mount)).collect(),
         tmpfs: tmpfs.clone(),
         secrets: secrets
             .iter()
             .map(|variable| Stack::secret_file_name(variable))
             .collect(),
-        networks: networks.clone(),
+        networks: networks_of(networks, network_aliases),
+        network_mode: network_mode.clone(),
         depends_on: depends_on
             .iter()
             .map(|(name, condition)| {
@@ -355,11 +446,14 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         restart: restart.clone(),
         deploy: deploy_of(*replicas, resources),
         stop_grace_period: stop_grace_period.clone(),
+        stop_signal: stop_signal.clone(),
+        attach: *attach,
         init: *init,
         read_only: *read_only,
         privileged: *privileged,
         cap_add: cap_add.clone(),
         cap_drop: cap_drop.clone(),
+        devices: devices.iter().map(text).collect(),
         shm_size: shm_size.clone(),
         ulimits: ulimits
             .iter()
@@ -390,12 +484,45 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
     }
 }
 
+fn env_file_of(stack: &Stack, file: &EnvFile) -> ComposeEnvFile {
+    let EnvFile { path, required } = file;
+    let path = interpolate(stack, path);
+    if *required {
+        ComposeEnvFile::Required(path)
+    } else {
+        ComposeEnvFile::Optional {
+            path,
+            required: false,
+        }
+    }
+}
+
+/// A list of names, unless some network gives the service aliases (Compose then needs
+/// the map form). Aliases of a network the service does not list join it as well.
+fn networks_of(networks: &[String], aliases: &BTreeMap<String, Vec<String>>) -> ComposeNetworks {
+    if aliases.is_empty() {
+        return ComposeNetworks::List(networks.to_vec());
+    }
+    let mut map: BTreeMap<String, Option<ComposeServiceNetwork>> =
+        networks.iter().map(|name| (name.clone(), None)).collect();
+    for (network, names) in aliases {
+        map.insert(
+            network.clone(),
+            Some(ComposeServiceNetwork {
+                aliases: names.clone(),
+            }),
+        );
+    }
+    ComposeNetworks::Map(map)
+}
+
 fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
     let Build {
         context,
         dockerfile,
         target,
         args,
+        cache_from,
     } = build;
     ComposeBuild {
         context: context.clone(),
@@ -405,6 +532,7 @@ fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
             .iter()
             .map(|(key, value)| (key.clone(), interpolate(stack, value)))
             .collect(),
+        cache_from: cache_from.clone(),
     }
 }
 
@@ -432,7 +560,7 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
         // Compose reads `published` as a string in its long syntax (ranges included).
         published: published.as_ref().map(|published| match published {
             Published::Port(port) => port.to_string(),
-            Published::Range(range) => range.clone(),
+            Published::Range(range) => interpolate(stack, range),
         }),
         host_ip,
         protocol: protocol.clone(),
@@ -447,23 +575,32 @@ fn expose_of(port: &Port) -> String {
     }
 }
 
-fn mount_of(mount: &Mount) -> ComposeMount {
+fn mount_of(stack: &Stack, mount: &Mount) -> ComposeMount {
     let Mount {
         kind,
         source,
         target,
         read_only,
+        create_host_path,
+        selinux,
         host_path: _,
     } = mount;
+    let bind = (*kind == MountKind::Bind && (*create_host_path || selinux.is_some())).then(|| {
+        ComposeBindOptions {
+            selinux: selinux.clone(),
+            create_host_path: *create_host_path,
+        }
+    });
     ComposeMount {
         kind: match kind {
             MountKind::Volume => "volume",
             MountKind::Bind => "bind",
             MountKind::Tmpfs => "tmpfs",
         },
-        source: source.clone(),
+        source: source.as_ref().map(|source| interpolate(stack, source)),
         target: target.clone(),
         read_only: *read_only,
+        bind,
     }
 }
 
@@ -526,6 +663,7 @@ fn volume_of(volume: &Volume) -> ComposeVolume {
         description: _,
         name,
         driver,
+        driver_opts,
         external,
         labels,
         size: _,
@@ -534,6 +672,7 @@ fn volume_of(volume: &Volume) -> ComposeVolume {
     ComposeVolume {
         name: name.clone(),
         driver: driver.clone(),
+        driver_opts: driver_opts.clone(),
         external: *external,
         labels: labels.clone(),
     }
@@ -545,13 +684,19 @@ fn network_of(network: &Network) -> ComposeNetwork {
         name,
         driver,
         internal,
+        attachable,
+        driver_opts,
+        labels,
         external,
     } = network;
     ComposeNetwork {
         name: name.clone(),
         driver: driver.clone(),
+        driver_opts: driver_opts.clone(),
         internal: *internal,
+        attachable: *attachable,
         external: *external,
+        labels: labels.clone(),
     }
 }
 

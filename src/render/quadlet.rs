@@ -193,6 +193,7 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         };
         let host = match published {
             Published::Port(port) => port.to_string(),
+            Published::Range(variable) if published.variable().is_some() => baked(stack, variable),
             // One container per unit: it takes the first port of the range.
             Published::Range(range) => range.split('-').next().unwrap_or(range).to_string(),
         };
