@@ -9,6 +9,7 @@ mod check;
 mod deploy;
 mod down;
 mod generations;
+mod import;
 mod list;
 mod plan;
 mod rollback;
@@ -47,7 +48,8 @@ const EXAMPLES: &str = "Examples:
   berth list                           stacks, profiles and services
   berth plan --stack ape --profile dev what apply would change on the Docker engine
   berth apply --stack ape --profile dev --yes
-  berth rollback --stack ape --profile dev";
+  berth rollback --stack ape --profile dev
+  berth import docker-compose.yml --name shop";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -69,6 +71,8 @@ enum Command {
     Rollback(rollback::Rollback),
     /// Remove what apply created for a stack (volumes are kept).
     Down(down::Down),
+    /// Turn a Compose file into a stack module; list what cannot be kept.
+    Import(import::Import),
 }
 
 /// Which stacks and profiles a command works on.
@@ -123,6 +127,11 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Drift) => ExitCode::from(1),
         // The deploy failed and the host was rolled back: a result, not a usage error.
+        // So is an import that would lose keys: the file is fine, berth cannot hold it all.
+        Err(error @ Error::Import(crate::error::ImportFailure::Lossy { .. })) => {
+            eprintln!("error: {error}");
+            ExitCode::from(1)
+        }
         Err(error @ Error::Apply(crate::apply::ApplyError::Failed { .. })) => {
             eprintln!("error: {error}");
             ExitCode::from(1)
@@ -140,6 +149,8 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Generations(command) => return command.run(),
         Command::Rollback(command) => return command.run(cli.quiet),
         Command::Down(command) => return command.run(),
+        // Writes into modules/stacks/ by default, but needs no project to read.
+        Command::Import(command) => return command.run(&cli.root),
         _ => {}
     }
     let project = Project::open(&cli.root)?;
@@ -150,7 +161,9 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::List(command) => command.run(&project),
         Command::Plan(command) => command.run(&project),
         Command::Apply(command) => command.run(&project, cli.quiet),
-        Command::Generations(_) | Command::Rollback(_) | Command::Down(_) => Ok(Outcome::Done),
+        Command::Generations(_) | Command::Rollback(_) | Command::Down(_) | Command::Import(_) => {
+            Ok(Outcome::Done)
+        }
     }
 }
 

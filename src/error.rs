@@ -19,6 +19,32 @@ pub enum Error {
     Output(#[from] OutputError),
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
+    #[error(transparent)]
+    Import(#[from] ImportFailure),
+}
+
+/// `berth import` could not produce a module, or would lose part of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", located(file, error))]
+    Invalid {
+        file: PathBuf,
+        error: crate::import::ImportError,
+    },
+    #[error("{}: {message}", file.display())]
+    EnvFile { file: PathBuf, message: String },
+    #[error("{}: exists already\nhint: pass --force to replace it, or --out to write elsewhere", path.display())]
+    Exists { path: PathBuf },
+    #[error(
+        "{}: {} key(s) cannot be expressed in berth (listed above); nothing was written\nhint: pass --allow-lossy to write the module with them as comments",
+        file.display(), count
+    )]
+    Lossy { file: PathBuf, count: usize },
 }
 
 /// Finding the project, its stacks and profiles.
@@ -99,6 +125,18 @@ pub enum OutputError {
     },
     #[error("{}: artifact path escapes the output folder", path.display())]
     UnsafePath { path: PathBuf },
+}
+
+/// `file:line:col: key: message`, leaving out what is unknown.
+fn located(file: &std::path::Path, error: &crate::import::ImportError) -> String {
+    let mut place = file.display().to_string();
+    for number in [error.line, error.column].into_iter().flatten() {
+        place.push_str(&format!(":{number}"));
+    }
+    match &error.key {
+        Some(key) => format!("{place}: {key}: {}", error.message),
+        None => format!("{place}: {}", error.message),
+    }
 }
 
 /// A place in a source file. `file` is relative to the project root when it lies inside it.

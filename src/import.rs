@@ -1,5 +1,349 @@
 //! `berth import`: an existing Compose file becomes a berth stack module.
+//!
+//! `yaml` loads the file as a tree that knows its lines (anchors and merge keys resolved),
+//! `compose` translates each part into Nickel fields and records what it cannot keep,
+//! `interpolation` turns `${VAR:-default}` into declared variables, and `nickel` prints
+//! the module. Pure: the CLI reads the files and writes the module.
 
-pub mod yaml;
+pub mod compose;
+pub mod env_file;
 pub mod interpolation;
 pub mod nickel;
+pub mod yaml;
+
+use std::collections::BTreeMap;
+
+use compose::{Declared, Translator, berth_name};
+use nickel::{Expr, Field};
+use yaml::{Node, Value};
+
+/// What `import` needs besides the file's text.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Stack name; default: the file's `name:`, else `fallback_name`.
+    pub name: Option<String>,
+    pub fallback_name: String,
+    /// The file's name as the user gave it, for messages and the module's header.
+    pub file: String,
+    /// Values of the env file (`--env-file`): defaults for variables the Compose file
+    /// gives none, and values for fields berth types.
+    pub env: BTreeMap<String, String>,
+    /// The env file's name, for comments.
+    pub env_file: Option<String>,
+}
+
+/// A part of the Compose file the module does not express.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loss {
+    pub line: u64,
+    /// Path of the key, e.g. `services.web.deploy.placement`.
+    pub key: String,
+    pub reason: String,
+}
+
+/// The imported module, and what it could not keep.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub stack: String,
+    pub module: String,
+    pub losses: Vec<Loss>,
+    pub notes: Vec<String>,
+}
+
+/// Input that is not a Compose file: broken YAML, the wrong shape, an unknown key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    pub line: Option<u64>,
+    pub column: Option<u64>,
+    pub key: Option<String>,
+    pub message: String,
+}
+
+impl ImportError {
+    fn shape(line: u64, key: impl Into<String>, message: impl Into<String>) -> ImportError {
+        ImportError {
+            line: Some(line).filter(|line| *line > 0),
+            column: None,
+            key: Some(key.into()),
+            message: message.into(),
+        }
+    }
+}
+
+const TOP_LEVEL_UNSUPPORTED: &[&str] = &["secrets", "configs", "include", "models"];
+
+/// Translates a Compose file into a stack module.
+///
+/// # Errors
+/// Malformed YAML, a document that is not a Compose file, or a key Compose does not know.
+pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
+    let root = yaml::load(text).map_err(|e| ImportError {
+        line: e.line,
+        column: e.column,
+        key: None,
+        message: e.message,
+    })?;
+    let Some(entries) = root.entries() else {
+        return Err(ImportError::shape(
+            root.line,
+            "(document)",
+            format!("a Compose file is a mapping with `services`, found {}", root.kind()),
+        ));
+    };
+    let mut translator = Translator::new(&options.env);
+    let mut stack_name = options.name.clone();
+    let mut services = None;
+    let mut volumes_node = None;
+    let mut networks_node = None;
+    let mut top_comments = Vec::new();
+    for (key, value) in entries {
+        match key.name.as_str() {
+            "version" => translator.notes.push(format!(
+                "line {}: `version` is obsolete in Compose and left out",
+                key.line
+            )),
+            "name" => {
+                if stack_name.is_none() {
+                    stack_name = value.scalar_text();
+                }
+            }
+            "services" => services = Some(value),
+            "volumes" => volumes_node = Some(value),
+            "networks" => networks_node = Some(value),
+            other if TOP_LEVEL_UNSUPPORTED.contains(&other) => {
+                translator.losses.push(Loss {
+                    line: key.line,
+                    key: other.to_string(),
+                    reason: format!("top-level `{other}` has no berth equivalent"),
+                });
+                top_comments.push(format!("not imported ({other}): {}", compose::summary(value)));
+            }
+            other if other.starts_with("x-") => {}
+            other => {
+                return Err(ImportError::shape(
+                    key.line,
+                    other,
+                    "not a top-level Compose key (services, volumes, networks, secrets, configs, name, include, x-…)",
+                ));
+            }
+        }
+    }
+    let Some(services) = services else {
+        return Err(ImportError::shape(root.line.max(1), "services", "a Compose file needs `services`"));
+    };
+    let Some(service_entries) = services.entries() else {
+        return Err(ImportError::shape(
+            services.line,
+            "services",
+            format!("`services` must be a mapping of service names, found {}", services.kind()),
+        ));
+    };
+    let stack = berth_name(stack_name.as_deref().unwrap_or(&options.fallback_name));
+    let volumes = match volumes_node {
+        Some(node) => top_level_map(&mut translator, &stack, node, "volumes", |t, name, node| t.volume(name, node))?,
+        None => Vec::new(),
+    };
+    let networks = match networks_node {
+        Some(node) => top_level_map(&mut translator, &stack, node, "networks", |t, name, node| t.network(name, node))?,
+        None => Vec::new(),
+    };
+    let mut service_fields = Vec::new();
+    for (key, node) in service_entries {
+        let out = translator.service(&key.name, node)?;
+        let mut fields = out.fields;
+        let name = berth_name(&key.name);
+        if name != key.name {
+            keep_old_name_reachable(&key.name, &mut fields);
+            translator.renamed.insert(key.name.clone(), name.clone());
+        }
+        service_fields.push(Field::new(name, Expr::Record(fields)));
+    }
+    let variables = declare_variables(&translator.variables, options);
+    let mut stack_fields = vec![Field::new("name", Expr::Str(stack.clone()))];
+    stack_fields.push(Field::new("services", Expr::Record(service_fields)).commented(top_comments));
+    for (name, fields) in [("volumes", volumes), ("networks", networks), ("variables", variables)] {
+        if !fields.is_empty() {
+            stack_fields.push(Field::new(name, Expr::Record(fields)));
+        }
+    }
+    let mut module = header(&stack, options, &translator);
+    module.push_str("let berth = import \"berth.ncl\" in\n");
+    module.push_str(&nickel::print(&Expr::Record(stack_fields), 0));
+    module.push('\n');
+    Ok(Imported {
+        stack,
+        module,
+        losses: translator.losses,
+        notes: translator.notes,
+    })
+}
+
+type Translate<'t, 'a> = fn(&mut Translator<'a>, &str, &Node) -> Expr;
+
+/// The entries of top-level `volumes` or `networks`, renamed where berth needs it; the
+/// engine-side name stays what Compose would have made (`<project>_<key>`).
+fn top_level_map<'a>(
+    translator: &mut Translator<'a>,
+    stack: &str,
+    node: &Node,
+    section: &str,
+    translate: Translate<'_, 'a>,
+) -> Result<Vec<Field>, ImportError> {
+    let entries = match &node.value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Map(entries) => entries,
+        _ => {
+            return Err(ImportError::shape(
+                node.line,
+                section,
+                format!("`{section}` must be a mapping, found {}", node.kind()),
+            ));
+        }
+    };
+    let mut fields = Vec::new();
+    for (key, value) in entries {
+        if key.name.starts_with("x-") {
+            continue;
+        }
+        let Expr::Record(mut record) = translate(translator, &key.name, value) else {
+            continue;
+        };
+        let name = berth_name(&key.name);
+        if name != key.name && !record.iter().any(|f| f.name == "name") {
+            translator.notes.push(format!(
+                "line {}: {section}.{} is `{name}` in berth; its engine name stays the Compose one",
+                key.line, key.name
+            ));
+            record.insert(0, Field::new("name", Expr::Str(format!("{stack}_{}", key.name))));
+        }
+        fields.push(Field::new(name, Expr::Record(record)));
+    }
+    Ok(fields)
+}
+
+/// A service whose name berth had to change is still reachable under the old one on
+/// every network it joins.
+fn keep_old_name_reachable(old: &str, fields: &mut Vec<Field>) {
+    let networks: Vec<String> = match fields.iter().find(|f| f.name == "networks") {
+        Some(Field {
+            value: Expr::Array(items),
+            ..
+        }) => items
+            .iter()
+            .filter_map(|item| match item {
+                Expr::Str(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec!["default".to_string()],
+    };
+    let alias = Expr::Str(old.to_string());
+    match fields.iter_mut().find(|f| f.name == "network_aliases") {
+        Some(Field {
+            value: Expr::Record(per_network),
+            ..
+        }) => {
+            for network in networks {
+                match per_network.iter_mut().find(|f| f.name == network) {
+                    Some(Field {
+                        value: Expr::Array(names),
+                        ..
+                    }) => names.push(alias.clone()),
+                    _ => per_network.push(Field::new(network, Expr::Array(vec![alias.clone()]))),
+                }
+            }
+        }
+        _ => fields.push(
+            Field::new(
+                "network_aliases",
+                Expr::Record(
+                    networks
+                        .into_iter()
+                        .map(|network| Field::new(network, Expr::Array(vec![alias.clone()])))
+                        .collect(),
+                ),
+            )
+            .commented(vec![format!(
+                "Was `{old}` in the Compose file; berth names are lower case without dots."
+            )]),
+        ),
+    }
+}
+
+/// Names that hold credentials by convention; their values never become defaults.
+fn looks_like_credential(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "_PASS", "ACCESS_KEY"]
+        .iter()
+        .any(|word| upper.contains(word))
+        || upper.ends_with("_KEY")
+        || upper.ends_with("PASS")
+}
+
+fn declare_variables(variables: &BTreeMap<String, Declared>, options: &Options) -> Vec<Field> {
+    let env_file = options.env_file.as_deref().unwrap_or("the env file");
+    variables
+        .iter()
+        .map(|(name, declared)| {
+            let mut comments = Vec::new();
+            let description = declared.required_message.clone().unwrap_or_else(|| {
+                format!("Read by {} at line {} ({}).", options.file, declared.line, declared.first_use)
+            });
+            let mut fields = vec![Field::new("description", Expr::Str(description))];
+            let credential = looks_like_credential(name);
+            match (&declared.default, options.env.get(name)) {
+                (Some(default), _) => {
+                    if credential && !default.is_empty() {
+                        comments.push("Looks like a credential: consider `secret = true` and no default.".to_string());
+                    }
+                    fields.push(Field::new("default", Expr::Str(default.clone())));
+                }
+                (None, Some(_)) if credential => {
+                    comments.push(format!("A credential: its value in {env_file} is not copied here."));
+                    fields.push(Field::new("secret", Expr::Bool(true)));
+                }
+                (None, Some(value)) => {
+                    comments.push(format!("Default taken from {env_file}."));
+                    fields.push(Field::new("default", Expr::Str(value.clone())));
+                }
+                (None, None) if declared.pass_through && declared.required_message.is_none() => {
+                    comments.push(
+                        "Passed through from the host in Compose; empty when the host does not set it.".to_string(),
+                    );
+                    fields.push(Field::new("default", Expr::Str(String::new())));
+                }
+                (None, None) => {}
+            }
+            if declared.unset_only {
+                comments.push(format!(
+                    "Compose used this default only when {name} was unset; berth also uses it when it is empty."
+                ));
+            }
+            Field::new(name.clone(), Expr::Record(fields)).commented(comments)
+        })
+        .collect()
+}
+
+fn header(stack: &str, options: &Options, translator: &Translator<'_>) -> String {
+    let mut lines = vec![
+        format!("{stack}: imported from {} by `berth import`.", options.file),
+        "Variables below came from ${VAR} references in the Compose file; their defaults from".to_string(),
+        "the file (or the env file), values that look like credentials are marked secret.".to_string(),
+    ];
+    if !translator.losses.is_empty() {
+        lines.push(String::new());
+        lines.push("Not imported (kept here by --allow-lossy; each is also listed by the command):".to_string());
+        for loss in &translator.losses {
+            lines.push(format!("  line {}: {}: {}", loss.line, loss.key, loss.reason));
+        }
+    }
+    let mut text = String::new();
+    for line in lines {
+        if line.is_empty() {
+            text.push_str("#\n");
+        } else {
+            text.push_str(&format!("# {}\n", line.replace('\n', " ")));
+        }
+    }
+    text
+}

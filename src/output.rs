@@ -37,6 +37,31 @@ pub fn replace_subdirs(
     Ok(())
 }
 
+/// Writes one file through a temporary file beside it and a rename: readers see the old
+/// file or the new one, never half of one.
+///
+/// # Errors
+/// Any IO failure; `path` then still holds what it held before.
+pub fn replace_file(path: &Path, contents: &str) -> Result<(), OutputError> {
+    let parent = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+    let mut staged = tempfile::Builder::new()
+        .prefix(".berth-staging-")
+        .tempfile_in(&parent)
+        .map_err(io(&parent))?;
+    std::io::Write::write_all(&mut staged, contents.as_bytes()).map_err(io(staged.path()))?;
+    staged
+        .persist(path)
+        .map_err(|e| OutputError::Io {
+            path: path.to_path_buf(),
+            source: e.error,
+        })?;
+    Ok(())
+}
+
 /// Writes `tree` into a fresh temporary folder beside `dest` (same filesystem, so renames work).
 fn stage(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<tempfile::TempDir, OutputError> {
     let parent = match dest.parent() {

@@ -70,6 +70,76 @@ pub fn translate(input: &str) -> Result<Translated, String> {
     Ok(Translated { text, uses })
 }
 
+/// The value Compose would give `input` with these variables set (unset ones are empty,
+/// as Compose makes them), nested defaults included.
+///
+/// # Errors
+/// Malformed interpolation, or a required variable that is unset.
+pub fn resolve(
+    input: &str,
+    env: &std::collections::BTreeMap<String, String>,
+) -> Result<String, String> {
+    let mut out = String::new();
+    let mut rest = input;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(inner) = after.strip_prefix('{') {
+            let end = closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
+            let inside = &inner[..end];
+            let name_end = inside
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(inside.len());
+            let (name, modifier) = inside.split_at(name_end);
+            let value = env.get(name).map(String::as_str);
+            let resolved = if let Some(default) = modifier.strip_prefix(":-") {
+                match value {
+                    Some(v) if !v.is_empty() => v.to_string(),
+                    _ => resolve(default, env)?,
+                }
+            } else if let Some(default) = modifier.strip_prefix('-') {
+                match value {
+                    Some(v) => v.to_string(),
+                    None => resolve(default, env)?,
+                }
+            } else if let Some(alternative) = modifier.strip_prefix(":+") {
+                match value {
+                    Some(v) if !v.is_empty() => resolve(alternative, env)?,
+                    _ => String::new(),
+                }
+            } else if let Some(alternative) = modifier.strip_prefix('+') {
+                match value {
+                    Some(_) => resolve(alternative, env)?,
+                    None => String::new(),
+                }
+            } else if modifier.starts_with(":?") || modifier.starts_with('?') {
+                value
+                    .filter(|v| !v.is_empty() || modifier.starts_with('?'))
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{name} is required"))?
+            } else {
+                value.unwrap_or_default().to_string()
+            };
+            out.push_str(&resolved);
+            rest = &inner[end + 1..];
+        } else {
+            let len = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            out.push_str(env.get(&after[..len]).map_or("", String::as_str));
+            if len == 0 {
+                out.push('$');
+            }
+            rest = &after[len..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// A literal `$` in berth text: bare where it cannot be read as a reference (shell
 /// snippets stay readable), `$$` before `{` or `$`.
 fn push_literal_dollar(text: &mut String, following: &str) {
@@ -176,5 +246,13 @@ mod tests {
         assert!(translate("${A:-${B}}").is_err());
         assert!(translate("${A").is_err());
         assert!(translate("${1A}").is_err());
+    }
+
+    #[test]
+    fn resolves_like_compose() {
+        let env = std::collections::BTreeMap::from([("B".to_string(), "b".to_string())]);
+        assert_eq!(super::resolve("x:${A:-$B}", &env).as_deref(), Ok("x:b"));
+        assert_eq!(super::resolve("${A:+y}${B:+y}$$", &env).as_deref(), Ok("y$"));
+        assert!(super::resolve("${A:?need}", &env).is_err());
     }
 }

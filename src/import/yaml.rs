@@ -48,7 +48,12 @@ pub struct LoadError {
 /// # Errors
 /// Malformed YAML, duplicate keys, or a document past serde-saphyr's size budget.
 pub fn load(text: &str) -> Result<Node, LoadError> {
-    let options = serde_saphyr::options! { strict_booleans: true };
+    // Compose files reuse a few anchors many times (sentry: 142 aliases of 10 anchors), which
+    // serde-saphyr's alias/anchor ratio guard takes for an attack; its node, event and byte
+    // budgets still stop a billion-laughs document.
+    let mut budget = serde_saphyr::Budget::default();
+    budget.enforce_alias_anchor_ratio = false;
+    let options = serde_saphyr::options! { strict_booleans: true, budget: Some(budget) };
     let spanned: Spanned<Value> = serde_saphyr::from_str_with_options(text, options).map_err(|error| {
         let location = error.location();
         LoadError {

@@ -484,10 +484,16 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 last,
             };
             let clash = earlier.iter().find(|other| {
+                // Services only ever enabled by different Compose profiles never run together.
+                let profiles = &stack.services[other.service].compose_profiles;
+                let apart = !profiles.is_empty()
+                    && !service.compose_profiles.is_empty()
+                    && profiles.iter().all(|p| !service.compose_profiles.contains(p));
                 let same_address = other.host_ip.is_empty()
                     || binding.host_ip.is_empty()
                     || other.host_ip == binding.host_ip;
-                same_address
+                !apart
+                    && same_address
                     && other.protocol == binding.protocol
                     && other.first <= binding.last
                     && binding.first <= other.last

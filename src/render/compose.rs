@@ -164,6 +164,32 @@ struct ComposeService {
     logging: Option<ComposeLogging>,
 }
 
+/// An argument vector: on one line (`[CMD, curl, -f, …]`) when every word reads the same
+/// there, else one word per line: inside brackets Compose's go-yaml stops a plain word at
+/// `?` that serde-saphyr leaves unquoted (seen with Compose v2.40), so such words go one
+/// per line.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Words {
+    Flow(FlowSeq<Vec<String>>),
+    Block(Vec<String>),
+}
+
+fn words(words: Vec<String>) -> Words {
+    let flow_safe = |word: &String| {
+        !word.is_empty()
+            && word.trim() == word
+            && !word.contains(['?', '\n'])
+            && !word.contains(": ")
+            && !word.contains(" #")
+    };
+    if words.iter().all(flow_safe) {
+        Words::Flow(FlowSeq(words))
+    } else {
+        Words::Block(words)
+    }
+}
+
 /// `path`, or `{path, required: false}` for a file that may be missing.
 #[derive(Serialize)]
 #[serde(untagged)]
@@ -219,7 +245,7 @@ struct ComposeBuild {
 #[serde(untagged)]
 enum ComposeCommand {
     Shell(String),
-    Exec(FlowSeq<Vec<String>>),
+    Exec(Words),
 }
 
 #[derive(Serialize)]
@@ -262,7 +288,7 @@ struct ComposeDependency {
 
 #[derive(Serialize)]
 struct ComposeHealthcheck {
-    test: FlowSeq<Vec<String>>,
+    test: Words,
     interval: String,
     timeout: String,
     retries: u32,
@@ -539,9 +565,9 @@ fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
 fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     match command {
         Command::Shell(line) => ComposeCommand::Shell(interpolate(stack, line)),
-        Command::Exec(args) => ComposeCommand::Exec(FlowSeq(
-            args.iter().map(|arg| interpolate(stack, arg)).collect(),
-        )),
+        Command::Exec(args) => {
+            ComposeCommand::Exec(words(args.iter().map(|arg| interpolate(stack, arg)).collect()))
+        }
     }
 }
 
@@ -585,11 +611,11 @@ fn mount_of(stack: &Stack, mount: &Mount) -> ComposeMount {
         selinux,
         host_path: _,
     } = mount;
-    let bind = (*kind == MountKind::Bind && (*create_host_path || selinux.is_some())).then(|| {
-        ComposeBindOptions {
-            selinux: selinux.clone(),
-            create_host_path: *create_host_path,
-        }
+    // Compose keeps the SELinux relabel flag under `bind:` for named volumes too.
+    let create_host_path = *create_host_path && *kind == MountKind::Bind;
+    let bind = (create_host_path || selinux.is_some()).then(|| ComposeBindOptions {
+        selinux: selinux.clone(),
+        create_host_path,
     });
     ComposeMount {
         kind: match kind {
@@ -630,7 +656,7 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
             .collect(),
     };
     ComposeHealthcheck {
-        test: FlowSeq(test),
+        test: words(test),
         interval: interval.clone(),
         timeout: timeout.clone(),
         retries: *retries,

@@ -1,0 +1,1518 @@
+//! A Compose file (already loaded as a [`Node`] tree) translated into the fields of a
+//! berth stack module. Every key is either translated, or recorded as a [`Loss`] with
+//! its line: nothing is dropped silently.
+
+use std::collections::BTreeMap;
+
+use super::interpolation::{self, Use};
+use super::nickel::{Expr, Field};
+use super::yaml::{Key, Node, Value};
+use super::{ImportError, Loss};
+
+/// Service keys of the Compose specification that berth has no field for. They are
+/// reported as losses; a key in neither list is a typo, and an error.
+const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
+    "annotations",
+    "blkio_config",
+    "cgroup",
+    "cgroup_parent",
+    "configs",
+    "cpu_count",
+    "cpu_percent",
+    "cpu_period",
+    "cpu_quota",
+    "cpu_rt_period",
+    "cpu_rt_runtime",
+    "cpu_shares",
+    "cpus",
+    "cpuset",
+    "credential_spec",
+    "develop",
+    "device_cgroup_rules",
+    "dns",
+    "dns_opt",
+    "dns_search",
+    "domainname",
+    "external_links",
+    "extends",
+    "gpus",
+    "group_add",
+    "ipc",
+    "isolation",
+    "label_file",
+    "links",
+    "mac_address",
+    "mem_limit",
+    "mem_reservation",
+    "mem_swappiness",
+    "memswap_limit",
+    "models",
+    "oom_kill_disable",
+    "oom_score_adj",
+    "pid",
+    "pids_limit",
+    "post_start",
+    "pre_stop",
+    "provider",
+    "runtime",
+    "secrets",
+    "security_opt",
+    "stdin_open",
+    "storage_opt",
+    "sysctls",
+    "tty",
+    "use_api_socket",
+    "userns_mode",
+    "uts",
+    "volume_driver",
+    "volumes_from",
+];
+
+const RESTART_POLICIES: &[&str] = &["no", "always", "on-failure", "unless-stopped"];
+
+/// Compose's healthcheck timings when a file leaves them out (Docker's defaults). berth's
+/// own defaults differ, so the importer writes these explicitly.
+const DOCKER_HEALTH_DEFAULTS: [(&str, &str); 3] =
+    [("interval", "30s"), ("timeout", "30s"), ("retries", "3")];
+
+/// A variable the Compose file reads, as it will be declared in the module.
+#[derive(Debug, Clone)]
+pub struct Declared {
+    pub default: Option<String>,
+    pub required_message: Option<String>,
+    /// Line of the first use.
+    pub line: u64,
+    /// Field path of the first use.
+    pub first_use: String,
+    /// `${VAR-default}` somewhere: the default applied only when VAR was unset.
+    pub unset_only: bool,
+    /// An environment entry passed through from the host (`- NAME` / `NAME:`).
+    pub pass_through: bool,
+}
+
+/// The translation so far.
+pub struct Translator<'a> {
+    /// Values of `--env-file`, used only to freeze interpolations in fields that berth
+    /// types (numbers, durations, restart policies).
+    pub env: &'a BTreeMap<String, String>,
+    pub losses: Vec<Loss>,
+    pub notes: Vec<String>,
+    pub variables: BTreeMap<String, Declared>,
+    /// Service names berth could not keep, and what they became.
+    pub renamed: BTreeMap<String, String>,
+}
+
+/// What a service translates to: its fields, and comments for the lossy keys.
+pub struct ServiceOut {
+    pub fields: Vec<Field>,
+}
+
+impl<'a> Translator<'a> {
+    pub fn new(env: &'a BTreeMap<String, String>) -> Translator<'a> {
+        Translator {
+            env,
+            losses: Vec::new(),
+            notes: Vec::new(),
+            variables: BTreeMap::new(),
+            renamed: BTreeMap::new(),
+        }
+    }
+
+    fn lose(&mut self, line: u64, key: impl Into<String>, reason: impl Into<String>) {
+        self.losses.push(Loss {
+            line,
+            key: key.into(),
+            reason: reason.into(),
+        });
+    }
+
+    // -- text and variables ---------------------------------------------------------------
+
+    /// A Compose string as berth text, declaring the variables it uses.
+    fn text(&mut self, node: &Node, path: &str) -> Option<String> {
+        let Some(raw) = node.scalar_text() else {
+            self.lose(node.line, path, format!("expected text, found {}", node.kind()));
+            return None;
+        };
+        match interpolation::translate(&raw) {
+            Ok(translated) => {
+                for found in translated.uses {
+                    self.declare(found, node.line, path, false);
+                }
+                Some(translated.text)
+            }
+            Err(reason) => match interpolation::resolve(&raw, self.env) {
+                // Kept with the values it has now, so the service still runs as it did.
+                Ok(value) => {
+                    self.lose(node.line, path, format!("{reason}; fixed to {value:?}"));
+                    Some(value.replace('$', "$$"))
+                }
+                Err(_) => {
+                    self.lose(node.line, path, reason);
+                    None
+                }
+            },
+        }
+    }
+
+    fn declare(&mut self, found: Use, line: u64, path: &str, pass_through: bool) {
+        let Use {
+            name,
+            default,
+            required,
+            unset_only,
+        } = found;
+        match self.variables.get_mut(&name) {
+            None => {
+                self.variables.insert(
+                    name,
+                    Declared {
+                        default,
+                        required_message: required,
+                        line,
+                        first_use: path.to_string(),
+                        unset_only,
+                        pass_through,
+                    },
+                );
+            }
+            Some(declared) => {
+                declared.unset_only |= unset_only;
+                if declared.required_message.is_none() {
+                    declared.required_message = required;
+                }
+                match (&declared.default, default) {
+                    (None, Some(default)) => declared.default = Some(default),
+                    (Some(first), Some(other)) if *first != other => {
+                        let reason = format!(
+                            "${{{name}}} has the default {other:?} here but {first:?} at line {} ({}); a berth variable has one default, the first is kept",
+                            declared.line, declared.first_use
+                        );
+                        self.lose(line, path, reason);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// A value berth types (a number, a duration, a policy): interpolations are replaced
+    /// by their value from the env file or their default, and reported.
+    fn fixed(&mut self, node: &Node, path: &str) -> Option<String> {
+        let raw = node.scalar_text();
+        let Some(raw) = raw else {
+            self.lose(node.line, path, format!("expected a single value, found {}", node.kind()));
+            return None;
+        };
+        if !raw.contains('$') {
+            return Some(raw);
+        }
+        let translated = match interpolation::translate(&raw) {
+            Ok(translated) => translated,
+            Err(reason) => {
+                self.lose(node.line, path, reason);
+                return None;
+            }
+        };
+        if translated.uses.is_empty() {
+            return Some(translated.text.replace("$$", "$"));
+        }
+        let mut value = translated.text.clone();
+        for found in &translated.uses {
+            let resolved = self
+                .env
+                .get(&found.name)
+                .cloned()
+                .or_else(|| found.default.clone());
+            let Some(resolved) = resolved else {
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{raw:?} reads ${{{}}}, which has no default and no value in the env file; berth needs a fixed value here", found.name),
+                );
+                return None;
+            };
+            value = value.replace(&format!("${{{}}}", found.name), &resolved);
+        }
+        self.lose(
+            node.line,
+            path,
+            format!("{raw:?} is fixed to {value:?}: berth cannot read a variable in this field"),
+        );
+        Some(value)
+    }
+
+    // -- services -------------------------------------------------------------------------
+
+    pub fn service(&mut self, name: &str, node: &Node) -> Result<ServiceOut, ImportError> {
+        let Some(entries) = node.entries() else {
+            return Err(ImportError::shape(
+                node.line,
+                format!("services.{name}"),
+                format!("a service must be a mapping, found {}", node.kind()),
+            ));
+        };
+        let mut out = Out::default();
+        let mut replicas: Option<(u64, Expr)> = None;
+        for (key, value) in entries {
+            let path = format!("services.{name}.{}", key.name);
+            if matches!(value.value, Value::Null) && key.name != "environment" {
+                continue;
+            }
+            match key.name.as_str() {
+                "image" | "working_dir" | "user" | "hostname" | "container_name" => {
+                    if let Some(text) = self.text(value, &path) {
+                        out.push(&key.name, Expr::Str(text));
+                    }
+                }
+                "platform" | "pull_policy" | "stop_signal" | "network_mode" => {
+                    if let Some(text) = self.fixed(value, &path) {
+                        let text = self.renamed_network_mode(&key.name, text);
+                        out.push(&key.name, Expr::Str(text));
+                    }
+                }
+                "restart" => self.restart(value, &path, &mut out),
+                "stop_grace_period" => {
+                    if let Some(duration) = self.duration(value, &path) {
+                        out.push("stop_grace_period", Expr::Str(duration));
+                    }
+                }
+                "shm_size" => {
+                    if let Some(size) = self.byte_size(value, &path) {
+                        out.push("shm_size", Expr::Str(size));
+                    }
+                }
+                "init" | "read_only" | "privileged" | "attach" => {
+                    if let Some(flag) = self.flag(value, &path) {
+                        out.push(&key.name, Expr::Bool(flag));
+                    }
+                }
+                "cap_add" | "cap_drop" | "devices" | "profiles" => {
+                    let field = if key.name == "profiles" {
+                        "compose_profiles"
+                    } else {
+                        &key.name
+                    };
+                    let items = self.string_list(value, &path);
+                    out.push(field, Expr::Array(items.into_iter().map(Expr::Str).collect()));
+                }
+                "tmpfs" => {
+                    let items = self.string_list(value, &path);
+                    out.push("tmpfs", Expr::Array(items.into_iter().map(Expr::Str).collect()));
+                }
+                "command" | "entrypoint" => {
+                    if let Some(command) = self.command(value, &path) {
+                        out.push(&key.name, command);
+                    }
+                }
+                "build" => {
+                    if let Some(build) = self.build(value, &path) {
+                        out.push("build", build);
+                    }
+                }
+                "environment" => {
+                    let env = self.environment(value, &path);
+                    out.push("environment", Expr::Record(env));
+                }
+                "env_file" => {
+                    let files = self.env_files(value, &path);
+                    out.push("env_file", Expr::Array(files));
+                }
+                "ports" => {
+                    let ports = self.ports(value, &path);
+                    out.extend("ports", ports);
+                }
+                "expose" => {
+                    let ports = self.expose(value, &path);
+                    out.extend("ports", ports);
+                }
+                "volumes" => {
+                    let mounts = self.mounts(value, &path);
+                    out.push("volumes", Expr::Array(mounts));
+                }
+                "networks" => self.service_networks(name, value, &path, &mut out),
+                "depends_on" => {
+                    let depends = self.depends_on(value, &path);
+                    out.push("depends_on", Expr::Record(depends));
+                }
+                "healthcheck" => {
+                    if let Some(health) = self.healthcheck(value, &path) {
+                        out.push("healthcheck", health);
+                    }
+                }
+                "deploy" => self.deploy(value, &path, &mut out, &mut replicas),
+                "scale" => {
+                    if let Some(count) = self.count(value, &path) {
+                        replicas = Some((count, Expr::Int(count_i64(count))));
+                    }
+                }
+                "labels" => {
+                    let labels = self.string_map(value, &path, '=');
+                    out.push("labels", Expr::Record(labels));
+                }
+                "logging" => {
+                    if let Some(logging) = self.logging(value, &path) {
+                        out.push("logging", logging);
+                    }
+                }
+                "ulimits" => {
+                    let limits = self.ulimits(value, &path);
+                    out.push("ulimits", Expr::Record(limits));
+                }
+                "extra_hosts" => {
+                    let hosts = self.extra_hosts(value, &path);
+                    out.push("extra_hosts", Expr::Record(hosts));
+                }
+                other if other.starts_with("x-") => self.notes.push(format!(
+                    "line {}: {path}: extension field left out (Compose ignores it too)",
+                    key.line
+                )),
+                other if UNSUPPORTED_SERVICE_KEYS.contains(&other) => {
+                    let reason = unsupported_reason(other);
+                    self.lose(key.line, path, reason);
+                    out.comment(format!("not imported ({other}): {}", summary(value)));
+                }
+                other => {
+                    return Err(ImportError::shape(
+                        key.line,
+                        path,
+                        format!("`{other}` is not a Compose service key"),
+                    ));
+                }
+            }
+        }
+        if let Some((count, expr)) = replicas
+            && count != 1
+        {
+            out.push("replicas", expr);
+        }
+        Ok(ServiceOut {
+            fields: out.finish(),
+        })
+    }
+
+    /// `service:NAME` names a service, which may have been renamed.
+    fn renamed_network_mode(&self, key: &str, text: String) -> String {
+        if key != "network_mode" {
+            return text;
+        }
+        match text.strip_prefix("service:") {
+            Some(service) => format!("service:{}", berth_name(service)),
+            None => text,
+        }
+    }
+
+    fn restart(&mut self, node: &Node, path: &str, out: &mut Out) {
+        let Some(policy) = self.fixed(node, path) else {
+            return;
+        };
+        let (base, retries) = policy.split_once(':').unwrap_or((&policy, ""));
+        if !RESTART_POLICIES.contains(&base) {
+            self.lose(node.line, path, format!("unknown restart policy {policy:?}"));
+            return;
+        }
+        if !retries.is_empty() {
+            self.lose(
+                node.line,
+                path,
+                format!("{policy:?}: berth has no retry count; kept as \"{base}\""),
+            );
+        }
+        out.push("restart", Expr::Str(base.to_string()));
+    }
+
+    fn flag(&mut self, node: &Node, path: &str) -> Option<bool> {
+        match &node.value {
+            Value::Bool(flag) => Some(*flag),
+            _ => match self.fixed(node, path)?.as_str() {
+                "true" | "True" | "TRUE" => Some(true),
+                "false" | "False" | "FALSE" => Some(false),
+                other => {
+                    self.lose(node.line, path, format!("expected true or false, found {other:?}"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
+        let text = self.fixed(node, path)?;
+        match text.trim().parse::<u64>() {
+            Ok(count) => Some(count),
+            Err(_) => {
+                self.lose(node.line, path, format!("expected a whole number, found {text:?}"));
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.fixed(node, path)?;
+        match normalized_duration(&text) {
+            Some(duration) => Some(duration),
+            None => {
+                self.lose(node.line, path, format!("{text:?} is not a duration berth reads"));
+                None
+            }
+        }
+    }
+
+    fn byte_size(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.fixed(node, path)?;
+        match normalized_bytes(&text) {
+            Some(size) => Some(size),
+            None => {
+                self.lose(node.line, path, format!("{text:?} is not a size berth reads"));
+                None
+            }
+        }
+    }
+
+    fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.text(item, &format!("{path}[{i}]")))
+                .collect(),
+            _ => self.text(node, path).into_iter().collect(),
+        }
+    }
+
+    /// A mapping, or a list of `key<sep>value` entries, as a record of text.
+    fn string_map(&mut self, node: &Node, path: &str, separator: char) -> Vec<Field> {
+        let mut fields = Vec::new();
+        match &node.value {
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let at = format!("{path}.{}", key.name);
+                    let text = match value.value {
+                        Value::Null => Some(String::new()),
+                        _ => self.text(value, &at),
+                    };
+                    if let Some(text) = text {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(text)));
+                    }
+                }
+            }
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("{path}[{i}]");
+                    let Some(entry) = item.scalar_text() else {
+                        self.lose(item.line, at, format!("expected text, found {}", item.kind()));
+                        continue;
+                    };
+                    let (key, value) = entry.split_once(separator).unwrap_or((&entry, ""));
+                    let value_node = Node {
+                        value: Value::Str(value.to_string()),
+                        line: item.line,
+                    };
+                    if let Some(text) = self.text(&value_node, &at) {
+                        fields.push(Field::new(key.to_string(), Expr::Str(text)));
+                    }
+                }
+            }
+            _ => self.lose(node.line, path, format!("expected a mapping or a list, found {}", node.kind())),
+        }
+        fields
+    }
+
+    fn command(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        match &node.value {
+            Value::Seq(items) => {
+                let mut args = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    args.push(Expr::Str(self.text(item, &format!("{path}[{i}]"))?));
+                }
+                Some(Expr::Array(args))
+            }
+            _ => self.text(node, path).map(Expr::Str),
+        }
+    }
+
+    fn build(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let Some(entries) = node.entries() else {
+            let context = self.text(node, path)?;
+            return Some(Expr::Record(vec![Field::new("context", Expr::Str(context))]));
+        };
+        let mut fields = Vec::new();
+        let mut has_context = false;
+        for (key, value) in entries {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "context" | "dockerfile" | "target" => {
+                    has_context |= key.name == "context";
+                    if let Some(text) = self.text(value, &at) {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(text)));
+                    }
+                }
+                "args" => {
+                    let args = self.build_args(value, &at);
+                    fields.push(Field::new("args", Expr::Record(args)));
+                }
+                "cache_from" => {
+                    let images = self.string_list(value, &at);
+                    fields.push(Field::new(
+                        "cache_from",
+                        Expr::Array(images.into_iter().map(Expr::Str).collect()),
+                    ));
+                }
+                other => self.lose(key.line, at, format!("build option `{other}` has no berth field")),
+            }
+        }
+        if !has_context {
+            fields.insert(0, Field::new("context", Expr::Str(".".into())));
+        }
+        Some(Expr::Record(fields))
+    }
+
+    /// Build arguments: like `environment`, a name without a value takes the host's.
+    fn build_args(&mut self, node: &Node, path: &str) -> Vec<Field> {
+        self.environment(node, path)
+    }
+
+    fn environment(&mut self, node: &Node, path: &str) -> Vec<Field> {
+        let mut pairs: Vec<(String, Option<Node>, u64)> = Vec::new();
+        match &node.value {
+            Value::Null => {}
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let value = (!matches!(value.value, Value::Null)).then(|| value.clone());
+                    pairs.push((key.name.clone(), value, key.line));
+                }
+            }
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    let Some(entry) = item.scalar_text() else {
+                        self.lose(item.line, format!("{path}[{i}]"), "expected NAME=value");
+                        continue;
+                    };
+                    match entry.split_once('=') {
+                        Some((key, value)) => pairs.push((
+                            key.to_string(),
+                            Some(Node {
+                                value: Value::Str(value.to_string()),
+                                line: item.line,
+                            }),
+                            item.line,
+                        )),
+                        None => pairs.push((entry.clone(), None, item.line)),
+                    }
+                }
+            }
+            _ => self.lose(node.line, path, format!("expected a mapping or a list, found {}", node.kind())),
+        }
+        let mut fields = Vec::new();
+        for (key, value, line) in pairs {
+            let at = format!("{path}.{key}");
+            match value {
+                Some(value) => {
+                    if let Some(text) = self.text(&value, &at) {
+                        fields.push(Field::new(key, Expr::Str(text)));
+                    }
+                }
+                None if crate::model::text::is_variable_name(&key) => {
+                    let found = Use {
+                        name: key.clone(),
+                        default: None,
+                        required: None,
+                        unset_only: false,
+                    };
+                    self.declare(found, line, &at, true);
+                    fields.push(Field::new(key.clone(), Expr::Str(format!("${{{key}}}"))));
+                }
+                None => self.lose(line, at, "passes a host variable whose name berth cannot declare"),
+            }
+        }
+        fields
+    }
+
+    fn env_files(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let items: Vec<Node> = match &node.value {
+            Value::Seq(items) => items.clone(),
+            _ => vec![node.clone()],
+        };
+        let mut files = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let (path_node, required) = match item.entries() {
+                Some(_) => {
+                    let Some(file) = item.get("path") else {
+                        self.lose(item.line, at, "an env_file entry needs a path");
+                        continue;
+                    };
+                    let required = item.get("required").map(|r| self.flag(r, &at));
+                    (file.clone(), required.flatten())
+                }
+                None => (item.clone(), None),
+            };
+            let Some(file) = self.text(&path_node, &at) else {
+                continue;
+            };
+            let mut fields = vec![Field::new("path", Expr::Str(file))];
+            if let Some(required) = required {
+                fields.push(Field::new("required", Expr::Bool(required)));
+            }
+            files.push(Expr::Record(fields));
+        }
+        files
+    }
+
+    // -- ports ------------------------------------------------------------------------------
+
+    fn ports(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let Value::Seq(items) = &node.value else {
+            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            return Vec::new();
+        };
+        let mut ports = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            match item.entries() {
+                Some(_) => ports.extend(self.long_port(item, &at)),
+                None => ports.extend(self.short_port(item, &at)),
+            }
+        }
+        ports
+    }
+
+    fn short_port(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let Some(text) = self.text(node, path) else {
+            return Vec::new();
+        };
+        let (spec, protocol) = match text.rsplit_once('/') {
+            Some((spec, protocol)) => (spec.to_string(), protocol.to_string()),
+            None => (text.clone(), "tcp".to_string()),
+        };
+        // [host_ip:][published:]target — an IPv6 host address is written in brackets.
+        let (host_ip, rest) = split_host_ip(&spec);
+        let (published, target) = match rest.rsplit_once(':') {
+            Some((published, target)) => (Some(published.to_string()), target.to_string()),
+            None => (None, rest.to_string()),
+        };
+        let Some(targets) = port_range(&target) else {
+            self.lose(node.line, path, format!("{text:?}: the container port must be a number or range"));
+            return Vec::new();
+        };
+        let published = published.filter(|p| !p.is_empty());
+        let publishes: Vec<Option<Expr>> = match &published {
+            None => vec![None; targets.len()],
+            Some(published) if published.starts_with("${") => {
+                if targets.len() != 1 {
+                    self.lose(node.line, path, format!("{text:?}: a variable host port for a range of ports"));
+                    return Vec::new();
+                }
+                vec![Some(Expr::Str(published.clone()))]
+            }
+            Some(published) => match port_range(published) {
+                Some(hosts) if hosts.len() == targets.len() => {
+                    hosts.into_iter().map(|p| Some(Expr::Int(i64::from(p)))).collect()
+                }
+                Some(hosts) if targets.len() == 1 && hosts.len() > 1 => {
+                    vec![Some(Expr::Str(published.clone()))]
+                }
+                _ => {
+                    self.lose(node.line, path, format!("{text:?}: host and container port ranges differ in length"));
+                    return Vec::new();
+                }
+            },
+        };
+        if published.is_none() {
+            // A container port published on a random host port: berth publishes on fixed
+            // ports or keeps a port internal.
+            self.lose(
+                node.line,
+                path,
+                format!("{text:?} publishes on a random host port; imported as an internal port"),
+            );
+        }
+        targets
+            .into_iter()
+            .zip(publishes)
+            .map(|(target, published)| port_expr(target, published, host_ip.clone(), &protocol, None))
+            .collect()
+    }
+
+    fn long_port(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let mut target = None;
+        let mut published = None;
+        let mut host_ip = None;
+        let mut protocol = "tcp".to_string();
+        let mut name = None;
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "target" => target = self.count(value, &at),
+                "published" => published = self.text(value, &at),
+                "host_ip" => host_ip = self.text(value, &at),
+                "protocol" => protocol = self.text(value, &at).unwrap_or(protocol),
+                "name" => name = self.text(value, &at),
+                "mode" if value.as_str() == Some("ingress") => {}
+                "app_protocol" | "mode" => self.lose(key.line, at, format!("port `{}` has no berth field", key.name)),
+                other => self.lose(key.line, at, format!("unknown port key `{other}`")),
+            }
+        }
+        let Some(target) = target.and_then(|t| u16::try_from(t).ok()).filter(|t| *t > 0) else {
+            self.lose(node.line, path, "a port needs a target between 1 and 65535");
+            return Vec::new();
+        };
+        let published = match published {
+            None => {
+                self.lose(node.line, path, "publishes on a random host port; imported as an internal port");
+                None
+            }
+            Some(p) if p.starts_with("${") => Some(Expr::Str(p)),
+            Some(p) => match p.parse::<u16>() {
+                Ok(port) => Some(Expr::Int(i64::from(port))),
+                Err(_) => Some(Expr::Str(p)),
+            },
+        };
+        vec![port_expr(target, published, host_ip, &protocol, name)]
+    }
+
+    fn expose(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let Value::Seq(items) = &node.value else {
+            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            return Vec::new();
+        };
+        let mut ports = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let Some(text) = self.fixed(item, &at) else {
+                continue;
+            };
+            let (spec, protocol) = text.rsplit_once('/').unwrap_or((&text, "tcp"));
+            match port_range(spec) {
+                Some(targets) => ports.extend(
+                    targets
+                        .into_iter()
+                        .map(|target| port_expr(target, None, None, protocol, None)),
+                ),
+                None => self.lose(item.line, at, format!("{text:?} is not a port")),
+            }
+        }
+        ports
+    }
+
+    // -- mounts -------------------------------------------------------------------------------
+
+    fn mounts(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let Value::Seq(items) = &node.value else {
+            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            return Vec::new();
+        };
+        let mut mounts = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let mount = match item.entries() {
+                Some(_) => self.long_mount(item, &at),
+                None => self.short_mount(item, &at),
+            };
+            mounts.extend(mount);
+        }
+        mounts
+    }
+
+    fn short_mount(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let text = self.text(node, path)?;
+        let parts: Vec<&str> = text.split(':').collect();
+        let (source, target, options) = match parts.as_slice() {
+            [target] => (None, (*target).to_string(), ""),
+            [source, target] => (Some((*source).to_string()), (*target).to_string(), ""),
+            [source, target, options] => (Some((*source).to_string()), (*target).to_string(), *options),
+            _ => {
+                self.lose(node.line, path, format!("{text:?} is not SOURCE:TARGET[:OPTIONS]"));
+                return None;
+            }
+        };
+        let mut read_only = false;
+        let mut selinux = None;
+        for option in options.split(',').filter(|o| !o.is_empty()) {
+            match option {
+                "ro" => read_only = true,
+                "rw" => {}
+                "z" | "Z" => selinux = Some(option.to_string()),
+                "nocopy" => self.lose(node.line, path, "`nocopy` has no berth field"),
+                other => self.lose(node.line, path, format!("mount option `{other}` has no berth field")),
+            }
+        }
+        let Some(source) = source else {
+            // An anonymous volume: Compose makes a fresh volume per container.
+            self.lose(node.line, path, format!("{text:?} is an anonymous volume; berth mounts named volumes"));
+            return None;
+        };
+        let is_bind = source.starts_with(['.', '/', '~', '$']);
+        if is_bind {
+            let mut fields = vec![
+                Field::new("type", Expr::Str("bind".into())),
+                Field::new("source", Expr::Str(source)),
+                Field::new("target", Expr::Str(target)),
+            ];
+            if read_only {
+                fields.push(Field::new("read_only", Expr::Bool(true)));
+            }
+            // The short syntax creates a missing host folder.
+            fields.push(Field::new("create_host_path", Expr::Bool(true)));
+            if let Some(selinux) = selinux {
+                fields.push(Field::new("selinux", Expr::Str(selinux)));
+            }
+            Some(Expr::Record(fields))
+        } else {
+            let volume = berth_name(&source);
+            Some(if read_only || selinux.is_some() {
+                let mut fields = vec![
+                    Field::new("source", Expr::Str(volume)),
+                    Field::new("target", Expr::Str(target)),
+                ];
+                if read_only {
+                    fields.push(Field::new("read_only", Expr::Bool(true)));
+                }
+                if let Some(selinux) = selinux {
+                    fields.push(Field::new("selinux", Expr::Str(selinux)));
+                }
+                Expr::Record(fields)
+            } else {
+                Expr::Raw(format!(
+                    "berth.volume {} {}",
+                    super::nickel::string(&volume),
+                    super::nickel::string(&target)
+                ))
+            })
+        }
+    }
+
+    fn long_mount(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let mut fields = Vec::new();
+        let mut kind = "volume".to_string();
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "type" => kind = self.fixed(value, &at).unwrap_or(kind),
+                "source" => {
+                    let source = self.text(value, &at)?;
+                    let source = if kind == "volume" { berth_name(&source) } else { source };
+                    fields.push(Field::new("source", Expr::Str(source)));
+                }
+                "target" => fields.push(Field::new("target", Expr::Str(self.text(value, &at)?))),
+                "read_only" => {
+                    if let Some(flag) = self.flag(value, &at) {
+                        fields.push(Field::new("read_only", Expr::Bool(flag)));
+                    }
+                }
+                "bind" => {
+                    for (option, option_value) in value.entries().unwrap_or_default() {
+                        let option_at = format!("{at}.{}", option.name);
+                        match option.name.as_str() {
+                            "create_host_path" => {
+                                if let Some(flag) = self.flag(option_value, &option_at) {
+                                    fields.push(Field::new("create_host_path", Expr::Bool(flag)));
+                                }
+                            }
+                            "selinux" => {
+                                if let Some(text) = self.fixed(option_value, &option_at) {
+                                    fields.push(Field::new("selinux", Expr::Str(text)));
+                                }
+                            }
+                            other => self.lose(option.line, option_at, format!("bind option `{other}` has no berth field")),
+                        }
+                    }
+                }
+                "consistency" => {}
+                other => self.lose(key.line, at, format!("mount option `{other}` has no berth field")),
+            }
+        }
+        if !matches!(kind.as_str(), "volume" | "bind" | "tmpfs") {
+            self.lose(node.line, path, format!("mount type {kind:?} has no berth equivalent"));
+            return None;
+        }
+        if kind == "volume" && !fields.iter().any(|f| f.name == "source") {
+            self.lose(node.line, path, "an anonymous volume; berth mounts named volumes");
+            return None;
+        }
+        fields.insert(0, Field::new("type", Expr::Str(kind)));
+        Some(Expr::Record(fields))
+    }
+
+    // -- networks and dependencies ------------------------------------------------------------
+
+    fn service_networks(&mut self, service: &str, node: &Node, path: &str, out: &mut Out) {
+        let mut names = Vec::new();
+        let mut aliases = Vec::new();
+        match &node.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(name) = self.fixed(item, &format!("{path}[{i}]")) {
+                        names.push(berth_name(&name));
+                    }
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let network = berth_name(&key.name);
+                    names.push(network.clone());
+                    for (option, option_value) in value.entries().unwrap_or_default() {
+                        let at = format!("{path}.{}.{}", key.name, option.name);
+                        match option.name.as_str() {
+                            "aliases" => {
+                                let list = self.string_list(option_value, &at);
+                                aliases.push(Field::new(
+                                    network.clone(),
+                                    Expr::Array(list.into_iter().map(Expr::Str).collect()),
+                                ));
+                            }
+                            other => self.lose(option.line, at, format!("network option `{other}` has no berth field")),
+                        }
+                    }
+                }
+            }
+            _ => self.lose(node.line, path, format!("expected a list or a mapping, found {}", node.kind())),
+        }
+        // Only `default`: the same as joining nothing in particular.
+        if names != ["default"] || !aliases.is_empty() {
+            out.push("networks", Expr::Array(names.into_iter().map(Expr::Str).collect()));
+        }
+        if !aliases.is_empty() {
+            out.push("network_aliases", Expr::Record(aliases));
+        }
+        let _ = service;
+    }
+
+    fn depends_on(&mut self, node: &Node, path: &str) -> Vec<Field> {
+        let mut fields = Vec::new();
+        match &node.value {
+            Value::Seq(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    if let Some(name) = self.fixed(item, &format!("{path}[{i}]")) {
+                        fields.push(Field::new(berth_name(&name), Expr::Str("started".into())));
+                    }
+                }
+            }
+            Value::Map(entries) => {
+                for (key, value) in entries {
+                    let at = format!("{path}.{}", key.name);
+                    let mut condition = "started";
+                    for (option, option_value) in value.entries().unwrap_or_default() {
+                        let option_at = format!("{at}.{}", option.name);
+                        match (option.name.as_str(), option_value.scalar_text().as_deref()) {
+                            ("condition", Some("service_started")) => condition = "started",
+                            ("condition", Some("service_healthy")) => condition = "healthy",
+                            ("condition", Some("service_completed_successfully")) => condition = "completed",
+                            ("required", Some("true")) | ("restart", Some("false")) => {}
+                            (other, _) => self.lose(
+                                option.line,
+                                option_at,
+                                format!("depends_on `{other}: {}` has no berth field", summary(option_value)),
+                            ),
+                        }
+                    }
+                    fields.push(Field::new(berth_name(&key.name), Expr::Str(condition.into())));
+                }
+            }
+            _ => self.lose(node.line, path, format!("expected a list or a mapping, found {}", node.kind())),
+        }
+        fields
+    }
+
+    // -- healthcheck, deploy, logging, limits -------------------------------------------------
+
+    fn healthcheck(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let entries = node.entries()?;
+        if node.get("disable").and_then(|d| d.scalar_text()).as_deref() == Some("true") {
+            self.lose(node.line, path, "disables the image's healthcheck; berth has no field for that");
+            return None;
+        }
+        let mut fields = Vec::new();
+        for (key, value) in entries {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "test" => {
+                    let test = self.health_test(value, &at)?;
+                    fields.push(Field::new("test", test));
+                }
+                "interval" | "timeout" | "start_period" => {
+                    if let Some(duration) = self.duration(value, &at) {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(duration)));
+                    }
+                }
+                "retries" => {
+                    if let Some(count) = self.count(value, &at) {
+                        fields.push(Field::new("retries", Expr::Int(count_i64(count))));
+                    }
+                }
+                "disable" => {}
+                other => self.lose(key.line, at, format!("healthcheck `{other}` has no berth field")),
+            }
+        }
+        if !fields.iter().any(|f| f.name == "test") {
+            if !fields.is_empty() {
+                self.lose(node.line, path, "timings without a test (the image's test) have no berth equivalent");
+            }
+            return None;
+        }
+        for (name, value) in DOCKER_HEALTH_DEFAULTS {
+            if !fields.iter().any(|f| f.name == name) {
+                let expr = match value.parse::<i64>() {
+                    Ok(number) => Expr::Int(number),
+                    Err(_) => Expr::Str(value.to_string()),
+                };
+                fields.push(Field::new(name, expr));
+            }
+        }
+        Some(Expr::Record(fields))
+    }
+
+    fn health_test(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let Value::Seq(items) = &node.value else {
+            return self.text(node, path).map(Expr::Str);
+        };
+        let first = items.first().and_then(Node::scalar_text);
+        match first.as_deref() {
+            Some("CMD") => {
+                let mut args = Vec::new();
+                for (i, item) in items.iter().enumerate().skip(1) {
+                    args.push(Expr::Str(self.text(item, &format!("{path}[{i}]"))?));
+                }
+                Some(Expr::Array(args))
+            }
+            Some("CMD-SHELL") if items.len() == 2 => {
+                self.text(&items[1], &format!("{path}[1]")).map(Expr::Str)
+            }
+            _ => {
+                self.lose(node.line, path, "a test must start with CMD or CMD-SHELL");
+                None
+            }
+        }
+    }
+
+    fn deploy(&mut self, node: &Node, path: &str, out: &mut Out, replicas: &mut Option<(u64, Expr)>) {
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "replicas" => {
+                    if let Some(count) = self.count(value, &at) {
+                        *replicas = Some((count, Expr::Int(count_i64(count))));
+                    }
+                }
+                "mode" if value.scalar_text().as_deref() == Some("replicated") => {}
+                "resources" => {
+                    let mut sets = Vec::new();
+                    for (set, limits) in value.entries().unwrap_or_default() {
+                        let set_at = format!("{at}.{}", set.name);
+                        if !matches!(set.name.as_str(), "limits" | "reservations") {
+                            self.lose(set.line, set_at, "no berth field");
+                            continue;
+                        }
+                        let mut fields = Vec::new();
+                        for (resource, amount) in limits.entries().unwrap_or_default() {
+                            let resource_at = format!("{set_at}.{}", resource.name);
+                            match resource.name.as_str() {
+                                "cpus" => {
+                                    let cpus = self.fixed(amount, &resource_at);
+                                    match cpus.as_deref().map(str::parse::<f64>) {
+                                        Some(Ok(cpus)) if cpus > 0.0 => {
+                                            fields.push(Field::new("cpus", Expr::Float(cpus)));
+                                        }
+                                        Some(_) => self.lose(amount.line, resource_at, "not a positive number of CPUs"),
+                                        None => {}
+                                    }
+                                }
+                                "memory" => {
+                                    if let Some(size) = self.byte_size(amount, &resource_at) {
+                                        fields.push(Field::new("memory", Expr::Str(size)));
+                                    }
+                                }
+                                other => self.lose(
+                                    resource.line,
+                                    resource_at,
+                                    format!("`{other}` ({}) has no berth field", summary(amount)),
+                                ),
+                            }
+                        }
+                        if !fields.is_empty() {
+                            sets.push(Field::new(set.name.clone(), Expr::Record(fields)));
+                        }
+                    }
+                    if !sets.is_empty() {
+                        out.push("resources", Expr::Record(sets));
+                    }
+                }
+                other => {
+                    self.lose(key.line, at, format!("deploy `{other}` has no berth field"));
+                    out.comment(format!("not imported (deploy.{other}): {}", summary(value)));
+                }
+            }
+        }
+    }
+
+    fn logging(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let mut fields = Vec::new();
+        for (key, value) in node.entries()? {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "driver" => {
+                    if let Some(driver) = self.fixed(value, &at) {
+                        fields.push(Field::new("driver", Expr::Str(driver)));
+                    }
+                }
+                "options" => {
+                    let options = self.string_map(value, &at, '=');
+                    let mut fixed = Vec::new();
+                    for option in options {
+                        match option.value {
+                            Expr::Str(text) if text.contains("${") => {
+                                self.lose(value.line, format!("{at}.{}", option.name), "berth does not interpolate logging options");
+                            }
+                            other => fixed.push(Field::new(option.name, other)),
+                        }
+                    }
+                    fields.push(Field::new("options", Expr::Record(fixed)));
+                }
+                other => self.lose(key.line, at, format!("logging `{other}` has no berth field")),
+            }
+        }
+        Some(Expr::Record(fields))
+    }
+
+    fn ulimits(&mut self, node: &Node, path: &str) -> Vec<Field> {
+        let mut fields = Vec::new();
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            let limit = match value.entries() {
+                Some(_) => {
+                    let soft = value.get("soft").and_then(|n| self.limit(n, &at));
+                    let hard = value.get("hard").and_then(|n| self.limit(n, &at));
+                    match (soft, hard) {
+                        (Some(soft), Some(hard)) => Some(Expr::Record(vec![
+                            Field::new("soft", Expr::Int(soft)),
+                            Field::new("hard", Expr::Int(hard)),
+                        ])),
+                        _ => {
+                            self.lose(value.line, at, "a ulimit needs soft and hard");
+                            None
+                        }
+                    }
+                }
+                None => self.limit(value, &at).map(Expr::Int),
+            };
+            if let Some(limit) = limit {
+                fields.push(Field::new(key.name.clone(), limit));
+            }
+        }
+        fields
+    }
+
+    fn limit(&mut self, node: &Node, path: &str) -> Option<i64> {
+        let text = self.fixed(node, path)?;
+        match text.parse::<i64>() {
+            Ok(limit) if limit >= -1 => Some(limit),
+            _ => {
+                self.lose(node.line, path, format!("{text:?} is not a limit (a whole number, -1 for unlimited)"));
+                None
+            }
+        }
+    }
+
+    fn extra_hosts(&mut self, node: &Node, path: &str) -> Vec<Field> {
+        let fields = match &node.value {
+            Value::Seq(items) => {
+                let mut fields = Vec::new();
+                for (i, item) in items.iter().enumerate() {
+                    let at = format!("{path}[{i}]");
+                    let Some(entry) = self.fixed(item, &at) else {
+                        continue;
+                    };
+                    // host=address, or host:address (an IPv6 address has colons of its own).
+                    let split = entry.split_once('=').or_else(|| entry.split_once(':'));
+                    match split {
+                        Some((host, address)) => {
+                            fields.push(Field::new(host, Expr::Str(address.trim_matches(['[', ']']).to_string())));
+                        }
+                        None => self.lose(item.line, at, format!("{entry:?} is not HOST:ADDRESS")),
+                    }
+                }
+                fields
+            }
+            _ => self.string_map(node, path, '='),
+        };
+        fields
+    }
+
+    // -- top level ----------------------------------------------------------------------------
+
+    pub fn volume(&mut self, name: &str, node: &Node) -> Expr {
+        let path = format!("volumes.{name}");
+        let mut fields = Vec::new();
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "name" | "driver" => {
+                    if let Some(text) = self.fixed(value, &at) {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(text)));
+                    }
+                }
+                "external" => self.external(value, &at, &mut fields),
+                "labels" | "driver_opts" => {
+                    let map = self.string_map(value, &at, '=');
+                    fields.push(Field::new(key.name.clone(), Expr::Record(map)));
+                }
+                other if other.starts_with("x-") => {}
+                other => self.lose(key.line, at, format!("volume `{other}` has no berth field")),
+            }
+        }
+        Expr::Record(fields)
+    }
+
+    pub fn network(&mut self, name: &str, node: &Node) -> Expr {
+        let path = format!("networks.{name}");
+        let mut fields = Vec::new();
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "name" | "driver" => {
+                    if let Some(text) = self.fixed(value, &at) {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(text)));
+                    }
+                }
+                "internal" | "attachable" => {
+                    if let Some(flag) = self.flag(value, &at) {
+                        fields.push(Field::new(key.name.clone(), Expr::Bool(flag)));
+                    }
+                }
+                "external" => self.external(value, &at, &mut fields),
+                "labels" | "driver_opts" => {
+                    let map = self.string_map(value, &at, '=');
+                    fields.push(Field::new(key.name.clone(), Expr::Record(map)));
+                }
+                other if other.starts_with("x-") => {}
+                other => self.lose(key.line, at, format!("network `{other}` ({}) has no berth field", summary(value))),
+            }
+        }
+        Expr::Record(fields)
+    }
+
+    /// `external: true`, or the legacy `external: { name: x }`.
+    fn external(&mut self, node: &Node, path: &str, fields: &mut Vec<Field>) {
+        if let Some(name) = node.get("name") {
+            if let Some(name) = self.fixed(name, path) {
+                fields.push(Field::new("name", Expr::Str(name)));
+            }
+            fields.push(Field::new("external", Expr::Bool(true)));
+        } else if let Some(flag) = self.flag(node, path) {
+            fields.push(Field::new("external", Expr::Bool(flag)));
+        }
+    }
+}
+
+/// Fields in the order the Compose file wrote them; `ports` and `expose` share one field.
+#[derive(Default)]
+struct Out {
+    fields: Vec<Field>,
+    pending_comments: Vec<String>,
+}
+
+impl Out {
+    fn push(&mut self, name: &str, value: Expr) {
+        let comments = std::mem::take(&mut self.pending_comments);
+        self.fields.push(Field::new(name, value).commented(comments));
+    }
+
+    fn extend(&mut self, name: &str, items: Vec<Expr>) {
+        if let Some(Field {
+            value: Expr::Array(existing),
+            ..
+        }) = self.fields.iter_mut().find(|f| f.name == name)
+        {
+            existing.extend(items);
+        } else {
+            self.push(name, Expr::Array(items));
+        }
+    }
+
+    fn comment(&mut self, line: String) {
+        self.pending_comments.push(line);
+    }
+
+    fn finish(mut self) -> Vec<Field> {
+        if !self.pending_comments.is_empty() {
+            // Comments after the last field go above a field that says so.
+            let comments = std::mem::take(&mut self.pending_comments);
+            match self.fields.first_mut() {
+                Some(first) => first.comments.splice(0..0, comments).for_each(drop),
+                None => self.fields.push(
+                    Field::new("description", Expr::Str("imported".into())).commented(comments),
+                ),
+            }
+        }
+        self.fields
+    }
+}
+
+fn port_expr(
+    target: u16,
+    published: Option<Expr>,
+    host_ip: Option<String>,
+    protocol: &str,
+    name: Option<String>,
+) -> Expr {
+    let plain = host_ip.is_none() && protocol == "tcp" && name.is_none();
+    match published {
+        Some(Expr::Int(host)) if plain => Expr::Raw(format!("berth.publish {host} {target}")),
+        None if plain => Expr::Raw(format!("berth.internal {target}")),
+        published => {
+            let mut fields = vec![Field::new("target", Expr::Int(i64::from(target)))];
+            if let Some(published) = published {
+                fields.push(Field::new("published", published));
+            }
+            if let Some(host_ip) = host_ip {
+                fields.push(Field::new("host_ip", Expr::Str(host_ip)));
+            }
+            if protocol != "tcp" {
+                fields.push(Field::new("protocol", Expr::Str(protocol.to_string())));
+            }
+            if let Some(name) = name {
+                fields.push(Field::new("name", Expr::Str(name)));
+            }
+            Expr::Record(fields)
+        }
+    }
+}
+
+fn split_host_ip(spec: &str) -> (Option<String>, &str) {
+    if let Some(rest) = spec.strip_prefix('[')
+        && let Some((ip, rest)) = rest.split_once("]:")
+    {
+        return (Some(ip.to_string()), rest);
+    }
+    let colons = spec.matches(':').count();
+    if colons == 2 {
+        if let Some((ip, rest)) = spec.split_once(':') {
+            return (Some(ip.to_string()).filter(|ip| !ip.is_empty()), rest);
+        }
+    }
+    (None, spec)
+}
+
+/// `8080` or `8000-8002` as the list of ports.
+fn port_range(text: &str) -> Option<Vec<u16>> {
+    let (first, last) = text.split_once('-').unwrap_or((text, text));
+    let first: u16 = first.trim().parse().ok()?;
+    let last: u16 = last.trim().parse().ok()?;
+    (first >= 1 && first <= last && last - first < 1024).then(|| (first..=last).collect())
+}
+
+/// A name berth accepts for services, volumes and networks: lower case, `.` as `-`.
+pub fn berth_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '-',
+        })
+        .collect()
+}
+
+/// `1m30s`, `10s`, `500ms` as berth writes them; Compose also reads a bare number as
+/// seconds? No: as nanoseconds in the API, so bare numbers are refused.
+fn normalized_duration(text: &str) -> Option<String> {
+    let text = text.trim();
+    let valid = !text.is_empty() && {
+        let mut rest = text;
+        let mut ok = true;
+        while !rest.is_empty() && ok {
+            let digits = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                .unwrap_or(rest.len());
+            let unit_len = rest[digits..]
+                .find(|c: char| c.is_ascii_digit())
+                .unwrap_or(rest.len() - digits);
+            let unit = &rest[digits..digits + unit_len];
+            ok = digits > 0 && matches!(unit, "ns" | "us" | "ms" | "s" | "m" | "h");
+            rest = &rest[digits + unit_len..];
+        }
+        ok
+    };
+    valid.then(|| text.to_string())
+}
+
+/// `512M`, `1g`, `1024kb`, `2GB`, `1000` (bytes) as berth's ByteSize (`512M`, `1g`, `1024k`).
+fn normalized_bytes(text: &str) -> Option<String> {
+    let text = text.trim();
+    let digits = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() || number.parse::<f64>().is_err() {
+        return None;
+    }
+    let unit = unit.trim().to_ascii_lowercase();
+    let unit = match unit.as_str() {
+        "" | "b" => "b",
+        "k" | "kb" | "kib" => "k",
+        "m" | "mb" | "mib" => "m",
+        "g" | "gb" | "gib" => "g",
+        _ => return None,
+    };
+    Some(format!("{number}{unit}"))
+}
+
+fn count_i64(count: u64) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
+/// A node in one line, for comments: `{ driver: nvidia, count: 1 }`.
+pub fn summary(node: &Node) -> String {
+    let text = match &node.value {
+        Value::Null => "null".to_string(),
+        Value::Str(text) => format!("{text:?}"),
+        Value::Seq(items) => format!("[{}]", items.iter().map(summary).collect::<Vec<_>>().join(", ")),
+        Value::Map(entries) => format!(
+            "{{ {} }}",
+            entries
+                .iter()
+                .map(|(key, value): &(Key, Node)| format!("{}: {}", key.name, summary(value)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => node.scalar_text().unwrap_or_default(),
+    };
+    if text.chars().count() > 200 {
+        format!("{}…", text.chars().take(200).collect::<String>())
+    } else {
+        text
+    }
+}
+
+fn unsupported_reason(key: &str) -> String {
+    match key {
+        "secrets" | "configs" => {
+            format!("`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)")
+        }
+        "extends" => "`extends` pulls a service from another place; write the shared part as a Nickel value and merge it with `&`".to_string(),
+        other => format!("`{other}` has no berth field"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{berth_name, normalized_bytes, normalized_duration, port_range, split_host_ip};
+
+    #[test]
+    fn sizes_durations_and_names() {
+        assert_eq!(normalized_bytes("512MB").as_deref(), Some("512m"));
+        assert_eq!(normalized_bytes("1g").as_deref(), Some("1g"));
+        assert_eq!(normalized_bytes("1000").as_deref(), Some("1000b"));
+        assert_eq!(normalized_bytes("lots"), None);
+        assert_eq!(normalized_duration("1m30s").as_deref(), Some("1m30s"));
+        assert_eq!(normalized_duration("10"), None);
+        assert_eq!(berth_name("wazuh.Master"), "wazuh-master");
+    }
+
+    #[test]
+    fn port_specs() {
+        assert_eq!(port_range("9000-9002"), Some(vec![9000, 9001, 9002]));
+        assert_eq!(port_range("0"), None);
+        assert_eq!(split_host_ip("127.0.0.1:80:80"), (Some("127.0.0.1".into()), "80:80"));
+        assert_eq!(split_host_ip("[::1]:80:80"), (Some("::1".into()), "80:80"));
+        assert_eq!(split_host_ip("80:80"), (None, "80:80"));
+    }
+}
