@@ -7,6 +7,7 @@
 
 pub mod compose;
 pub mod env_file;
+pub mod extends;
 pub mod interpolation;
 pub mod nickel;
 pub mod yaml;
@@ -75,8 +76,13 @@ const TOP_LEVEL_UNSUPPORTED: &[&str] = &["secrets", "configs", "include", "model
 /// Translates a Compose file into a stack module.
 ///
 /// # Errors
-/// Malformed YAML, a document that is not a Compose file, or a key Compose does not know.
-pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
+/// Malformed YAML, a document that is not a Compose file, a key Compose does not know,
+/// or an `extends` whose base cannot be found.
+pub fn import(
+    text: &str,
+    options: &Options,
+    read: extends::ReadFile<'_>,
+) -> Result<Imported, ImportError> {
     let root = yaml::load(text).map_err(|e| ImportError {
         line: e.line,
         column: e.column,
@@ -87,7 +93,10 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
         return Err(ImportError::shape(
             root.line,
             "(document)",
-            format!("a Compose file is a mapping with `services`, found {}", root.kind()),
+            format!(
+                "a Compose file is a mapping with `services`, found {}",
+                root.kind()
+            ),
         ));
     };
     let mut translator = Translator::new(&options.env);
@@ -116,7 +125,10 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
                     key: other.to_string(),
                     reason: format!("top-level `{other}` has no berth equivalent"),
                 });
-                top_comments.push(format!("not imported ({other}): {}", compose::summary(value)));
+                top_comments.push(format!(
+                    "not imported ({other}): {}",
+                    compose::summary(value)
+                ));
             }
             other if other.starts_with("x-") => {}
             other => {
@@ -129,26 +141,42 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
         }
     }
     let Some(services) = services else {
-        return Err(ImportError::shape(root.line.max(1), "services", "a Compose file needs `services`"));
+        return Err(ImportError::shape(
+            root.line.max(1),
+            "services",
+            "a Compose file needs `services`",
+        ));
     };
     let Some(service_entries) = services.entries() else {
         return Err(ImportError::shape(
             services.line,
             "services",
-            format!("`services` must be a mapping of service names, found {}", services.kind()),
+            format!(
+                "`services` must be a mapping of service names, found {}",
+                services.kind()
+            ),
         ));
     };
+    let service_entries = extends::resolve(service_entries, read)?;
     let stack = berth_name(stack_name.as_deref().unwrap_or(&options.fallback_name));
     let volumes = match volumes_node {
-        Some(node) => top_level_map(&mut translator, &stack, node, "volumes", |t, name, node| t.volume(name, node))?,
+        Some(node) => top_level_map(&mut translator, &stack, node, "volumes", |t, name, node| {
+            t.volume(name, node)
+        })?,
         None => Vec::new(),
     };
     let networks = match networks_node {
-        Some(node) => top_level_map(&mut translator, &stack, node, "networks", |t, name, node| t.network(name, node))?,
+        Some(node) => top_level_map(
+            &mut translator,
+            &stack,
+            node,
+            "networks",
+            |t, name, node| t.network(name, node),
+        )?,
         None => Vec::new(),
     };
     let mut service_fields = Vec::new();
-    for (key, node) in service_entries {
+    for (key, node) in &service_entries {
         let out = translator.service(&key.name, node)?;
         let mut fields = out.fields;
         let name = berth_name(&key.name);
@@ -158,10 +186,18 @@ pub fn import(text: &str, options: &Options) -> Result<Imported, ImportError> {
         }
         service_fields.push(Field::new(name, Expr::Record(fields)));
     }
+    translator.report_pass_through_defaults();
+    translator
+        .losses
+        .sort_by(|a, b| (a.line, &a.key).cmp(&(b.line, &b.key)));
     let variables = declare_variables(&translator.variables, options);
     let mut stack_fields = vec![Field::new("name", Expr::Str(stack.clone()))];
     stack_fields.push(Field::new("services", Expr::Record(service_fields)).commented(top_comments));
-    for (name, fields) in [("volumes", volumes), ("networks", networks), ("variables", variables)] {
+    for (name, fields) in [
+        ("volumes", volumes),
+        ("networks", networks),
+        ("variables", variables),
+    ] {
         if !fields.is_empty() {
             stack_fields.push(Field::new(name, Expr::Record(fields)));
         }
@@ -214,7 +250,10 @@ fn top_level_map<'a>(
                 "line {}: {section}.{} is `{name}` in berth; its engine name stays the Compose one",
                 key.line, key.name
             ));
-            record.insert(0, Field::new("name", Expr::Str(format!("{stack}_{}", key.name))));
+            record.insert(
+                0,
+                Field::new("name", Expr::Str(format!("{stack}_{}", key.name))),
+            );
         }
         fields.push(Field::new(name, Expr::Record(record)));
     }
@@ -273,9 +312,18 @@ fn keep_old_name_reachable(old: &str, fields: &mut Vec<Field>) {
 /// Names that hold credentials by convention; their values never become defaults.
 fn looks_like_credential(name: &str) -> bool {
     let upper = name.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "PRIVATE_KEY", "API_KEY", "_PASS", "ACCESS_KEY"]
-        .iter()
-        .any(|word| upper.contains(word))
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "PRIVATE_KEY",
+        "API_KEY",
+        "_PASS",
+        "ACCESS_KEY",
+    ]
+    .iter()
+    .any(|word| upper.contains(word))
         || upper.ends_with("_KEY")
         || upper.ends_with("PASS")
 }
@@ -306,7 +354,7 @@ fn declare_variables(variables: &BTreeMap<String, Declared>, options: &Options) 
                     comments.push(format!("Default taken from {env_file}."));
                     fields.push(Field::new("default", Expr::Str(value.clone())));
                 }
-                (None, None) if declared.pass_through && declared.required_message.is_none() => {
+                (None, None) if !declared.pass_through.is_empty() && declared.required_message.is_none() => {
                     comments.push(
                         "Passed through from the host in Compose; empty when the host does not set it.".to_string(),
                     );
@@ -327,14 +375,22 @@ fn declare_variables(variables: &BTreeMap<String, Declared>, options: &Options) 
 fn header(stack: &str, options: &Options, translator: &Translator<'_>) -> String {
     let mut lines = vec![
         format!("{stack}: imported from {} by `berth import`.", options.file),
-        "Variables below came from ${VAR} references in the Compose file; their defaults from".to_string(),
-        "the file (or the env file), values that look like credentials are marked secret.".to_string(),
+        "Variables below came from ${VAR} references in the Compose file; their defaults from"
+            .to_string(),
+        "the file (or the env file), values that look like credentials are marked secret."
+            .to_string(),
     ];
     if !translator.losses.is_empty() {
         lines.push(String::new());
-        lines.push("Not imported (kept here by --allow-lossy; each is also listed by the command):".to_string());
+        lines.push(
+            "Not imported (kept here by --allow-lossy; each is also listed by the command):"
+                .to_string(),
+        );
         for loss in &translator.losses {
-            lines.push(format!("  line {}: {}: {}", loss.line, loss.key, loss.reason));
+            lines.push(format!(
+                "  line {}: {}: {}",
+                loss.line, loss.key, loss.reason
+            ));
         }
     }
     let mut text = String::new();

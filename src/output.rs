@@ -53,12 +53,10 @@ pub fn replace_file(path: &Path, contents: &str) -> Result<(), OutputError> {
         .tempfile_in(&parent)
         .map_err(io(&parent))?;
     std::io::Write::write_all(&mut staged, contents.as_bytes()).map_err(io(staged.path()))?;
-    staged
-        .persist(path)
-        .map_err(|e| OutputError::Io {
-            path: path.to_path_buf(),
-            source: e.error,
-        })?;
+    staged.persist(path).map_err(|e| OutputError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 

@@ -382,7 +382,10 @@ fn container_spec(
             .collect(),
         user: user.clone(),
         working_dir: working_dir.clone(),
-        ports: ports.iter().map(|port| port_spec(stack, port, values)).collect(),
+        ports: ports
+            .iter()
+            .map(|port| port_spec(stack, port, values))
+            .collect(),
         mounts,
         tmpfs: tmpfs.clone(),
         networks,

@@ -52,10 +52,10 @@ impl Import {
             Some(path) => read_env_file(path)?,
             None => BTreeMap::new(),
         };
-        let file_name = self
-            .file
-            .file_name()
-            .map_or_else(|| self.file.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let file_name = self.file.file_name().map_or_else(
+            || self.file.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         let options = Options {
             name: self.name.clone(),
             fallback_name: default_name(&self.file),
@@ -63,10 +63,14 @@ impl Import {
             env,
             env_file: env_file.as_ref().map(|p| p.display().to_string()),
         };
-        let imported = import::import(&text, &options).map_err(|error| ImportFailure::Invalid {
-            file: self.file.clone(),
-            error,
-        })?;
+        let folder = self.file.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let read =
+            |name: &str| std::fs::read_to_string(folder.join(name)).map_err(|e| e.to_string());
+        let imported =
+            import::import(&text, &options, &read).map_err(|error| ImportFailure::Invalid {
+                file: self.file.clone(),
+                error,
+            })?;
         for note in &imported.notes {
             tracing::info!("{}: {note}", self.file.display());
         }
@@ -137,7 +141,11 @@ fn default_name(file: &Path) -> String {
     if generic {
         std::path::absolute(file)
             .ok()
-            .and_then(|p| p.parent().and_then(|d| d.file_name()).map(|n| n.to_string_lossy().into_owned()))
+            .and_then(|p| {
+                p.parent()
+                    .and_then(|d| d.file_name())
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
             .unwrap_or(stem)
     } else {
         stem

@@ -34,7 +34,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "dns_search",
     "domainname",
     "external_links",
-    "extends",
     "gpus",
     "group_add",
     "ipc",
@@ -86,8 +85,9 @@ pub struct Declared {
     pub first_use: String,
     /// `${VAR-default}` somewhere: the default applied only when VAR was unset.
     pub unset_only: bool,
-    /// An environment entry passed through from the host (`- NAME` / `NAME:`).
-    pub pass_through: bool,
+    /// Environment entries that pass the host's value through (`- NAME` / `NAME:`):
+    /// (line, field path).
+    pub pass_through: Vec<(u64, String)>,
 }
 
 /// The translation so far.
@@ -131,7 +131,11 @@ impl<'a> Translator<'a> {
     /// A Compose string as berth text, declaring the variables it uses.
     fn text(&mut self, node: &Node, path: &str) -> Option<String> {
         let Some(raw) = node.scalar_text() else {
-            self.lose(node.line, path, format!("expected text, found {}", node.kind()));
+            self.lose(
+                node.line,
+                path,
+                format!("expected text, found {}", node.kind()),
+            );
             return None;
         };
         match interpolation::translate(&raw) {
@@ -172,11 +176,18 @@ impl<'a> Translator<'a> {
                         line,
                         first_use: path.to_string(),
                         unset_only,
-                        pass_through,
+                        pass_through: if pass_through {
+                            vec![(line, path.to_string())]
+                        } else {
+                            Vec::new()
+                        },
                     },
                 );
             }
             Some(declared) => {
+                if pass_through {
+                    declared.pass_through.push((line, path.to_string()));
+                }
                 declared.unset_only |= unset_only;
                 if declared.required_message.is_none() {
                     declared.required_message = required;
@@ -201,7 +212,11 @@ impl<'a> Translator<'a> {
     fn fixed(&mut self, node: &Node, path: &str) -> Option<String> {
         let raw = node.scalar_text();
         let Some(raw) = raw else {
-            self.lose(node.line, path, format!("expected a single value, found {}", node.kind()));
+            self.lose(
+                node.line,
+                path,
+                format!("expected a single value, found {}", node.kind()),
+            );
             return None;
         };
         if !raw.contains('$') {
@@ -240,6 +255,24 @@ impl<'a> Translator<'a> {
             format!("{raw:?} is fixed to {value:?}: berth cannot read a variable in this field"),
         );
         Some(value)
+    }
+
+    /// A pass-through entry leaves the variable unset in the container when the host does
+    /// not set it; a berth variable with a default (from another use) always sets it.
+    pub fn report_pass_through_defaults(&mut self) {
+        let mut found = Vec::new();
+        for (name, declared) in &self.variables {
+            if let Some(default) = &declared.default {
+                for (line, path) in &declared.pass_through {
+                    found.push((*line, path.clone(), format!(
+                        "passes {name} through from the host, but {name} has the default {default:?} elsewhere: berth sets it to that default when the host does not set it"
+                    )));
+                }
+            }
+        }
+        for (line, path, reason) in found {
+            self.lose(line, path, reason);
+        }
     }
 
     // -- services -------------------------------------------------------------------------
@@ -294,11 +327,17 @@ impl<'a> Translator<'a> {
                         &key.name
                     };
                     let items = self.string_list(value, &path);
-                    out.push(field, Expr::Array(items.into_iter().map(Expr::Str).collect()));
+                    out.push(
+                        field,
+                        Expr::Array(items.into_iter().map(Expr::Str).collect()),
+                    );
                 }
                 "tmpfs" => {
                     let items = self.string_list(value, &path);
-                    out.push("tmpfs", Expr::Array(items.into_iter().map(Expr::Str).collect()));
+                    out.push(
+                        "tmpfs",
+                        Expr::Array(items.into_iter().map(Expr::Str).collect()),
+                    );
                 }
                 "command" | "entrypoint" => {
                     if let Some(command) = self.command(value, &path) {
@@ -408,7 +447,11 @@ impl<'a> Translator<'a> {
         };
         let (base, retries) = policy.split_once(':').unwrap_or((&policy, ""));
         if !RESTART_POLICIES.contains(&base) {
-            self.lose(node.line, path, format!("unknown restart policy {policy:?}"));
+            self.lose(
+                node.line,
+                path,
+                format!("unknown restart policy {policy:?}"),
+            );
             return;
         }
         if !retries.is_empty() {
@@ -428,7 +471,11 @@ impl<'a> Translator<'a> {
                 "true" | "True" | "TRUE" => Some(true),
                 "false" | "False" | "FALSE" => Some(false),
                 other => {
-                    self.lose(node.line, path, format!("expected true or false, found {other:?}"));
+                    self.lose(
+                        node.line,
+                        path,
+                        format!("expected true or false, found {other:?}"),
+                    );
                     None
                 }
             },
@@ -440,7 +487,11 @@ impl<'a> Translator<'a> {
         match text.trim().parse::<u64>() {
             Ok(count) => Some(count),
             Err(_) => {
-                self.lose(node.line, path, format!("expected a whole number, found {text:?}"));
+                self.lose(
+                    node.line,
+                    path,
+                    format!("expected a whole number, found {text:?}"),
+                );
                 None
             }
         }
@@ -451,7 +502,11 @@ impl<'a> Translator<'a> {
         match normalized_duration(&text) {
             Some(duration) => Some(duration),
             None => {
-                self.lose(node.line, path, format!("{text:?} is not a duration berth reads"));
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{text:?} is not a duration berth reads"),
+                );
                 None
             }
         }
@@ -462,7 +517,11 @@ impl<'a> Translator<'a> {
         match normalized_bytes(&text) {
             Some(size) => Some(size),
             None => {
-                self.lose(node.line, path, format!("{text:?} is not a size berth reads"));
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{text:?} is not a size berth reads"),
+                );
                 None
             }
         }
@@ -499,7 +558,11 @@ impl<'a> Translator<'a> {
                 for (i, item) in items.iter().enumerate() {
                     let at = format!("{path}[{i}]");
                     let Some(entry) = item.scalar_text() else {
-                        self.lose(item.line, at, format!("expected text, found {}", item.kind()));
+                        self.lose(
+                            item.line,
+                            at,
+                            format!("expected text, found {}", item.kind()),
+                        );
                         continue;
                     };
                     let (key, value) = entry.split_once(separator).unwrap_or((&entry, ""));
@@ -512,7 +575,11 @@ impl<'a> Translator<'a> {
                     }
                 }
             }
-            _ => self.lose(node.line, path, format!("expected a mapping or a list, found {}", node.kind())),
+            _ => self.lose(
+                node.line,
+                path,
+                format!("expected a mapping or a list, found {}", node.kind()),
+            ),
         }
         fields
     }
@@ -533,7 +600,10 @@ impl<'a> Translator<'a> {
     fn build(&mut self, node: &Node, path: &str) -> Option<Expr> {
         let Some(entries) = node.entries() else {
             let context = self.text(node, path)?;
-            return Some(Expr::Record(vec![Field::new("context", Expr::Str(context))]));
+            return Some(Expr::Record(vec![Field::new(
+                "context",
+                Expr::Str(context),
+            )]));
         };
         let mut fields = Vec::new();
         let mut has_context = false;
@@ -557,7 +627,11 @@ impl<'a> Translator<'a> {
                         Expr::Array(images.into_iter().map(Expr::Str).collect()),
                     ));
                 }
-                other => self.lose(key.line, at, format!("build option `{other}` has no berth field")),
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("build option `{other}` has no berth field"),
+                ),
             }
         }
         if !has_context {
@@ -600,7 +674,11 @@ impl<'a> Translator<'a> {
                     }
                 }
             }
-            _ => self.lose(node.line, path, format!("expected a mapping or a list, found {}", node.kind())),
+            _ => self.lose(
+                node.line,
+                path,
+                format!("expected a mapping or a list, found {}", node.kind()),
+            ),
         }
         let mut fields = Vec::new();
         for (key, value, line) in pairs {
@@ -621,7 +699,11 @@ impl<'a> Translator<'a> {
                     self.declare(found, line, &at, true);
                     fields.push(Field::new(key.clone(), Expr::Str(format!("${{{key}}}"))));
                 }
-                None => self.lose(line, at, "passes a host variable whose name berth cannot declare"),
+                None => self.lose(
+                    line,
+                    at,
+                    "passes a host variable whose name berth cannot declare",
+                ),
             }
         }
         fields
@@ -662,7 +744,11 @@ impl<'a> Translator<'a> {
 
     fn ports(&mut self, node: &Node, path: &str) -> Vec<Expr> {
         let Value::Seq(items) = &node.value else {
-            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            self.lose(
+                node.line,
+                path,
+                format!("expected a list, found {}", node.kind()),
+            );
             return Vec::new();
         };
         let mut ports = Vec::new();
@@ -691,7 +777,11 @@ impl<'a> Translator<'a> {
             None => (None, rest.to_string()),
         };
         let Some(targets) = port_range(&target) else {
-            self.lose(node.line, path, format!("{text:?}: the container port must be a number or range"));
+            self.lose(
+                node.line,
+                path,
+                format!("{text:?}: the container port must be a number or range"),
+            );
             return Vec::new();
         };
         let published = published.filter(|p| !p.is_empty());
@@ -699,20 +789,29 @@ impl<'a> Translator<'a> {
             None => vec![None; targets.len()],
             Some(published) if published.starts_with("${") => {
                 if targets.len() != 1 {
-                    self.lose(node.line, path, format!("{text:?}: a variable host port for a range of ports"));
+                    self.lose(
+                        node.line,
+                        path,
+                        format!("{text:?}: a variable host port for a range of ports"),
+                    );
                     return Vec::new();
                 }
                 vec![Some(Expr::Str(published.clone()))]
             }
             Some(published) => match port_range(published) {
-                Some(hosts) if hosts.len() == targets.len() => {
-                    hosts.into_iter().map(|p| Some(Expr::Int(i64::from(p)))).collect()
-                }
+                Some(hosts) if hosts.len() == targets.len() => hosts
+                    .into_iter()
+                    .map(|p| Some(Expr::Int(i64::from(p))))
+                    .collect(),
                 Some(hosts) if targets.len() == 1 && hosts.len() > 1 => {
                     vec![Some(Expr::Str(published.clone()))]
                 }
                 _ => {
-                    self.lose(node.line, path, format!("{text:?}: host and container port ranges differ in length"));
+                    self.lose(
+                        node.line,
+                        path,
+                        format!("{text:?}: host and container port ranges differ in length"),
+                    );
                     return Vec::new();
                 }
             },
@@ -729,7 +828,9 @@ impl<'a> Translator<'a> {
         targets
             .into_iter()
             .zip(publishes)
-            .map(|(target, published)| port_expr(target, published, host_ip.clone(), &protocol, None))
+            .map(|(target, published)| {
+                port_expr(target, published, host_ip.clone(), &protocol, None)
+            })
             .collect()
     }
 
@@ -748,17 +849,28 @@ impl<'a> Translator<'a> {
                 "protocol" => protocol = self.text(value, &at).unwrap_or(protocol),
                 "name" => name = self.text(value, &at),
                 "mode" if value.as_str() == Some("ingress") => {}
-                "app_protocol" | "mode" => self.lose(key.line, at, format!("port `{}` has no berth field", key.name)),
+                "app_protocol" | "mode" => self.lose(
+                    key.line,
+                    at,
+                    format!("port `{}` has no berth field", key.name),
+                ),
                 other => self.lose(key.line, at, format!("unknown port key `{other}`")),
             }
         }
-        let Some(target) = target.and_then(|t| u16::try_from(t).ok()).filter(|t| *t > 0) else {
+        let Some(target) = target
+            .and_then(|t| u16::try_from(t).ok())
+            .filter(|t| *t > 0)
+        else {
             self.lose(node.line, path, "a port needs a target between 1 and 65535");
             return Vec::new();
         };
         let published = match published {
             None => {
-                self.lose(node.line, path, "publishes on a random host port; imported as an internal port");
+                self.lose(
+                    node.line,
+                    path,
+                    "publishes on a random host port; imported as an internal port",
+                );
                 None
             }
             Some(p) if p.starts_with("${") => Some(Expr::Str(p)),
@@ -772,7 +884,11 @@ impl<'a> Translator<'a> {
 
     fn expose(&mut self, node: &Node, path: &str) -> Vec<Expr> {
         let Value::Seq(items) = &node.value else {
-            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            self.lose(
+                node.line,
+                path,
+                format!("expected a list, found {}", node.kind()),
+            );
             return Vec::new();
         };
         let mut ports = Vec::new();
@@ -798,7 +914,11 @@ impl<'a> Translator<'a> {
 
     fn mounts(&mut self, node: &Node, path: &str) -> Vec<Expr> {
         let Value::Seq(items) = &node.value else {
-            self.lose(node.line, path, format!("expected a list, found {}", node.kind()));
+            self.lose(
+                node.line,
+                path,
+                format!("expected a list, found {}", node.kind()),
+            );
             return Vec::new();
         };
         let mut mounts = Vec::new();
@@ -819,9 +939,15 @@ impl<'a> Translator<'a> {
         let (source, target, options) = match parts.as_slice() {
             [target] => (None, (*target).to_string(), ""),
             [source, target] => (Some((*source).to_string()), (*target).to_string(), ""),
-            [source, target, options] => (Some((*source).to_string()), (*target).to_string(), *options),
+            [source, target, options] => {
+                (Some((*source).to_string()), (*target).to_string(), *options)
+            }
             _ => {
-                self.lose(node.line, path, format!("{text:?} is not SOURCE:TARGET[:OPTIONS]"));
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{text:?} is not SOURCE:TARGET[:OPTIONS]"),
+                );
                 return None;
             }
         };
@@ -833,12 +959,20 @@ impl<'a> Translator<'a> {
                 "rw" => {}
                 "z" | "Z" => selinux = Some(option.to_string()),
                 "nocopy" => self.lose(node.line, path, "`nocopy` has no berth field"),
-                other => self.lose(node.line, path, format!("mount option `{other}` has no berth field")),
+                other => self.lose(
+                    node.line,
+                    path,
+                    format!("mount option `{other}` has no berth field"),
+                ),
             }
         }
         let Some(source) = source else {
             // An anonymous volume: Compose makes a fresh volume per container.
-            self.lose(node.line, path, format!("{text:?} is an anonymous volume; berth mounts named volumes"));
+            self.lose(
+                node.line,
+                path,
+                format!("{text:?} is an anonymous volume; berth mounts named volumes"),
+            );
             return None;
         };
         let is_bind = source.starts_with(['.', '/', '~', '$']);
@@ -890,7 +1024,11 @@ impl<'a> Translator<'a> {
                 "type" => kind = self.fixed(value, &at).unwrap_or(kind),
                 "source" => {
                     let source = self.text(value, &at)?;
-                    let source = if kind == "volume" { berth_name(&source) } else { source };
+                    let source = if kind == "volume" {
+                        berth_name(&source)
+                    } else {
+                        source
+                    };
                     fields.push(Field::new("source", Expr::Str(source)));
                 }
                 "target" => fields.push(Field::new("target", Expr::Str(self.text(value, &at)?))),
@@ -913,20 +1051,36 @@ impl<'a> Translator<'a> {
                                     fields.push(Field::new("selinux", Expr::Str(text)));
                                 }
                             }
-                            other => self.lose(option.line, option_at, format!("bind option `{other}` has no berth field")),
+                            other => self.lose(
+                                option.line,
+                                option_at,
+                                format!("bind option `{other}` has no berth field"),
+                            ),
                         }
                     }
                 }
                 "consistency" => {}
-                other => self.lose(key.line, at, format!("mount option `{other}` has no berth field")),
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("mount option `{other}` has no berth field"),
+                ),
             }
         }
         if !matches!(kind.as_str(), "volume" | "bind" | "tmpfs") {
-            self.lose(node.line, path, format!("mount type {kind:?} has no berth equivalent"));
+            self.lose(
+                node.line,
+                path,
+                format!("mount type {kind:?} has no berth equivalent"),
+            );
             return None;
         }
         if kind == "volume" && !fields.iter().any(|f| f.name == "source") {
-            self.lose(node.line, path, "an anonymous volume; berth mounts named volumes");
+            self.lose(
+                node.line,
+                path,
+                "an anonymous volume; berth mounts named volumes",
+            );
             return None;
         }
         fields.insert(0, Field::new("type", Expr::Str(kind)));
@@ -960,16 +1114,27 @@ impl<'a> Translator<'a> {
                                     Expr::Array(list.into_iter().map(Expr::Str).collect()),
                                 ));
                             }
-                            other => self.lose(option.line, at, format!("network option `{other}` has no berth field")),
+                            other => self.lose(
+                                option.line,
+                                at,
+                                format!("network option `{other}` has no berth field"),
+                            ),
                         }
                     }
                 }
             }
-            _ => self.lose(node.line, path, format!("expected a list or a mapping, found {}", node.kind())),
+            _ => self.lose(
+                node.line,
+                path,
+                format!("expected a list or a mapping, found {}", node.kind()),
+            ),
         }
         // Only `default`: the same as joining nothing in particular.
         if names != ["default"] || !aliases.is_empty() {
-            out.push("networks", Expr::Array(names.into_iter().map(Expr::Str).collect()));
+            out.push(
+                "networks",
+                Expr::Array(names.into_iter().map(Expr::Str).collect()),
+            );
         }
         if !aliases.is_empty() {
             out.push("network_aliases", Expr::Record(aliases));
@@ -996,19 +1161,31 @@ impl<'a> Translator<'a> {
                         match (option.name.as_str(), option_value.scalar_text().as_deref()) {
                             ("condition", Some("service_started")) => condition = "started",
                             ("condition", Some("service_healthy")) => condition = "healthy",
-                            ("condition", Some("service_completed_successfully")) => condition = "completed",
+                            ("condition", Some("service_completed_successfully")) => {
+                                condition = "completed"
+                            }
                             ("required", Some("true")) | ("restart", Some("false")) => {}
                             (other, _) => self.lose(
                                 option.line,
                                 option_at,
-                                format!("depends_on `{other}: {}` has no berth field", summary(option_value)),
+                                format!(
+                                    "depends_on `{other}: {}` has no berth field",
+                                    summary(option_value)
+                                ),
                             ),
                         }
                     }
-                    fields.push(Field::new(berth_name(&key.name), Expr::Str(condition.into())));
+                    fields.push(Field::new(
+                        berth_name(&key.name),
+                        Expr::Str(condition.into()),
+                    ));
                 }
             }
-            _ => self.lose(node.line, path, format!("expected a list or a mapping, found {}", node.kind())),
+            _ => self.lose(
+                node.line,
+                path,
+                format!("expected a list or a mapping, found {}", node.kind()),
+            ),
         }
         fields
     }
@@ -1018,7 +1195,11 @@ impl<'a> Translator<'a> {
     fn healthcheck(&mut self, node: &Node, path: &str) -> Option<Expr> {
         let entries = node.entries()?;
         if node.get("disable").and_then(|d| d.scalar_text()).as_deref() == Some("true") {
-            self.lose(node.line, path, "disables the image's healthcheck; berth has no field for that");
+            self.lose(
+                node.line,
+                path,
+                "disables the image's healthcheck; berth has no field for that",
+            );
             return None;
         }
         let mut fields = Vec::new();
@@ -1040,12 +1221,20 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "disable" => {}
-                other => self.lose(key.line, at, format!("healthcheck `{other}` has no berth field")),
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("healthcheck `{other}` has no berth field"),
+                ),
             }
         }
         if !fields.iter().any(|f| f.name == "test") {
             if !fields.is_empty() {
-                self.lose(node.line, path, "timings without a test (the image's test) have no berth equivalent");
+                self.lose(
+                    node.line,
+                    path,
+                    "timings without a test (the image's test) have no berth equivalent",
+                );
             }
             return None;
         }
@@ -1084,7 +1273,13 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn deploy(&mut self, node: &Node, path: &str, out: &mut Out, replicas: &mut Option<(u64, Expr)>) {
+    fn deploy(
+        &mut self,
+        node: &Node,
+        path: &str,
+        out: &mut Out,
+        replicas: &mut Option<(u64, Expr)>,
+    ) {
         for (key, value) in node.entries().unwrap_or_default() {
             let at = format!("{path}.{}", key.name);
             match key.name.as_str() {
@@ -1112,7 +1307,11 @@ impl<'a> Translator<'a> {
                                         Some(Ok(cpus)) if cpus > 0.0 => {
                                             fields.push(Field::new("cpus", Expr::Float(cpus)));
                                         }
-                                        Some(_) => self.lose(amount.line, resource_at, "not a positive number of CPUs"),
+                                        Some(_) => self.lose(
+                                            amount.line,
+                                            resource_at,
+                                            "not a positive number of CPUs",
+                                        ),
                                         None => {}
                                     }
                                 }
@@ -1160,14 +1359,22 @@ impl<'a> Translator<'a> {
                     for option in options {
                         match option.value {
                             Expr::Str(text) if text.contains("${") => {
-                                self.lose(value.line, format!("{at}.{}", option.name), "berth does not interpolate logging options");
+                                self.lose(
+                                    value.line,
+                                    format!("{at}.{}", option.name),
+                                    "berth does not interpolate logging options",
+                                );
                             }
                             other => fixed.push(Field::new(option.name, other)),
                         }
                     }
                     fields.push(Field::new("options", Expr::Record(fixed)));
                 }
-                other => self.lose(key.line, at, format!("logging `{other}` has no berth field")),
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("logging `{other}` has no berth field"),
+                ),
             }
         }
         Some(Expr::Record(fields))
@@ -1206,7 +1413,11 @@ impl<'a> Translator<'a> {
         match text.parse::<i64>() {
             Ok(limit) if limit >= -1 => Some(limit),
             _ => {
-                self.lose(node.line, path, format!("{text:?} is not a limit (a whole number, -1 for unlimited)"));
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{text:?} is not a limit (a whole number, -1 for unlimited)"),
+                );
                 None
             }
         }
@@ -1225,7 +1436,10 @@ impl<'a> Translator<'a> {
                     let split = entry.split_once('=').or_else(|| entry.split_once(':'));
                     match split {
                         Some((host, address)) => {
-                            fields.push(Field::new(host, Expr::Str(address.trim_matches(['[', ']']).to_string())));
+                            fields.push(Field::new(
+                                host,
+                                Expr::Str(address.trim_matches(['[', ']']).to_string()),
+                            ));
                         }
                         None => self.lose(item.line, at, format!("{entry:?} is not HOST:ADDRESS")),
                     }
@@ -1284,7 +1498,11 @@ impl<'a> Translator<'a> {
                     fields.push(Field::new(key.name.clone(), Expr::Record(map)));
                 }
                 other if other.starts_with("x-") => {}
-                other => self.lose(key.line, at, format!("network `{other}` ({}) has no berth field", summary(value))),
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("network `{other}` ({}) has no berth field", summary(value)),
+                ),
             }
         }
         Expr::Record(fields)
@@ -1313,7 +1531,8 @@ struct Out {
 impl Out {
     fn push(&mut self, name: &str, value: Expr) {
         let comments = std::mem::take(&mut self.pending_comments);
-        self.fields.push(Field::new(name, value).commented(comments));
+        self.fields
+            .push(Field::new(name, value).commented(comments));
     }
 
     fn extend(&mut self, name: &str, items: Vec<Expr>) {
@@ -1464,7 +1683,10 @@ pub fn summary(node: &Node) -> String {
     let text = match &node.value {
         Value::Null => "null".to_string(),
         Value::Str(text) => format!("{text:?}"),
-        Value::Seq(items) => format!("[{}]", items.iter().map(summary).collect::<Vec<_>>().join(", ")),
+        Value::Seq(items) => format!(
+            "[{}]",
+            items.iter().map(summary).collect::<Vec<_>>().join(", ")
+        ),
         Value::Map(entries) => format!(
             "{{ {} }}",
             entries
@@ -1485,9 +1707,10 @@ pub fn summary(node: &Node) -> String {
 fn unsupported_reason(key: &str) -> String {
     match key {
         "secrets" | "configs" => {
-            format!("`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)")
+            format!(
+                "`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)"
+            )
         }
-        "extends" => "`extends` pulls a service from another place; write the shared part as a Nickel value and merge it with `&`".to_string(),
         other => format!("`{other}` has no berth field"),
     }
 }
@@ -1511,7 +1734,10 @@ mod tests {
     fn port_specs() {
         assert_eq!(port_range("9000-9002"), Some(vec![9000, 9001, 9002]));
         assert_eq!(port_range("0"), None);
-        assert_eq!(split_host_ip("127.0.0.1:80:80"), (Some("127.0.0.1".into()), "80:80"));
+        assert_eq!(
+            split_host_ip("127.0.0.1:80:80"),
+            (Some("127.0.0.1".into()), "80:80")
+        );
         assert_eq!(split_host_ip("[::1]:80:80"), (Some("::1".into()), "80:80"));
         assert_eq!(split_host_ip("80:80"), (None, "80:80"));
     }

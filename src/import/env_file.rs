@@ -103,6 +103,9 @@ mod tests {
         assert_eq!(env["E"], "");
         assert!(!env.contains_key("F"));
         assert_eq!(env["G"], "multi\nline");
-        assert_eq!(parse("A='open\n"), Err((1, "unterminated '-quoted value".into())));
+        assert_eq!(
+            parse("A='open\n"),
+            Err((1, "unterminated '-quoted value".into()))
+        );
     }
 }

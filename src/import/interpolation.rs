@@ -40,7 +40,8 @@ pub fn translate(input: &str) -> Result<Translated, String> {
             push_literal_dollar(&mut text, tail);
             rest = tail;
         } else if let Some(inner) = after.strip_prefix('{') {
-            let end = closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
+            let end =
+                closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
             uses.push(braced(&inner[..end])?);
             let name = &uses[uses.len() - 1].name;
             text.push_str(&format!("${{{name}}}"));
@@ -48,7 +49,9 @@ pub fn translate(input: &str) -> Result<Translated, String> {
         } else {
             let name_len = after
                 .char_indices()
-                .find(|(i, c)| !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit()))
+                .find(|(i, c)| {
+                    !(c.is_ascii_alphanumeric() || *c == '_') || (*i == 0 && c.is_ascii_digit())
+                })
                 .map_or(after.len(), |(i, _)| i);
             if name_len == 0 {
                 push_literal_dollar(&mut text, after);
@@ -88,7 +91,8 @@ pub fn resolve(
             out.push('$');
             rest = tail;
         } else if let Some(inner) = after.strip_prefix('{') {
-            let end = closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
+            let end =
+                closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
             let inside = &inner[..end];
             let name_end = inside
                 .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
@@ -176,7 +180,9 @@ fn braced(inside: &str) -> Result<Use, String> {
         .unwrap_or(inside.len());
     let (name, modifier) = inside.split_at(name_end);
     if !is_variable_name(name) {
-        return Err(format!("`${{{inside}}}` does not start with a variable name"));
+        return Err(format!(
+            "`${{{inside}}}` does not start with a variable name"
+        ));
     }
     let mut found = Use {
         name: name.to_string(),
@@ -200,7 +206,10 @@ fn braced(inside: &str) -> Result<Use, String> {
     } else if let Some(default) = modifier.strip_prefix('-') {
         found.default = Some(literal(default)?);
         found.unset_only = true;
-    } else if let Some(message) = modifier.strip_prefix(":?").or_else(|| modifier.strip_prefix('?')) {
+    } else if let Some(message) = modifier
+        .strip_prefix(":?")
+        .or_else(|| modifier.strip_prefix('?'))
+    {
         found.required = Some(message.to_string());
     } else if modifier.starts_with(":+") || modifier.starts_with('+') {
         return Err(format!(
@@ -241,7 +250,10 @@ mod tests {
 
     #[test]
     fn defaults_with_dollars_and_odd_forms() {
-        assert_eq!(uses("${P-:2283:2283}")[0].default.as_deref(), Some(":2283:2283"));
+        assert_eq!(
+            uses("${P-:2283:2283}")[0].default.as_deref(),
+            Some(":2283:2283")
+        );
         assert!(translate("${A:+x}").is_err());
         assert!(translate("${A:-${B}}").is_err());
         assert!(translate("${A").is_err());
@@ -252,7 +264,10 @@ mod tests {
     fn resolves_like_compose() {
         let env = std::collections::BTreeMap::from([("B".to_string(), "b".to_string())]);
         assert_eq!(super::resolve("x:${A:-$B}", &env).as_deref(), Ok("x:b"));
-        assert_eq!(super::resolve("${A:+y}${B:+y}$$", &env).as_deref(), Ok("y$"));
+        assert_eq!(
+            super::resolve("${A:+y}${B:+y}$$", &env).as_deref(),
+            Ok("y$")
+        );
         assert!(super::resolve("${A:?need}", &env).is_err());
     }
 }

@@ -154,9 +154,31 @@ pub fn string(text: &str) -> String {
 }
 
 const KEYWORDS: &[&str] = &[
-    "if", "then", "else", "let", "in", "fun", "import", "forall", "null", "true", "false",
-    "match", "rec", "default", "force", "doc", "optional", "priority", "not_exported",
-    "Array", "Number", "String", "Bool", "Dyn", "include",
+    "if",
+    "then",
+    "else",
+    "let",
+    "in",
+    "fun",
+    "import",
+    "forall",
+    "null",
+    "true",
+    "false",
+    "match",
+    "rec",
+    "default",
+    "force",
+    "doc",
+    "optional",
+    "priority",
+    "not_exported",
+    "Array",
+    "Number",
+    "String",
+    "Bool",
+    "Dyn",
+    "include",
 ];
 
 /// A record field name: bare when Nickel reads it as an identifier, quoted otherwise.
@@ -179,7 +201,10 @@ mod tests {
 
     #[test]
     fn strings_escape_what_nickel_reads_specially() {
-        assert_eq!(string("a \"b\" \\ %{x} 50% ${Y}\n"), r#""a \"b\" \\ \%{x} 50% ${Y}\n""#);
+        assert_eq!(
+            string("a \"b\" \\ %{x} 50% ${Y}\n"),
+            r#""a \"b\" \\ \%{x} 50% ${Y}\n""#
+        );
     }
 
     #[test]
@@ -194,8 +219,11 @@ mod tests {
     fn records_and_arrays_print_one_field_per_line() {
         let expr = Expr::Record(vec![
             Field::new("image", Expr::Str("redis:7".into())),
-            Field::new("command", Expr::Array(vec![Expr::Str("redis-server".into())]))
-                .commented(vec!["why".into()]),
+            Field::new(
+                "command",
+                Expr::Array(vec![Expr::Str("redis-server".into())]),
+            )
+            .commented(vec!["why".into()]),
             Field::new("labels", Expr::Record(vec![])),
         ]);
         assert_eq!(

@@ -54,14 +54,15 @@ pub fn load(text: &str) -> Result<Node, LoadError> {
     let mut budget = serde_saphyr::Budget::default();
     budget.enforce_alias_anchor_ratio = false;
     let options = serde_saphyr::options! { strict_booleans: true, budget: Some(budget) };
-    let spanned: Spanned<Value> = serde_saphyr::from_str_with_options(text, options).map_err(|error| {
-        let location = error.location();
-        LoadError {
-            line: location.map(|l| l.line()).filter(|line| *line > 0),
-            column: location.map(|l| l.column()).filter(|column| *column > 0),
-            message: first_line(&error.to_string()),
-        }
-    })?;
+    let spanned: Spanned<Value> =
+        serde_saphyr::from_str_with_options(text, options).map_err(|error| {
+            let location = error.location();
+            LoadError {
+                line: location.map(|l| l.line()).filter(|line| *line > 0),
+                column: location.map(|l| l.column()).filter(|column| *column > 0),
+                message: first_line(&error.to_string()),
+            }
+        })?;
     Ok(node(spanned))
 }
 
@@ -229,12 +230,21 @@ mod tests {
     #[test]
     fn scalars_keep_their_type() {
         let doc = load("a: yes\nb: true\nf: ${X:-1} $$y\nc: '1'\nd: 1.5\ne: ~\n").expect("loads");
-        assert_eq!(doc.get("a").map(|n| &n.value), Some(&Value::Str("yes".into())));
+        assert_eq!(
+            doc.get("a").map(|n| &n.value),
+            Some(&Value::Str("yes".into()))
+        );
         assert_eq!(doc.get("b").map(|n| &n.value), Some(&Value::Bool(true)));
-        assert_eq!(doc.get("c").map(|n| &n.value), Some(&Value::Str("1".into())));
+        assert_eq!(
+            doc.get("c").map(|n| &n.value),
+            Some(&Value::Str("1".into()))
+        );
         assert_eq!(doc.get("d").map(|n| &n.value), Some(&Value::Float(1.5)));
         assert_eq!(doc.get("e").map(|n| &n.value), Some(&Value::Null));
-        assert_eq!(doc.get("f").map(|n| &n.value), Some(&Value::Str("${X:-1} $$y".into())));
+        assert_eq!(
+            doc.get("f").map(|n| &n.value),
+            Some(&Value::Str("${X:-1} $$y".into()))
+        );
     }
 
     #[test]

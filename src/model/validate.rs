@@ -86,6 +86,11 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
     for (index, file) in service.env_file.iter().enumerate() {
         texts.push((at(&format!("env_file[{index}].path")), &file.path));
     }
+    for (network, aliases) in &service.network_aliases {
+        for (index, alias) in aliases.iter().enumerate() {
+            texts.push((at(&format!("network_aliases.{network}[{index}]")), alias));
+        }
+    }
     for (index, device) in service.devices.iter().enumerate() {
         texts.push((at(&format!("devices[{index}]")), device));
     }
@@ -488,7 +493,9 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 let profiles = &stack.services[other.service].compose_profiles;
                 let apart = !profiles.is_empty()
                     && !service.compose_profiles.is_empty()
-                    && profiles.iter().all(|p| !service.compose_profiles.contains(p));
+                    && profiles
+                        .iter()
+                        .all(|p| !service.compose_profiles.contains(p));
                 let same_address = other.host_ip.is_empty()
                     || binding.host_ip.is_empty()
                     || other.host_ip == binding.host_ip;

@@ -12,8 +12,8 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::text::{self, Piece};
 use crate::model::{
-    Build, Command, Condition, EnvFile, HealthTest, Healthcheck, Logging, Mount, MountKind, Network, Port,
-    Published, ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
+    Build, Command, Condition, EnvFile, HealthTest, Healthcheck, Logging, Mount, MountKind,
+    Network, Port, Published, ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -453,7 +453,13 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
             .iter()
             .map(|variable| Stack::secret_file_name(variable))
             .collect(),
-        networks: networks_of(networks, network_aliases),
+        networks: networks_of(
+            networks,
+            &network_aliases
+                .iter()
+                .map(|(network, names)| (network.clone(), names.iter().map(text).collect()))
+                .collect(),
+        ),
         network_mode: network_mode.clone(),
         depends_on: depends_on
             .iter()
@@ -565,9 +571,9 @@ fn build_of(stack: &Stack, build: &Build) -> ComposeBuild {
 fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     match command {
         Command::Shell(line) => ComposeCommand::Shell(interpolate(stack, line)),
-        Command::Exec(args) => {
-            ComposeCommand::Exec(words(args.iter().map(|arg| interpolate(stack, arg)).collect()))
-        }
+        Command::Exec(args) => ComposeCommand::Exec(words(
+            args.iter().map(|arg| interpolate(stack, arg)).collect(),
+        )),
     }
 }
 
