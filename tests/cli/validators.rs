@@ -14,7 +14,7 @@ fn validators_home() -> PathBuf {
 }
 
 /// docker compose v2 (not Debian's compose v1, which rejects the current spec).
-fn compose() -> PathBuf {
+pub fn compose() -> PathBuf {
     let path = validators_home().join("bin/docker-compose");
     assert!(
         path.exists(),

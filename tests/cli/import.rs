@@ -1,0 +1,706 @@
+//! `berth import` on real Compose files (tests/corpus/compose, see its SOURCES.md): every
+//! file is imported, built with `--no-profile`, and the regenerated compose.yaml is
+//! compared with the original, both normalised by the real Compose v2 (`config --format
+//! json`, same project folder, same environment). What remains must be exactly the
+//! differences listed for that file below, each with the reason it exists.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::support::{Berth, REPO, copy_dir, run_in};
+use crate::validators::compose;
+
+/// The normalisations applied to both sides before comparing (intentional, documented):
+/// - `x-` extension fields are dropped (Compose keeps them; they configure nothing).
+/// - null, `{}` and `[]` equal an absent key (`entrypoint: null`, `volume: {}`, `ipam: {}`).
+/// - healthcheck `interval`/`timeout`/`retries` absent equal Docker's 30s/30s/3, which
+///   berth writes out (its own defaults differ).
+/// - `deploy.mode: replicated`, `deploy.replicas: 1` and `scale: 1` are the defaults;
+///   `scale: N` equals `deploy.replicas: N`.
+/// - a ulimit `N` equals `{soft: N, hard: N}`; `logging` without a driver equals
+///   `json-file` (berth's model default, and Docker's); network `driver: bridge` equals none.
+/// - names berth cannot hold (upper case, dots) are compared as berth writes them: lower
+///   case, `.` as `-` (services, volumes, networks and references to them); the network
+///   alias berth adds so that the old name still resolves is dropped; `networks:
+///   {default: null}` equals no `networks`.
+fn normalise(doc: &mut Value, original: bool) {
+    drop_empty(doc);
+    let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if original {
+        rename_keys(services);
+    }
+    for (name, service) in services.iter_mut() {
+        let Some(service) = service.as_object_mut() else {
+            continue;
+        };
+        if original {
+            rename_references(service);
+        } else {
+            drop_old_name_alias(name, service);
+        }
+        if let Some(health) = service
+            .get_mut("healthcheck")
+            .and_then(Value::as_object_mut)
+        {
+            for (key, default) in [
+                ("interval", "30s".into()),
+                ("timeout", "30s".into()),
+                ("retries", 3.into()),
+            ] {
+                health.entry(key).or_insert(default);
+            }
+        }
+        if let Some(scale) = service.remove("scale")
+            && scale != 1
+        {
+            service.insert("deploy".into(), serde_json::json!({ "replicas": scale }));
+        }
+        if let Some(deploy) = service.get_mut("deploy").and_then(Value::as_object_mut) {
+            if deploy.get("mode").and_then(Value::as_str) == Some("replicated") {
+                deploy.remove("mode");
+            }
+            if deploy.get("replicas") == Some(&Value::from(1)) {
+                deploy.remove("replicas");
+            }
+            if deploy.is_empty() {
+                service.remove("deploy");
+            }
+        }
+        if let Some(limits) = service.get_mut("ulimits").and_then(Value::as_object_mut) {
+            for limit in limits.values_mut() {
+                if limit.is_number() {
+                    *limit = serde_json::json!({ "soft": limit.clone(), "hard": limit.clone() });
+                }
+            }
+        }
+        if let Some(logging) = service.get_mut("logging").and_then(Value::as_object_mut) {
+            logging.entry("driver").or_insert("json-file".into());
+        }
+        if let Some(networks) = service.get_mut("networks").and_then(Value::as_object_mut) {
+            for network in networks.values_mut() {
+                if network.as_object().is_some_and(serde_json::Map::is_empty) {
+                    *network = Value::Null;
+                }
+            }
+        }
+        if service.get("networks") == Some(&serde_json::json!({ "default": null })) {
+            service.remove("networks");
+        }
+    }
+    if original {
+        for section in ["volumes", "networks"] {
+            if let Some(map) = doc.get_mut(section).and_then(Value::as_object_mut) {
+                rename_keys(map);
+            }
+        }
+    }
+    if let Some(networks) = doc.get_mut("networks").and_then(Value::as_object_mut) {
+        for network in networks.values_mut() {
+            if network.get("driver").and_then(Value::as_str) == Some("bridge")
+                && let Some(network) = network.as_object_mut()
+            {
+                network.remove("driver");
+            }
+        }
+    }
+}
+
+fn drop_empty(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|key, _| !key.starts_with("x-"));
+            for child in map.values_mut() {
+                drop_empty(child);
+            }
+            map.retain(|_, child| !is_empty(child));
+        }
+        Value::Array(items) => items.iter_mut().for_each(drop_empty),
+        _ => {}
+    }
+}
+
+fn is_empty(value: &Value) -> bool {
+    match value {
+        Value::Null => true,
+        Value::Object(map) => map.is_empty(),
+        Value::Array(items) => items.is_empty(),
+        _ => false,
+    }
+}
+
+fn berth_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '-',
+        })
+        .collect()
+}
+
+fn rename_keys(map: &mut serde_json::Map<String, Value>) {
+    let entries: Vec<(String, Value)> = std::mem::take(map).into_iter().collect();
+    for (key, value) in entries {
+        map.insert(berth_name(&key), value);
+    }
+}
+
+fn rename_references(service: &mut serde_json::Map<String, Value>) {
+    for key in ["depends_on", "networks"] {
+        if let Some(map) = service.get_mut(key).and_then(Value::as_object_mut) {
+            rename_keys(map);
+        }
+    }
+    if let Some(mode) = service.get("network_mode").and_then(Value::as_str)
+        && let Some(other) = mode.strip_prefix("service:")
+    {
+        let renamed = format!("service:{}", berth_name(other));
+        service.insert("network_mode".into(), renamed.into());
+    }
+    if let Some(mounts) = service.get_mut("volumes").and_then(Value::as_array_mut) {
+        for mount in mounts {
+            if mount.get("type").and_then(Value::as_str) == Some("volume")
+                && let Some(source) = mount.get("source").and_then(Value::as_str)
+            {
+                let renamed = berth_name(source);
+                mount["source"] = renamed.into();
+            }
+        }
+    }
+}
+
+fn drop_old_name_alias(name: &str, service: &mut serde_json::Map<String, Value>) {
+    let Some(networks) = service.get_mut("networks").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for network in networks.values_mut() {
+        let Some(aliases) = network.get_mut("aliases").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        aliases.retain(|alias| {
+            alias
+                .as_str()
+                .is_none_or(|alias| alias == name || berth_name(alias) != name)
+        });
+        if aliases.is_empty()
+            && let Some(network) = network.as_object_mut()
+        {
+            network.remove("aliases");
+        }
+    }
+}
+
+/// Differences as `path: what`, sorted.
+fn differences(original: &Value, berth: &Value, path: &str, found: &mut Vec<String>) {
+    match (original, berth) {
+        (Value::Object(a), Value::Object(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let at = format!("{path}.{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => differences(x, y, &at, found),
+                    (Some(_), None) => found.push(format!("{at}: only in the original")),
+                    (None, Some(_)) => found.push(format!("{at}: only in berth's")),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) if a.len() == b.len() => {
+            for (index, (x, y)) in a.iter().zip(b).enumerate() {
+                differences(x, y, &format!("{path}[{index}]"), found);
+            }
+        }
+        (a, b) if a != b => found.push(format!("{path}: {a} vs {b}")),
+        _ => {}
+    }
+}
+
+/// What stays different for one file, and why: (pattern over the difference paths, reason).
+/// A pattern is a path prefix in which `*` stands for one name.
+type Known = &'static [(&'static str, &'static str)];
+
+struct Case {
+    file: &'static str,
+    /// Variables the environment must give for the original to make sense, where the
+    /// project's own .env (not in the corpus) would give them.
+    env: &'static [(&'static str, &'static str)],
+    /// Compose profile to enable; `*` (all) unless the file's profiles exclude each other.
+    profile: &'static str,
+    known: Known,
+}
+
+const PASS_THROUGH: &str = "passed through from the host in Compose, with a default elsewhere in the file: berth's variable has that default, so the container always gets it";
+
+const CASES: &[Case] = &[
+    Case {
+        file: "appwrite",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "authentik",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "cp-all-in-one",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "docker-elk",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "dockprom",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "frappe",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "immich",
+        env: &[
+            ("UPLOAD_LOCATION", "./library"),
+            ("DB_DATA_LOCATION", "./postgres"),
+        ],
+        profile: "*",
+        known: &[(
+            ".services.immich-server.ports",
+            "`${EXPOSE_PORT-:2283:2283}` makes the whole port spec a variable; berth's ports are typed",
+        )],
+    },
+    Case {
+        file: "jitsi",
+        env: &[("CONFIG", "./config")],
+        profile: "*",
+        known: &[
+            (".services.*.environment.XMPP_SERVER", PASS_THROUGH),
+            (".services.jvb.environment.JVB_PORT", PASS_THROUGH),
+            (
+                ".services.jvb.ports",
+                "`${JVB_PORT}:${JVB_PORT}/udp` has a variable container port; berth's are numbers",
+            ),
+            (
+                ".services.prosody.expose",
+                "`${XMPP_PORT:-5222}` in `expose`: frozen to the default, berth's ports are numbers",
+            ),
+        ],
+    },
+    Case {
+        file: "n8n-ai-starter",
+        env: &[],
+        profile: "cpu",
+        known: &[],
+    },
+    Case {
+        file: "netbox",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "opencti",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "plausible",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "redash",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "sentry",
+        env: &[],
+        profile: "*",
+        known: &[
+            (
+                ".services.*.environment.SENTRY_KAFKA_MAX_POLL_INTERVAL_MS",
+                PASS_THROUGH,
+            ),
+            (
+                ".services.*.environment.SENTRY_MAX_EXTERNAL_SOURCEMAP_SIZE",
+                PASS_THROUGH,
+            ),
+            (
+                ".services.nginx.depends_on.*.restart",
+                "`depends_on.restart: true` (restart with the dependency) has no berth field",
+            ),
+        ],
+    },
+    Case {
+        file: "swarmprom",
+        env: &[],
+        profile: "*",
+        known: &[
+            (
+                ".configs",
+                "top-level `configs` (files) have no berth equivalent",
+            ),
+            (
+                ".services.*.configs",
+                "service `configs` have no berth equivalent",
+            ),
+            (
+                ".services.*.deploy.mode",
+                "`deploy.mode: global` (Swarm) has no berth field",
+            ),
+            (
+                ".services.*.deploy.placement",
+                "Swarm placement constraints have no berth field",
+            ),
+        ],
+    },
+    Case {
+        file: "wazuh",
+        env: &[],
+        profile: "*",
+        known: &[],
+    },
+    Case {
+        file: "zabbix",
+        env: &[],
+        profile: "*",
+        known: &[
+            (
+                ".networks.*.ipam",
+                "network `ipam` (fixed subnets) has no berth field",
+            ),
+            (
+                ".secrets",
+                "top-level `secrets` read from files have no berth equivalent",
+            ),
+            (
+                ".services.*.secrets",
+                "file secrets have no berth equivalent",
+            ),
+            (
+                ".services.*.deploy.mode",
+                "`deploy.mode: global` has no berth field",
+            ),
+            (".services.*.pid", "`pid` has no berth field"),
+            (
+                ".services.*.ports",
+                "port `app_protocol` has no berth field",
+            ),
+            (".services.*.sysctls", "`sysctls` has no berth field"),
+            (
+                ".services.*.security_opt",
+                "`security_opt` has no berth field",
+            ),
+        ],
+    },
+];
+
+fn matches(pattern: &str, difference: &str) -> bool {
+    let path = difference.split(": ").next().unwrap_or(difference);
+    let pattern: Vec<&str> = pattern.split('.').collect();
+    let path: Vec<&str> = path.split('.').collect();
+    pattern.len() <= path.len()
+        && pattern.iter().zip(&path).enumerate().all(|(i, (p, s))| {
+            *p == "*"
+                || p == s
+                // The last part may stop before an index: `ports` matches `ports[0]`.
+                || (i + 1 == pattern.len() && s.strip_prefix(p).is_some_and(|rest| rest.starts_with('[')))
+        })
+}
+
+fn corpus() -> PathBuf {
+    Path::new(REPO).join("tests/corpus/compose")
+}
+
+/// The project folder a user would have: the Compose file, the files its project ships
+/// (`_support/<name>`), and empty env files where the project expects the user's own.
+fn workspace(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-corpus-")
+        .tempdir()
+        .expect("temp dir");
+    let support = corpus().join("_support").join(name);
+    if support.is_dir() {
+        copy_dir(&support, dir.path());
+    }
+    let file = dir.path().join(format!("{name}.yml"));
+    std::fs::copy(corpus().join(format!("{name}.yml")), &file).expect("copy compose file");
+    let text = std::fs::read_to_string(&file).expect("read");
+    let mut budget = serde_saphyr::Budget::default();
+    budget.enforce_alias_anchor_ratio = false;
+    let options = serde_saphyr::options! { budget: Some(budget) };
+    let doc: Value =
+        serde_saphyr::from_str_with_options(&text, options).expect("corpus file parses");
+    for service in doc["services"]
+        .as_object()
+        .into_iter()
+        .flat_map(|s| s.values())
+    {
+        let files = match &service["env_file"] {
+            Value::Array(items) => items.clone(),
+            Value::Null => Vec::new(),
+            other => vec![other.clone()],
+        };
+        for entry in files {
+            let path = entry
+                .as_str()
+                .or_else(|| entry["path"].as_str())
+                .unwrap_or_default();
+            let full = dir.path().join(path);
+            if !path.contains(['*', '$']) && !full.exists() {
+                std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+                std::fs::write(&full, "").expect("empty env file");
+            }
+        }
+    }
+    dir
+}
+
+fn compose_json(
+    file: &Path,
+    project_dir: &Path,
+    name: &str,
+    profile: &str,
+    env: &BTreeMap<String, String>,
+) -> Result<Value, String> {
+    let output = Command::new(compose())
+        .arg("-f")
+        .arg(file)
+        .arg("--project-directory")
+        .arg(project_dir)
+        .args([
+            "-p",
+            name,
+            "--profile",
+            profile,
+            "config",
+            "--format",
+            "json",
+        ])
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env)
+        .output()
+        .expect("run docker compose");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("compose prints JSON"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+/// Variables the generated .env.template leaves without a value (required ones, and
+/// pass-through ones that default to empty) get one placeholder, on both sides.
+fn placeholders(template: &str, case: &Case) -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = case
+        .env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    for line in template.lines() {
+        let line = line.strip_prefix("# ").unwrap_or(line);
+        let Some((name, value)) = line.split_once('=') else {
+            continue;
+        };
+        let is_name =
+            !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if is_name && (value.is_empty() || value == "''") {
+            env.entry(name.to_string())
+                .or_insert_with(|| "1234".to_string());
+        }
+    }
+    env
+}
+
+struct Report {
+    losses: usize,
+    differences: Vec<String>,
+}
+
+fn round_trip(case: &Case) -> Report {
+    let work = workspace(case.file);
+    let berth = Berth::schemas_only();
+    let root = berth.root().to_path_buf();
+    let file = work.path().join(format!("{}.yml", case.file));
+    let mut args = vec![
+        "import".to_string(),
+        file.display().to_string(),
+        "--name".into(),
+        case.file.into(),
+        "--allow-lossy".into(),
+    ];
+    if work.path().join(".env").exists() {
+        args.extend([
+            "--env-file".to_string(),
+            work.path().join(".env").display().to_string(),
+        ]);
+    }
+    let imported = run_in(&root, &args);
+    imported.code(0);
+    let losses = imported
+        .stderr
+        .lines()
+        .filter(|l| l.contains(".yml:"))
+        .count();
+    let built = run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            case.file.into(),
+            "--no-profile".into(),
+        ],
+    );
+    built.code(0);
+    let out = root.join("out").join(case.file).join("none");
+    let template = std::fs::read_to_string(out.join(".env.template")).expect("template");
+    let env = placeholders(&template, case);
+    let ours = compose_json(
+        &out.join("compose.yaml"),
+        work.path(),
+        case.file,
+        case.profile,
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("{}: compose rejects the regenerated file:\n{e}", case.file));
+    let original = compose_json(&file, work.path(), case.file, case.profile, &env)
+        .unwrap_or_else(|e| panic!("{}: compose rejects the original:\n{e}", case.file));
+    let (mut original, mut ours) = (original, ours);
+    normalise(&mut original, true);
+    normalise(&mut ours, false);
+    let mut found = Vec::new();
+    differences(&original, &ours, "", &mut found);
+    Report {
+        losses,
+        differences: found,
+    }
+}
+
+#[test]
+fn corpus_round_trips_through_import_build_and_compose() {
+    let mut failures = Vec::new();
+    let mut summary = Vec::new();
+    for case in CASES {
+        let report = round_trip(case);
+        let unexplained: Vec<&String> = report
+            .differences
+            .iter()
+            .filter(|d| !case.known.iter().any(|(pattern, _)| matches(pattern, d)))
+            .collect();
+        let unused: Vec<&str> = case
+            .known
+            .iter()
+            .filter(|(pattern, _)| !report.differences.iter().any(|d| matches(pattern, d)))
+            .map(|(pattern, _)| *pattern)
+            .collect();
+        summary.push(format!(
+            "{:<16} {:>3} keys not kept, {:>3} differences ({} known kinds)",
+            case.file,
+            report.losses,
+            report.differences.len(),
+            case.known.len()
+        ));
+        if !unexplained.is_empty() {
+            failures.push(format!(
+                "{}: unexplained differences:\n  {}",
+                case.file,
+                unexplained
+                    .iter()
+                    .map(|d| d.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n  ")
+            ));
+        }
+        if !unused.is_empty() {
+            failures.push(format!(
+                "{}: listed differences that no longer occur: {unused:?}",
+                case.file
+            ));
+        }
+    }
+    eprintln!("{}", summary.join("\n"));
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// zulip.yml mounts secrets only its override example defines: Compose rejects it alone,
+/// berth imports it, reports the secrets it cannot keep, and its output is valid.
+#[test]
+fn zulip_alone_is_rejected_by_compose_and_imported_with_its_secrets_reported() {
+    let work = workspace("zulip");
+    let file = work.path().join("zulip.yml");
+    let original = compose_json(&file, work.path(), "zulip", "*", &BTreeMap::new());
+    assert!(original.is_err_and(|e| e.contains("undefined secret")));
+    let berth = Berth::schemas_only();
+    let root = berth.root().to_path_buf();
+    let strict = run_in(&root, &["import".into(), file.display().to_string()]);
+    strict
+        .code(1)
+        .stderr_contains("zulip.yml:6: services.database.secrets:");
+    assert!(!root.join("modules/stacks/zulip.ncl").exists());
+    run_in(
+        &root,
+        &[
+            "import".into(),
+            file.display().to_string(),
+            "--allow-lossy".into(),
+        ],
+    )
+    .code(0);
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "zulip".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let template =
+        std::fs::read_to_string(root.join("out/zulip/none/.env.template")).expect("template");
+    let case = Case {
+        file: "zulip",
+        env: &[],
+        profile: "*",
+        known: &[],
+    };
+    compose_json(
+        &root.join("out/zulip/none/compose.yaml"),
+        work.path(),
+        "zulip",
+        "*",
+        &placeholders(&template, &case),
+    )
+    .unwrap_or_else(|e| panic!("compose rejects the regenerated zulip file:\n{e}"));
+}
+
+#[test]
+fn patterns_match_paths_and_their_indexes() {
+    assert!(matches(
+        ".services.*.ports",
+        ".services.a.ports[0].app_protocol: only in the original"
+    ));
+    assert!(matches(".configs", ".configs: only in the original"));
+    assert!(!matches(".services.*.ports", ".services.a.portsx: 1 vs 2"));
+    assert!(!matches(".services.a.ports", ".services.b.ports: 1 vs 2"));
+}
