@@ -403,3 +403,197 @@ fn header(stack: &str, options: &Options, translator: &Translator<'_>) -> String
     }
     text
 }
+
+/// The importer must answer every input with a module or an error, never a panic: random
+/// text, Compose-shaped documents built from the keys it knows, and real corpus files
+/// with random edits. `PROPTEST_CASES=N` runs longer (see tests/README.md).
+#[cfg(test)]
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::{Options, import};
+
+    fn run(text: &str) {
+        let read = |_: &str| -> Result<String, String> { Err("no files here".into()) };
+        let options = Options {
+            fallback_name: "fuzz".into(),
+            file: "fuzz.yml".into(),
+            ..Options::default()
+        };
+        if let Ok(imported) = import(text, &options, &read) {
+            assert!(imported.module.ends_with('\n'));
+            assert!(imported.losses.iter().all(|loss| !loss.key.is_empty()));
+        }
+    }
+
+    fn scalar() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z0-9./:_-]{0,12}",
+            r"\$\{[A-Z_]{1,4}(:-|-|:\?|\?|:\+)?[a-z0-9 $]{0,6}\}?",
+            r"\$[A-Z]{0,3}\$?",
+            "-?[0-9]{1,6}(\\.[0-9]{1,2})?",
+            Just("true".to_string()),
+            Just("~".to_string()),
+            "[0-9]{1,5}(-[0-9]{1,5})?(:[0-9]{1,5})?(/udp)?",
+            "(\\.?/)?[a-z]{1,5}(:/[a-z]{1,5})?(:ro|:rw|:Z|:ro,z|:nocopy)?",
+        ]
+        .prop_map(|s| format!("{s:?}"))
+    }
+
+    const KEYS: &[&str] = &[
+        "image",
+        "build",
+        "command",
+        "entrypoint",
+        "environment",
+        "env_file",
+        "ports",
+        "expose",
+        "volumes",
+        "networks",
+        "depends_on",
+        "healthcheck",
+        "deploy",
+        "restart",
+        "labels",
+        "logging",
+        "ulimits",
+        "extra_hosts",
+        "tmpfs",
+        "profiles",
+        "extends",
+        "secrets",
+        "network_mode",
+        "scale",
+        "cap_add",
+        "shm_size",
+        "stop_grace_period",
+        "condition",
+        "test",
+        "interval",
+        "retries",
+        "resources",
+        "limits",
+        "cpus",
+        "memory",
+        "soft",
+        "hard",
+        "aliases",
+        "target",
+        "published",
+        "source",
+        "type",
+        "read_only",
+        "context",
+        "args",
+        "driver",
+        "options",
+        "external",
+        "name",
+        "x-extra",
+        "<<",
+    ];
+
+    fn value() -> impl Strategy<Value = String> {
+        scalar().prop_recursive(4, 48, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4)
+                    .prop_map(|items| format!("[{}]", items.join(", "))),
+                prop::collection::vec((prop::sample::select(KEYS), inner), 0..5).prop_map(
+                    |entries| {
+                        let body: Vec<String> =
+                            entries.iter().map(|(k, v)| format!("{k:?}: {v}")).collect();
+                        format!("{{{}}}", body.join(", "))
+                    }
+                ),
+            ]
+        })
+    }
+
+    fn document() -> impl Strategy<Value = String> {
+        let service = prop::collection::vec((prop::sample::select(KEYS), value()), 0..8).prop_map(
+            |entries| {
+                let body: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("    {k}: {v}\n"))
+                    .collect();
+                body.concat()
+            },
+        );
+        (
+            prop::collection::vec(("[a-zA-Z.]{1,6}", service), 0..4),
+            prop::sample::select(vec![
+                "",
+                "version: '3'\n",
+                "name: Fuzz\n",
+                "volumes: {data: {}}\n",
+                "networks: [a]\n",
+                "bogus: 1\n",
+            ]),
+        )
+            .prop_map(|(services, extra)| {
+                let mut text = String::from(extra);
+                text.push_str("services:\n");
+                for (name, body) in services {
+                    text.push_str(&format!("  {name:?}:\n{body}"));
+                    if body.is_empty() {
+                        text.push_str("    image: x\n");
+                    }
+                }
+                text
+            })
+    }
+
+    fn corpus() -> Vec<String> {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/compose");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "yml"))
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        files
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("PROPTEST_CASES").ok().and_then(|n| n.parse().ok()).unwrap_or(64)
+        ))]
+
+        #[test]
+        fn random_text_never_panics(text in "\\PC{0,200}") {
+            run(&text);
+        }
+
+        #[test]
+        fn compose_shaped_documents_never_panic(text in document()) {
+            run(&text);
+        }
+
+        #[test]
+        fn edited_corpus_files_never_panic(
+            pick in any::<prop::sample::Index>(),
+            edits in prop::collection::vec((any::<prop::sample::Index>(), 0u8..3, "[ -~\\n]{0,4}"), 1..6),
+        ) {
+            let files = corpus();
+            prop_assume!(!files.is_empty());
+            let mut text: Vec<char> = pick.get(&files).chars().collect();
+            for (at, kind, insert) in edits {
+                if text.is_empty() {
+                    break;
+                }
+                let i = at.index(text.len());
+                match kind {
+                    0 => { text.remove(i); }
+                    1 => { text.splice(i..i, insert.chars()); }
+                    _ => { text[i] = insert.chars().next().unwrap_or(' '); }
+                }
+            }
+            run(&text.into_iter().collect::<String>());
+        }
+    }
+}

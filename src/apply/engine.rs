@@ -595,6 +595,19 @@ fn engine_error(action: &str) -> impl Fn(bollard::errors::Error) -> ApplyError +
     }
 }
 
+/// `/dev/x`, `/dev/x:/dev/y` or `/dev/x:/dev/y:rw`, as `docker run --device` reads it.
+fn device_mapping(device: &str) -> bollard::models::DeviceMapping {
+    let mut parts = device.splitn(3, ':');
+    let host = parts.next().unwrap_or(device).to_string();
+    let container = parts.next().map_or_else(|| host.clone(), str::to_string);
+    let permissions = parts.next().unwrap_or("rwm").to_string();
+    bollard::models::DeviceMapping {
+        path_on_host: Some(host),
+        path_in_container: Some(container),
+        cgroup_permissions: Some(permissions),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -616,18 +629,5 @@ mod tests {
             Some(RestartPolicyNameEnum::UNLESS_STOPPED)
         );
         assert_eq!(restart_policy("no").name, Some(RestartPolicyNameEnum::NO));
-    }
-}
-
-/// `/dev/x`, `/dev/x:/dev/y` or `/dev/x:/dev/y:rw`, as `docker run --device` reads it.
-fn device_mapping(device: &str) -> bollard::models::DeviceMapping {
-    let mut parts = device.splitn(3, ':');
-    let host = parts.next().unwrap_or(device).to_string();
-    let container = parts.next().map_or_else(|| host.clone(), str::to_string);
-    let permissions = parts.next().unwrap_or("rwm").to_string();
-    bollard::models::DeviceMapping {
-        path_on_host: Some(host),
-        path_in_container: Some(container),
-        cgroup_permissions: Some(permissions),
     }
 }

@@ -369,7 +369,7 @@ impl<'a> Translator<'a> {
                     let mounts = self.mounts(value, &path);
                     out.push("volumes", Expr::Array(mounts));
                 }
-                "networks" => self.service_networks(name, value, &path, &mut out),
+                "networks" => self.service_networks(value, &path, &mut out),
                 "depends_on" => {
                     let depends = self.depends_on(value, &path);
                     out.push("depends_on", Expr::Record(depends));
@@ -1089,7 +1089,7 @@ impl<'a> Translator<'a> {
 
     // -- networks and dependencies ------------------------------------------------------------
 
-    fn service_networks(&mut self, service: &str, node: &Node, path: &str, out: &mut Out) {
+    fn service_networks(&mut self, node: &Node, path: &str, out: &mut Out) {
         let mut names = Vec::new();
         let mut aliases = Vec::new();
         match &node.value {
@@ -1139,7 +1139,6 @@ impl<'a> Translator<'a> {
         if !aliases.is_empty() {
             out.push("network_aliases", Expr::Record(aliases));
         }
-        let _ = service;
     }
 
     fn depends_on(&mut self, node: &Node, path: &str) -> Vec<Field> {
@@ -1424,7 +1423,7 @@ impl<'a> Translator<'a> {
     }
 
     fn extra_hosts(&mut self, node: &Node, path: &str) -> Vec<Field> {
-        let fields = match &node.value {
+        match &node.value {
             Value::Seq(items) => {
                 let mut fields = Vec::new();
                 for (i, item) in items.iter().enumerate() {
@@ -1447,8 +1446,7 @@ impl<'a> Translator<'a> {
                 fields
             }
             _ => self.string_map(node, path, '='),
-        };
-        fields
+        }
     }
 
     // -- top level ----------------------------------------------------------------------------
@@ -1603,10 +1601,10 @@ fn split_host_ip(spec: &str) -> (Option<String>, &str) {
         return (Some(ip.to_string()), rest);
     }
     let colons = spec.matches(':').count();
-    if colons == 2 {
-        if let Some((ip, rest)) = spec.split_once(':') {
-            return (Some(ip.to_string()).filter(|ip| !ip.is_empty()), rest);
-        }
+    if colons == 2
+        && let Some((ip, rest)) = spec.split_once(':')
+    {
+        return (Some(ip.to_string()).filter(|ip| !ip.is_empty()), rest);
     }
     (None, spec)
 }
@@ -1630,8 +1628,8 @@ pub fn berth_name(name: &str) -> String {
         .collect()
 }
 
-/// `1m30s`, `10s`, `500ms` as berth writes them; Compose also reads a bare number as
-/// seconds? No: as nanoseconds in the API, so bare numbers are refused.
+/// A Go duration (`1m30s`, `10s`, `500ms`), which both Compose and berth read; anything
+/// else (a bare number) is refused rather than guessed at.
 fn normalized_duration(text: &str) -> Option<String> {
     let text = text.trim();
     let valid = !text.is_empty() && {

@@ -66,8 +66,23 @@ pub fn load(text: &str) -> Result<Node, LoadError> {
     Ok(node(spanned))
 }
 
+/// serde-saphyr's message without what berth says itself (the place) and without its
+/// advice to library users.
 fn first_line(message: &str) -> String {
-    message.lines().next().unwrap_or(message).trim().to_string()
+    let line = message.lines().next().unwrap_or(message).trim();
+    let line = line.strip_prefix("error: ").unwrap_or(line);
+    let line = match line
+        .strip_prefix("line ")
+        .and_then(|rest| rest.split_once(": "))
+    {
+        Some((place, rest)) if place.contains("column") => rest,
+        _ => line,
+    };
+    let line = line
+        .split(", set DuplicateKeyPolicy")
+        .next()
+        .unwrap_or(line);
+    line.to_string()
 }
 
 fn node(spanned: Spanned<Value>) -> Node {

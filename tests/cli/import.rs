@@ -704,3 +704,161 @@ fn patterns_match_paths_and_their_indexes() {
     assert!(!matches(".services.*.ports", ".services.a.portsx: 1 vs 2"));
     assert!(!matches(".services.a.ports", ".services.b.ports: 1 vs 2"));
 }
+
+/// Runs `berth import in.yml` on `text` in a project with no stacks.
+fn import_text(text: &str, extra: &[&str]) -> (crate::support::Output, tempfile::TempDir) {
+    let mut args = vec!["import", "in.yml"];
+    args.extend(extra);
+    Berth::schemas_only().file("in.yml", text).args(args).run()
+}
+
+fn stacks_written(root: &Path) -> Vec<String> {
+    std::fs::read_dir(root.join("modules/stacks"))
+        .expect("stacks folder")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn bad_input_names_file_line_and_key_and_writes_nothing() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "services:\n  web:\n    image: [a\n",
+            "in.yml:3:12: unclosed bracket",
+        ),
+        ("- a\n- b\n", "a Compose file is a mapping with `services`"),
+        (
+            "services:\n  - web\n",
+            "in.yml:2: services: `services` must be a mapping",
+        ),
+        (
+            "services: {web: {image: x}}\nservises: {}\n",
+            "in.yml:2: servises: not a top-level Compose key",
+        ),
+        (
+            "services:\n  web:\n    image: x\n    imgae: y\n",
+            "in.yml:4: services.web.imgae: `imgae` is not a Compose service key",
+        ),
+        (
+            "services:\n  web:\n    image: x\n  web:\n    image: y\n",
+            "in.yml:4:3: duplicate mapping key: web",
+        ),
+        (
+            "services:\n  web: 3\n",
+            "in.yml:2: services.web: a service must be a mapping",
+        ),
+        ("volumes: {}\n", "services: a Compose file needs `services`"),
+        (
+            "services:\n  web:\n    extends: nothere\n",
+            "in.yml:3: extends: no service `nothere` to extend",
+        ),
+        ("", "a Compose file is a mapping"),
+    ];
+    for (text, expected) in cases {
+        let (out, dir) = import_text(text, &[]);
+        out.code(2).stderr_contains(expected);
+        assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+        assert!(
+            stacks_written(dir.path()).is_empty(),
+            "{text:?} wrote a module"
+        );
+    }
+    let (missing, dir) = Berth::schemas_only().args(["import", "nothere.yml"]).run();
+    missing.code(2).stderr_contains("nothere.yml: No such file");
+    assert!(stacks_written(dir.path()).is_empty());
+    let (bad_env, dir) = Berth::schemas_only()
+        .file("in.yml", "services: {web: {image: x}}\n")
+        .file("bad.env", "A=1\nB='open\n")
+        .args(["import", "in.yml", "--env-file", "bad.env"])
+        .run();
+    bad_env
+        .code(2)
+        .stderr_contains("bad.env: line 2: unterminated '-quoted value");
+    assert!(stacks_written(dir.path()).is_empty());
+}
+
+#[test]
+fn interpolations_become_declared_variables_and_credentials_stay_out() {
+    let compose = "name: Shop\nservices:\n  web:\n    image: \"nginx:${TAG:-1.27}\"\n    ports: [\"${PORT:-8080}:80\"]\n    environment:\n      DB_PASSWORD: ${DB_PASSWORD:?set the database password}\n      GREETING: \"cost $$5 for $USER_NAME\"\n";
+    let (out, dir) = Berth::schemas_only()
+        .file("in.yml", compose)
+        .file("in.env", "DB_PASSWORD=hunter2\nUSER_NAME=ada\n")
+        .args(["import", "in.yml", "--env-file", "in.env"])
+        .run();
+    out.code(0).stdout_contains("as stack `shop`");
+    let module =
+        std::fs::read_to_string(dir.path().join("modules/stacks/shop.ncl")).expect("module");
+    assert!(
+        !module.contains("hunter2"),
+        "a credential's value reached the module:\n{module}"
+    );
+    assert!(module.contains("image = \"nginx:${TAG}\""), "{module}");
+    assert!(module.contains("published = \"${PORT}\""), "{module}");
+    assert!(
+        module.contains("GREETING = \"cost $5 for ${USER_NAME}\""),
+        "{module}"
+    );
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "shop".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let compose_out =
+        std::fs::read_to_string(root.join("out/shop/none/compose.yaml")).expect("compose");
+    assert!(compose_out.contains("nginx:${TAG:-1.27}"), "{compose_out}");
+    assert!(compose_out.contains("${PORT:-8080}"), "{compose_out}");
+    assert!(
+        compose_out.contains("cost $$5 for ${USER_NAME:-ada}"),
+        "{compose_out}"
+    );
+    assert!(compose_out.contains("${DB_PASSWORD:?"), "{compose_out}");
+    assert!(!compose_out.contains("hunter2"));
+    let template =
+        std::fs::read_to_string(root.join("out/shop/none/.env.template")).expect("template");
+    assert!(
+        template.contains("TAG=1.27") && template.contains("PORT=8080"),
+        "{template}"
+    );
+    assert!(template.contains("set the database password"), "{template}");
+}
+
+#[test]
+fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
+    let compose = "services:\n  web:\n    image: x\n    sysctls: {net.core.somaxconn: 1024}\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
+    let (refused, dir) = import_text(compose, &[]);
+    refused
+        .code(1)
+        .stderr_contains("in.yml:4: services.web.sysctls: `sysctls` has no berth field")
+        .stderr_contains("in.yml:6: services.web.deploy.placement:")
+        .stderr_contains("nothing was written");
+    assert!(stacks_written(dir.path()).is_empty());
+    let (allowed, dir) = import_text(compose, &["--allow-lossy", "--name", "web"]);
+    allowed.code(0);
+    let module =
+        std::fs::read_to_string(dir.path().join("modules/stacks/web.ncl")).expect("module");
+    assert!(
+        module.contains("#   line 4: services.web.sysctls:"),
+        "{module}"
+    );
+    assert!(
+        module.contains("# not imported (sysctls): { net.core.somaxconn: 1024 }"),
+        "{module}"
+    );
+    let again = run_in(
+        dir.path(),
+        &[
+            "import".into(),
+            "in.yml".into(),
+            "--allow-lossy".into(),
+            "--name".into(),
+            "web".into(),
+        ],
+    );
+    again.code(2).stderr_contains("exists already");
+}
