@@ -740,17 +740,22 @@ impl<'a> Translator<'a> {
         files
     }
 
+    /// The items of a list; anything else is reported and reads as no items.
+    fn list<'n>(&mut self, node: &'n Node, path: &str) -> &'n [Node] {
+        match &node.value {
+            Value::Seq(items) => items,
+            _ => {
+                let reason = format!("expected a list, found {}", node.kind());
+                self.lose(node.line, path, reason);
+                &[]
+            }
+        }
+    }
+
     // -- ports ------------------------------------------------------------------------------
 
     fn ports(&mut self, node: &Node, path: &str) -> Vec<Expr> {
-        let Value::Seq(items) = &node.value else {
-            self.lose(
-                node.line,
-                path,
-                format!("expected a list, found {}", node.kind()),
-            );
-            return Vec::new();
-        };
+        let items = self.list(node, path);
         let mut ports = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = format!("{path}[{i}]");
@@ -883,14 +888,7 @@ impl<'a> Translator<'a> {
     }
 
     fn expose(&mut self, node: &Node, path: &str) -> Vec<Expr> {
-        let Value::Seq(items) = &node.value else {
-            self.lose(
-                node.line,
-                path,
-                format!("expected a list, found {}", node.kind()),
-            );
-            return Vec::new();
-        };
+        let items = self.list(node, path);
         let mut ports = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = format!("{path}[{i}]");
@@ -913,14 +911,7 @@ impl<'a> Translator<'a> {
     // -- mounts -------------------------------------------------------------------------------
 
     fn mounts(&mut self, node: &Node, path: &str) -> Vec<Expr> {
-        let Value::Seq(items) = &node.value else {
-            self.lose(
-                node.line,
-                path,
-                format!("expected a list, found {}", node.kind()),
-            );
-            return Vec::new();
-        };
+        let items = self.list(node, path);
         let mut mounts = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = format!("{path}[{i}]");
