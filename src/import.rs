@@ -379,6 +379,12 @@ fn header(stack: &str, options: &Options, translator: &Translator<'_>) -> String
             .to_string(),
         "the file (or the env file), values that look like credentials are marked secret."
             .to_string(),
+        format!(
+            "Relative paths (binds, env files, build contexts) are those of {}: run the",
+            options.file
+        ),
+        "generated compose.yaml with `--project-directory` set to its folder, or copy the files."
+            .to_string(),
     ];
     if !translator.losses.is_empty() {
         lines.push(String::new());

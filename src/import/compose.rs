@@ -293,12 +293,13 @@ impl<'a> Translator<'a> {
                 continue;
             }
             match key.name.as_str() {
-                "image" | "working_dir" | "user" | "hostname" | "container_name" => {
+                "image" | "working_dir" | "user" | "hostname" | "container_name" | "platform"
+                | "pull_policy" => {
                     if let Some(text) = self.text(value, &path) {
                         out.push(&key.name, Expr::Str(text));
                     }
                 }
-                "platform" | "pull_policy" | "stop_signal" | "network_mode" => {
+                "stop_signal" | "network_mode" => {
                     if let Some(text) = self.fixed(value, &path) {
                         let text = self.renamed_network_mode(&key.name, text);
                         out.push(&key.name, Expr::Str(text));

@@ -99,6 +99,8 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
         ("user", &service.user),
         ("hostname", &service.hostname),
         ("container_name", &service.container_name),
+        ("platform", &service.platform),
+        ("pull_policy", &service.pull_policy),
     ] {
         if let Some(value) = value {
             texts.push((at(field), value));

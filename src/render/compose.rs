@@ -420,8 +420,8 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         hostname: hostname.as_ref().map(text),
         profiles: compose_profiles.clone(),
         image: image.as_ref().map(text),
-        platform: platform.clone(),
-        pull_policy: pull_policy.clone(),
+        platform: platform.as_ref().map(text),
+        pull_policy: pull_policy.as_ref().map(text),
         build: build.as_ref().map(|build| build_of(stack, build)),
         entrypoint: entrypoint
             .as_ref()
