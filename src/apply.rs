@@ -158,6 +158,32 @@ struct Prepared {
     secrets: Vec<(PathBuf, String)>,
 }
 
+/// An env file's variables, read as Compose reads them.
+fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    crate::env_file::parse(&text).map_err(|(line, message)| format!("line {line}: {message}"))
+}
+
+/// Env files that are required and missing, or unreadable: pre-flight problems.
+fn env_file_problems(
+    model: &crate::model::Stack,
+    values: &Values,
+    build_root: &Path,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, service) in &model.services {
+        for file in &service.env_file {
+            let path = build_root.join(values.expand(&file.path));
+            match read_env_file(&path) {
+                Err(_) if !path.exists() && !file.required => {}
+                Err(e) => problems.push(format!("{name}: env file {}: {e}", path.display())),
+                Ok(_) => {}
+            }
+        }
+    }
+    problems
+}
+
 fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
     let (model, built) =
         on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
@@ -168,6 +194,10 @@ fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
     let values = Values::resolve(&model, target.env_file.as_deref(), |name| {
         std::env::var(name).ok()
     })?;
+    let problems = env_file_problems(&model, &values, &target.build_root);
+    if !problems.is_empty() {
+        return Err(ApplyError::Preflight { problems }.into());
+    }
     let artifacts = built.artifacts;
     let files = RefCell::new(Vec::new());
     let secrets = RefCell::new(Vec::new());
@@ -185,10 +215,12 @@ fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
         secrets.borrow_mut().push((path.clone(), value.to_string()));
         path
     };
+    let env_file = |path: &str| read_env_file(&target.build_root.join(path)).unwrap_or_default();
     let places = Places {
         build_root: &target.build_root,
         bind: &bind,
         secret: &secret,
+        env_file: &env_file,
     };
     let desired = spec::desired(&model, &values, &places);
     Ok(Prepared {

@@ -6,7 +6,6 @@
 //! the module. Pure: the CLI reads the files and writes the module.
 
 pub mod compose;
-pub mod env_file;
 pub mod extends;
 pub mod interpolation;
 pub mod nickel;

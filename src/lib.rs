@@ -15,6 +15,7 @@
 pub mod apply;
 pub mod cli;
 pub mod compile;
+pub mod env_file;
 pub mod error;
 pub mod eval;
 pub mod import;

@@ -309,8 +309,13 @@ impl ServiceTask {
             (LABEL_REPLICA.to_string(), replica.to_string()),
         ]);
         let body = create_body(container, &image, replica, labels, &self.name);
+        let endpoints: Vec<(String, Vec<String>)> = container
+            .networks
+            .iter()
+            .map(|network| (network.clone(), container.aliases_on(network, &self.name)))
+            .collect();
         self.engine
-            .create_container(name, body, &container.networks, &self.name)
+            .create_container(name, body, &endpoints)
             .await
             .map_err(Stopped::Engine)
     }

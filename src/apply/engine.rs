@@ -325,8 +325,8 @@ impl Engine {
         &self,
         name: &str,
         body: ContainerCreateBody,
-        networks: &[String],
-        alias: &str,
+        // Each network with the names the container answers to there.
+        networks: &[(String, Vec<String>)],
     ) -> Result<String, ApplyError> {
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
@@ -335,11 +335,11 @@ impl Engine {
             .await
             .map_err(engine_error(&format!("creating container {name}")))?;
         // Engines before API 1.44 take one network at creation; join the others now.
-        for network in networks.iter().skip(1) {
+        for (network, aliases) in networks.iter().skip(1) {
             let request = NetworkConnectRequest {
                 container: created.id.clone(),
                 endpoint_config: Some(EndpointSettings {
-                    aliases: Some(vec![alias.to_string()]),
+                    aliases: Some(aliases.clone()),
                     ..Default::default()
                 }),
             };
@@ -519,7 +519,7 @@ pub fn create_body(
         endpoints_config: Some(HashMap::from([(
             network.clone(),
             EndpointSettings {
-                aliases: Some(vec![alias.to_string()]),
+                aliases: Some(spec.aliases_on(network, alias)),
                 ..Default::default()
             },
         )])),

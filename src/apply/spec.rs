@@ -106,6 +106,9 @@ pub struct ContainerSpec {
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    /// Extra host names on a network (engine name), besides the service name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aliases: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,9 +152,19 @@ pub struct Places<'a> {
     pub bind: &'a dyn Fn(&str) -> PathBuf,
     /// The host file holding a secret's value.
     pub secret: &'a dyn Fn(&str, &str) -> PathBuf,
+    /// The variables of an env file (path as the service names it); empty when the file
+    /// is missing, which pre-flight has already refused unless the file is optional.
+    pub env_file: &'a dyn Fn(&str) -> BTreeMap<String, String>,
 }
 
 impl ContainerSpec {
+    /// The names the container answers to on `network`: the service's, then its aliases.
+    pub fn aliases_on(&self, network: &str, service: &str) -> Vec<String> {
+        std::iter::once(service.to_string())
+            .chain(self.aliases.get(network).into_iter().flatten().cloned())
+            .collect()
+    }
+
     /// The `berth.config-hash` of this spec: SHA-256 of its canonical JSON (maps are
     /// sorted, so the same spec always hashes the same), first 16 hex digits.
     pub fn hash(&self) -> String {
@@ -295,9 +308,9 @@ fn container_spec(
         compose_profiles: _,
         attach: _,
         // Refused before this point (`unsupported`).
-        env_file: _,
-        network_aliases: _,
         network_mode: _,
+        env_file,
+        network_aliases,
         hostname,
         stop_signal,
         devices,
@@ -355,30 +368,48 @@ fn container_spec(
             read_only: true,
         }
     }));
-    let networks = if networks.is_empty() {
+    let network_name = |key: &String| {
+        let network = stack.networks.get(key);
+        engine_name(
+            &stack.name,
+            key,
+            network.and_then(|n| n.name.as_deref()),
+            network.is_some_and(|n| n.external),
+        )
+    };
+    let aliases = network_aliases
+        .iter()
+        .map(|(key, names)| (network_name(key), names.iter().map(expand).collect()))
+        .collect();
+    // As Compose: each file in order, later ones win, `environment` over all of them.
+    let mut environment_of_files = BTreeMap::new();
+    for file in env_file {
+        environment_of_files.extend((places.env_file)(&values.expand(&file.path)));
+    }
+    let mut networks: Vec<String> = if networks.is_empty() {
         vec![format!("{}_default", stack.name)]
     } else {
-        networks
-            .iter()
-            .map(|key| {
-                let network = stack.networks.get(key);
-                engine_name(
-                    &stack.name,
-                    key,
-                    network.and_then(|n| n.name.as_deref()),
-                    network.is_some_and(|n| n.external),
-                )
-            })
-            .collect()
+        networks.iter().map(network_name).collect()
     };
+    // A network the service has aliases on is one it joins (as the Compose renderer says).
+    for key in network_aliases.keys() {
+        let name = network_name(key);
+        if !networks.contains(&name) {
+            networks.push(name);
+        }
+    }
     ContainerSpec {
         image,
         image_id: None,
         entrypoint: entrypoint.as_ref().map(|c| argv(c, values)),
         command: command.as_ref().map(|c| argv(c, values)),
-        environment: environment
-            .iter()
-            .map(|(key, value)| (key.clone(), expand(value)))
+        environment: environment_of_files
+            .into_iter()
+            .chain(
+                environment
+                    .iter()
+                    .map(|(key, value)| (key.clone(), expand(value))),
+            )
             .collect(),
         user: user.clone(),
         working_dir: working_dir.clone(),
@@ -427,6 +458,7 @@ fn container_spec(
         hostname: hostname.as_ref().map(expand),
         stop_signal: stop_signal.clone(),
         devices: devices.iter().map(expand).collect(),
+        aliases,
     }
 }
 
@@ -442,8 +474,6 @@ pub fn unsupported(stack: &Stack) -> Vec<String> {
                 ));
             }
         };
-        refuse("env_file", !service.env_file.is_empty());
-        refuse("network_aliases", !service.network_aliases.is_empty());
         refuse("network_mode", service.network_mode.is_some());
     }
     problems

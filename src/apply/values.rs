@@ -81,17 +81,12 @@ impl Values {
     }
 }
 
+/// Read the way Compose reads `.env` (`OS=Oracle Linux` is one value, quotes as in a shell).
 fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, ApplyError> {
-    let entries = dotenvy::from_path_iter(path).map_err(|e| ApplyError::EnvFile {
+    let fail = |message: String| ApplyError::EnvFile {
         path: path.to_path_buf(),
-        message: e.to_string(),
-    })?;
-    entries
-        .map(|entry| {
-            entry.map_err(|e| ApplyError::EnvFile {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })
-        })
-        .collect()
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+    crate::env_file::parse(&text).map_err(|(line, message)| fail(format!("line {line}: {message}")))
 }

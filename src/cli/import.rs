@@ -118,7 +118,7 @@ fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, Error> {
         path: path.to_path_buf(),
         source,
     })?;
-    import::env_file::parse(&text).map_err(|(line, message)| {
+    crate::env_file::parse(&text).map_err(|(line, message)| {
         ImportFailure::EnvFile {
             file: path.to_path_buf(),
             message: format!("line {line}: {message}"),

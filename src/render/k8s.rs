@@ -283,9 +283,50 @@ fn kustomization(
 
 // -- one service ----------------------------------------------------------------------------
 
+/// What a service asks of a Docker host that a pod cannot have, said in its manifest
+/// (container names, Compose profiles, `attach`, platform and pull policy mean nothing here).
+fn compose_only(service: &Service) -> Vec<String> {
+    let mut notes = Vec::new();
+    for file in &service.env_file {
+        notes.push(format!(
+            "Not on Kubernetes: env_file {} (a file on the Docker host); move its variables into `environment`.",
+            file.path
+        ));
+    }
+    if let Some(mode) = &service.network_mode {
+        notes.push(format!(
+            "Not on Kubernetes: network_mode {mode}; containers of one pod share a network, separate pods do not."
+        ));
+    }
+    if !service.devices.is_empty() {
+        notes.push(format!(
+            "Not on Kubernetes: devices {} (needs a device plugin).",
+            service.devices.join(", ")
+        ));
+    }
+    if let Some(hostname) = &service.hostname {
+        notes.push(format!(
+            "Not on Kubernetes: hostname {hostname}; the pod is reached through its Service name."
+        ));
+    }
+    if !service.network_aliases.is_empty() {
+        let aliases: Vec<&str> = service
+            .network_aliases
+            .values()
+            .flatten()
+            .map(String::as_str)
+            .collect();
+        notes.push(format!(
+            "Not on Kubernetes: network aliases {}; add Services of those names if clients use them.",
+            aliases.join(", ")
+        ));
+    }
+    notes
+}
+
 /// The documents of one service, with a leading comment for whatever it could not keep.
 fn service_manifests(ctx: &Context, name: &str, service: &Service) -> Result<String, RenderError> {
-    let mut notes = Vec::new();
+    let mut notes = compose_only(service);
     let mut docs = Vec::new();
     let env = environment(ctx, name, service);
     if let Some(config_map) = &env.config_map {

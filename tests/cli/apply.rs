@@ -541,3 +541,45 @@ fn a_variable_without_a_value_is_named_before_the_engine_is_asked() {
         .stderr_contains("no value for API_TOKEN; nothing was changed")
         .stderr_contains(".env.template");
 }
+
+#[test]
+fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
+    let Some(rig) = Rig::new("bt-envfile") else {
+        return;
+    };
+    let module = r#"let image = { image = "berth-test/busybox:1", build.context = "image", stop_grace_period = "1s" } in
+{
+  name = "bt-envfile",
+  services = {
+    api = image & {
+      command = ["sleep", "100000"],
+      env_file = [{ path = "api.env" }, { path = "absent.env", required = false }],
+      environment.B = "from-module",
+      network_aliases.default = ["backend.local"],
+    },
+    client = image & { command = ["sleep", "100000"], depends_on.api = "started" },
+  },
+}
+"#;
+    std::fs::write(rig.root().join("modules/stacks/bt-envfile.ncl"), module).expect("module");
+    rig.berth("apply", &[])
+        .code(2)
+        .stderr_contains("api: env file")
+        .stderr_contains("api.env");
+    assert!(rig.containers().is_empty(), "pre-flight created containers");
+
+    std::fs::write(rig.root().join("api.env"), "A=from file\nB=from-file\n").expect("env file");
+    rig.berth("apply", &[]).code(0);
+    let env = rig.exec("api", &["env"]);
+    assert!(env.contains("A=from file"), "{env}");
+    assert!(
+        env.contains("B=from-module"),
+        "environment must win over env_file: {env}"
+    );
+    let lookup = rig.exec("client", &["nslookup", "backend.local"]);
+    assert!(
+        lookup.contains("Address"),
+        "alias does not resolve: {lookup}"
+    );
+    rig.berth("plan", &[]).code(0);
+}

@@ -1,6 +1,8 @@
 //! Env files as Compose reads them: `KEY=value` lines, `#` comments, optional `export `,
 //! single-quoted values taken literally, double-quoted ones with `\n`-style escapes, and
 //! unquoted values up to an inline ` #` comment (spaces inside are kept: `OS=Oracle Linux`).
+//! Unquoted and double-quoted values may read variables defined above them (`${A}`,
+//! `${A:-default}`); one this file does not define reads as empty.
 
 use std::collections::BTreeMap;
 
@@ -30,10 +32,10 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
         let value = if let Some(rest) = raw.strip_prefix('\'') {
             quoted(rest, '\'', number, &mut lines)?
         } else if let Some(rest) = raw.strip_prefix('"') {
-            unescape(&quoted(rest, '"', number, &mut lines)?)
+            expand(&unescape(&quoted(rest, '"', number, &mut lines)?), &values)
         } else {
             let end = raw.find(" #").unwrap_or(raw.len());
-            raw[..end].trim_end().to_string()
+            expand(raw[..end].trim_end(), &values)
         };
         values.insert(key.to_string(), value);
     }
@@ -65,6 +67,10 @@ fn quoted<'a>(
             None => return Err((number, format!("unterminated {quote}-quoted value"))),
         }
     }
+}
+
+fn expand(value: &str, defined: &BTreeMap<String, String>) -> String {
+    crate::import::interpolation::resolve(value, defined).unwrap_or_else(|_| value.to_string())
 }
 
 fn unescape(text: &str) -> String {
