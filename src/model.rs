@@ -118,6 +118,8 @@ pub struct Service {
     pub attach: Option<bool>,
     #[serde(default)]
     pub devices: Vec<String>,
+    #[serde(default, deserialize_with = "env_map")]
+    pub sysctls: BTreeMap<String, String>,
     pub init: Option<bool>,
     pub read_only: Option<bool>,
     pub privileged: Option<bool>,
@@ -219,6 +221,7 @@ pub struct Port {
     #[serde(default = "tcp")]
     pub protocol: String,
     pub name: Option<String>,
+    pub app_protocol: Option<String>,
 }
 
 /// A host port, or a range of them (one per replica), or a `${VARIABLE}` holding the port.

@@ -510,6 +510,7 @@ pub fn create_body(
         memory: spec.memory.map(to_i64),
         memory_reservation: spec.memory_reservation.map(to_i64),
         nano_cpus: spec.nano_cpus.map(to_i64),
+        sysctls: (!spec.sysctls.is_empty()).then(|| spec.sysctls.clone().into_iter().collect()),
         devices: (!spec.devices.is_empty())
             .then(|| spec.devices.iter().map(|d| device_mapping(d)).collect()),
         network_mode: spec.networks.first().cloned(),

@@ -106,6 +106,8 @@ pub struct ContainerSpec {
     pub stop_signal: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sysctls: BTreeMap<String, String>,
     /// Extra host names on a network (engine name), besides the service name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, Vec<String>>,
@@ -314,6 +316,7 @@ fn container_spec(
         hostname,
         stop_signal,
         devices,
+        sysctls,
         image,
         build: _,
         command,
@@ -458,6 +461,7 @@ fn container_spec(
         hostname: hostname.as_ref().map(expand),
         stop_signal: stop_signal.clone(),
         devices: devices.iter().map(expand).collect(),
+        sysctls: sysctls.clone(),
         aliases,
     }
 }

@@ -58,7 +58,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "security_opt",
     "stdin_open",
     "storage_opt",
-    "sysctls",
     "tty",
     "use_api_socket",
     "userns_mode",
@@ -389,6 +388,10 @@ impl<'a> Translator<'a> {
                 "labels" => {
                     let labels = self.string_map(value, &path, '=');
                     out.push("labels", Expr::Record(labels));
+                }
+                "sysctls" => {
+                    let sysctls = self.string_map(value, &path, '=');
+                    out.push("sysctls", Expr::Record(sysctls));
                 }
                 "logging" => {
                     if let Some(logging) = self.logging(value, &path) {
@@ -835,7 +838,7 @@ impl<'a> Translator<'a> {
             .into_iter()
             .zip(publishes)
             .map(|(target, published)| {
-                port_expr(target, published, host_ip.clone(), &protocol, None)
+                port_expr(target, published, host_ip.clone(), &protocol, None, None)
             })
             .collect()
     }
@@ -846,6 +849,7 @@ impl<'a> Translator<'a> {
         let mut host_ip = None;
         let mut protocol = "tcp".to_string();
         let mut name = None;
+        let mut app_protocol = None;
         for (key, value) in node.entries().unwrap_or_default() {
             let at = format!("{path}.{}", key.name);
             match key.name.as_str() {
@@ -854,8 +858,9 @@ impl<'a> Translator<'a> {
                 "host_ip" => host_ip = self.text(value, &at),
                 "protocol" => protocol = self.text(value, &at).unwrap_or(protocol),
                 "name" => name = self.text(value, &at),
+                "app_protocol" => app_protocol = self.text(value, &at),
                 "mode" if value.as_str() == Some("ingress") => {}
-                "app_protocol" | "mode" => self.lose(
+                "mode" => self.lose(
                     key.line,
                     at,
                     format!("port `{}` has no berth field", key.name),
@@ -885,7 +890,14 @@ impl<'a> Translator<'a> {
                 Err(_) => Some(Expr::Str(p)),
             },
         };
-        vec![port_expr(target, published, host_ip, &protocol, name)]
+        vec![port_expr(
+            target,
+            published,
+            host_ip,
+            &protocol,
+            name,
+            app_protocol,
+        )]
     }
 
     fn expose(&mut self, node: &Node, path: &str) -> Vec<Expr> {
@@ -901,7 +913,7 @@ impl<'a> Translator<'a> {
                 Some(targets) => ports.extend(
                     targets
                         .into_iter()
-                        .map(|target| port_expr(target, None, None, protocol, None)),
+                        .map(|target| port_expr(target, None, None, protocol, None, None)),
                 ),
                 None => self.lose(item.line, at, format!("{text:?} is not a port")),
             }
@@ -1562,8 +1574,9 @@ fn port_expr(
     host_ip: Option<String>,
     protocol: &str,
     name: Option<String>,
+    app_protocol: Option<String>,
 ) -> Expr {
-    let plain = host_ip.is_none() && protocol == "tcp" && name.is_none();
+    let plain = host_ip.is_none() && protocol == "tcp" && name.is_none() && app_protocol.is_none();
     match published {
         Some(Expr::Int(host)) if plain => Expr::Raw(format!("berth.publish {host} {target}")),
         None if plain => Expr::Raw(format!("berth.internal {target}")),
@@ -1580,6 +1593,9 @@ fn port_expr(
             }
             if let Some(name) = name {
                 fields.push(Field::new("name", Expr::Str(name)));
+            }
+            if let Some(app_protocol) = app_protocol {
+                fields.push(Field::new("app_protocol", Expr::Str(app_protocol)));
             }
             Expr::Record(fields)
         }

@@ -152,6 +152,8 @@ struct ComposeService {
     cap_drop: Vec<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     devices: Vec<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    sysctls: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     shm_size: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -258,6 +260,8 @@ struct ComposePort {
     protocol: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    app_protocol: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -401,6 +405,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         stop_signal,
         attach,
         devices,
+        sysctls,
         init,
         read_only,
         privileged,
@@ -486,6 +491,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         cap_add: cap_add.clone(),
         cap_drop: cap_drop.clone(),
         devices: devices.iter().map(text).collect(),
+        sysctls: sysctls.clone(),
         shm_size: shm_size.clone(),
         ulimits: ulimits
             .iter()
@@ -585,6 +591,7 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
         private: _,
         protocol,
         name,
+        app_protocol,
     } = port;
     let host_ip = port.effective_host_ip(&stack.profile).map(str::to_string);
     ComposePort {
@@ -597,6 +604,7 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
         host_ip,
         protocol: protocol.clone(),
         name: name.clone(),
+        app_protocol: app_protocol.clone(),
     }
 }
 

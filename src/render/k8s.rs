@@ -304,6 +304,13 @@ fn compose_only(service: &Service) -> Vec<String> {
             service.devices.join(", ")
         ));
     }
+    if !service.sysctls.is_empty() {
+        let names: Vec<&str> = service.sysctls.keys().map(String::as_str).collect();
+        notes.push(format!(
+            "Not on Kubernetes: sysctls {} (pod securityContext.sysctls needs them allowed on the kubelet).",
+            names.join(", ")
+        ));
+    }
     if let Some(hostname) = &service.hostname {
         notes.push(format!(
             "Not on Kubernetes: hostname {hostname}; the pod is reached through its Service name."

@@ -403,11 +403,6 @@ const CASES: &[Case] = &[
             ),
             (".services.*.pid", "`pid` has no berth field"),
             (
-                ".services.*.ports",
-                "port `app_protocol` has no berth field",
-            ),
-            (".services.*.sysctls", "`sysctls` has no berth field"),
-            (
                 ".services.*.security_opt",
                 "`security_opt` has no berth field",
             ),
@@ -830,11 +825,11 @@ fn interpolations_become_declared_variables_and_credentials_stay_out() {
 
 #[test]
 fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
-    let compose = "services:\n  web:\n    image: x\n    sysctls: {net.core.somaxconn: 1024}\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
+    let compose = "services:\n  web:\n    image: x\n    security_opt: [no-new-privileges]\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
     let (refused, dir) = import_text(compose, &[]);
     refused
         .code(1)
-        .stderr_contains("in.yml:4: services.web.sysctls: `sysctls` has no berth field")
+        .stderr_contains("in.yml:4: services.web.security_opt: `security_opt` has no berth field")
         .stderr_contains("in.yml:6: services.web.deploy.placement:")
         .stderr_contains("nothing was written");
     assert!(stacks_written(dir.path()).is_empty());
@@ -843,11 +838,11 @@ fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
     let module =
         std::fs::read_to_string(dir.path().join("modules/stacks/web.ncl")).expect("module");
     assert!(
-        module.contains("#   line 4: services.web.sysctls:"),
+        module.contains("#   line 4: services.web.security_opt:"),
         "{module}"
     );
     assert!(
-        module.contains("# not imported (sysctls): { net.core.somaxconn: 1024 }"),
+        module.contains("# not imported (security_opt): [\"no-new-privileges\"]"),
         "{module}"
     );
     let again = run_in(

@@ -356,6 +356,7 @@ mod tests {
             private: false,
             protocol: "tcp".into(),
             name: name.map(str::to_string),
+            app_protocol: None,
         };
         assert_eq!(port_name(&port(Some("http"))), "http");
         assert_eq!(port_name(&port(Some("otlp-grpc"))), "otlp-grpc");
