@@ -486,49 +486,34 @@ impl<'a> Translator<'a> {
         }
     }
 
-    fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
+    /// A fixed value read by `parse`; what it cannot read is reported as not `what`.
+    fn parsed<T>(
+        &mut self,
+        node: &Node,
+        path: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Option<T> {
         let text = self.fixed(node, path)?;
-        match text.trim().parse::<u64>() {
-            Ok(count) => Some(count),
-            Err(_) => {
-                self.lose(
-                    node.line,
-                    path,
-                    format!("expected a whole number, found {text:?}"),
-                );
-                None
-            }
+        let value = parse(&text);
+        if value.is_none() {
+            self.lose(node.line, path, format!("{text:?} is not {what}"));
         }
+        value
+    }
+
+    fn count(&mut self, node: &Node, path: &str) -> Option<u64> {
+        self.parsed(node, path, "a whole number", |text| {
+            text.trim().parse().ok()
+        })
     }
 
     fn duration(&mut self, node: &Node, path: &str) -> Option<String> {
-        let text = self.fixed(node, path)?;
-        match normalized_duration(&text) {
-            Some(duration) => Some(duration),
-            None => {
-                self.lose(
-                    node.line,
-                    path,
-                    format!("{text:?} is not a duration berth reads"),
-                );
-                None
-            }
-        }
+        self.parsed(node, path, "a duration berth reads", normalized_duration)
     }
 
     fn byte_size(&mut self, node: &Node, path: &str) -> Option<String> {
-        let text = self.fixed(node, path)?;
-        match normalized_bytes(&text) {
-            Some(size) => Some(size),
-            None => {
-                self.lose(
-                    node.line,
-                    path,
-                    format!("{text:?} is not a size berth reads"),
-                );
-                None
-            }
-        }
+        self.parsed(node, path, "a size berth reads", normalized_bytes)
     }
 
     fn string_list(&mut self, node: &Node, path: &str) -> Vec<String> {

@@ -10,6 +10,8 @@ use std::process::Command;
 
 use serde_json::Value;
 
+use berth::import::compose::berth_name;
+
 use crate::support::{Berth, REPO, copy_dir, run_in};
 use crate::validators::compose;
 
@@ -131,16 +133,6 @@ fn is_empty(value: &Value) -> bool {
         Value::Array(items) => items.is_empty(),
         _ => false,
     }
-}
-
-fn berth_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            'A'..='Z' => c.to_ascii_lowercase(),
-            'a'..='z' | '0'..='9' | '-' | '_' => c,
-            _ => '-',
-        })
-        .collect()
 }
 
 fn rename_keys(map: &mut serde_json::Map<String, Value>) {
