@@ -88,11 +88,19 @@ fn compose_files_follow_the_current_spec() {
     out.code(0);
     let compose =
         std::fs::read_to_string(out.root.join("out/ape/prod-lite/compose.yaml")).expect("read");
-    assert!(
-        !compose.lines().any(|line| line.starts_with("version:")),
-        "obsolete `version:` key"
-    );
-    assert!(compose.contains("\nname: ape\n"), "project name missing");
+    let compose = parse(&compose);
+    assert!(compose.get("version").is_none(), "obsolete `version:` key");
+    assert_eq!(compose["name"], "ape", "project name");
+}
+
+/// A compose file, parsed.
+fn parse(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).expect("parse compose")
+}
+
+/// The services of a parsed compose file.
+fn services(compose: &serde_json::Value) -> &serde_json::Map<String, serde_json::Value> {
+    compose["services"].as_object().expect("services")
 }
 
 #[test]
@@ -122,8 +130,12 @@ fn no_profile_builds_the_bare_stack() {
         std::fs::read_to_string(out.root.join("out/rag-engine/none/compose.yaml")).expect("read");
     assert!(compose.contains("with profile `none`"));
     // No profile, so no restart policy and no log rotation were merged in.
-    assert!(!compose.contains("restart:"), "{compose}");
-    assert!(!compose.contains("logging:"), "{compose}");
+    let parsed = parse(&compose);
+    assert!(services(&parsed).len() >= 3, "{compose}");
+    for (name, service) in services(&parsed) {
+        assert!(service.get("restart").is_none(), "{name}: {service}");
+        assert!(service.get("logging").is_none(), "{name}: {service}");
+    }
 }
 
 #[test]
@@ -134,25 +146,37 @@ fn profiles_apply_their_policies() {
         std::fs::read_to_string(out.root.join(format!("out/melvin/{profile}/compose.yaml")))
             .expect("read")
     };
-    let (dev, prod) = (read("dev"), read("prod-lite"));
-    assert!(dev.contains("restart: \"no\"") && !dev.contains("unless-stopped"));
-    assert!(!dev.contains("resources:"), "dev forces resource caps off");
-    assert!(prod.contains("max-size: 20m"), "prod-lite rotates logs");
+    let (dev, prod) = (parse(&read("dev")), parse(&read("prod-lite")));
+    assert_eq!(services(&prod).len(), 6, "melvin's services");
+    assert_eq!(services(&dev).len(), 6, "melvin's services");
+    for (name, service) in services(&dev) {
+        assert_eq!(service["restart"], "no", "dev: {name}");
+        assert!(
+            service["deploy"].get("resources").is_none(),
+            "dev forces resource caps off: {name}"
+        );
+    }
+    for (name, service) in services(&prod) {
+        assert_eq!(service["restart"], "unless-stopped", "prod-lite: {name}");
+        assert_eq!(
+            service["logging"]["options"]["max-size"], "20m",
+            "prod-lite rotates the logs of {name}"
+        );
+    }
     assert_eq!(
-        prod.matches("restart: unless-stopped").count(),
-        6,
-        "every melvin service restarts in prod-lite"
+        prod["services"]["ollama"]["deploy"]["resources"]["limits"]["memory"], "8G",
+        "ollama's prod-lite cap"
     );
-    assert!(prod.contains("memory: 8G"), "ollama's prod-lite cap");
     // Melvin's Postgres on host port 8004: for operators' tools on the server only, outside dev.
-    let postgres_port = "- target: 5432\n        published: \"8004\"\n";
+    let port = |compose: &serde_json::Value| compose["services"]["postgres"]["ports"][0].clone();
+    assert_eq!(port(&prod)["target"], 5432);
+    assert_eq!(port(&prod)["published"], "8004");
+    assert_eq!(port(&prod)["host_ip"], "127.0.0.1");
+    assert_eq!(port(&dev)["published"], "8004");
     assert!(
-        prod.contains(&format!("{postgres_port}        host_ip: \"127.0.0.1\"\n")),
-        "{prod}"
-    );
-    assert!(
-        dev.contains(&format!("{postgres_port}        protocol: tcp\n")),
-        "dev keeps it on every interface"
+        port(&dev).get("host_ip").is_none(),
+        "dev keeps it on every interface: {}",
+        port(&dev)
     );
 }
 
@@ -160,9 +184,30 @@ fn profiles_apply_their_policies() {
 fn list_shows_stacks_profiles_and_services() {
     let (out, _dir) = Berth::bundled().args(["list"]).run();
     out.code(0)
-        .stdout_contains("profiles: dev, prod-lite, staging")
-        .stdout_contains("  freshpoc")
-        .stdout_contains("query-api");
+        .stdout_contains("profiles: dev, prod-lite, staging\nstacks:\n");
+    // Each stack line (two spaces) is followed by its services (four spaces).
+    let mut services_of = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    let mut stack = "";
+    for line in out.stdout.lines() {
+        if let Some(rest) = line.strip_prefix("    ") {
+            services_of
+                .entry(stack)
+                .or_default()
+                .extend(rest.split_whitespace().next());
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            stack = rest.split_whitespace().next().expect("stack name");
+        }
+    }
+    assert_eq!(services_of.keys().copied().collect::<Vec<_>>(), STACKS);
+    assert!(
+        services_of["freshpoc"].contains(&"query-api"),
+        "{services_of:?}"
+    );
+    assert!(
+        !services_of["ape"].contains(&"query-api"),
+        "{services_of:?}"
+    );
+    assert!(services_of["melvin"].contains(&"ollama"), "{services_of:?}");
 }
 
 #[test]
