@@ -134,6 +134,23 @@ fun profile => {{
         std::fs::write(path, module).expect("write module");
     }
 
+    /// Writes a stack module of `services` (Nickel record fields, where `IMAGE` is this
+    /// test's image record) and `rest` (other top-level fields).
+    fn write_module(&self, services: &str, rest: &str) {
+        let module = format!(
+            "let image = {{ image = \"{}\", build.context = \"image\", stop_grace_period = \"1s\" }} in\n{{\n  name = \"{}\",\n  {rest}\n  services = {{\n{}\n  }},\n}}\n",
+            self.image(),
+            self.stack,
+            services.replace("IMAGE", "image"),
+        );
+        std::fs::write(
+            self.root()
+                .join(format!("modules/stacks/{}.ncl", self.stack)),
+            module,
+        )
+        .expect("write module");
+    }
+
     fn set_message(&self, message: &str) {
         std::fs::write(self.root().join(".env"), format!("MESSAGE={message}\n"))
             .expect("write .env");
@@ -163,7 +180,7 @@ fun profile => {{
             "--state-dir".into(),
             self.state().display().to_string(),
         ];
-        if matches!(command, "plan" | "apply") {
+        if matches!(command, "plan" | "apply") && !extra.contains(&"--profile") {
             args.push("--no-profile".into());
         }
         if command == "apply" {
@@ -568,6 +585,25 @@ fn a_service_removed_from_the_module_is_removed_from_the_host() {
     rig.berth("apply", &[]).code(0);
     let left: Vec<String> = rig.containers().into_keys().collect();
     assert_eq!(left, ["bt-prune-api-1", "bt-prune-db-1"]);
+
+    // A volume no service uses any more stays, unless --prune-volumes.
+    rig.write_module(
+        r#"    api = IMAGE & { command = ["sleep", "100000"] },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.volumes().lines().count(),
+        1,
+        "the volume went without --prune-volumes"
+    );
+    rig.berth("apply", &["--prune-volumes"]).code(0);
+    assert!(
+        rig.volumes().trim().is_empty(),
+        "--prune-volumes kept the volume"
+    );
+    let left: Vec<String> = rig.containers().into_keys().collect();
+    assert_eq!(left, ["bt-prune-api-1"]);
 }
 
 #[test]
@@ -745,5 +781,252 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
             .any(|line| line.split_whitespace().eq(["Address:", api_ip])),
         "backend.local does not resolve to api ({api_ip}): {lookup}"
     );
+    rig.berth("plan", &[]).code(0);
+}
+
+#[test]
+fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaults() {
+    let Some(rig) = Rig::new("bt-vars") else {
+        return;
+    };
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sleep", "100000"],
+      environment = { A = "${A}", B = "${B}", C = "${C}", D = "${D}", E = "${E}" },
+    },"#,
+        r#"variables = {
+    A = { description = "In all three.", default = "default-a" },
+    B = { description = "In the file and a default.", default = "default-b" },
+    C = { description = "A default only.", default = "default-c" },
+    D = { description = "A secret in the file.", secret = true, dev_value = "dev-d" },
+    E = { description = "A secret with its dev value.", secret = true, dev_value = "dev-e" },
+  },"#,
+    );
+    std::fs::write(
+        rig.root().join("vars.env"),
+        "A=file-a\nB=file-b\nD=file-d\n",
+    )
+    .expect("env file");
+    rig.berth_env(
+        "apply",
+        &["--profile", "dev", "--env-file", "vars.env"],
+        &[("A", "process-a")],
+    )
+    .code(0);
+    let env = rig.exec("api", &["env"]);
+    for expected in [
+        "A=process-a",
+        "B=file-b",
+        "C=default-c",
+        "D=file-d",
+        "E=dev-e",
+    ] {
+        assert!(
+            env.lines().any(|line| line == expected),
+            "no {expected}: {env}"
+        );
+    }
+    // The recorded values include secrets: only the owner may read them.
+    let values = rig.state().join("bt-vars/dev/generations/1/values.json");
+    let text = std::fs::read_to_string(&values).expect("values.json");
+    assert!(text.contains("file-d"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&values)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "values.json mode {mode:o}");
+}
+
+#[test]
+fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generation() {
+    let Some(rig) = Rig::new("bt-pin") else {
+        return;
+    };
+    rig.berth("apply", &[]).code(0);
+    let first_image = rig.image_of("db");
+    // The tag moves: the same name now builds another image.
+    let dockerfile = rig.root().join("image/Dockerfile");
+    let mut text = std::fs::read_to_string(&dockerfile).expect("Dockerfile");
+    text.push_str("RUN [\"/bin/busybox\", \"touch\", \"/moved\"]\n");
+    std::fs::write(&dockerfile, text).expect("Dockerfile");
+    rig.write(&Shape {
+        db_note: Some("second"),
+        ..Shape::default()
+    });
+    rig.berth("apply", &["--build"])
+        .code(0)
+        .stdout_contains("generation 2");
+    let moved_image = rig.image_of("db");
+    assert_ne!(moved_image, first_image, "--build did not move the tag");
+    rig.write(&Shape {
+        db_note: Some("third"),
+        ..Shape::default()
+    });
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("generation 3");
+
+    rig.berth("rollback", &["--profile", "none", "--to", "1"])
+        .code(0)
+        .stdout_contains("now generation 4");
+    assert_eq!(
+        rig.image_of("db"),
+        first_image,
+        "rollback ran the tag, not the pinned image"
+    );
+    assert_eq!(rig.image_of("api"), first_image);
+    let tag = docker(&["image", "inspect", "--format", "{{.Id}}", &rig.image()]);
+    assert_eq!(
+        tag.trim(),
+        moved_image,
+        "the tag itself was not to be touched"
+    );
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "bt-pin-db-1"]);
+    assert!(
+        !env.contains("NOTE="),
+        "--to 1 ran another generation: {env}"
+    );
+    rig.berth("generations", &["--profile", "none"])
+        .code(0)
+        .stdout_contains("rollback to 1");
+    drop(rig);
+    docker_status(&["image", "rm", "-f", &first_image]);
+}
+
+#[test]
+fn a_failing_first_apply_removes_what_it_created() {
+    let Some(rig) = Rig::new("bt-first") else {
+        return;
+    };
+    // A container that exits.
+    rig.write_module(
+        r#"    db = IMAGE & { command = ["sleep", "100000"] },
+    api = IMAGE & { command = ["sh", "-c", "exit 3"], depends_on.db = "started" },"#,
+        "",
+    );
+    rig.berth("apply", &[])
+        .code(1)
+        .stderr_contains("service `api`")
+        .stderr_contains("exited with code 3")
+        .stderr_contains("no earlier generation: removed the containers this apply created");
+    assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    // A healthcheck that never settles within --timeout (failures in the start period
+    // do not count, so the container stays `starting`).
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sleep", "100000"],
+      healthcheck = { test = ["false"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" },
+    },"#,
+        "",
+    );
+    let started = std::time::Instant::now();
+    rig.berth("apply", &["--timeout", "3s"])
+        .code(1)
+        .stderr_contains("service `api`")
+        .stderr_contains("not healthy after 3s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    assert_eq!(generation_numbers(&generations.stdout), Vec::<u32>::new());
+}
+
+#[test]
+fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
+    let Some(rig) = Rig::new("bt-pre") else {
+        return;
+    };
+    rig.write_module(
+        r#"    a = { image = "berth-test/absent-a:1", networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },
+    b = { image = "berth-test/absent-b:1" },"#,
+        r#"networks.outside = { name = "bt-pre-outside", external = true },
+  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+    );
+    let failed = rig.berth("apply", &[]);
+    failed
+        .code(2)
+        .stderr_contains("pre-flight failed, nothing was changed")
+        .stderr_contains("a: image berth-test/absent-a:1 is not on the engine")
+        .stderr_contains("b: image berth-test/absent-b:1 is not on the engine")
+        .stderr_contains("external network bt-pre-outside does not exist")
+        .stderr_contains("external volume bt-pre-kept does not exist");
+    assert!(rig.containers().is_empty());
+    assert!(rig.networks().trim().is_empty());
+
+    // Once they exist (made outside berth), apply uses them and leaves them alone.
+    docker(&["network", "create", "bt-pre-outside"]);
+    docker(&["volume", "create", "bt-pre-kept"]);
+    rig.write_module(
+        r#"    a = IMAGE & { command = ["sleep", "100000"], networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },"#,
+        r#"networks.outside = { name = "bt-pre-outside", external = true },
+  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+    );
+    let applied = rig.berth("apply", &[]);
+    rig.berth("down", &["--profile", "none"]);
+    let network = docker_status(&["network", "inspect", "bt-pre-outside"]);
+    let volume = docker_status(&["volume", "inspect", "bt-pre-kept"]);
+    docker_status(&["network", "rm", "bt-pre-outside"]);
+    docker_status(&["volume", "rm", "bt-pre-kept"]);
+    applied.code(0);
+    assert!(
+        network && volume,
+        "down removed an external network or volume"
+    );
+}
+
+#[test]
+fn an_interrupted_apply_is_converged_by_the_next() {
+    let Some(rig) = Rig::new("bt-int") else {
+        return;
+    };
+    rig.write(&Shape {
+        api_broken: true,
+        ..Shape::default()
+    });
+    let mut args = vec![
+        "apply".to_string(),
+        "--stack".into(),
+        "bt-int".into(),
+        "--no-profile".into(),
+        "--yes".into(),
+        "--state-dir".into(),
+        rig.state().display().to_string(),
+    ];
+    args.push("--timeout".into());
+    args.push("10m".into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(&args)
+        .current_dir(rig.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn berth");
+    // Interrupt it (as Ctrl-C does) once db runs and api is waiting to turn healthy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !rig.containers().contains_key("bt-int-api-1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "api was never created"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    child.wait().expect("wait");
+    assert!(!rig.containers().is_empty(), "nothing left to converge");
+
+    rig.write(&Shape::default());
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("applied: generation 1");
+    let names: Vec<String> = rig.containers().into_keys().collect();
+    assert_eq!(names, ["bt-int-api-1", "bt-int-db-1", "bt-int-worker-1"]);
+    assert_eq!(rig.health("api"), "healthy");
     rig.berth("plan", &[]).code(0);
 }

@@ -10,7 +10,6 @@ pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 pub struct Berth {
     dir: tempfile::TempDir,
     args: Vec<String>,
-    env: Vec<(String, String)>,
 }
 
 /// What a run printed and returned.
@@ -46,7 +45,6 @@ impl Berth {
         Berth {
             dir,
             args: Vec::new(),
-            env: Vec::new(),
         }
     }
 
@@ -58,7 +56,6 @@ impl Berth {
         Berth {
             dir,
             args: Vec::new(),
-            env: Vec::new(),
         }
     }
 
@@ -74,13 +71,6 @@ impl Berth {
         self
     }
 
-    /// Sets a variable in berth's environment (which otherwise holds only PATH, HOME and
-    /// the DOCKER_* settings).
-    pub fn env(mut self, name: &str, value: &str) -> Berth {
-        self.env.push((name.into(), value.into()));
-        self
-    }
-
     pub fn root(&self) -> &Path {
         self.dir.path()
     }
@@ -88,12 +78,7 @@ impl Berth {
     /// Runs berth with the project as working directory. Keeps the project alive in
     /// the returned value so that its files can be inspected.
     pub fn run(self) -> (Output, tempfile::TempDir) {
-        let env: Vec<(&str, &str)> = self
-            .env
-            .iter()
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect();
-        let out = run_in_env(self.dir.path(), &self.args, &env);
+        let out = run_in(self.dir.path(), &self.args);
         (out, self.dir)
     }
 }
@@ -114,7 +99,7 @@ const PASSED_THROUGH: [&str; 5] = [
     "DOCKER_TLS_VERIFY",
 ];
 
-/// Runs berth in `root` with a clean environment plus `env`.
+/// Runs berth in `root` with a clean environment (only [`PASSED_THROUGH`]) plus `env`.
 pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command.args(args).current_dir(root).env_clear();
