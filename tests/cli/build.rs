@@ -247,3 +247,35 @@ fn every_published_port_names_its_host_port() {
         "expected the bundled stacks to publish ports, saw {n_ports}"
     );
 }
+
+#[test]
+fn a_full_build_removes_stale_files_from_the_output_folder() {
+    let (first, dir) = Berth::bundled().args(["build"]).run();
+    first.code(0);
+    let stale = [
+        "out/melvin/dev/old.yaml",
+        "out/gone/dev/compose.yaml",
+        "out/stray.txt",
+    ];
+    for path in stale {
+        let full = first.root.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, "stale\n").expect("write stale file");
+    }
+    let before = read_tree(&first.root.join("out"));
+    let (second, _dir) = Berth::reuse(dir).args(["build"]).run();
+    second.code(0);
+    let after = read_tree(&second.root.join("out"));
+    for path in stale {
+        assert!(
+            !second.root.join(path).exists(),
+            "{path} survived a full build"
+        );
+    }
+    assert_eq!(after.len() + stale.len(), before.len());
+    assert!(
+        after
+            .iter()
+            .all(|(path, bytes)| before.get(path) == Some(bytes))
+    );
+}
