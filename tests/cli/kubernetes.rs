@@ -227,3 +227,88 @@ fn bind_mounts_are_translated_or_named() {
     );
     assert!(read("prod-lite/k8s/node-exporter.yaml").contains("hostPath:"));
 }
+
+/// A small stack's manifests: literal values in the service's ConfigMap, values that read
+/// variables as `$(VAR)` after the entries they read, secrets from the Secret, a one-shot
+/// job others wait on as a Job, and `run_as_non_root` as the pod's security context.
+#[test]
+fn environment_secrets_jobs_and_non_root_pods_translate() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/kube.ncl",
+            r#"fun profile => {
+  variables = {
+    TOKEN = { description = "A secret.", secret = true },
+    REGION = { description = "A plain variable.", default = "eu" },
+  },
+  services = {
+    migrate = { image = "busybox:1", command = ["true"], restart = "no" },
+    web = {
+      image = "busybox:1",
+      environment = { LITERAL = "plain", URL = "https://${REGION}.example.com/?t=${TOKEN}" },
+      depends_on.migrate = "completed",
+      kubernetes.run_as_non_root = true,
+    },
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "kube", "--no-profile"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join("out/kube/none/k8s");
+    let read = |file: &str| {
+        std::fs::read_to_string(k8s.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let web = documents(&read("web.yaml"));
+    let config = web
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap" && doc["metadata"]["name"] == "web-env")
+        .unwrap_or_else(|| panic!("no web-env ConfigMap: {web:?}"));
+    assert_eq!(config["data"], serde_json::json!({ "LITERAL": "plain" }));
+    let pod = &find(&web, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{pod}");
+    let container = &pod["containers"][0];
+    assert_eq!(container["envFrom"][0]["configMapRef"]["name"], "web-env");
+    let env = container["env"].as_array().expect("env");
+    let position = |name: &str| {
+        env.iter()
+            .position(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {env:?}"))
+    };
+    assert_eq!(
+        env[position("TOKEN")]["valueFrom"]["secretKeyRef"],
+        serde_json::json!({ "name": "kube-secrets", "key": "TOKEN" })
+    );
+    assert_eq!(
+        env[position("URL")]["value"],
+        "https://$(REGION).example.com/?t=$(TOKEN)"
+    );
+    assert!(position("REGION") < position("URL") && position("TOKEN") < position("URL"));
+    // The one-shot job is a Job; Kubernetes cannot wait for it, and the manifest says so.
+    let migrate = documents(&read("migrate.yaml"));
+    let job = find(&migrate, "Job");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["restartPolicy"],
+        "OnFailure"
+    );
+    assert!(
+        !migrate.iter().any(|doc| doc["kind"] == "Deployment"),
+        "{migrate:?}"
+    );
+    assert!(pod.get("initContainers").is_none(), "{pod}");
+    assert!(
+        read("web.yaml").contains(
+            "# web waits for job migrate to complete under Compose; on Kubernetes the Job runs alongside"
+        ),
+        "{}",
+        read("web.yaml")
+    );
+    assert_eq!(
+        read("secrets.env")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        ["TOKEN="]
+    );
+}
