@@ -279,3 +279,97 @@ fn a_full_build_removes_stale_files_from_the_output_folder() {
             .all(|(path, bytes)| before.get(path) == Some(bytes))
     );
 }
+
+/// `.env.template` lists every variable under its group with its description, the
+/// services that read it, and its default (commented) or its required / secret mark.
+#[test]
+fn env_template_documents_every_variable() {
+    let stack = r#"fun profile => {
+  variables = {
+    PORT = { description = "Port the app listens on.", group = "Web", default = 8080 },
+    API_URL = { description = "Where the worker sends results.", group = "Web" },
+    TOKEN = { description = "Signs requests.", group = "Security", secret = true, dev_value = "dev-t" },
+    UNUSED = { description = "For operators.", default = "x" },
+  },
+  services = {
+    web = { image = "busybox:1", environment = { PORT = "${PORT}", TOKEN = "${TOKEN}" } },
+    worker = { image = "busybox:1", command = ["run", "--port=${PORT}", "${API_URL}"] },
+  },
+}
+"#;
+    let (bare, dir) = Berth::schemas_only()
+        .file("modules/stacks/envs.ncl", stack)
+        .args(["build", "--stack", "envs", "--no-profile"])
+        .run();
+    bare.code(0);
+    let (out, _dir) = Berth::reuse(dir)
+        .args(["build", "--stack", "envs", "--profile", "dev"])
+        .run();
+    out.code(0);
+    let template = |profile: &str| {
+        std::fs::read_to_string(out.root.join(format!("out/envs/{profile}/.env.template")))
+            .expect("template")
+    };
+    // The block of lines (between blank lines) that sets `name`.
+    let block = |text: &str, name: &str| -> Vec<String> {
+        text.split("\n\n")
+            .find(|block| {
+                block.lines().any(|l| {
+                    l.starts_with(&format!("{name}=")) || l.starts_with(&format!("# {name}="))
+                })
+            })
+            .unwrap_or_else(|| panic!("{name} is not listed:\n{text}"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let none = template("none");
+    assert_eq!(
+        block(&none, "PORT"),
+        [
+            "# Port the app listens on.",
+            "# Read by: web, worker.",
+            "# PORT=8080"
+        ]
+    );
+    assert_eq!(
+        block(&none, "API_URL"),
+        [
+            "# Where the worker sends results.",
+            "# Read by: worker.",
+            "# Required.",
+            "API_URL="
+        ]
+    );
+    assert_eq!(
+        block(&none, "TOKEN"),
+        [
+            "# Signs requests.",
+            "# Read by: web.",
+            "# Secret, required. Never commit the filled-in file.",
+            "TOKEN="
+        ]
+    );
+    assert_eq!(
+        block(&none, "UNUSED")[1],
+        "# Read by no service (kept for scripts and operators)."
+    );
+    assert!(!none.contains("dev-t"), "{none}");
+    // Groups are headings, in order; variables without a group are under General.
+    let headings: Vec<&str> = none.lines().filter(|l| l.starts_with("# == ")).collect();
+    assert_eq!(
+        headings,
+        ["# == General ==", "# == Security ==", "# == Web =="]
+    );
+    let dev = template("dev");
+    assert!(
+        block(&dev, "TOKEN").contains(
+            &"# Unset, this dev build falls back to a throw-away dev-only value.".to_string()
+        ),
+        "{dev}"
+    );
+    assert!(
+        !dev.contains("dev-t"),
+        "the template shows the dev value itself:\n{dev}"
+    );
+}
