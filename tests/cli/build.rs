@@ -373,3 +373,53 @@ fn env_template_documents_every_variable() {
         "the template shows the dev value itself:\n{dev}"
     );
 }
+
+/// Every row of the README's merge-rule table, on one stack built with dev and prod-lite.
+#[test]
+fn merge_rules_resolve_as_the_readme_table_says() {
+    let stack = r#"let base = { image = "busybox:1", command | default = ["a", "b"], replicas | default = 1 } in
+fun profile => {
+  services = {
+    plain = base & { command = ["c"] },
+    policy = base & { restart = "always", logging = { driver = "local", options = { mode = "non-blocking" } } },
+    forced = base & { restart | force = "no" },
+    scaled = base,
+  },
+  overrides.prod-lite.services.scaled.replicas = 2,
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("modules/stacks/merge.ncl", stack)
+        .args(["build", "--stack", "merge"])
+        .run();
+    out.code(0);
+    let compose = |profile: &str| {
+        parse(
+            &std::fs::read_to_string(out.root.join(format!("out/merge/{profile}/compose.yaml")))
+                .expect("read"),
+        )
+    };
+    let (dev, prod) = (compose("dev"), compose("prod-lite"));
+    let service = |doc: &serde_json::Value, name: &str| doc["services"][name].clone();
+    // A plain value beats a `| default`; arrays are replaced, never concatenated.
+    assert_eq!(service(&prod, "plain")["command"], serde_json::json!(["c"]));
+    assert_eq!(
+        service(&prod, "scaled")["command"],
+        serde_json::json!(["a", "b"])
+    );
+    // A profile's `| default` (dev's restart "no") is refined by any stack value.
+    assert_eq!(service(&dev, "policy")["restart"], "always");
+    assert_eq!(service(&dev, "plain")["restart"], "no");
+    // A profile's `| priority 10` beats a plain stack value…
+    assert_eq!(service(&prod, "policy")["restart"], "unless-stopped");
+    // …and a stack's `| force` beats the profile's priority.
+    assert_eq!(service(&prod, "forced")["restart"], "no");
+    // A stack override for one profile replaces a `| default` base value, there only.
+    assert_eq!(service(&prod, "scaled")["deploy"]["replicas"], 2);
+    assert!(service(&dev, "scaled")["deploy"].get("replicas").is_none());
+    // A profile's `| force` beats everything; on a record it replaces the whole record.
+    assert_eq!(
+        service(&prod, "policy")["logging"],
+        serde_json::json!({ "driver": "json-file", "options": { "max-size": "20m", "max-file": "5" } })
+    );
+}
