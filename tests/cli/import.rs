@@ -1003,3 +1003,110 @@ fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
     );
     again.code(2).stderr_contains("exists already");
 }
+
+/// `--out`, `--force`, credential-looking names, `- NAME` pass-through, a renamed service
+/// and its old name as an alias, and a variable frozen in a typed field.
+#[test]
+fn import_options_names_and_credentials_follow_the_readme() {
+    let compose = "services:\n  Web.App:\n    image: nginx\n    restart: ${RESTART:-always}\n    environment:\n      - PASSTHRU\n      - API_TOKEN=${API_TOKEN}\n      - SIGNING_KEY=${SIGNING_KEY}\n      - REGION=${REGION}\n  other:\n    image: busybox\n    depends_on: [Web.App]\n";
+    let (refused, dir) = Berth::schemas_only()
+        .file("in.yml", compose)
+        .file(
+            "in.env",
+            "API_TOKEN=tok-123\nSIGNING_KEY=key-456\nREGION=eu\n",
+        )
+        .args(["import", "in.yml", "--env-file", "in.env", "--name", "imp"])
+        .run();
+    refused.code(1).stderr_contains(
+        "in.yml:4: services.Web.App.restart: \"${RESTART:-always}\" is fixed to \"always\"",
+    );
+    assert!(stacks_written(dir.path()).is_empty());
+    let root = dir.path().to_path_buf();
+    let import = |extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "import",
+            "in.yml",
+            "--env-file",
+            "in.env",
+            "--name",
+            "imp",
+            "--allow-lossy",
+        ]
+        .map(String::from)
+        .to_vec();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_in(&root, &args)
+    };
+    import(&["--out", "elsewhere/imp.ncl"]).code(0);
+    assert!(
+        root.join("elsewhere/imp.ncl").exists(),
+        "--out was not used"
+    );
+    assert!(
+        stacks_written(&root).is_empty(),
+        "--out also wrote modules/stacks"
+    );
+    import(&[]).code(0);
+    let module_path = root.join("modules/stacks/imp.ncl");
+    let module = std::fs::read_to_string(&module_path).expect("module");
+    assert_eq!(
+        module,
+        std::fs::read_to_string(root.join("elsewhere/imp.ncl")).expect("--out module")
+    );
+    for value in ["tok-123", "key-456"] {
+        assert!(
+            !module.contains(value),
+            "a credential's value reached the module"
+        );
+    }
+    // An existing module is replaced only with --force.
+    std::fs::write(&module_path, "edited\n").expect("edit");
+    import(&[]).code(2).stderr_contains("exists already");
+    assert_eq!(
+        std::fs::read_to_string(&module_path).expect("module"),
+        "edited\n"
+    );
+    import(&["--force"]).code(0);
+    assert_eq!(
+        std::fs::read_to_string(&module_path).expect("module"),
+        module
+    );
+
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "imp".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let out = root.join("out/imp/none");
+    let compose: Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(out.join("compose.yaml")).expect("compose"),
+    )
+    .expect("parse");
+    let web = &compose["services"]["web-app"];
+    assert_eq!(
+        web["restart"], "always",
+        "the variable is frozen to its value"
+    );
+    assert_eq!(
+        web["networks"]["default"]["aliases"],
+        serde_json::json!(["Web.App"])
+    );
+    assert_eq!(
+        compose["services"]["other"]["depends_on"]["web-app"]["condition"],
+        "service_started"
+    );
+    let env = &web["environment"];
+    assert_eq!(env["PASSTHRU"], "${PASSTHRU:-}");
+    assert_eq!(env["REGION"], "${REGION:-eu}");
+    for name in ["API_TOKEN", "SIGNING_KEY"] {
+        assert_eq!(
+            env[name],
+            format!("${{{name}:?{name} is a secret: set it in .env, see .env.template}}")
+        );
+    }
+}
