@@ -899,10 +899,15 @@ fn a_failing_first_apply_removes_what_it_created() {
     let Some(rig) = Rig::new("bt-first") else {
         return;
     };
-    // A container that exits.
+    // A container that exits while apply waits for it to turn healthy (its probe fails,
+    // in a start period that does not count failures, so only the exit can end the wait).
     rig.write_module(
         r#"    db = IMAGE & { command = ["sleep", "100000"] },
-    api = IMAGE & { command = ["sh", "-c", "exit 3"], depends_on.db = "started" },"#,
+    api = IMAGE & {
+      command = ["sh", "-c", "sleep 1; exit 3"],
+      depends_on.db = "started",
+      healthcheck = { test = ["false"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" },
+    },"#,
         "",
     );
     rig.berth("apply", &[])
