@@ -347,14 +347,16 @@ mod tests {
         }
     }
 
-    fn running(desired: &Desired) -> Observed {
+    /// An engine running api with the spec hash its label would carry: the hash of a
+    /// spec built on its own from `env`, not taken from the desired state under test.
+    fn running_with(env: &[(&str, &str)]) -> Observed {
         Observed {
             containers: vec![Existing {
                 id: "c1".into(),
                 name: "s-api-1".into(),
                 service: "api".into(),
                 profile: "dev".into(),
-                hash: desired.services["api"].container.hash(),
+                hash: container(env).hash(),
                 replica: 1,
                 status: Status::Running(Health::None),
             }],
@@ -363,11 +365,24 @@ mod tests {
         }
     }
 
+    /// (kind, name, change) of every step.
+    fn steps(plan: &Plan) -> Vec<(Kind, &str, &Change)> {
+        plan.steps()
+            .map(|s| (s.kind, s.name.as_str(), &s.change))
+            .collect()
+    }
+
     #[test]
     fn an_empty_engine_gets_everything_created() {
         let wanted = desired(&[]);
         let plan = plan(&wanted, &Observed::default(), None, Options::default());
-        assert!(plan.steps().all(|s| s.change == Change::Create));
+        assert_eq!(
+            steps(&plan),
+            [
+                (Kind::Network, "s_default", &Change::Create),
+                (Kind::Container, "s-api-1", &Change::Create),
+            ]
+        );
         assert!(!plan.is_noop());
     }
 
@@ -376,18 +391,47 @@ mod tests {
         let wanted = desired(&[("A", "1")]);
         let plan = plan(
             &wanted,
-            &running(&wanted),
+            &running_with(&[("A", "1")]),
             Some(&wanted),
             Options::default(),
         );
+        assert_eq!(
+            steps(&plan),
+            [
+                (Kind::Network, "s_default", &Change::Keep),
+                (Kind::Container, "s-api-1", &Change::Keep),
+            ]
+        );
         assert!(plan.is_noop(), "{plan}");
+    }
+
+    #[test]
+    fn a_container_running_another_spec_is_recreated_even_without_a_record() {
+        let wanted = desired(&[("A", "1")]);
+        let plan = plan(
+            &wanted,
+            &running_with(&[("A", "2")]),
+            None,
+            Options::default(),
+        );
+        assert_eq!(
+            plan.containers[0].step.change,
+            Change::Recreate(vec![
+                "configuration changed outside the recorded generations".into()
+            ])
+        );
     }
 
     #[test]
     fn a_changed_variable_is_named_without_its_value() {
         let before = desired(&[("A", "1")]);
         let after = desired(&[("A", "secret-2")]);
-        let plan = plan(&after, &running(&before), Some(&before), Options::default());
+        let plan = plan(
+            &after,
+            &running_with(&[("A", "1")]),
+            Some(&before),
+            Options::default(),
+        );
         assert_eq!(
             plan.containers[0].step.change,
             Change::Recreate(vec!["environment.A".into()])
@@ -398,13 +442,16 @@ mod tests {
     #[test]
     fn leftovers_are_removed_only_when_pruning() {
         let wanted = desired(&[]);
-        let mut observed = running(&wanted);
+        let mut observed = running_with(&[]);
         observed.containers[0].service = "gone".into();
+        observed.containers[0].name = "s-gone-1".into();
         let kept = plan(&wanted, &observed, None, Options::default());
-        assert!(
-            kept.containers
-                .iter()
-                .all(|c| c.step.change != Change::Remove)
+        assert_eq!(
+            steps(&kept),
+            [
+                (Kind::Network, "s_default", &Change::Keep),
+                (Kind::Container, "s-api-1", &Change::Create),
+            ]
         );
         let pruned = plan(
             &wanted,
@@ -415,18 +462,20 @@ mod tests {
                 ..Options::default()
             },
         );
-        assert!(
-            pruned
-                .containers
-                .iter()
-                .any(|c| c.step.change == Change::Remove)
+        assert_eq!(
+            steps(&pruned),
+            [
+                (Kind::Network, "s_default", &Change::Keep),
+                (Kind::Container, "s-api-1", &Change::Create),
+                (Kind::Container, "s-gone-1", &Change::Remove),
+            ]
         );
     }
 
     #[test]
     fn a_stopped_container_is_started_not_recreated() {
         let wanted = desired(&[]);
-        let mut observed = running(&wanted);
+        let mut observed = running_with(&[]);
         observed.containers[0].status = Status::Exited(137);
         let plan = plan(&wanted, &observed, Some(&wanted), Options::default());
         assert_eq!(plan.containers[0].step.change, Change::Start);

@@ -2,13 +2,16 @@
 //!
 //! The engine has no registry: the test stack builds its image through berth's own
 //! `build` support, `FROM scratch` plus the host's busybox-static. Each test has its own
-//! stack name and cleans up by label. Without an engine these tests say so loudly and
-//! pass, unless BERTH_REQUIRE_DOCKER=1 (CI sets it), where they fail.
+//! stack name and its own image tag (a sibling's build never changes the image a test
+//! runs), and cleans up by label. Every `docker` call the tests make must succeed, so a
+//! check of what is left cannot pass because docker failed. Without an engine these tests
+//! append their name to `$BERTH_SKIP_LOG` (scripts/test counts them in its summary line)
+//! and pass, unless BERTH_REQUIRE_DOCKER=1 (CI sets it), where they fail.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Berth, REPO, run_in};
+use crate::support::{Berth, REPO, run_in_env};
 
 /// A throw-away project holding one test stack, its image context and its state folder.
 struct Rig {
@@ -39,7 +42,7 @@ impl Default for Shape {
 impl Rig {
     /// `None` (after a loud message) when no engine answers and none is required.
     fn new(stack: &str) -> Option<Rig> {
-        if !engine_answers() {
+        if !engine_answers(stack) {
             return None;
         }
         let busybox = busybox_binary();
@@ -71,6 +74,11 @@ impl Rig {
         self.dir.path()
     }
 
+    /// This test's own image tag: parallel tests never rebuild each other's image.
+    fn image(&self) -> String {
+        format!("berth-test/busybox:{}", self.stack)
+    }
+
     /// Writes the stack module: db (healthcheck, volume) ← api (needs db healthy,
     /// healthcheck) ← worker (needs api started).
     fn write(&self, shape: &Shape) {
@@ -86,13 +94,13 @@ impl Rig {
         };
         let module = format!(
             r#"let image = {{
-  image = "berth-test/busybox:1",
+  image = "{image}",
   build.context = "image",
   stop_grace_period = "1s",
 }} in
 let probe = fun port => {{
   test = ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:%{{std.string.from_number port}}/"],
-  interval = "1s", timeout = "1s", retries = 2,
+  {PROBE_TIMING}
 }} in
 fun profile => {{
   name = "{stack}",
@@ -115,13 +123,32 @@ fun profile => {{
   }},
 }}
 "#,
-            stack = self.stack
-        );
+            stack = self.stack,
+            image = self.image(),
+        )
+        .replace("{PROBE_TIMING}", PROBE_TIMING);
         let path = self
             .root()
             .join(format!("modules/stacks/{}.ncl", self.stack));
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(path, module).expect("write module");
+    }
+
+    /// Writes a stack module of `services` (Nickel record fields, where `IMAGE` is this
+    /// test's image record) and `rest` (other top-level fields).
+    fn write_module(&self, services: &str, rest: &str) {
+        let module = format!(
+            "let image = {{ image = \"{}\", build.context = \"image\", stop_grace_period = \"1s\" }} in\n{{\n  name = \"{}\",\n  {rest}\n  services = {{\n{}\n  }},\n}}\n",
+            self.image(),
+            self.stack,
+            services.replace("IMAGE", "image"),
+        );
+        std::fs::write(
+            self.root()
+                .join(format!("modules/stacks/{}.ncl", self.stack)),
+            module,
+        )
+        .expect("write module");
     }
 
     fn set_message(&self, message: &str) {
@@ -135,6 +162,17 @@ fun profile => {{
 
     /// Runs a berth subcommand for this stack (no profile) in the project.
     fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
+        self.berth_env(command, extra, &[])
+    }
+
+    /// The same, with these variables in berth's process environment (and no others but
+    /// PATH, HOME and DOCKER_*).
+    fn berth_env(
+        &self,
+        command: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> crate::support::Output {
         let mut args = vec![
             command.to_string(),
             "--stack".into(),
@@ -142,14 +180,14 @@ fun profile => {{
             "--state-dir".into(),
             self.state().display().to_string(),
         ];
-        if matches!(command, "plan" | "apply") {
+        if matches!(command, "plan" | "apply") && !extra.contains(&"--profile") {
             args.push("--no-profile".into());
         }
         if command == "apply" {
             args.push("--yes".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        run_in(self.root(), &args)
+        run_in_env(self.root(), &args, env)
     }
 
     /// Container name → (id, status) of the stack's containers.
@@ -219,28 +257,119 @@ fun profile => {{
     }
 
     /// Removes every container, network and volume that carries this stack's label.
+    /// Best effort (it also runs while a failed test unwinds); what it lists, it must list.
     fn clean_engine(&self) {
         let label = format!("label=berth.stack={}", self.stack);
         let ids = docker(&["ps", "-aq", "--filter", &label]);
         for id in ids.split_whitespace() {
-            docker(&["rm", "-f", "-v", id]);
+            docker_status(&["rm", "-f", "-v", id]);
         }
         for id in docker(&["network", "ls", "-q", "--filter", &label]).split_whitespace() {
-            docker(&["network", "rm", id]);
+            docker_status(&["network", "rm", id]);
         }
         for id in docker(&["volume", "ls", "-q", "--filter", &label]).split_whitespace() {
-            docker(&["volume", "rm", "-f", id]);
+            docker_status(&["volume", "rm", "-f", id]);
         }
+    }
+
+    /// The labels of a container, parsed.
+    fn labels(&self, service: &str) -> std::collections::BTreeMap<String, String> {
+        let json = docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Labels}}",
+            &format!("{}-{service}-1", self.stack),
+        ]);
+        serde_json::from_str(&json).expect("labels as JSON")
+    }
+
+    fn label(&self, service: &str, label: &str) -> String {
+        self.labels(service)
+            .remove(label)
+            .unwrap_or_else(|| panic!("{service} has no label {label}"))
+    }
+
+    /// The image ID a container runs.
+    fn image_of(&self, service: &str) -> String {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.Image}}",
+            &format!("{}-{service}-1", self.stack),
+        ])
+        .trim()
+        .to_string()
+    }
+
+    /// The engine's own record of this stack's container events since `since`, oldest
+    /// first: (time in ns, container name, action).
+    fn events(&self, since: std::time::SystemTime) -> Vec<(u128, String, String)> {
+        let seconds = |t: std::time::SystemTime| {
+            let d = t.duration_since(std::time::UNIX_EPOCH).expect("clock");
+            format!("{}.{:09}", d.as_secs(), d.subsec_nanos())
+        };
+        let lines = docker(&[
+            "events",
+            "--since",
+            &seconds(since),
+            "--until",
+            &seconds(std::time::SystemTime::now()),
+            "--filter",
+            "type=container",
+            "--filter",
+            &format!("label=berth.stack={}", self.stack),
+            "--format",
+            "{{json .}}",
+        ]);
+        lines
+            .lines()
+            .map(|line| {
+                let event: serde_json::Value = serde_json::from_str(line).expect("event JSON");
+                (
+                    event["timeNano"].as_u64().expect("timeNano").into(),
+                    event["Actor"]["Attributes"]["name"]
+                        .as_str()
+                        .expect("name")
+                        .to_string(),
+                    event["Action"].as_str().expect("Action").to_string(),
+                )
+            })
+            .collect()
     }
 }
 
 impl Drop for Rig {
     fn drop(&mut self) {
         self.clean_engine();
+        docker_status(&["image", "rm", "-f", &self.image()]);
     }
 }
 
-fn engine_answers() -> bool {
+/// Healthchecks that tolerate a loaded machine (a probe may take seconds to get CPU) and
+/// still turn a broken service unhealthy within seconds: wget on a closed port fails at once.
+const PROBE_TIMING: &str = r#"interval = "1s", timeout = "10s", retries = 4,"#;
+
+/// When the engine says `container` did `action` (the first time) among `events`.
+#[track_caller]
+fn at(events: &[(u128, String, String)], container: &str, action: &str) -> u128 {
+    events
+        .iter()
+        .find(|(_, name, what)| name == container && what == action)
+        .map(|(time, _, _)| *time)
+        .unwrap_or_else(|| panic!("the engine recorded no `{action}` of {container}: {events:?}"))
+}
+
+/// The generation numbers `berth generations` lists.
+fn generation_numbers(stdout: &str) -> Vec<u32> {
+    stdout
+        .lines()
+        .filter_map(|line| line.split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+/// Whether an engine answers. When none does, the test `name` is written to
+/// `$BERTH_SKIP_LOG` (one line each), so the suite's summary says how many did not run.
+fn engine_answers(name: &str) -> bool {
     let answered = Command::new("docker")
         .args(["version", "--format", "{{.Server.Version}}"])
         .output()
@@ -251,6 +380,15 @@ fn engine_answers() -> bool {
             "BERTH_REQUIRE_DOCKER=1 but no Docker engine answers `docker version`"
         );
         eprintln!("\n!!! SKIPPED: no Docker engine answers; apply tests did not run !!!\n");
+        if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+                .expect("open BERTH_SKIP_LOG");
+            writeln!(file, "apply::{name}").expect("write BERTH_SKIP_LOG");
+        }
     }
     answered
 }
@@ -264,23 +402,28 @@ fn busybox_binary() -> &'static str {
     path
 }
 
+/// Runs docker and returns its stdout; a failing docker fails the test.
+#[track_caller]
 fn docker(args: &[&str]) -> String {
     let output = Command::new("docker")
         .args(args)
         .output()
         .expect("run docker");
+    assert!(
+        output.status.success(),
+        "docker {args:?} failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-/// Position of the first progress line of `service` saying `what`.
-fn when(stderr: &str, service: &str, what: &str) -> usize {
-    stderr
-        .lines()
-        .position(|line| {
-            let mut words = line.split_whitespace();
-            words.next() == Some(service) && words.next() == Some(what)
-        })
-        .unwrap_or_else(|| panic!("no `{service} {what}` line in:\n{stderr}"))
+/// Runs docker for its effect only, whatever it returns (cleanup of what may be gone).
+fn docker_status(args: &[&str]) -> bool {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 #[test]
@@ -297,27 +440,40 @@ fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
         "plan created networks or volumes"
     );
 
+    let since = std::time::SystemTime::now() - std::time::Duration::from_secs(1);
     let first = rig.berth("apply", &[]);
     first.code(0).stdout_contains("applied: generation 1");
-    assert!(when(&first.stderr, "db", "healthy") < when(&first.stderr, "api", "created"));
-    assert!(when(&first.stderr, "api", "created") < when(&first.stderr, "worker", "created"));
+    // The order is the engine's record, not berth's own progress lines.
+    let events = rig.events(since);
+    assert!(
+        at(&events, "bt-order-db-1", "health_status: healthy")
+            < at(&events, "bt-order-api-1", "start"),
+        "api started before db was healthy: {events:?}"
+    );
+    assert!(
+        at(&events, "bt-order-api-1", "start") < at(&events, "bt-order-worker-1", "start"),
+        "worker started before api: {events:?}"
+    );
     assert_eq!(rig.health("db"), "healthy");
     assert_eq!(rig.health("api"), "healthy");
     assert_eq!(rig.health("worker"), "running");
-    for label in [
-        "berth.stack=bt-order",
-        "berth.profile=none",
-        "berth.service=api",
+    let labels = rig.labels("api");
+    for (label, value) in [
+        ("berth.stack", "bt-order"),
+        ("berth.profile", "none"),
+        ("berth.service", "api"),
     ] {
-        assert!(
-            docker(&["ps", "-q", "--filter", &format!("label={label}")])
-                .trim()
-                .lines()
-                .count()
-                >= 1,
-            "no container labelled {label}"
+        assert_eq!(
+            labels.get(label).map(String::as_str),
+            Some(value),
+            "{labels:?}"
         );
     }
+    let hash = &labels["berth.config-hash"];
+    assert!(
+        hash.len() >= 16 && hash.chars().all(|c| c.is_ascii_hexdigit()),
+        "{labels:?}"
+    );
 
     let before = rig.containers();
     rig.berth("plan", &[])
@@ -331,9 +487,9 @@ fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
         before,
         "a second apply touched containers"
     );
-    rig.berth("generations", &["--profile", "none"])
-        .code(0)
-        .stdout_contains("1  ");
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    generations.code(0);
+    assert_eq!(generation_numbers(&generations.stdout), [1]);
 }
 
 #[test]
@@ -375,12 +531,7 @@ fn a_failing_healthcheck_rolls_back_to_the_previous_generation() {
     };
     rig.berth("apply", &[]).code(0);
     let (db, worker) = (rig.id("db"), rig.id("worker"));
-    let good_hash = docker(&[
-        "inspect",
-        "--format",
-        "{{index .Config.Labels \"berth.config-hash\"}}",
-        "bt-fail-api-1",
-    ]);
+    let good_hash = rig.label("api", "berth.config-hash");
 
     rig.write(&Shape {
         api_broken: true,
@@ -398,21 +549,17 @@ fn a_failing_healthcheck_rolls_back_to_the_previous_generation() {
     assert_eq!(rig.id("db"), db, "rollback touched db");
     assert_eq!(rig.id("worker"), worker, "rollback touched worker");
     assert_eq!(rig.health("api"), "healthy");
-    let hash = docker(&[
-        "inspect",
-        "--format",
-        "{{index .Config.Labels \"berth.config-hash\"}}",
-        "bt-fail-api-1",
-    ]);
     assert_eq!(
-        hash, good_hash,
+        rig.label("api", "berth.config-hash"),
+        good_hash,
         "api does not run generation 1's spec again"
     );
     let generations = rig.berth("generations", &["--profile", "none"]);
-    assert!(
-        !generations.stdout.contains("   2  "),
-        "a failed apply was recorded:\n{}",
-        generations.stdout
+    generations.code(0);
+    assert_eq!(
+        generation_numbers(&generations.stdout),
+        [1],
+        "a failed apply was recorded"
     );
 }
 
@@ -438,6 +585,25 @@ fn a_service_removed_from_the_module_is_removed_from_the_host() {
     rig.berth("apply", &[]).code(0);
     let left: Vec<String> = rig.containers().into_keys().collect();
     assert_eq!(left, ["bt-prune-api-1", "bt-prune-db-1"]);
+
+    // A volume no service uses any more stays, unless --prune-volumes.
+    rig.write_module(
+        r#"    api = IMAGE & { command = ["sleep", "100000"] },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.volumes().lines().count(),
+        1,
+        "the volume went without --prune-volumes"
+    );
+    rig.berth("apply", &["--prune-volumes"]).code(0);
+    assert!(
+        rig.volumes().trim().is_empty(),
+        "--prune-volumes kept the volume"
+    );
+    let left: Vec<String> = rig.containers().into_keys().collect();
+    assert_eq!(left, ["bt-prune-api-1"]);
 }
 
 #[test]
@@ -458,13 +624,23 @@ fn volume_data_survives_recreation_and_rollback_and_down() {
         .stdout_contains("generation 2");
     assert_eq!(boots(), 2, "the volume did not survive recreation");
 
+    let env = || {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Env}}",
+            "bt-data-db-1",
+        ])
+    };
+    assert!(env().contains("\"NOTE=second\""), "{}", env());
+
     let back = rig.berth("rollback", &["--profile", "none"]);
     back.code(0).stdout_contains("now generation 3");
     assert_eq!(boots(), 3, "the volume did not survive rollback");
     assert!(
-        docker(&["inspect", "--format", "{{.Config.Env}}", "bt-data-db-1"])
-            .find("NOTE=")
-            .is_none()
+        !env().contains("NOTE="),
+        "rollback kept generation 2's env: {}",
+        env()
     );
     rig.berth("generations", &["--profile", "none"])
         .code(0)
@@ -490,7 +666,7 @@ fn a_missing_image_stops_apply_before_anything_changes() {
     std::fs::write(
         &module,
         text.replace("build.context = \"image\",", "")
-            .replace("berth-test/busybox:1", "berth-test/absent:1"),
+            .replace(&rig.image(), "berth-test/absent:1"),
     )
     .expect("write module");
     rig.berth("apply", &[])
@@ -502,7 +678,7 @@ fn a_missing_image_stops_apply_before_anything_changes() {
 }
 
 #[test]
-fn a_second_apply_waits_its_turn() {
+fn a_second_apply_is_refused_while_another_holds_the_lock() {
     let Some(rig) = Rig::new("bt-lock") else {
         return;
     };
@@ -512,8 +688,13 @@ fn a_second_apply_waits_its_turn() {
     file.lock().expect("take the lock");
     rig.berth("apply", &[])
         .code(2)
-        .stderr_contains("is being applied by another berth");
+        .stderr_contains("stack `bt-lock` is being applied by another berth");
     assert!(rig.containers().is_empty());
+    // The lock, not something else, was the reason: released, the same apply goes through.
+    drop(file);
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("applied: generation 1");
 }
 
 #[test]
@@ -547,7 +728,7 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
     let Some(rig) = Rig::new("bt-envfile") else {
         return;
     };
-    let module = r#"let image = { image = "berth-test/busybox:1", build.context = "image", stop_grace_period = "1s" } in
+    let module = r#"let image = { image = "IMAGE", build.context = "image", stop_grace_period = "1s" } in
 {
   name = "bt-envfile",
   services = {
@@ -561,7 +742,11 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
   },
 }
 "#;
-    std::fs::write(rig.root().join("modules/stacks/bt-envfile.ncl"), module).expect("module");
+    std::fs::write(
+        rig.root().join("modules/stacks/bt-envfile.ncl"),
+        module.replace("IMAGE", &rig.image()),
+    )
+    .expect("module");
     rig.berth("apply", &[])
         .code(2)
         .stderr_contains("api: env file")
@@ -576,10 +761,277 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
         env.contains("B=from-module"),
         "environment must win over env_file: {env}"
     );
-    let lookup = rig.exec("client", &["nslookup", "backend.local"]);
+    // The alias must resolve to api's own address on the network (busybox prints the
+    // DNS server's `Address:` line whatever the answer).
+    let api_ip = docker(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+        "bt-envfile-api-1",
+    ]);
+    let api_ip = api_ip.trim();
     assert!(
-        lookup.contains("Address"),
-        "alias does not resolve: {lookup}"
+        api_ip.starts_with(|c: char| c.is_ascii_digit()),
+        "{api_ip:?}"
     );
+    let lookup = rig.exec("client", &["nslookup", "-type=a", "backend.local"]);
+    assert!(
+        lookup
+            .lines()
+            .any(|line| line.split_whitespace().eq(["Address:", api_ip])),
+        "backend.local does not resolve to api ({api_ip}): {lookup}"
+    );
+    rig.berth("plan", &[]).code(0);
+}
+
+#[test]
+fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaults() {
+    let Some(rig) = Rig::new("bt-vars") else {
+        return;
+    };
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sleep", "100000"],
+      environment = { A = "${A}", B = "${B}", C = "${C}", D = "${D}", E = "${E}" },
+    },"#,
+        r#"variables = {
+    A = { description = "In all three.", default = "default-a" },
+    B = { description = "In the file and a default.", default = "default-b" },
+    C = { description = "A default only.", default = "default-c" },
+    D = { description = "A secret in the file.", secret = true, dev_value = "dev-d" },
+    E = { description = "A secret with its dev value.", secret = true, dev_value = "dev-e" },
+  },"#,
+    );
+    std::fs::write(
+        rig.root().join("vars.env"),
+        "A=file-a\nB=file-b\nD=file-d\n",
+    )
+    .expect("env file");
+    rig.berth_env(
+        "apply",
+        &["--profile", "dev", "--env-file", "vars.env"],
+        &[("A", "process-a")],
+    )
+    .code(0);
+    let env = rig.exec("api", &["env"]);
+    for expected in [
+        "A=process-a",
+        "B=file-b",
+        "C=default-c",
+        "D=file-d",
+        "E=dev-e",
+    ] {
+        assert!(
+            env.lines().any(|line| line == expected),
+            "no {expected}: {env}"
+        );
+    }
+    // The recorded values include secrets: only the owner may read them.
+    let values = rig.state().join("bt-vars/dev/generations/1/values.json");
+    let text = std::fs::read_to_string(&values).expect("values.json");
+    assert!(text.contains("file-d"), "{text}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&values)
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "values.json mode {mode:o}");
+}
+
+#[test]
+fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generation() {
+    let Some(rig) = Rig::new("bt-pin") else {
+        return;
+    };
+    rig.berth("apply", &[]).code(0);
+    let first_image = rig.image_of("db");
+    // The tag moves: the same name now builds another image.
+    let dockerfile = rig.root().join("image/Dockerfile");
+    let mut text = std::fs::read_to_string(&dockerfile).expect("Dockerfile");
+    text.push_str("RUN [\"/bin/busybox\", \"touch\", \"/moved\"]\n");
+    std::fs::write(&dockerfile, text).expect("Dockerfile");
+    rig.write(&Shape {
+        db_note: Some("second"),
+        ..Shape::default()
+    });
+    rig.berth("apply", &["--build"])
+        .code(0)
+        .stdout_contains("generation 2");
+    let moved_image = rig.image_of("db");
+    assert_ne!(moved_image, first_image, "--build did not move the tag");
+    rig.write(&Shape {
+        db_note: Some("third"),
+        ..Shape::default()
+    });
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("generation 3");
+
+    rig.berth("rollback", &["--profile", "none", "--to", "1"])
+        .code(0)
+        .stdout_contains("now generation 4");
+    assert_eq!(
+        rig.image_of("db"),
+        first_image,
+        "rollback ran the tag, not the pinned image"
+    );
+    assert_eq!(rig.image_of("api"), first_image);
+    let tag = docker(&["image", "inspect", "--format", "{{.Id}}", &rig.image()]);
+    assert_eq!(
+        tag.trim(),
+        moved_image,
+        "the tag itself was not to be touched"
+    );
+    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "bt-pin-db-1"]);
+    assert!(
+        !env.contains("NOTE="),
+        "--to 1 ran another generation: {env}"
+    );
+    rig.berth("generations", &["--profile", "none"])
+        .code(0)
+        .stdout_contains("rollback to 1");
+    drop(rig);
+    docker_status(&["image", "rm", "-f", &first_image]);
+}
+
+#[test]
+fn a_failing_first_apply_removes_what_it_created() {
+    let Some(rig) = Rig::new("bt-first") else {
+        return;
+    };
+    // A container that exits while apply waits for it to turn healthy (its probe fails,
+    // in a start period that does not count failures, so only the exit can end the wait).
+    rig.write_module(
+        r#"    db = IMAGE & { command = ["sleep", "100000"] },
+    api = IMAGE & {
+      command = ["sh", "-c", "sleep 1; exit 3"],
+      depends_on.db = "started",
+      healthcheck = { test = ["false"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" },
+    },"#,
+        "",
+    );
+    rig.berth("apply", &[])
+        .code(1)
+        .stderr_contains("service `api`")
+        .stderr_contains("exited with code 3")
+        .stderr_contains("no earlier generation: removed the containers this apply created");
+    assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    // A healthcheck that never settles within --timeout (failures in the start period
+    // do not count, so the container stays `starting`).
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sleep", "100000"],
+      healthcheck = { test = ["false"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" },
+    },"#,
+        "",
+    );
+    let started = std::time::Instant::now();
+    rig.berth("apply", &["--timeout", "3s"])
+        .code(1)
+        .stderr_contains("service `api`")
+        .stderr_contains("not healthy after 3s");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    assert_eq!(generation_numbers(&generations.stdout), Vec::<u32>::new());
+}
+
+#[test]
+fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
+    let Some(rig) = Rig::new("bt-pre") else {
+        return;
+    };
+    rig.write_module(
+        r#"    a = { image = "berth-test/absent-a:1", networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },
+    b = { image = "berth-test/absent-b:1" },"#,
+        r#"networks.outside = { name = "bt-pre-outside", external = true },
+  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+    );
+    let failed = rig.berth("apply", &[]);
+    failed
+        .code(2)
+        .stderr_contains("pre-flight failed, nothing was changed")
+        .stderr_contains("a: image berth-test/absent-a:1 is not on the engine")
+        .stderr_contains("b: image berth-test/absent-b:1 is not on the engine")
+        .stderr_contains("external network bt-pre-outside does not exist")
+        .stderr_contains("external volume bt-pre-kept does not exist");
+    assert!(rig.containers().is_empty());
+    assert!(rig.networks().trim().is_empty());
+
+    // Once they exist (made outside berth), apply uses them and leaves them alone.
+    docker(&["network", "create", "bt-pre-outside"]);
+    docker(&["volume", "create", "bt-pre-kept"]);
+    rig.write_module(
+        r#"    a = IMAGE & { command = ["sleep", "100000"], networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },"#,
+        r#"networks.outside = { name = "bt-pre-outside", external = true },
+  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+    );
+    let applied = rig.berth("apply", &[]);
+    rig.berth("down", &["--profile", "none"]);
+    let network = docker_status(&["network", "inspect", "bt-pre-outside"]);
+    let volume = docker_status(&["volume", "inspect", "bt-pre-kept"]);
+    docker_status(&["network", "rm", "bt-pre-outside"]);
+    docker_status(&["volume", "rm", "bt-pre-kept"]);
+    applied.code(0);
+    assert!(
+        network && volume,
+        "down removed an external network or volume"
+    );
+}
+
+#[test]
+fn an_interrupted_apply_is_converged_by_the_next() {
+    let Some(rig) = Rig::new("bt-int") else {
+        return;
+    };
+    rig.write(&Shape {
+        api_broken: true,
+        ..Shape::default()
+    });
+    let mut args = vec![
+        "apply".to_string(),
+        "--stack".into(),
+        "bt-int".into(),
+        "--no-profile".into(),
+        "--yes".into(),
+        "--state-dir".into(),
+        rig.state().display().to_string(),
+    ];
+    args.push("--timeout".into());
+    args.push("10m".into());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(&args)
+        .current_dir(rig.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn berth");
+    // Interrupt it (as Ctrl-C does) once db runs and api is waiting to turn healthy.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    while !rig.containers().contains_key("bt-int-api-1") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "api was never created"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    child.wait().expect("wait");
+    assert!(!rig.containers().is_empty(), "nothing left to converge");
+
+    rig.write(&Shape::default());
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("applied: generation 1");
+    let names: Vec<String> = rig.containers().into_keys().collect();
+    assert_eq!(names, ["bt-int-api-1", "bt-int-db-1", "bt-int-worker-1"]);
+    assert_eq!(rig.health("api"), "healthy");
     rig.berth("plan", &[]).code(0);
 }

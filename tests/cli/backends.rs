@@ -58,6 +58,17 @@ fn ape_prometheus_scrapes_what_the_seed_lists() {
 fn alert_rules_follow_from_the_stack() {
     let (out, _dir) = build("ape");
     let rules = read(&out, "ape/prod-lite/prometheus/alerts.rules.yml");
+    let rules: serde_json::Value = serde_saphyr::from_str(&rules).expect("parse rules");
+    let all: Vec<&serde_json::Value> = rules["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .flat_map(|group| group["rules"].as_array().expect("rules"))
+        .collect();
+    let alerts: std::collections::BTreeSet<&str> = all
+        .iter()
+        .filter_map(|rule| rule["alert"].as_str())
+        .collect();
     for alert in [
         "TargetDown",
         "ServiceUnhealthy",
@@ -66,16 +77,24 @@ fn alert_rules_follow_from_the_stack() {
         "BackupTooOld",
         "BackupNeverSucceeded",
     ] {
-        assert!(
-            rules.contains(&format!("alert: {alert}")),
-            "missing {alert}"
-        );
+        assert!(alerts.contains(alert), "missing {alert}: {alerts:?}");
     }
-    for service in ["neo4j", "timescaledb"] {
-        assert!(
-            rules.contains(&format!("service=\"{service}\"")),
-            "no backup rule for {service}"
-        );
+    // One pair of backup rules per service with a backup, each on that service's metric.
+    for alert in ["BackupTooOld", "BackupNeverSucceeded"] {
+        let services: Vec<&str> = all
+            .iter()
+            .filter(|rule| rule["alert"] == alert)
+            .map(|rule| {
+                let service = rule["labels"]["service"].as_str().expect("service label");
+                let metric = format!(
+                    "berth_backup_last_success_timestamp_seconds{{stack=\"ape\",service=\"{service}\"}}"
+                );
+                let expr = rule["expr"].as_str().expect("expr");
+                assert!(expr.contains(&metric), "{alert} of {service}: {expr}");
+                service
+            })
+            .collect();
+        assert_eq!(services, ["neo4j", "timescaledb"], "{alert}");
     }
     // dev runs no exporters and no backups: only what it can observe.
     let dev = read(&out, "ape/dev/prometheus/alerts.rules.yml");

@@ -88,11 +88,19 @@ fn compose_files_follow_the_current_spec() {
     out.code(0);
     let compose =
         std::fs::read_to_string(out.root.join("out/ape/prod-lite/compose.yaml")).expect("read");
-    assert!(
-        !compose.lines().any(|line| line.starts_with("version:")),
-        "obsolete `version:` key"
-    );
-    assert!(compose.contains("\nname: ape\n"), "project name missing");
+    let compose = parse(&compose);
+    assert!(compose.get("version").is_none(), "obsolete `version:` key");
+    assert_eq!(compose["name"], "ape", "project name");
+}
+
+/// A compose file, parsed.
+fn parse(text: &str) -> serde_json::Value {
+    serde_saphyr::from_str(text).expect("parse compose")
+}
+
+/// The services of a parsed compose file.
+fn services(compose: &serde_json::Value) -> &serde_json::Map<String, serde_json::Value> {
+    compose["services"].as_object().expect("services")
 }
 
 #[test]
@@ -122,8 +130,12 @@ fn no_profile_builds_the_bare_stack() {
         std::fs::read_to_string(out.root.join("out/rag-engine/none/compose.yaml")).expect("read");
     assert!(compose.contains("with profile `none`"));
     // No profile, so no restart policy and no log rotation were merged in.
-    assert!(!compose.contains("restart:"), "{compose}");
-    assert!(!compose.contains("logging:"), "{compose}");
+    let parsed = parse(&compose);
+    assert!(services(&parsed).len() >= 3, "{compose}");
+    for (name, service) in services(&parsed) {
+        assert!(service.get("restart").is_none(), "{name}: {service}");
+        assert!(service.get("logging").is_none(), "{name}: {service}");
+    }
 }
 
 #[test]
@@ -134,25 +146,37 @@ fn profiles_apply_their_policies() {
         std::fs::read_to_string(out.root.join(format!("out/melvin/{profile}/compose.yaml")))
             .expect("read")
     };
-    let (dev, prod) = (read("dev"), read("prod-lite"));
-    assert!(dev.contains("restart: \"no\"") && !dev.contains("unless-stopped"));
-    assert!(!dev.contains("resources:"), "dev forces resource caps off");
-    assert!(prod.contains("max-size: 20m"), "prod-lite rotates logs");
+    let (dev, prod) = (parse(&read("dev")), parse(&read("prod-lite")));
+    assert_eq!(services(&prod).len(), 6, "melvin's services");
+    assert_eq!(services(&dev).len(), 6, "melvin's services");
+    for (name, service) in services(&dev) {
+        assert_eq!(service["restart"], "no", "dev: {name}");
+        assert!(
+            service["deploy"].get("resources").is_none(),
+            "dev forces resource caps off: {name}"
+        );
+    }
+    for (name, service) in services(&prod) {
+        assert_eq!(service["restart"], "unless-stopped", "prod-lite: {name}");
+        assert_eq!(
+            service["logging"]["options"]["max-size"], "20m",
+            "prod-lite rotates the logs of {name}"
+        );
+    }
     assert_eq!(
-        prod.matches("restart: unless-stopped").count(),
-        6,
-        "every melvin service restarts in prod-lite"
+        prod["services"]["ollama"]["deploy"]["resources"]["limits"]["memory"], "8G",
+        "ollama's prod-lite cap"
     );
-    assert!(prod.contains("memory: 8G"), "ollama's prod-lite cap");
     // Melvin's Postgres on host port 8004: for operators' tools on the server only, outside dev.
-    let postgres_port = "- target: 5432\n        published: \"8004\"\n";
+    let port = |compose: &serde_json::Value| compose["services"]["postgres"]["ports"][0].clone();
+    assert_eq!(port(&prod)["target"], 5432);
+    assert_eq!(port(&prod)["published"], "8004");
+    assert_eq!(port(&prod)["host_ip"], "127.0.0.1");
+    assert_eq!(port(&dev)["published"], "8004");
     assert!(
-        prod.contains(&format!("{postgres_port}        host_ip: \"127.0.0.1\"\n")),
-        "{prod}"
-    );
-    assert!(
-        dev.contains(&format!("{postgres_port}        protocol: tcp\n")),
-        "dev keeps it on every interface"
+        port(&dev).get("host_ip").is_none(),
+        "dev keeps it on every interface: {}",
+        port(&dev)
     );
 }
 
@@ -160,9 +184,30 @@ fn profiles_apply_their_policies() {
 fn list_shows_stacks_profiles_and_services() {
     let (out, _dir) = Berth::bundled().args(["list"]).run();
     out.code(0)
-        .stdout_contains("profiles: dev, prod-lite, staging")
-        .stdout_contains("  freshpoc")
-        .stdout_contains("query-api");
+        .stdout_contains("profiles: dev, prod-lite, staging\nstacks:\n");
+    // Each stack line (two spaces) is followed by its services (four spaces).
+    let mut services_of = std::collections::BTreeMap::<&str, Vec<&str>>::new();
+    let mut stack = "";
+    for line in out.stdout.lines() {
+        if let Some(rest) = line.strip_prefix("    ") {
+            services_of
+                .entry(stack)
+                .or_default()
+                .extend(rest.split_whitespace().next());
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            stack = rest.split_whitespace().next().expect("stack name");
+        }
+    }
+    assert_eq!(services_of.keys().copied().collect::<Vec<_>>(), STACKS);
+    assert!(
+        services_of["freshpoc"].contains(&"query-api"),
+        "{services_of:?}"
+    );
+    assert!(
+        !services_of["ape"].contains(&"query-api"),
+        "{services_of:?}"
+    );
+    assert!(services_of["melvin"].contains(&"ollama"), "{services_of:?}");
 }
 
 #[test]
@@ -200,5 +245,181 @@ fn every_published_port_names_its_host_port() {
     assert!(
         n_ports > 50,
         "expected the bundled stacks to publish ports, saw {n_ports}"
+    );
+}
+
+#[test]
+fn a_full_build_removes_stale_files_from_the_output_folder() {
+    let (first, dir) = Berth::bundled().args(["build"]).run();
+    first.code(0);
+    let stale = [
+        "out/melvin/dev/old.yaml",
+        "out/gone/dev/compose.yaml",
+        "out/stray.txt",
+    ];
+    for path in stale {
+        let full = first.root.join(path);
+        std::fs::create_dir_all(full.parent().expect("parent")).expect("mkdir");
+        std::fs::write(full, "stale\n").expect("write stale file");
+    }
+    let before = read_tree(&first.root.join("out"));
+    let (second, _dir) = Berth::reuse(dir).args(["build"]).run();
+    second.code(0);
+    let after = read_tree(&second.root.join("out"));
+    for path in stale {
+        assert!(
+            !second.root.join(path).exists(),
+            "{path} survived a full build"
+        );
+    }
+    assert_eq!(after.len() + stale.len(), before.len());
+    assert!(
+        after
+            .iter()
+            .all(|(path, bytes)| before.get(path) == Some(bytes))
+    );
+}
+
+/// `.env.template` lists every variable under its group with its description, the
+/// services that read it, and its default (commented) or its required / secret mark.
+#[test]
+fn env_template_documents_every_variable() {
+    let stack = r#"fun profile => {
+  variables = {
+    PORT = { description = "Port the app listens on.", group = "Web", default = 8080 },
+    API_URL = { description = "Where the worker sends results.", group = "Web" },
+    TOKEN = { description = "Signs requests.", group = "Security", secret = true, dev_value = "dev-t" },
+    UNUSED = { description = "For operators.", default = "x" },
+  },
+  services = {
+    web = { image = "busybox:1", environment = { PORT = "${PORT}", TOKEN = "${TOKEN}" } },
+    worker = { image = "busybox:1", command = ["run", "--port=${PORT}", "${API_URL}"] },
+  },
+}
+"#;
+    let (bare, dir) = Berth::schemas_only()
+        .file("modules/stacks/envs.ncl", stack)
+        .args(["build", "--stack", "envs", "--no-profile"])
+        .run();
+    bare.code(0);
+    let (out, _dir) = Berth::reuse(dir)
+        .args(["build", "--stack", "envs", "--profile", "dev"])
+        .run();
+    out.code(0);
+    let template = |profile: &str| {
+        std::fs::read_to_string(out.root.join(format!("out/envs/{profile}/.env.template")))
+            .expect("template")
+    };
+    // The block of lines (between blank lines) that sets `name`.
+    let block = |text: &str, name: &str| -> Vec<String> {
+        text.split("\n\n")
+            .find(|block| {
+                block.lines().any(|l| {
+                    l.starts_with(&format!("{name}=")) || l.starts_with(&format!("# {name}="))
+                })
+            })
+            .unwrap_or_else(|| panic!("{name} is not listed:\n{text}"))
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let none = template("none");
+    assert_eq!(
+        block(&none, "PORT"),
+        [
+            "# Port the app listens on.",
+            "# Read by: web, worker.",
+            "# PORT=8080"
+        ]
+    );
+    assert_eq!(
+        block(&none, "API_URL"),
+        [
+            "# Where the worker sends results.",
+            "# Read by: worker.",
+            "# Required.",
+            "API_URL="
+        ]
+    );
+    assert_eq!(
+        block(&none, "TOKEN"),
+        [
+            "# Signs requests.",
+            "# Read by: web.",
+            "# Secret, required. Never commit the filled-in file.",
+            "TOKEN="
+        ]
+    );
+    assert_eq!(
+        block(&none, "UNUSED")[1],
+        "# Read by no service (kept for scripts and operators)."
+    );
+    assert!(!none.contains("dev-t"), "{none}");
+    // Groups are headings, in order; variables without a group are under General.
+    let headings: Vec<&str> = none.lines().filter(|l| l.starts_with("# == ")).collect();
+    assert_eq!(
+        headings,
+        ["# == General ==", "# == Security ==", "# == Web =="]
+    );
+    let dev = template("dev");
+    assert!(
+        block(&dev, "TOKEN").contains(
+            &"# Unset, this dev build falls back to a throw-away dev-only value.".to_string()
+        ),
+        "{dev}"
+    );
+    assert!(
+        !dev.contains("dev-t"),
+        "the template shows the dev value itself:\n{dev}"
+    );
+}
+
+/// Every row of the README's merge-rule table, on one stack built with dev and prod-lite.
+#[test]
+fn merge_rules_resolve_as_the_readme_table_says() {
+    let stack = r#"let base = { image = "busybox:1", command | default = ["a", "b"], replicas | default = 1 } in
+fun profile => {
+  services = {
+    plain = base & { command = ["c"] },
+    policy = base & { restart = "always", logging = { driver = "local", options = { mode = "non-blocking" } } },
+    forced = base & { restart | force = "no" },
+    scaled = base,
+  },
+  overrides.prod-lite.services.scaled.replicas = 2,
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("modules/stacks/merge.ncl", stack)
+        .args(["build", "--stack", "merge"])
+        .run();
+    out.code(0);
+    let compose = |profile: &str| {
+        parse(
+            &std::fs::read_to_string(out.root.join(format!("out/merge/{profile}/compose.yaml")))
+                .expect("read"),
+        )
+    };
+    let (dev, prod) = (compose("dev"), compose("prod-lite"));
+    let service = |doc: &serde_json::Value, name: &str| doc["services"][name].clone();
+    // A plain value beats a `| default`; arrays are replaced, never concatenated.
+    assert_eq!(service(&prod, "plain")["command"], serde_json::json!(["c"]));
+    assert_eq!(
+        service(&prod, "scaled")["command"],
+        serde_json::json!(["a", "b"])
+    );
+    // A profile's `| default` (dev's restart "no") is refined by any stack value.
+    assert_eq!(service(&dev, "policy")["restart"], "always");
+    assert_eq!(service(&dev, "plain")["restart"], "no");
+    // A profile's `| priority 10` beats a plain stack value…
+    assert_eq!(service(&prod, "policy")["restart"], "unless-stopped");
+    // …and a stack's `| force` beats the profile's priority.
+    assert_eq!(service(&prod, "forced")["restart"], "no");
+    // A stack override for one profile replaces a `| default` base value, there only.
+    assert_eq!(service(&prod, "scaled")["deploy"]["replicas"], 2);
+    assert!(service(&dev, "scaled")["deploy"].get("replicas").is_none());
+    // A profile's `| force` beats everything; on a record it replaces the whole record.
+    assert_eq!(
+        service(&prod, "policy")["logging"],
+        serde_json::json!({ "driver": "json-file", "options": { "max-size": "20m", "max-file": "5" } })
     );
 }

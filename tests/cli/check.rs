@@ -99,3 +99,34 @@ fn bless_then_check_is_clean() {
     let (check, _dir) = Berth::reuse(dir).args(["check"]).run();
     check.code(0);
 }
+
+/// `bless --golden DIR` writes a fresh build there, deleting files no build makes; `check
+/// --golden DIR` compares with it.
+#[test]
+fn bless_and_check_use_the_golden_folder_given_and_bless_deletes_extra_files() {
+    let berth = with_golden();
+    let other = berth.root().join("elsewhere");
+    std::fs::create_dir_all(other.join("gone/dev")).expect("mkdir");
+    std::fs::write(other.join("gone/dev/old.yaml"), "x\n").expect("extra file");
+    std::fs::write(other.join("stray.txt"), "x\n").expect("extra file");
+    let (blessed, dir) = berth.args(["bless", "--golden", "elsewhere"]).run();
+    blessed.code(0);
+    assert_eq!(
+        read_tree(&other),
+        read_tree(&Path::new(REPO).join("golden")),
+        "bless --golden did not write exactly a fresh build"
+    );
+    // The default golden/ was not touched by it.
+    assert_eq!(
+        read_tree(&blessed.root.join("golden")),
+        read_tree(&Path::new(REPO).join("golden"))
+    );
+    std::fs::write(other.join("ape/dev/compose.yaml"), "changed\n").expect("edit");
+    let (checked, dir) = Berth::reuse(dir)
+        .args(["check", "--golden", "elsewhere"])
+        .run();
+    checked
+        .code(1)
+        .stdout_contains("--- elsewhere/ape/dev/compose.yaml");
+    Berth::reuse(dir).args(["check"]).run().0.code(0);
+}

@@ -97,6 +97,33 @@ fn ape_prod_lite_carries_the_seed_figures() {
     );
 }
 
+/// Every container (init containers too) of every manifest document in `k8s`.
+fn containers(k8s: &std::path::Path) -> Vec<(String, serde_json::Value)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(k8s).expect("read k8s") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_none_or(|e| e != "yaml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("manifest");
+        for doc in documents(&text) {
+            let spec = &doc["spec"]["template"]["spec"];
+            let pod = if spec.is_null() {
+                &doc["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+            } else {
+                spec
+            };
+            for list in ["initContainers", "containers"] {
+                for container in pod[list].as_array().into_iter().flatten() {
+                    let name = format!("{}:{}", path.display(), container["name"]);
+                    found.push((name, container.clone()));
+                }
+            }
+        }
+    }
+    found
+}
+
 #[test]
 fn secrets_reach_pods_from_the_generated_secret_only() {
     let (out, _dir) = Berth::bundled()
@@ -106,12 +133,14 @@ fn secrets_reach_pods_from_the_generated_secret_only() {
     for stack in ["aigym", "ape", "freshpoc", "melvin", "rag-engine"] {
         let k8s = out.root.join(format!("out/{stack}/prod-lite/k8s"));
         let secrets = std::fs::read_to_string(k8s.join("secrets.env")).expect("secrets.env");
+        let mut names = std::collections::BTreeSet::new();
         for line in secrets.lines().filter(|line| !line.starts_with('#')) {
-            assert!(
-                line.ends_with('='),
-                "{stack}: secrets.env carries a value: {line}"
-            );
+            let name = line
+                .strip_suffix('=')
+                .unwrap_or_else(|| panic!("{stack}: secrets.env carries a value: {line}"));
+            names.insert(name.to_string());
         }
+        assert!(!names.is_empty(), "{stack}: secrets.env lists no secret");
         let kustomization =
             std::fs::read_to_string(k8s.join("kustomization.yaml")).expect("kustomization");
         assert!(
@@ -120,7 +149,61 @@ fn secrets_reach_pods_from_the_generated_secret_only() {
             )),
             "{kustomization}"
         );
+        // Every secret a pod reads comes from that Secret, by a key it holds, and every
+        // secret listed is read by some pod.
+        let mut read = std::collections::BTreeSet::new();
+        for (container, spec) in containers(&k8s) {
+            for env in spec["env"].as_array().into_iter().flatten() {
+                let name = env["name"].as_str().expect("env name");
+                if let Some(reference) = env["valueFrom"].get("secretKeyRef") {
+                    assert_eq!(reference["name"], format!("{stack}-secrets"), "{container}");
+                    let key = reference["key"].as_str().expect("key");
+                    assert!(names.contains(key), "{container}: {key} not in secrets.env");
+                    read.insert(key.to_string());
+                } else if names.contains(name) {
+                    panic!("{container}: secret {name} is not read from the Secret: {env}");
+                }
+            }
+        }
+        assert_eq!(read, names, "{stack}: secrets listed but read by no pod");
     }
+}
+
+/// A value that reads a variable uses `$(VAR)`, which Kubernetes expands only from the
+/// entries listed before it in the same container.
+#[test]
+fn variables_in_values_are_expanded_from_earlier_entries() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let mut n_expansions = 0;
+    for stack in ["aigym", "ape", "freshpoc", "melvin", "rag-engine"] {
+        let k8s = out.root.join(format!("out/{stack}/prod-lite/k8s"));
+        for (container, spec) in containers(&k8s) {
+            let mut defined = std::collections::BTreeSet::new();
+            for env in spec["env"].as_array().into_iter().flatten() {
+                let value = env["value"].as_str().unwrap_or_default();
+                assert!(
+                    !value.contains("${"),
+                    "{container}: compose syntax in {env}"
+                );
+                for (at, _) in value.match_indices("$(") {
+                    let name = &value[at + 2..at + 2 + value[at..].find(')').expect(")") - 2];
+                    assert!(
+                        defined.contains(name),
+                        "{container}: $({name}) before {name} is defined: {env}"
+                    );
+                    n_expansions += 1;
+                }
+                defined.insert(env["name"].as_str().expect("name").to_string());
+            }
+        }
+    }
+    assert!(
+        n_expansions >= 3,
+        "only {n_expansions} $(VAR) expansions seen"
+    );
 }
 
 #[test]
@@ -143,4 +226,89 @@ fn bind_mounts_are_translated_or_named() {
         "{prometheus}"
     );
     assert!(read("prod-lite/k8s/node-exporter.yaml").contains("hostPath:"));
+}
+
+/// A small stack's manifests: literal values in the service's ConfigMap, values that read
+/// variables as `$(VAR)` after the entries they read, secrets from the Secret, a one-shot
+/// job others wait on as a Job, and `run_as_non_root` as the pod's security context.
+#[test]
+fn environment_secrets_jobs_and_non_root_pods_translate() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/kube.ncl",
+            r#"fun profile => {
+  variables = {
+    TOKEN = { description = "A secret.", secret = true },
+    REGION = { description = "A plain variable.", default = "eu" },
+  },
+  services = {
+    migrate = { image = "busybox:1", command = ["true"], restart = "no" },
+    web = {
+      image = "busybox:1",
+      environment = { LITERAL = "plain", URL = "https://${REGION}.example.com/?t=${TOKEN}" },
+      depends_on.migrate = "completed",
+      kubernetes.run_as_non_root = true,
+    },
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "kube", "--no-profile"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join("out/kube/none/k8s");
+    let read = |file: &str| {
+        std::fs::read_to_string(k8s.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"))
+    };
+    let web = documents(&read("web.yaml"));
+    let config = web
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap" && doc["metadata"]["name"] == "web-env")
+        .unwrap_or_else(|| panic!("no web-env ConfigMap: {web:?}"));
+    assert_eq!(config["data"], serde_json::json!({ "LITERAL": "plain" }));
+    let pod = &find(&web, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{pod}");
+    let container = &pod["containers"][0];
+    assert_eq!(container["envFrom"][0]["configMapRef"]["name"], "web-env");
+    let env = container["env"].as_array().expect("env");
+    let position = |name: &str| {
+        env.iter()
+            .position(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {env:?}"))
+    };
+    assert_eq!(
+        env[position("TOKEN")]["valueFrom"]["secretKeyRef"],
+        serde_json::json!({ "name": "kube-secrets", "key": "TOKEN" })
+    );
+    assert_eq!(
+        env[position("URL")]["value"],
+        "https://$(REGION).example.com/?t=$(TOKEN)"
+    );
+    assert!(position("REGION") < position("URL") && position("TOKEN") < position("URL"));
+    // The one-shot job is a Job; Kubernetes cannot wait for it, and the manifest says so.
+    let migrate = documents(&read("migrate.yaml"));
+    let job = find(&migrate, "Job");
+    assert_eq!(
+        job["spec"]["template"]["spec"]["restartPolicy"],
+        "OnFailure"
+    );
+    assert!(
+        !migrate.iter().any(|doc| doc["kind"] == "Deployment"),
+        "{migrate:?}"
+    );
+    assert!(pod.get("initContainers").is_none(), "{pod}");
+    assert!(
+        read("web.yaml").contains(
+            "# web waits for job migrate to complete under Compose; on Kubernetes the Job runs alongside"
+        ),
+        "{}",
+        read("web.yaml")
+    );
+    assert_eq!(
+        read("secrets.env")
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .collect::<Vec<_>>(),
+        ["TOKEN="]
+    );
 }

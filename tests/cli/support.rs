@@ -78,30 +78,38 @@ impl Berth {
     /// Runs berth with the project as working directory. Keeps the project alive in
     /// the returned value so that its files can be inspected.
     pub fn run(self) -> (Output, tempfile::TempDir) {
-        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
-            .args(&self.args)
-            .current_dir(self.dir.path())
-            .env_remove("RUST_LOG")
-            .output()
-            .expect("run berth");
-        let out = Output {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-            root: self.dir.path().to_path_buf(),
-        };
+        let out = run_in(self.dir.path(), &self.args);
         (out, self.dir)
     }
 }
 
 /// Runs berth with `args` in an existing folder (the caller owns it).
 pub fn run_in(root: &Path, args: &[String]) -> Output {
-    let output = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
-        .current_dir(root)
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run berth");
+    run_in_env(root, args, &[])
+}
+
+/// The variables of the test process that berth may see: what finds programs and the
+/// engine. Anything else (a developer's `API_KEY`, `BERTH_STATE_DIR`…) would beat the
+/// project's `.env` and make a test depend on the machine.
+const PASSED_THROUGH: [&str; 5] = [
+    "PATH",
+    "HOME",
+    "DOCKER_HOST",
+    "DOCKER_CERT_PATH",
+    "DOCKER_TLS_VERIFY",
+];
+
+/// Runs berth in `root` with a clean environment (only [`PASSED_THROUGH`]) plus `env`.
+pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.args(args).current_dir(root).env_clear();
+    for name in PASSED_THROUGH {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command.envs(env.iter().copied());
+    let output = command.output().expect("run berth");
     Output {
         code: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -159,12 +167,12 @@ impl Output {
 }
 
 /// Runs the project's copy of validate-artifacts on `dir` (Kubernetes schemas of 1.33, the
-/// API version of the typed objects), asserts that every recognised file passed, and
-/// returns its report, one line per file.
+/// API version of the typed objects) with `--strict`, so that a warning fails too; asserts
+/// that every recognised file passed, and returns its report, one line per file.
 #[track_caller]
 pub fn validate_artifacts(dir: &Path) -> String {
     let output = Command::new(Path::new(REPO).join("scripts/validate-artifacts"))
-        .args(["--k8s-version", "1.33"])
+        .args(["--strict", "--k8s-version", "1.33"])
         .arg(dir)
         .output()
         .expect("run validate-artifacts");
