@@ -16,8 +16,9 @@ use std::path::PathBuf;
 use super::compose::interpolate;
 use super::unit::{UnitFile, exec_line, specifiers};
 use super::{Artifact, header, header_text};
-use crate::model::text::{self, Piece};
-use crate::model::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
+use crate::model::{
+    Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text, Variable,
+};
 
 pub const DIR: &str = "quadlet";
 const ENV_SCRIPT: &str = "berth-env";
@@ -120,7 +121,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .entry("ContainerName", unit_name(stack, name))
         .entry(
             "Image",
-            service.image.as_deref().map_or_else(
+            service.image.as_ref().map_or_else(
                 || format!("localhost/{}-{name}:latest", stack.name),
                 |image| baked(stack, image),
             ),
@@ -141,7 +142,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     }
     unit = ports_and_mounts(stack, service, unit);
     unit = health(stack, service, unit, awaited_healthy);
-    unit = limits(service, unit);
+    unit = limits(stack, service, unit);
     unit = unit.section("Service").entry(
         "ExecStartPre",
         exec_line(&[
@@ -195,7 +196,10 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
             Published::Port(port) => port.to_string(),
             Published::Range(variable) if published.variable().is_some() => baked(stack, variable),
             // One container per unit: it takes the first port of the range.
-            Published::Range(range) => range.split('-').next().unwrap_or(range).to_string(),
+            Published::Range(range) => {
+                let range = range.source();
+                range.split('-').next().unwrap_or(&range).to_string()
+            }
         };
         let address = port
             .effective_host_ip(&stack.profile)
@@ -209,11 +213,12 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
     }
     for mount in &service.volumes {
         let read_only = if mount.read_only { ":ro" } else { "" };
-        let source = match (mount.kind, mount.source.as_deref()) {
+        let source = mount.source.as_ref().map(|source| baked(stack, source));
+        let source = match (mount.kind, source) {
             (MountKind::Volume, Some(volume)) => format!("{}-{volume}.volume", stack.name),
             (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
                 Some(relative) => format!("{}/{relative}", stack.install_dir()),
-                None => path.to_string(),
+                None => path,
             },
             (MountKind::Tmpfs, _) | (_, None) => {
                 unit = unit.entry("Tmpfs", mount.target.clone());
@@ -257,15 +262,15 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
     unit
 }
 
-fn limits(service: &Service, mut unit: UnitFile) -> UnitFile {
+fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     for (name, limit) in &service.ulimits {
         unit = unit.entry("Ulimit", format!("{name}={}:{}", limit.soft, limit.hard));
     }
     if let Some(user) = &service.user {
-        unit = unit.entry("User", user.clone());
+        unit = unit.entry("User", specifiers(&baked(stack, user)));
     }
     if let Some(dir) = &service.working_dir {
-        unit = unit.entry("WorkingDir", dir.clone());
+        unit = unit.entry("WorkingDir", specifiers(&baked(stack, dir)));
     }
     for capability in &service.cap_add {
         unit = unit.entry("AddCapability", capability.clone());
@@ -315,6 +320,7 @@ fn command_words(stack: &Stack, command: &Command) -> String {
             let words: Vec<String> = args.iter().map(|a| baked(stack, a)).collect();
             exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>())
         }
+        // As Compose: the values first, then the split.
         Command::Shell(line) => match shell_words::split(&baked(stack, line)) {
             Ok(words) => exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>()),
             Err(_) => exec_line(&["sh", "-c", &baked(stack, line)]),
@@ -333,35 +339,28 @@ fn json_words(stack: &Stack, command: &Command) -> String {
 
 /// Text with each variable replaced by its declared value (a secret or a variable without
 /// a value stays `${NAME}`, and the unit says it needs attention).
-fn baked(stack: &Stack, value: &str) -> String {
-    let Ok(pieces) = text::parse(value) else {
-        return value.to_string();
-    };
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(literal) => literal.clone(),
-            Piece::Var(name) => match stack.variables.get(name) {
-                Some(variable) if !variable.secret && variable.default.is_some() => {
-                    variable.default.clone().unwrap_or_default()
-                }
-                _ => format!("${{{name}}}"),
-            },
-        })
-        .collect()
+fn baked(stack: &Stack, value: &Text) -> String {
+    value.render(str::to_string, |name| match stack.variables.get(name) {
+        Some(Variable {
+            default: Some(default),
+            secret: false,
+            ..
+        }) => default.clone(),
+        _ => format!("${{{name}}}"),
+    })
 }
 
 /// Variables a command reads, for the unit's comment.
 fn command_variables(service: &Service) -> Vec<String> {
-    let words: Vec<&str> = [&service.command, &service.entrypoint]
+    let mut names: Vec<String> = [&service.command, &service.entrypoint]
         .into_iter()
         .flatten()
         .flat_map(|command| match command {
-            Command::Shell(line) => vec![line.as_str()],
-            Command::Exec(args) => args.iter().map(String::as_str).collect(),
+            Command::Shell(line) => vec![line],
+            Command::Exec(args) => args.iter().collect(),
         })
+        .flat_map(|text| text.variables().map(str::to_string).collect::<Vec<_>>())
         .collect();
-    let mut names: Vec<String> = words.into_iter().flat_map(text::references).collect();
     names.sort();
     names.dedup();
     names

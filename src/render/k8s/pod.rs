@@ -12,10 +12,11 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::env::{Environment, expand_text, plain_text};
+use super::env::{Environment, expand, plain_text};
+use super::fidelity::Warning;
 use super::storage::{Storage, storage};
-use super::{Context, WAIT_IMAGE, k8s_name};
-use crate::model::{Command, HealthTest, Healthcheck, Port, Service};
+use super::{Context, WAIT_IMAGE, k8s_name, note};
+use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Text};
 
 /// The pod template, and what its storage needs besides (claims, config maps).
 pub(super) fn pod_template(
@@ -23,7 +24,7 @@ pub(super) fn pod_template(
     name: &str,
     service: &Service,
     env: &Environment,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Warning>,
 ) -> (PodTemplateSpec, Storage) {
     let stateful = service
         .kubernetes
@@ -34,7 +35,8 @@ pub(super) fn pod_template(
     let volumes = std::mem::take(&mut storage.volumes);
     let container = main_container(ctx, name, service, env, std::mem::take(&mut storage.mounts));
     let init_containers = waits(ctx, name, service, notes);
-    let (run_as_user, run_as_group) = numeric_user(service.user.as_deref());
+    let user = service.user.as_ref().map(|user| declared(ctx, user));
+    let (run_as_user, run_as_group) = numeric_user(user.as_deref());
     let non_root = service.kubernetes.run_as_non_root;
     let security = (non_root || run_as_user.is_some()).then(|| PodSecurityContext {
         run_as_non_root: non_root.then_some(true),
@@ -73,17 +75,15 @@ pub(super) fn main_container(
     mounts: Vec<VolumeMount>,
 ) -> Container {
     let built = service.image.is_none();
-    let image = service
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{name}:latest", ctx.stack.name));
+    let image = service.image.as_ref().map_or_else(
+        || format!("{}-{name}:latest", ctx.stack.name),
+        |image| declared(ctx, image),
+    );
     let words = |command: &Command| -> Vec<String> {
-        match command {
-            Command::Exec(args) => args.iter().map(|a| expand_text(a)).collect(),
-            Command::Shell(line) => match shell_words::split(line) {
-                Ok(words) => words.iter().map(|w| expand_text(w)).collect(),
-                Err(_) => vec!["sh".to_string(), "-c".to_string(), expand_text(line)],
-            },
+        match (command.words(), command) {
+            (Some(words), _) => words.iter().map(expand).collect(),
+            (None, Command::Shell(line)) => vec!["sh".to_string(), "-c".to_string(), expand(line)],
+            (None, Command::Exec(args)) => args.iter().map(expand).collect(),
         }
     };
     let healthcheck = service.healthcheck.as_ref();
@@ -100,7 +100,7 @@ pub(super) fn main_container(
         image_pull_policy: built.then(|| "IfNotPresent".to_string()),
         command: service.entrypoint.as_ref().map(words),
         args: service.command.as_ref().map(words),
-        working_dir: service.working_dir.clone(),
+        working_dir: service.working_dir.as_ref().map(|dir| declared(ctx, dir)),
         env: (!env.entries.is_empty()).then(|| env.entries.clone()),
         env_from: env.config_map.as_ref().map(|config_map| {
             vec![EnvFromSource {
@@ -274,7 +274,7 @@ pub(super) fn waits(
     ctx: &Context,
     name: &str,
     service: &Service,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Warning>,
 ) -> Vec<Container> {
     let mut containers = Vec::new();
     for (dependency, condition) in &service.depends_on {
@@ -282,13 +282,17 @@ pub(super) fn waits(
             continue;
         };
         if ctx.jobs.contains(dependency.as_str()) {
-            notes.push(format!(
-                "{name} waits for job {dependency} to complete under Compose; on Kubernetes the Job runs alongside and {name} must tolerate its absence until it has."
+            notes.push(note(
+                format!("services.{name}.depends_on.{dependency}"),
+                format!("{name} waits for job {dependency} to complete under Compose; on Kubernetes the Job runs alongside and {name} must tolerate its absence until it has."),
             ));
             continue;
         }
         let Some(port) = target.ports.first() else {
-            notes.push(format!("{name} depends on {dependency} ({condition:?}), which serves no port: nothing to wait on, so it is not gated."));
+            notes.push(note(
+                format!("services.{name}.depends_on.{dependency}"),
+                format!("{name} depends on {dependency} ({condition:?}), which serves no port: nothing to wait on, so it is not gated."),
+            ));
             continue;
         };
         let host = k8s_name(dependency);
@@ -307,6 +311,14 @@ pub(super) fn waits(
         });
     }
     containers
+}
+
+/// Text in a field Kubernetes does not expand: variables take their declared values (the
+/// fidelity report names the field when one has none, and the text is kept as written).
+fn declared(ctx: &Context, text: &Text) -> String {
+    ctx.stack
+        .declared_value(text)
+        .unwrap_or_else(|| plain_text(text))
 }
 
 #[cfg(test)]
