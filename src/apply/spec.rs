@@ -469,18 +469,15 @@ fn container_spec(
 /// What the model can say and apply cannot do yet, one sentence per service and field;
 /// apply refuses the stack before it touches the engine.
 pub fn unsupported(stack: &Stack) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (name, service) in &stack.services {
-        let mut refuse = |field: &str, present: bool| {
-            if present {
-                problems.push(format!(
-                    "{name}: `{field}` is not supported by apply yet; deploy the generated compose.yaml with docker compose"
-                ));
-            }
-        };
-        refuse("network_mode", service.network_mode.is_some());
-    }
-    problems
+    crate::render::fidelity::warnings(stack, crate::render::fidelity::Backend::Apply)
+        .into_iter()
+        .map(|warning| {
+            format!(
+                "{}: {}",
+                warning.diagnostic.field, warning.diagnostic.message
+            )
+        })
+        .collect()
 }
 
 /// An argument vector the way Compose makes one: a string is split like a shell would

@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::error::Diagnostic;
-use crate::model::{Service, Stack, Text};
+use crate::model::{Command, Service, Stack, Text};
 
 /// A target that renders services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -88,7 +88,12 @@ const FILES_ONLY: &str = "rendered by the systemd and Prometheus backends";
 pub const SERVICE_FIELDS: &[Row] = &[
     row(
         "description",
-        [R, R, R, Na("a comment; the engine keeps no description")],
+        [
+            Na("Compose files have no description; .env.template and the units carry it"),
+            R,
+            R,
+            Na("the engine keeps no description"),
+        ],
     ),
     row(
         "container_name",
@@ -136,7 +141,19 @@ pub const SERVICE_FIELDS: &[Row] = &[
         ],
     ),
     row("image", [R, R, R, R]),
-    row("build", [R, R, R, R]),
+    row(
+        "build",
+        [
+            R,
+            Reported(
+                "Quadlet builds nothing when the unit starts: build the image on the host first (podman build -t IMAGE CONTEXT)",
+            ),
+            Reported(
+                "Kubernetes pulls images: build and push the image to a registry the cluster reads, and set `image` to that reference",
+            ),
+            R,
+        ],
+    ),
     row("command", [R, R, R, R]),
     row("entrypoint", [R, R, R, R]),
     row("working_dir", [R, R, R, R]),
@@ -195,12 +212,22 @@ pub const SERVICE_FIELDS: &[Row] = &[
     ),
     row("depends_on", [R, R, R, R]),
     row("healthcheck", [R, R, R, R]),
-    row("restart", [R, R, R, R]),
+    row(
+        "restart",
+        [
+            R,
+            R,
+            Na("a Deployment's pods always restart; a one-shot Job restarts on failure"),
+            R,
+        ],
+    ),
     row(
         "replicas",
         [
             R,
-            Reported("Quadlet runs one container per unit; start more by hand"),
+            Reported(
+                "Quadlet runs one container per unit: one replica runs here; copy this unit under another name with the next host port for more",
+            ),
             R,
             R,
         ],
@@ -283,7 +310,12 @@ pub const SERVICE_FIELDS: &[Row] = &[
     ),
     row(
         "metrics",
-        [Na(FILES_ONLY), Na(FILES_ONLY), R, Na(FILES_ONLY)],
+        [
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+        ],
     ),
     row("kubernetes", [Na(K8S_ONLY), Na(K8S_ONLY), R, Na(K8S_ONLY)]),
 ];
@@ -322,6 +354,9 @@ pub fn service_warnings(stack: &Stack, name: &str, backend: Backend) -> Vec<Warn
         })
         .collect();
     found.extend(unexpanded(stack, name, service, backend));
+    if backend == Backend::Quadlet {
+        found.extend(quadlet_partial(name, service));
+    }
     found
 }
 
@@ -332,29 +367,79 @@ fn warning(backend: Backend, field: String, message: impl Into<String>) -> Warni
     }
 }
 
+/// The log options podman knows (`podman run --log-opt`); it keeps one file per
+/// container, so Docker's `max-file` has no counterpart.
+pub const PODMAN_LOG_OPTIONS: [&str; 3] = ["max-size", "path", "tag"];
+
+/// Settings inside a field that Quadlet cannot carry although it carries the field.
+fn quadlet_partial(name: &str, service: &Service) -> Vec<Warning> {
+    let mut found = Vec::new();
+    if let Some(logging) = &service.logging {
+        for option in logging.options.keys() {
+            if !PODMAN_LOG_OPTIONS.contains(&option.as_str()) {
+                found.push(warning(
+                    Backend::Quadlet,
+                    format!("services.{name}.logging.options.{option}"),
+                    format!(
+                        "podman has no log option `{option}` (it knows {}); left out",
+                        PODMAN_LOG_OPTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (index, file) in service.env_file.iter().enumerate() {
+        if !file.required {
+            found.push(warning(
+                Backend::Quadlet,
+                format!("services.{name}.env_file[{index}].required"),
+                "podman fails on a missing EnvironmentFile; create the file (it may be empty)",
+            ));
+        }
+    }
+    found
+}
+
 /// Quadlet and Kubernetes do not expand `${VAR}` in these fields; berth writes the
 /// variable's declared value. A secret or a variable without a default has none to write.
 fn unexpanded(stack: &Stack, name: &str, service: &Service, backend: Backend) -> Vec<Warning> {
-    let fields: Vec<(&str, &Text)> = match backend {
-        Backend::Compose | Backend::Apply => return Vec::new(),
-        Backend::Quadlet | Backend::Kubernetes => [
-            ("image", service.image.as_ref()),
-            ("user", service.user.as_ref()),
-            ("working_dir", service.working_dir.as_ref()),
-        ]
-        .into_iter()
-        .filter_map(|(field, text)| Some((field, text?)))
-        .chain(
-            service
-                .volumes
-                .iter()
-                .filter_map(|mount| Some(("volumes", mount.source.as_ref()?))),
-        )
-        .collect(),
-    };
+    if matches!(backend, Backend::Compose | Backend::Apply) {
+        return Vec::new();
+    }
+    let mut fields: Vec<(&str, &Text)> = [
+        ("image", service.image.as_ref()),
+        ("user", service.user.as_ref()),
+        ("working_dir", service.working_dir.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| Some((field, text?)))
+    .collect();
+    fields.extend(
+        service
+            .volumes
+            .iter()
+            .filter_map(|mount| Some(("volumes", mount.source.as_ref()?))),
+    );
+    fields.extend(service.labels.values().map(|value| ("labels", value)));
+    if backend == Backend::Quadlet {
+        fields.extend(service.hostname.iter().map(|text| ("hostname", text)));
+        fields.extend(service.devices.iter().map(|text| ("devices", text)));
+        fields.extend(service.env_file.iter().map(|file| ("env_file", &file.path)));
+        let aliases = service.network_aliases.values().flatten();
+        fields.extend(aliases.map(|text| ("network_aliases", text)));
+        let commands = [&service.command, &service.entrypoint]
+            .into_iter()
+            .flatten();
+        fields.extend(commands.flat_map(|command| match command {
+            Command::Shell(line) => vec![("command", line)],
+            Command::Exec(args) => args.iter().map(|arg| ("command", arg)).collect(),
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
     fields
         .into_iter()
         .filter(|(_, text)| stack.declared_value(text).is_none())
+        .filter(|(field, _)| seen.insert(*field))
         .map(|(field, text)| {
             warning(
                 backend,

@@ -14,10 +14,12 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::compose::interpolate;
-use super::unit::{UnitFile, exec_line, specifiers};
+use super::fidelity::{self, Backend};
+use super::unit::{UnitFile, environment, exec_line, specifiers};
 use super::{Artifact, header, header_text};
 use crate::model::{
-    Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text, Variable,
+    Command, Condition, HealthTest, Logging, MountKind, Network, Published, Service, Stack, Text,
+    Variable,
 };
 
 pub const DIR: &str = "quadlet";
@@ -33,6 +35,13 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
         healthy: stack.awaited(Condition::Healthy),
     };
     let mut artifacts = vec![network(stack)];
+    artifacts.extend(
+        stack
+            .networks
+            .iter()
+            .filter(|(key, network)| *key != "default" && !network.external)
+            .map(|(key, network)| stack_network(stack, key, network)),
+    );
     for (name, volume) in &stack.volumes {
         let unit = UnitFile::default().section("Volume").entry(
             "VolumeName",
@@ -87,6 +96,53 @@ fn network(stack: &Stack) -> Artifact {
     )
 }
 
+/// A network of the stack other than the default one, named as Compose names it.
+fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
+    let Network {
+        description: _,
+        name,
+        driver,
+        internal,
+        attachable: _,
+        driver_opts,
+        labels,
+        external: _,
+    } = network;
+    let mut unit = UnitFile::default().section("Network").entry(
+        "NetworkName",
+        name.clone()
+            .unwrap_or_else(|| format!("{}_{key}", stack.name)),
+    );
+    if driver != "bridge" {
+        unit = unit.entry("Driver", driver.clone());
+    }
+    if *internal {
+        unit = unit.entry("Internal", "true");
+    }
+    for (option, value) in driver_opts {
+        unit = unit.entry("Options", environment(option, value));
+    }
+    for (label, value) in labels {
+        unit = unit.entry("Label", environment(label, value));
+    }
+    file(
+        &format!("{}-{key}.network", stack.name),
+        unit.render(header_text(stack).trim_end()),
+    )
+}
+
+/// The Quadlet reference of a network the service joins: a unit berth writes, or the
+/// name of an external network.
+fn network_ref(stack: &Stack, key: &str) -> String {
+    match stack.networks.get(key) {
+        Some(network) if network.external => {
+            network.name.clone().unwrap_or_else(|| key.to_string())
+        }
+        _ if key == "default" => format!("{}.network", stack.name),
+        _ => format!("{}-{key}.network", stack.name),
+    }
+}
+
 fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
@@ -126,8 +182,8 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
                 |image| baked(stack, image),
             ),
         )
-        .entry("Network", format!("{}.network", stack.name))
         .entry("NetworkAlias", name.to_string());
+    unit = networking(stack, service, unit);
     if !service.environment.is_empty() {
         unit = unit.entry(
             "EnvironmentFile",
@@ -165,10 +221,10 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let mut comment = header_text(stack);
-    if service.replicas > 1 {
+    for warning in fidelity::service_warnings(stack, name, Backend::Quadlet) {
         comment.push_str(&format!(
-            "Quadlet runs one container per unit: {} of the {} replicas run here; copy this unit under another name\nwith the next host port for more.\n",
-            1, service.replicas
+            "Not carried by Quadlet: {}: {}\n",
+            warning.diagnostic.field, warning.diagnostic.message
         ));
     }
     let baked_variables = command_variables(service);
@@ -185,6 +241,47 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         &format!("{}.container", unit_name(stack, name)),
         unit.render(comment.trim_end()),
     )
+}
+
+/// Networks, host names and the container's metadata: what Compose sets on `docker run`.
+fn networking(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
+    if service.networks.is_empty() {
+        unit = unit.entry("Network", format!("{}.network", stack.name));
+    }
+    for key in &service.networks {
+        unit = unit.entry("Network", specifiers(&network_ref(stack, key)));
+    }
+    // Podman gives a container's aliases on every network it joins.
+    for alias in service.network_aliases.values().flatten() {
+        unit = unit.entry("NetworkAlias", specifiers(&baked(stack, alias)));
+    }
+    if let Some(hostname) = &service.hostname {
+        unit = unit.entry("HostName", specifiers(&baked(stack, hostname)));
+    }
+    for (host, address) in &service.extra_hosts {
+        unit = unit.entry("AddHost", specifiers(&format!("{host}:{address}")));
+    }
+    for (key, value) in &service.labels {
+        unit = unit.entry("Label", environment(key, &baked(stack, value)));
+    }
+    if let Some(Logging { driver, options }) = &service.logging {
+        // podman reads json-file as its k8s-file driver.
+        unit = unit.entry("LogDriver", specifiers(driver));
+        for (option, value) in options {
+            if fidelity::PODMAN_LOG_OPTIONS.contains(&option.as_str()) {
+                unit = unit.entry("LogOpt", environment(option, value));
+            }
+        }
+    }
+    for file in &service.env_file {
+        let path = baked(stack, &file.path);
+        let path = match path.strip_prefix("./") {
+            Some(relative) => format!("{}/{relative}", stack.install_dir()),
+            None => path,
+        };
+        unit = unit.entry("EnvironmentFile", specifiers(&path));
+    }
+    unit
 }
 
 fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
@@ -283,6 +380,19 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     }
     if let Some(size) = &service.shm_size {
         unit = unit.entry("ShmSize", size.clone());
+    }
+    for device in &service.devices {
+        unit = unit.entry("AddDevice", specifiers(&baked(stack, device)));
+    }
+    for (key, value) in &service.sysctls {
+        unit = unit.entry("Sysctl", environment(key, value));
+    }
+    if let Some(signal) = &service.stop_signal {
+        unit = unit.entry("StopSignal", specifiers(signal));
+    }
+    if let Some(grace) = &service.stop_grace_period {
+        let seconds = crate::model::units::duration_ns(grace).div_ceil(1_000_000_000);
+        unit = unit.entry("StopTimeout", seconds.to_string());
     }
     let mut args = Vec::new();
     if let Some(cpus) = service.resources.limits.cpus {

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, ExecAction,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SecurityContext, VolumeMount,
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, ExecAction, HTTPGetAction, HostAlias, KeyToPath, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SecretVolumeSource, SecurityContext,
+    Volume as KVolume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -16,7 +17,7 @@ use super::env::{Environment, expand, plain_text};
 use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, k8s_name, note};
-use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Text};
+use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Stack, Text};
 
 /// The pod template, and what its storage needs besides (claims, config maps).
 pub(super) fn pod_template(
@@ -32,8 +33,16 @@ pub(super) fn pod_template(
         .unwrap_or(service.backup.is_some())
         && !ctx.jobs.contains(name);
     let mut storage = storage(ctx, name, service, stateful, notes);
-    let volumes = std::mem::take(&mut storage.volumes);
-    let container = main_container(ctx, name, service, env, std::mem::take(&mut storage.mounts));
+    let mut volumes = std::mem::take(&mut storage.volumes);
+    let mut mounts = std::mem::take(&mut storage.mounts);
+    for (volume, mount) in secret_files(ctx, service)
+        .into_iter()
+        .chain(shared_memory(service))
+    {
+        volumes.push(volume);
+        mounts.push(mount);
+    }
+    let container = main_container(ctx, name, service, env, mounts);
     let init_containers = waits(ctx, name, service, notes);
     let user = service.user.as_ref().map(|user| declared(ctx, user));
     let (run_as_user, run_as_group) = numeric_user(user.as_deref());
@@ -55,16 +64,97 @@ pub(super) fn pod_template(
             .stop_grace_period
             .as_deref()
             .map(|d| i64::from(seconds(d))),
+        host_aliases: host_aliases(service),
         ..PodSpec::default()
     };
+    // Container labels are metadata for tools, not selectors: annotations carry any
+    // value, where label values are limited to 63 characters of a small alphabet.
+    let mut annotations: BTreeMap<String, String> = service
+        .labels
+        .iter()
+        .map(|(key, value)| (key.clone(), declared(ctx, value)))
+        .collect();
+    if let Some(description) = &service.description {
+        annotations.insert("kubernetes.io/description".to_string(), description.clone());
+    }
     let template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(ctx.labels(name)),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..ObjectMeta::default()
         }),
         spec: Some(spec),
     };
     (template, storage)
+}
+
+/// File secrets at `/run/secrets/<name>`, as Compose mounts them: one read-only volume of
+/// the stack's Secret (made by the kustomization's secretGenerator) with the service's keys.
+fn secret_files(ctx: &Context, service: &Service) -> Option<(KVolume, VolumeMount)> {
+    if service.secrets.is_empty() {
+        return None;
+    }
+    let items = service
+        .secrets
+        .iter()
+        .map(|variable| KeyToPath {
+            key: variable.clone(),
+            path: Stack::secret_file_name(variable),
+            ..KeyToPath::default()
+        })
+        .collect();
+    let volume = KVolume {
+        name: "run-secrets".to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(ctx.secret_name()),
+            items: Some(items),
+            // 0444, as Compose writes them: images that drop to a user must still read them.
+            default_mode: Some(0o444),
+            ..SecretVolumeSource::default()
+        }),
+        ..KVolume::default()
+    };
+    Some((volume, mount_at("run-secrets", "/run/secrets")))
+}
+
+/// `shm_size`: a memory-backed emptyDir at /dev/shm of that size.
+fn shared_memory(service: &Service) -> Option<(KVolume, VolumeMount)> {
+    let size = service.shm_size.as_deref()?;
+    let volume = KVolume {
+        name: "dev-shm".to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".to_string()),
+            size_limit: Some(Quantity(binary_quantity(size))),
+        }),
+        ..KVolume::default()
+    };
+    Some((volume, mount_at("dev-shm", "/dev/shm")))
+}
+
+fn mount_at(volume: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: volume.to_string(),
+        mount_path: path.to_string(),
+        read_only: (path == "/run/secrets").then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// `extra_hosts` as the pod's /etc/hosts entries, one per address.
+fn host_aliases(service: &Service) -> Option<Vec<HostAlias>> {
+    let mut by_address: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (host, address) in &service.extra_hosts {
+        by_address.entry(address).or_default().push(host.clone());
+    }
+    (!by_address.is_empty()).then(|| {
+        by_address
+            .into_iter()
+            .map(|(ip, hostnames)| HostAlias {
+                ip: ip.to_string(),
+                hostnames: Some(hostnames),
+            })
+            .collect()
+    })
 }
 
 pub(super) fn main_container(
