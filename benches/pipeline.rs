@@ -95,7 +95,7 @@ fn eval_and_render(n_services: usize) {
         let eval_time = start.elapsed();
         let start = Instant::now();
         let model = Stack::from_evaluated(&evaluated).expect("model");
-        let artifacts = render::all(&model).expect("render");
+        let artifacts = render::all(&model).expect("render").artifacts;
         let render_time = start.elapsed();
         bytes = artifacts.iter().map(|a| a.contents.len()).sum();
         if run > 0 {

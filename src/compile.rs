@@ -7,9 +7,11 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::error::Error;
+use crate::error::StrictError;
 use crate::eval::{self, EVAL_STACK_SIZE};
 use crate::model::Stack;
 use crate::project::{ProfileRef, Project, StackRef};
+use crate::render::fidelity::Warning;
 use crate::render::{self, Artifact};
 
 /// The artifacts of one stack built with one profile.
@@ -18,12 +20,41 @@ pub struct Built {
     pub stack: String,
     pub profile: String,
     pub artifacts: Vec<Artifact>,
+    /// Fields a backend could not carry, located in the user's files.
+    pub warnings: Vec<Warning>,
 }
 
 impl Built {
     /// The folder these artifacts live in, relative to the output root.
     pub fn dir(&self) -> PathBuf {
         PathBuf::from(&self.stack).join(&self.profile)
+    }
+}
+
+impl Built {
+    /// An error listing every warning, for strict builds (`--strict`, or a profile with
+    /// `strict = true`): a strict build writes nothing a backend could not carry.
+    ///
+    /// # Errors
+    /// When there is any warning.
+    pub fn refuse_warnings(&self) -> Result<(), StrictError> {
+        if self.warnings.is_empty() {
+            return Ok(());
+        }
+        Err(StrictError {
+            stack: self.stack.clone(),
+            profile: self.profile.clone(),
+            problems: self
+                .warnings
+                .iter()
+                .map(|warning| {
+                    (
+                        warning.backend.name().to_string(),
+                        warning.diagnostic.clone(),
+                    )
+                })
+                .collect(),
+        })
     }
 }
 
@@ -53,12 +84,24 @@ pub fn compile_one(
     let evaluated = eval::evaluate(project, stack, profile)?;
     let evaluated_in = started.elapsed();
     let model = Stack::from_evaluated(&evaluated)?;
-    let artifacts = render::all(&model)?;
+    let rendered = render::all(&model)?;
+    let warnings: Vec<Warning> = rendered
+        .warnings
+        .into_iter()
+        .map(|mut warning| {
+            warning.diagnostic.location = evaluated.positions.locate(&warning.diagnostic.field);
+            warning
+        })
+        .collect();
     let built = Built {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
-        artifacts,
+        artifacts: rendered.artifacts,
+        warnings,
     };
+    if model.profile.strict {
+        built.refuse_warnings()?;
+    }
     tracing::debug!(
         "{}/{}: evaluated in {:.0?}, checked and rendered in {:.0?}",
         built.stack,

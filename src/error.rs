@@ -16,6 +16,8 @@ pub enum Error {
     #[error(transparent)]
     Render(#[from] crate::render::RenderError),
     #[error(transparent)]
+    Strict(#[from] StrictError),
+    #[error(transparent)]
     Output(#[from] OutputError),
     #[error(transparent)]
     Apply(#[from] crate::apply::ApplyError),
@@ -112,6 +114,34 @@ impl fmt::Display for ModelError {
             write!(f, "\n{diagnostic}")?;
         }
         Ok(())
+    }
+}
+
+/// A strict build met fields a backend cannot carry.
+#[derive(Debug, thiserror::Error)]
+pub struct StrictError {
+    pub stack: String,
+    pub profile: String,
+    /// Backend name and what it could not carry.
+    pub problems: Vec<(String, Diagnostic)>,
+}
+
+impl fmt::Display for StrictError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "stack `{}` with profile `{}`: strict build, {} field(s) a backend cannot carry; nothing was written",
+            self.stack,
+            self.profile,
+            self.problems.len()
+        )?;
+        for (backend, diagnostic) in &self.problems {
+            write!(f, "\n{backend}: {diagnostic}")?;
+        }
+        write!(
+            f,
+            "\n  hint: change the fields, or build without --strict (and without `strict = true` in the profile) to accept these as warnings"
+        )
     }
 }
 

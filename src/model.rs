@@ -4,6 +4,8 @@
 
 pub mod text;
 pub mod units;
+
+pub use text::Text;
 pub mod validate;
 
 use std::collections::BTreeMap;
@@ -51,6 +53,9 @@ pub struct ProfileInfo {
     pub evaluation_interval: String,
     pub install_root: String,
     pub backup_root: String,
+    /// Backends' warnings are errors: nothing is written that a backend could not carry.
+    #[serde(default)]
+    pub strict: bool,
 }
 
 /// Which services play which monitoring role (set by the monitoring modules).
@@ -69,23 +74,22 @@ pub struct Monitoring {
 #[serde(deny_unknown_fields)]
 pub struct Service {
     pub description: Option<String>,
-    pub container_name: Option<String>,
-    pub hostname: Option<String>,
-    pub platform: Option<String>,
-    pub pull_policy: Option<String>,
+    pub container_name: Option<Text>,
+    pub hostname: Option<Text>,
+    pub platform: Option<Text>,
+    pub pull_policy: Option<Text>,
     #[serde(default)]
     pub compose_profiles: Vec<String>,
-    pub image: Option<String>,
+    pub image: Option<Text>,
     pub build: Option<Build>,
     pub command: Option<Command>,
     pub entrypoint: Option<Command>,
-    pub working_dir: Option<String>,
-    pub user: Option<String>,
+    pub working_dir: Option<Text>,
+    pub user: Option<Text>,
     #[serde(default)]
     pub env_file: Vec<EnvFile>,
-    #[serde(deserialize_with = "env_map")]
     #[serde(default)]
-    pub environment: BTreeMap<String, String>,
+    pub environment: BTreeMap<String, Text>,
     #[serde(default)]
     pub ports: Vec<Port>,
     #[serde(default)]
@@ -96,7 +100,7 @@ pub struct Service {
     #[serde(default)]
     pub networks: Vec<String>,
     #[serde(default)]
-    pub network_aliases: BTreeMap<String, Vec<String>>,
+    pub network_aliases: BTreeMap<String, Vec<Text>>,
     pub network_mode: Option<String>,
     #[serde(default)]
     pub depends_on: BTreeMap<String, Condition>,
@@ -107,7 +111,7 @@ pub struct Service {
     #[serde(default)]
     pub resources: Resources,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, Text>,
     pub logging: Option<Logging>,
     #[serde(default)]
     pub ulimits: BTreeMap<String, Ulimit>,
@@ -117,7 +121,7 @@ pub struct Service {
     pub stop_signal: Option<String>,
     pub attach: Option<bool>,
     #[serde(default)]
-    pub devices: Vec<String>,
+    pub devices: Vec<Text>,
     #[serde(default, deserialize_with = "env_map")]
     pub sysctls: BTreeMap<String, String>,
     pub init: Option<bool>,
@@ -188,7 +192,7 @@ pub struct Build {
     pub dockerfile: Option<String>,
     pub target: Option<String>,
     #[serde(default)]
-    pub args: BTreeMap<String, String>,
+    pub args: BTreeMap<String, Text>,
     #[serde(default)]
     pub cache_from: Vec<String>,
 }
@@ -197,7 +201,7 @@ pub struct Build {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct EnvFile {
-    pub path: String,
+    pub path: Text,
     #[serde(default = "yes")]
     pub required: bool,
 }
@@ -206,8 +210,24 @@ pub struct EnvFile {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum Command {
-    Shell(String),
-    Exec(Vec<String>),
+    Shell(Text),
+    Exec(Vec<Text>),
+}
+
+impl Command {
+    /// The argument vector, a shell string split into words the way Compose splits it
+    /// (quotes removed, references kept whole). `None` when the string does not split
+    /// (an unbalanced quote): run it through `sh -c` instead.
+    pub fn words(&self) -> Option<Vec<Text>> {
+        match self {
+            Command::Exec(args) => Some(args.clone()),
+            Command::Shell(line) => shell_words::split(&line.source())
+                .ok()?
+                .iter()
+                .map(|word| Text::parse(word).ok())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -229,7 +249,7 @@ pub struct Port {
 #[serde(untagged)]
 pub enum Published {
     Port(u16),
-    Range(String),
+    Range(Text),
 }
 
 impl Published {
@@ -237,10 +257,7 @@ impl Published {
     pub fn variable(&self) -> Option<&str> {
         match self {
             Published::Port(_) => None,
-            Published::Range(text) => text
-                .strip_prefix("${")
-                .and_then(|rest| rest.strip_suffix('}'))
-                .filter(|name| text::is_variable_name(name)),
+            Published::Range(text) => text.sole_variable(),
         }
     }
 }
@@ -250,7 +267,7 @@ impl Published {
 pub struct Mount {
     #[serde(rename = "type", default = "volume_kind")]
     pub kind: MountKind,
-    pub source: Option<String>,
+    pub source: Option<Text>,
     pub target: String,
     #[serde(default)]
     pub read_only: bool,
@@ -294,8 +311,8 @@ pub struct Healthcheck {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(untagged)]
 pub enum HealthTest {
-    Shell(String),
-    Exec(Vec<String>),
+    Shell(Text),
+    Exec(Vec<Text>),
     Http { http: HttpProbe },
 }
 
@@ -554,6 +571,17 @@ impl Stack {
             .collect()
     }
 
+    /// `text` with each variable replaced by its declared default, for targets that do
+    /// not expand variables themselves. `None` when one is a secret or has no default.
+    pub fn declared_value(&self, text: &Text) -> Option<String> {
+        text.resolve(|name| {
+            self.variables
+                .get(name)
+                .filter(|variable| !variable.secret)
+                .and_then(|variable| variable.default.as_deref())
+        })
+    }
+
     /// Folder of the stack on the host: `<install_root>/<stack>`.
     pub fn install_dir(&self) -> String {
         format!(
@@ -589,8 +617,13 @@ impl Stack {
         };
         let stack: Stack = serde_path_to_error::deserialize(&evaluated.value).map_err(|e| {
             let field = e.path().to_string();
-            let mut diagnostic = Diagnostic::new(&field, e.inner().to_string())
-                .with_hint("the schema and the model disagree; was a file in schemas/ edited?");
+            let message = e.inner().to_string();
+            let mut diagnostic = if let Some(reason) = message.strip_prefix(text::REFERENCE_ERROR) {
+                Diagnostic::new(&field, reason)
+            } else {
+                Diagnostic::new(&field, message)
+                    .with_hint("the schema and the model disagree; was a file in schemas/ edited?")
+            };
             diagnostic.location = evaluated.positions.locate(&field);
             fail(vec![diagnostic])
         })?;

@@ -5,6 +5,7 @@
 pub mod alertmanager;
 pub mod compose;
 pub mod env;
+pub mod fidelity;
 pub mod grafana;
 pub mod k8s;
 pub mod prometheus;
@@ -24,21 +25,38 @@ pub struct Artifact {
     pub contents: String,
 }
 
-/// Every artifact of `stack`, in a stable order.
+/// Every artifact of `stack`, in a stable order, and what the backends could not carry.
 ///
 /// # Errors
 /// Only when a target's serializer rejects a value (a bug in a renderer, not user input).
-pub fn all(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
+pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
     let mut artifacts = vec![compose::compose(stack)?, env::env_template(stack)];
     artifacts.extend(systemd::systemd(stack));
-    artifacts.extend(quadlet::quadlet(stack));
+    let mut warnings = Vec::new();
+    if stack.profile.quadlet {
+        artifacts.extend(quadlet::quadlet(stack));
+        warnings.extend(fidelity::warnings(stack, fidelity::Backend::Quadlet));
+    }
     let mut config_files = prometheus::prometheus(stack)?;
     config_files.extend(alertmanager::alertmanager(stack)?);
     config_files.extend(grafana::grafana(stack)?);
-    artifacts.extend(k8s::k8s(stack, &config_files)?);
+    let (manifests, notes) = k8s::k8s(stack, &config_files)?;
+    artifacts.extend(manifests);
+    warnings.extend(notes);
     artifacts.extend(config_files);
     artifacts.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(artifacts)
+    Ok(Rendered {
+        artifacts,
+        warnings,
+    })
+}
+
+/// The output of every renderer for one stack.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    pub artifacts: Vec<Artifact>,
+    /// Fields a backend could not carry, in backend then service order.
+    pub warnings: Vec<fidelity::Warning>,
 }
 
 /// A target serializer refused the model.

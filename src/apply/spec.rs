@@ -16,7 +16,7 @@ use super::values::Values;
 use crate::model::units::{bytes, duration_ns};
 use crate::model::{
     Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Port, Published,
-    Service, Stack,
+    Service, Stack, Text,
 };
 
 /// The whole stack as the engine should hold it.
@@ -267,10 +267,10 @@ fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -> St
 
 /// The image a service runs: its own reference, or the one its build is tagged with.
 pub fn image_reference(stack: &str, service_name: &str, service: &Service) -> String {
-    service
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{stack}-{service_name}:latest"))
+    service.image.as_ref().map_or_else(
+        || format!("{stack}-{service_name}:latest"),
+        ToString::to_string,
+    )
 }
 
 fn build_spec(build: &Build, values: &Values, places: &Places<'_>) -> BuildSpec {
@@ -350,14 +350,14 @@ fn container_spec(
         metrics: _,
         kubernetes: _,
     } = service;
-    let expand = |text: &String| values.expand(text);
+    let expand = |text: &Text| values.expand(text);
     let image = match image {
         Some(image) => values.expand(image),
         None => image_reference(&stack.name, name, service),
     };
     let mut mounts: Vec<MountSpec> = volumes
         .iter()
-        .map(|mount| mount_spec(stack, mount, places))
+        .map(|mount| mount_spec(stack, mount, values, places))
         .collect();
     mounts.extend(secrets.iter().map(|variable| {
         MountSpec {
@@ -414,8 +414,8 @@ fn container_spec(
                     .map(|(key, value)| (key.clone(), expand(value))),
             )
             .collect(),
-        user: user.clone(),
-        working_dir: working_dir.clone(),
+        user: user.as_ref().map(expand),
+        working_dir: working_dir.as_ref().map(expand),
         ports: ports
             .iter()
             .map(|port| port_spec(stack, port, values))
@@ -469,18 +469,15 @@ fn container_spec(
 /// What the model can say and apply cannot do yet, one sentence per service and field;
 /// apply refuses the stack before it touches the engine.
 pub fn unsupported(stack: &Stack) -> Vec<String> {
-    let mut problems = Vec::new();
-    for (name, service) in &stack.services {
-        let mut refuse = |field: &str, present: bool| {
-            if present {
-                problems.push(format!(
-                    "{name}: `{field}` is not supported by apply yet; deploy the generated compose.yaml with docker compose"
-                ));
-            }
-        };
-        refuse("network_mode", service.network_mode.is_some());
-    }
-    problems
+    crate::render::fidelity::warnings(stack, crate::render::fidelity::Backend::Apply)
+        .into_iter()
+        .map(|warning| {
+            format!(
+                "{}: {}",
+                warning.diagnostic.field, warning.diagnostic.message
+            )
+        })
+        .collect()
 }
 
 /// An argument vector the way Compose makes one: a string is split like a shell would
@@ -488,6 +485,8 @@ pub fn unsupported(stack: &Stack) -> Vec<String> {
 fn argv(command: &Command, values: &Values) -> Vec<String> {
     match command {
         Command::Exec(args) => args.iter().map(|arg| values.expand(arg)).collect(),
+        // Compose interpolates first and splits the result, so a value with spaces makes
+        // several words there too.
         Command::Shell(line) => {
             let line = values.expand(line);
             shell_words::split(&line).unwrap_or_else(|_| vec!["sh".into(), "-c".into(), line])
@@ -507,7 +506,7 @@ fn port_spec(stack: &Stack, port: &Port, values: &Values) -> PortSpec {
     }
 }
 
-fn mount_spec(stack: &Stack, mount: &Mount, places: &Places<'_>) -> MountSpec {
+fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>) -> MountSpec {
     let Mount {
         kind,
         source,
@@ -523,10 +522,11 @@ fn mount_spec(stack: &Stack, mount: &Mount, places: &Places<'_>) -> MountSpec {
         MountKind::Volume => (
             "volume",
             source.as_ref().map(|key| {
-                let volume = stack.volumes.get(key);
+                let key = values.expand(key);
+                let volume = stack.volumes.get(&key);
                 engine_name(
                     &stack.name,
-                    key,
+                    &key,
                     volume.and_then(|v| v.name.as_deref()),
                     volume.is_some_and(|v| v.external),
                 )
@@ -535,10 +535,11 @@ fn mount_spec(stack: &Stack, mount: &Mount, places: &Places<'_>) -> MountSpec {
         MountKind::Bind => (
             "bind",
             source.as_ref().map(|source| {
-                if Path::new(source).is_absolute() {
-                    source.clone()
+                let source = values.expand(source);
+                if Path::new(&source).is_absolute() {
+                    source
                 } else {
-                    (places.bind)(source).display().to_string()
+                    (places.bind)(&source).display().to_string()
                 }
             }),
         ),

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::ApplyError;
 use crate::model::Stack;
-use crate::model::text::{self, Piece};
+use crate::model::Text;
 
 /// Every declared variable of a stack with the value it has on this host.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,21 +59,13 @@ impl Values {
 
     /// `text` with every `${NAME}` replaced by its value (validation has checked that each
     /// reference is declared; one that is not stays as written).
-    pub fn expand(&self, text: &str) -> String {
-        let Ok(pieces) = text::parse(text) else {
-            return text.to_string();
-        };
-        pieces
-            .into_iter()
-            .map(|piece| match piece {
-                Piece::Text(literal) => literal,
-                Piece::Var(name) => self
-                    .0
-                    .get(&name)
-                    .cloned()
-                    .unwrap_or_else(|| format!("${{{name}}}")),
-            })
-            .collect()
+    pub fn expand(&self, text: &Text) -> String {
+        text.render(str::to_string, |name| {
+            self.0
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| format!("${{{name}}}"))
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {

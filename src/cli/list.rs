@@ -48,7 +48,10 @@ fn print_stack(model: &Stack) {
     let description = model.description.as_deref().unwrap_or("");
     println!("  {}  {description}", model.name);
     for (name, service) in &model.services {
-        let what = service.image.as_deref().unwrap_or("(built locally)");
+        let what = service
+            .image
+            .as_ref()
+            .map_or_else(|| "(built locally)".to_string(), ToString::to_string);
         println!("    {name:<20} {what}");
     }
 }

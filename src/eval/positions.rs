@@ -37,13 +37,23 @@ impl Positions {
 
     /// The place of `path`, or of its nearest traced ancestor (a value computed by a
     /// function has no place of its own; the field that called it does).
+    ///
+    /// A value made by a library helper (`berth.bind "./x" "/y"` is written in
+    /// schemas/berth.ncl) is located at the nearest enclosing field the user wrote.
     pub fn locate(&self, path: &str) -> Option<Location> {
         let mut path = path;
+        let mut in_library = None;
         loop {
             if let Some(location) = self.by_path.get(path) {
-                return Some(location.clone());
+                if !location.file.starts_with("schemas") {
+                    return Some(location.clone());
+                }
+                in_library.get_or_insert_with(|| location.clone());
             }
-            path = &path[..path.rfind(['.', '['])?];
+            let Some(end) = path.rfind(['.', '[']) else {
+                return in_library;
+            };
+            path = &path[..end];
         }
     }
 }

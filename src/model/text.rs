@@ -1,6 +1,9 @@
-//! Text that may reference stack variables. `${NAME}` reads variable NAME; `$$` is a
-//! literal `$`, and so is a `$` not followed by `{` (so shell snippets read naturally).
-//! Renderers decide how a reference becomes target syntax; this module only parses.
+//! Text that may reference stack variables, parsed once when the model is built. `${NAME}`
+//! reads variable NAME; `$$` is a literal `$`, and so is a `$` not followed by `{` (so
+//! shell snippets read naturally). Every model field that may carry a reference has the
+//! type [`Text`]; backends turn its pieces into their own syntax and never parse text.
+
+use serde::Deserialize;
 
 /// A piece of parsed text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,12 +14,142 @@ pub enum Piece {
     Var(String),
 }
 
+/// Text with its variable references resolved into pieces.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Text {
+    written: String,
+    pieces: Vec<Piece>,
+}
+
+/// Every message of a malformed reference starts so; the model tells such an error (the
+/// user's text) from a schema/model mismatch by it.
+pub const REFERENCE_ERROR: &str = "malformed variable reference: ";
+
+impl Text {
+    /// Parses text written in a module.
+    ///
+    /// # Errors
+    /// An unterminated `${`, or a reference that is not a plain variable name (compose
+    /// modifiers like `${A:-x}` are not allowed: defaults belong in the variable's declaration).
+    pub fn parse(text: &str) -> Result<Text, String> {
+        parse(text).map(|pieces| Text {
+            written: text.to_string(),
+            pieces,
+        })
+    }
+
+    /// Text without references, whatever `$` it holds.
+    pub fn literal(text: &str) -> Text {
+        let pieces = if text.is_empty() {
+            Vec::new()
+        } else {
+            vec![Piece::Text(text.to_string())]
+        };
+        Text {
+            written: text.replace('$', "$$"),
+            pieces,
+        }
+    }
+
+    /// The text as the module wrote it, for messages and for fields used as keys.
+    pub fn written(&self) -> &str {
+        &self.written
+    }
+
+    pub fn pieces(&self) -> &[Piece] {
+        &self.pieces
+    }
+
+    /// The variables referenced, in order of appearance (repeats included).
+    pub fn variables(&self) -> impl Iterator<Item = &str> {
+        self.pieces.iter().filter_map(|piece| match piece {
+            Piece::Var(name) => Some(name.as_str()),
+            Piece::Text(_) => None,
+        })
+    }
+
+    /// The text itself when it references no variable.
+    pub fn as_literal(&self) -> Option<String> {
+        self.variables()
+            .next()
+            .is_none()
+            .then(|| self.render(str::to_string, |_| String::new()))
+    }
+
+    /// The one variable the text consists of, for `"${HTTP_PORT}"`.
+    pub fn sole_variable(&self) -> Option<&str> {
+        match self.pieces.as_slice() {
+            [Piece::Var(name)] => Some(name),
+            _ => None,
+        }
+    }
+
+    /// The text in a target's syntax: each literal piece through `literal`, each
+    /// reference through `variable`.
+    pub fn render(
+        &self,
+        literal: impl Fn(&str) -> String,
+        variable: impl Fn(&str) -> String,
+    ) -> String {
+        self.pieces
+            .iter()
+            .map(|piece| match piece {
+                Piece::Text(text) => literal(text),
+                Piece::Var(name) => variable(name),
+            })
+            .collect()
+    }
+
+    /// The text as a module writes it: `$$` for every literal `$`, `${NAME}` for references.
+    pub fn source(&self) -> String {
+        self.render(
+            |text| text.replace('$', "$$"),
+            |name| format!("${{{name}}}"),
+        )
+    }
+
+    /// The text with every reference replaced by `value(name)`; `None` as soon as one
+    /// has no value.
+    pub fn resolve<'a>(&self, value: impl Fn(&str) -> Option<&'a str>) -> Option<String> {
+        let mut out = String::new();
+        for piece in &self.pieces {
+            match piece {
+                Piece::Text(text) => out.push_str(text),
+                Piece::Var(name) => out.push_str(value(name)?),
+            }
+        }
+        Some(out)
+    }
+}
+
+/// As the module wrote it, for messages and notes.
+impl std::fmt::Display for Text {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.written)
+    }
+}
+
+impl<'de> Deserialize<'de> for Text {
+    /// A string, number or boolean (environment values may be written as any of them; the
+    /// contracts decide which fields allow which).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = serde_json::Value::deserialize(deserializer)?;
+        let written = match raw {
+            serde_json::Value::String(text) => text,
+            serde_json::Value::Number(number) => number.to_string(),
+            serde_json::Value::Bool(flag) => flag.to_string(),
+            other => {
+                return Err(serde::de::Error::custom(format!(
+                    "expected a string, number or boolean, got {other}"
+                )));
+            }
+        };
+        Text::parse(&written).map_err(serde::de::Error::custom)
+    }
+}
+
 /// Splits `text` into literal pieces and variable references.
-///
-/// # Errors
-/// An unterminated `${`, or a reference that is not a plain variable name (compose
-/// modifiers like `${A:-x}` are not allowed: defaults belong in the variable's declaration).
-pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
+fn parse(text: &str) -> Result<Vec<Piece>, String> {
     let mut pieces = Vec::new();
     let mut literal = String::new();
     let mut rest = text;
@@ -29,11 +162,11 @@ pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
         } else if let Some(inner) = after.strip_prefix('{') {
             let end = inner
                 .find('}')
-                .ok_or_else(|| format!("unterminated `${{` in {text:?}"))?;
+                .ok_or_else(|| format!("{REFERENCE_ERROR}unterminated `${{` in {text:?}"))?;
             let name = &inner[..end];
             if !is_variable_name(name) {
                 return Err(format!(
-                    "`${{{name}}}` is not a variable reference; write `${{NAME}}` and declare NAME (with its default) in `variables`"
+                    "{REFERENCE_ERROR}`${{{name}}}` is not a variable reference; write `${{NAME}}` and declare NAME (with its default) in `variables`"
                 ));
             }
             if !literal.is_empty() {
@@ -53,18 +186,6 @@ pub fn parse(text: &str) -> Result<Vec<Piece>, String> {
     Ok(pieces)
 }
 
-/// The variables `text` references, in order; empty when it does not parse.
-pub fn references(text: &str) -> Vec<String> {
-    parse(text)
-        .unwrap_or_default()
-        .into_iter()
-        .filter_map(|piece| match piece {
-            Piece::Var(name) => Some(name),
-            Piece::Text(_) => None,
-        })
-        .collect()
-}
-
 pub fn is_variable_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars
@@ -75,10 +196,16 @@ pub fn is_variable_name(name: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::{Piece, parse};
+    use super::{Piece, Text};
 
     fn check(input: &str, expect: &[Piece]) {
-        assert_eq!(parse(input).as_deref(), Ok(expect), "parsing {input:?}");
+        let text = Text::parse(input).unwrap_or_else(|e| panic!("{input:?}: {e}"));
+        assert_eq!(text.pieces(), expect, "parsing {input:?}");
+        assert_eq!(
+            Text::parse(&text.source()).map(|t| t.pieces().to_vec()),
+            Ok(expect.to_vec()),
+            "source round trip of {input:?}"
+        );
     }
 
     fn text(s: &str) -> Piece {
@@ -100,12 +227,28 @@ mod tests {
         check("cost $$5", &[text("cost $5")]);
         check("echo $HOME", &[text("echo $HOME")]);
         check("end$", &[text("end$")]);
+        check("$${NOT}", &[text("${NOT}")]);
+        check("a$${B}", &[text("a${B}")]);
+        check("a$$${B}", &[text("a$"), var("B")]);
     }
 
     #[test]
     fn rejects_modifiers_and_unterminated() {
-        assert!(parse("${A:-x}").unwrap_err().contains("declare NAME"));
-        assert!(parse("${A").unwrap_err().contains("unterminated"));
-        assert!(parse("${}").is_err());
+        assert!(Text::parse("${A:-x}").unwrap_err().contains("declare NAME"));
+        assert!(Text::parse("${A").unwrap_err().contains("unterminated"));
+        assert!(Text::parse("${}").is_err());
+    }
+
+    #[test]
+    fn resolves_or_says_none() {
+        let text = Text::parse("/srv/${DIR}/x").unwrap();
+        assert_eq!(
+            text.resolve(|name| (name == "DIR").then_some("app")),
+            Some("/srv/app/x".into())
+        );
+        assert_eq!(text.resolve(|_| None), None);
+        assert_eq!(Text::literal("a$b").as_literal(), Some("a$b".into()));
+        assert_eq!(text.as_literal(), None);
+        assert_eq!(Text::parse("${P}").unwrap().sole_variable(), Some("P"));
     }
 }

@@ -2,8 +2,8 @@
 //! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
 //! Returns every problem found; field paths are located by the caller.
 
-use super::text::{self, is_variable_name};
-use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
+use super::text::is_variable_name;
+use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text};
 use crate::error::Diagnostic;
 
 /// All problems of `stack`, in a stable order.
@@ -27,84 +27,121 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     found
 }
 
-/// Every text field of a service that may reference variables, with its field path.
-/// The compose renderer interpolates exactly these.
-pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a str)> {
+/// Every field of a service that holds [`Text`], with its path: the fields where a
+/// `${NAME}` reference is read. Destructured without `..`, so a new field must be sorted here.
+pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a Text)> {
+    let Service {
+        description: _,
+        container_name,
+        hostname,
+        platform,
+        pull_policy,
+        compose_profiles: _,
+        image,
+        build,
+        command,
+        entrypoint,
+        working_dir,
+        user,
+        env_file,
+        environment,
+        ports,
+        volumes,
+        secrets: _,
+        networks: _,
+        network_aliases,
+        network_mode: _,
+        depends_on: _,
+        healthcheck,
+        restart: _,
+        replicas: _,
+        resources: _,
+        labels,
+        logging: _,
+        ulimits: _,
+        extra_hosts: _,
+        stop_grace_period: _,
+        stop_signal: _,
+        attach: _,
+        devices,
+        sysctls: _,
+        init: _,
+        read_only: _,
+        privileged: _,
+        cap_add: _,
+        cap_drop: _,
+        shm_size: _,
+        tmpfs: _,
+        backup: _,
+        metrics: _,
+        kubernetes: _,
+    } = service;
     let at = |field: &str| format!("services.{name}.{field}");
-    let mut texts: Vec<(String, &str)> = Vec::new();
-    for (key, value) in &service.environment {
+    let mut texts: Vec<(String, &Text)> = Vec::new();
+    for (field, text) in [
+        ("container_name", container_name),
+        ("hostname", hostname),
+        ("platform", platform),
+        ("pull_policy", pull_policy),
+        ("image", image),
+        ("working_dir", working_dir),
+        ("user", user),
+    ] {
+        if let Some(text) = text {
+            texts.push((at(field), text));
+        }
+    }
+    for (key, value) in environment {
         texts.push((at(&format!("environment.{key}")), value));
     }
-    for (field, command) in [
-        ("command", &service.command),
-        ("entrypoint", &service.entrypoint),
-    ] {
+    for (field, command) in [("command", command), ("entrypoint", entrypoint)] {
         match command {
             Some(Command::Shell(line)) => texts.push((at(field), line)),
-            Some(Command::Exec(args)) => {
-                texts.extend(
-                    args.iter()
-                        .enumerate()
-                        .map(|(i, arg)| (at(&format!("{field}[{i}]")), arg.as_str())),
-                );
-            }
+            Some(Command::Exec(args)) => texts.extend(
+                args.iter()
+                    .enumerate()
+                    .map(|(i, arg)| (at(&format!("{field}[{i}]")), arg)),
+            ),
             None => {}
         }
     }
-    match service.healthcheck.as_ref().map(|h| &h.test) {
+    match healthcheck.as_ref().map(|h| &h.test) {
         Some(HealthTest::Shell(line)) => texts.push((at("healthcheck.test"), line)),
-        Some(HealthTest::Exec(args)) => {
-            texts.extend(
-                args.iter()
-                    .enumerate()
-                    .map(|(i, arg)| (at(&format!("healthcheck.test[{i}]")), arg.as_str())),
-            );
-        }
+        Some(HealthTest::Exec(args)) => texts.extend(
+            args.iter()
+                .enumerate()
+                .map(|(i, arg)| (at(&format!("healthcheck.test[{i}]")), arg)),
+        ),
         _ => {}
     }
-    if let Some(image) = &service.image {
-        texts.push((at("image"), image));
-    }
-    for (key, value) in &service.labels {
+    for (key, value) in labels {
         texts.push((at(&format!("labels.{key}")), value));
     }
-    if let Some(build) = &service.build {
+    if let Some(build) = build {
         for (key, value) in &build.args {
             texts.push((at(&format!("build.args.{key}")), value));
         }
     }
-    for (index, mount) in service.volumes.iter().enumerate() {
+    for (index, mount) in volumes.iter().enumerate() {
         if let Some(source) = &mount.source {
             texts.push((at(&format!("volumes[{index}].source")), source));
         }
     }
-    for (index, port) in service.ports.iter().enumerate() {
+    for (index, port) in ports.iter().enumerate() {
         if let Some(Published::Range(text)) = &port.published {
             texts.push((at(&format!("ports[{index}].published")), text));
         }
     }
-    for (index, file) in service.env_file.iter().enumerate() {
+    for (index, file) in env_file.iter().enumerate() {
         texts.push((at(&format!("env_file[{index}].path")), &file.path));
     }
-    for (network, aliases) in &service.network_aliases {
+    for (network, aliases) in network_aliases {
         for (index, alias) in aliases.iter().enumerate() {
             texts.push((at(&format!("network_aliases.{network}[{index}]")), alias));
         }
     }
-    for (index, device) in service.devices.iter().enumerate() {
+    for (index, device) in devices.iter().enumerate() {
         texts.push((at(&format!("devices[{index}]")), device));
-    }
-    for (field, value) in [
-        ("working_dir", &service.working_dir),
-        ("user", &service.user),
-        ("hostname", &service.hostname),
-        ("container_name", &service.container_name),
-        ("platform", &service.platform),
-        ("pull_policy", &service.pull_policy),
-    ] {
-        if let Some(value) = value {
-            texts.push((at(field), value));
-        }
     }
     texts
 }
@@ -182,7 +219,7 @@ fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
 fn mounts(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
     for (index, mount) in service.volumes.iter().enumerate() {
         let field = format!("services.{name}.volumes[{index}]");
-        match (mount.kind, &mount.source) {
+        match (mount.kind, mount.source.as_ref().map(Text::written)) {
             (MountKind::Volume, Some(source)) if !stack.volumes.contains_key(source) => {
                 let mut diagnostic = unknown(
                     format!("{field}.source"),
@@ -260,23 +297,18 @@ fn replicas_and_ports(name: &str, service: &Service, found: &mut Vec<Diagnostic>
 }
 
 fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
-    for (field, value) in service_texts(name, service) {
-        match text::parse(value) {
-            Err(message) => found.push(Diagnostic::new(field, message)),
-            Ok(_) => {
-                for variable in text::references(value) {
-                    if !stack.variables.contains_key(&variable) {
-                        found.push(
-                            Diagnostic::new(
-                                &field,
-                                format!("references undeclared variable `{variable}`"),
-                            )
-                            .with_hint(format!(
-                                "declare it: variables.{variable} = {{ description = \"…\" }}"
-                            )),
-                        );
-                    }
-                }
+    for (field, text) in service_texts(name, service) {
+        for variable in text.variables() {
+            if !stack.variables.contains_key(variable) {
+                found.push(
+                    Diagnostic::new(
+                        &field,
+                        format!("references undeclared variable `{variable}`"),
+                    )
+                    .with_hint(format!(
+                        "declare it: variables.{variable} = {{ description = \"…\" }}"
+                    )),
+                );
             }
         }
     }
@@ -530,6 +562,7 @@ pub fn host_range(published: &Published) -> Option<(u16, u16)> {
     match published {
         Published::Port(port) => Some((*port, *port)),
         Published::Range(range) => {
+            let range = range.as_literal()?;
             let (first, last) = range.split_once('-')?;
             let (first, last): (u16, u16) = (first.parse().ok()?, last.parse().ok()?);
             (first >= 1 && first <= last).then_some((first, last))

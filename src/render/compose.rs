@@ -10,10 +10,10 @@ use serde_saphyr::{Commented, FlowSeq};
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
-use crate::model::text::{self, Piece};
 use crate::model::{
     Build, Command, Condition, EnvFile, HealthTest, Healthcheck, Logging, Mount, MountKind,
-    Network, Port, Published, ResourceSet, Resources, Service, Stack, Ulimit, Variable, Volume,
+    Network, Port, Published, ResourceSet, Resources, Service, Stack, Text, Ulimit, Variable,
+    Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -419,7 +419,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         // Rendered by the Kubernetes backend.
         kubernetes: _,
     } = service;
-    let text = |value: &String| interpolate(stack, value);
+    let text = |value: &Text| interpolate(stack, value);
     ComposeService {
         container_name: container_name.as_ref().map(text),
         hostname: hostname.as_ref().map(text),
@@ -740,20 +740,9 @@ fn network_of(network: &Network) -> ComposeNetwork {
     }
 }
 
-/// Compose text for a model string: references become interpolations, literal `$` is doubled.
-/// Validation has already rejected malformed references, so a parse failure cannot happen
-/// here; should it, the text is escaped whole rather than guessed at.
-pub(super) fn interpolate(stack: &Stack, value: &str) -> String {
-    let Ok(pieces) = text::parse(value) else {
-        return escape(value);
-    };
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(literal) => escape(literal),
-            Piece::Var(name) => reference(stack, name),
-        })
-        .collect()
+/// Compose text for model text: references become interpolations, literal `$` is doubled.
+pub(super) fn interpolate(stack: &Stack, text: &Text) -> String {
+    text.render(escape, |name| reference(stack, name))
 }
 
 fn reference(stack: &Stack, name: &str) -> String {
@@ -778,9 +767,9 @@ fn reference(stack: &Stack, name: &str) -> String {
     }
 }
 
-fn env_value(stack: &Stack, value: &str) -> EnvValue {
+fn env_value(stack: &Stack, value: &Text) -> EnvValue {
     let rendered = interpolate(stack, value);
-    let uses_dev_secret = text::references(value).iter().any(|name| {
+    let uses_dev_secret = value.variables().any(|name| {
         stack
             .variables
             .get(name)

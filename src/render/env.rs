@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use super::{Artifact, header};
 use crate::model::validate::service_texts;
-use crate::model::{Stack, Variable, text};
+use crate::model::{Stack, Variable};
 
 pub const FILE_NAME: &str = ".env.template";
 
@@ -86,8 +86,8 @@ fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
     let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (service_name, service) in &stack.services {
         for (_, value) in service_texts(service_name, service) {
-            for variable in text::references(value) {
-                if let Some((key, _)) = stack.variables.get_key_value(&variable) {
+            for variable in value.variables() {
+                if let Some((key, _)) = stack.variables.get_key_value(variable) {
                     let list = readers.entry(key.as_str()).or_default();
                     if !list.contains(&service_name.as_str()) {
                         list.push(service_name);

@@ -32,8 +32,10 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
+use super::fidelity::{self, Backend, Warning};
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, alertmanager, grafana, header, prometheus};
+use crate::error::Diagnostic;
 use crate::model::{Condition, MountKind, Service, Stack, Variable};
 use env::environment;
 use expose::{autoscaler, ingress_object, service_object};
@@ -50,8 +52,12 @@ const WAIT_IMAGE: &str = "busybox:1.36";
 ///
 /// # Errors
 /// Only if the YAML serializer fails.
-pub fn k8s(stack: &Stack, config_files: &[Artifact]) -> Result<Vec<Artifact>, RenderError> {
+pub fn k8s(
+    stack: &Stack,
+    config_files: &[Artifact],
+) -> Result<(Vec<Artifact>, Vec<Warning>), RenderError> {
     let ctx = Context::new(stack, config_files);
+    let mut notes = Vec::new();
     let mut files: Vec<(String, String)> =
         vec![("namespace.yaml".to_string(), yaml(&namespace(&ctx))?)];
     if let Some(variables) = variables_config_map(&ctx) {
@@ -60,7 +66,7 @@ pub fn k8s(stack: &Stack, config_files: &[Artifact]) -> Result<Vec<Artifact>, Re
     for (name, service) in &stack.services {
         files.push((
             format!("{}.yaml", k8s_name(name)),
-            service_manifests(&ctx, name, service)?,
+            service_manifests(&ctx, name, service, &mut notes)?,
         ));
     }
     let has_secrets = ctx.secret_variables().next().is_some();
@@ -76,7 +82,7 @@ pub fn k8s(stack: &Stack, config_files: &[Artifact]) -> Result<Vec<Artifact>, Re
         "kustomization.yaml",
         kustomization(&ctx, resources, has_secrets)?,
     ));
-    Ok(artifacts)
+    Ok((artifacts, notes))
 }
 
 fn artifact(file: &str, contents: String) -> Artifact {
@@ -109,7 +115,7 @@ impl<'a> Context<'a> {
                 .filter(|m| m.kind == MountKind::Volume)
             {
                 if let Some(source) = &mount.source {
-                    let users = volume_users.entry(source.as_str()).or_default();
+                    let users = volume_users.entry(source.written()).or_default();
                     if !users.contains(&name.as_str()) {
                         users.push(name);
                     }
@@ -283,63 +289,33 @@ fn kustomization(
 
 // -- one service ----------------------------------------------------------------------------
 
-/// What a service asks of a Docker host that a pod cannot have, said in its manifest
-/// (container names, Compose profiles, `attach`, platform and pull policy mean nothing here).
-fn compose_only(service: &Service) -> Vec<String> {
-    let mut notes = Vec::new();
-    for file in &service.env_file {
-        notes.push(format!(
-            "Not on Kubernetes: env_file {} (a file on the Docker host); move its variables into `environment`.",
-            file.path
-        ));
+/// A translation the manifest cannot make, said at the top of the manifest and at build time.
+fn note(field: String, message: String) -> Warning {
+    Warning {
+        backend: Backend::Kubernetes,
+        diagnostic: Diagnostic::new(field, message),
     }
-    if let Some(mode) = &service.network_mode {
-        notes.push(format!(
-            "Not on Kubernetes: network_mode {mode}; containers of one pod share a network, separate pods do not."
-        ));
-    }
-    if !service.devices.is_empty() {
-        notes.push(format!(
-            "Not on Kubernetes: devices {} (needs a device plugin).",
-            service.devices.join(", ")
-        ));
-    }
-    if !service.sysctls.is_empty() {
-        let names: Vec<&str> = service.sysctls.keys().map(String::as_str).collect();
-        notes.push(format!(
-            "Not on Kubernetes: sysctls {} (pod securityContext.sysctls needs them allowed on the kubelet).",
-            names.join(", ")
-        ));
-    }
-    if let Some(hostname) = &service.hostname {
-        notes.push(format!(
-            "Not on Kubernetes: hostname {hostname}; the pod is reached through its Service name."
-        ));
-    }
-    if !service.network_aliases.is_empty() {
-        let aliases: Vec<&str> = service
-            .network_aliases
-            .values()
-            .flatten()
-            .map(String::as_str)
-            .collect();
-        notes.push(format!(
-            "Not on Kubernetes: network aliases {}; add Services of those names if clients use them.",
-            aliases.join(", ")
-        ));
-    }
-    notes
 }
 
 /// The documents of one service, with a leading comment for whatever it could not keep.
-fn service_manifests(ctx: &Context, name: &str, service: &Service) -> Result<String, RenderError> {
-    let mut notes = compose_only(service);
+fn service_manifests(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+    notes: &mut Vec<Warning>,
+) -> Result<String, RenderError> {
+    let first_note = notes.len();
+    notes.extend(fidelity::service_warnings(
+        ctx.stack,
+        name,
+        Backend::Kubernetes,
+    ));
     let mut docs = Vec::new();
     let env = environment(ctx, name, service);
     if let Some(config_map) = &env.config_map {
         docs.push(yaml(config_map)?);
     }
-    let (pod, storage) = pod_template(ctx, name, service, &env, &mut notes);
+    let (pod, storage) = pod_template(ctx, name, service, &env, notes);
     for config_map in &storage.config_maps {
         docs.push(yaml(config_map)?);
     }
@@ -425,7 +401,15 @@ fn service_manifests(ctx: &Context, name: &str, service: &Service) -> Result<Str
             ..PodDisruptionBudget::default()
         })?);
     }
-    let comment: String = notes.iter().map(|note| format!("# {note}\n")).collect();
+    let comment: String = notes[first_note..]
+        .iter()
+        .map(|note| {
+            format!(
+                "# Not carried by Kubernetes: {}: {}\n",
+                note.diagnostic.field, note.diagnostic.message
+            )
+        })
+        .collect();
     Ok(format!("{comment}{}", documents(&docs)))
 }
 

@@ -14,10 +14,13 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::compose::interpolate;
-use super::unit::{UnitFile, exec_line, specifiers};
+use super::fidelity::{self, Backend};
+use super::unit::{UnitFile, environment, exec_line, specifiers};
 use super::{Artifact, header, header_text};
-use crate::model::text::{self, Piece};
-use crate::model::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
+use crate::model::{
+    Command, Condition, HealthTest, Logging, MountKind, Network, Published, Service, Stack, Text,
+    Variable,
+};
 
 pub const DIR: &str = "quadlet";
 const ENV_SCRIPT: &str = "berth-env";
@@ -32,6 +35,13 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
         healthy: stack.awaited(Condition::Healthy),
     };
     let mut artifacts = vec![network(stack)];
+    artifacts.extend(
+        stack
+            .networks
+            .iter()
+            .filter(|(key, network)| *key != "default" && !network.external)
+            .map(|(key, network)| stack_network(stack, key, network)),
+    );
     for (name, volume) in &stack.volumes {
         let unit = UnitFile::default().section("Volume").entry(
             "VolumeName",
@@ -86,6 +96,53 @@ fn network(stack: &Stack) -> Artifact {
     )
 }
 
+/// A network of the stack other than the default one, named as Compose names it.
+fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
+    let Network {
+        description: _,
+        name,
+        driver,
+        internal,
+        attachable: _,
+        driver_opts,
+        labels,
+        external: _,
+    } = network;
+    let mut unit = UnitFile::default().section("Network").entry(
+        "NetworkName",
+        name.clone()
+            .unwrap_or_else(|| format!("{}_{key}", stack.name)),
+    );
+    if driver != "bridge" {
+        unit = unit.entry("Driver", driver.clone());
+    }
+    if *internal {
+        unit = unit.entry("Internal", "true");
+    }
+    for (option, value) in driver_opts {
+        unit = unit.entry("Options", environment(option, value));
+    }
+    for (label, value) in labels {
+        unit = unit.entry("Label", environment(label, value));
+    }
+    file(
+        &format!("{}-{key}.network", stack.name),
+        unit.render(header_text(stack).trim_end()),
+    )
+}
+
+/// The Quadlet reference of a network the service joins: a unit berth writes, or the
+/// name of an external network.
+fn network_ref(stack: &Stack, key: &str) -> String {
+    match stack.networks.get(key) {
+        Some(network) if network.external => {
+            network.name.clone().unwrap_or_else(|| key.to_string())
+        }
+        _ if key == "default" => format!("{}.network", stack.name),
+        _ => format!("{}-{key}.network", stack.name),
+    }
+}
+
 fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
@@ -120,13 +177,13 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .entry("ContainerName", unit_name(stack, name))
         .entry(
             "Image",
-            service.image.as_deref().map_or_else(
+            service.image.as_ref().map_or_else(
                 || format!("localhost/{}-{name}:latest", stack.name),
                 |image| baked(stack, image),
             ),
         )
-        .entry("Network", format!("{}.network", stack.name))
         .entry("NetworkAlias", name.to_string());
+    unit = networking(stack, service, unit);
     if !service.environment.is_empty() {
         unit = unit.entry(
             "EnvironmentFile",
@@ -141,7 +198,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     }
     unit = ports_and_mounts(stack, service, unit);
     unit = health(stack, service, unit, awaited_healthy);
-    unit = limits(service, unit);
+    unit = limits(stack, service, unit);
     unit = unit.section("Service").entry(
         "ExecStartPre",
         exec_line(&[
@@ -164,10 +221,10 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let mut comment = header_text(stack);
-    if service.replicas > 1 {
+    for warning in fidelity::service_warnings(stack, name, Backend::Quadlet) {
         comment.push_str(&format!(
-            "Quadlet runs one container per unit: {} of the {} replicas run here; copy this unit under another name\nwith the next host port for more.\n",
-            1, service.replicas
+            "Not carried by Quadlet: {}: {}\n",
+            warning.diagnostic.field, warning.diagnostic.message
         ));
     }
     let baked_variables = command_variables(service);
@@ -186,6 +243,47 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     )
 }
 
+/// Networks, host names and the container's metadata: what Compose sets on `docker run`.
+fn networking(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
+    if service.networks.is_empty() {
+        unit = unit.entry("Network", format!("{}.network", stack.name));
+    }
+    for key in &service.networks {
+        unit = unit.entry("Network", specifiers(&network_ref(stack, key)));
+    }
+    // Podman gives a container's aliases on every network it joins.
+    for alias in service.network_aliases.values().flatten() {
+        unit = unit.entry("NetworkAlias", specifiers(&baked(stack, alias)));
+    }
+    if let Some(hostname) = &service.hostname {
+        unit = unit.entry("HostName", specifiers(&baked(stack, hostname)));
+    }
+    for (host, address) in &service.extra_hosts {
+        unit = unit.entry("AddHost", specifiers(&format!("{host}:{address}")));
+    }
+    for (key, value) in &service.labels {
+        unit = unit.entry("Label", environment(key, &baked(stack, value)));
+    }
+    if let Some(Logging { driver, options }) = &service.logging {
+        // podman reads json-file as its k8s-file driver.
+        unit = unit.entry("LogDriver", specifiers(driver));
+        for (option, value) in options {
+            if fidelity::PODMAN_LOG_OPTIONS.contains(&option.as_str()) {
+                unit = unit.entry("LogOpt", environment(option, value));
+            }
+        }
+    }
+    for file in &service.env_file {
+        let path = baked(stack, &file.path);
+        let path = match path.strip_prefix("./") {
+            Some(relative) => format!("{}/{relative}", stack.install_dir()),
+            None => path,
+        };
+        unit = unit.entry("EnvironmentFile", specifiers(&path));
+    }
+    unit
+}
+
 fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     for port in &service.ports {
         let Some(published) = &port.published else {
@@ -195,7 +293,10 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
             Published::Port(port) => port.to_string(),
             Published::Range(variable) if published.variable().is_some() => baked(stack, variable),
             // One container per unit: it takes the first port of the range.
-            Published::Range(range) => range.split('-').next().unwrap_or(range).to_string(),
+            Published::Range(range) => {
+                let range = range.source();
+                range.split('-').next().unwrap_or(&range).to_string()
+            }
         };
         let address = port
             .effective_host_ip(&stack.profile)
@@ -209,11 +310,12 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
     }
     for mount in &service.volumes {
         let read_only = if mount.read_only { ":ro" } else { "" };
-        let source = match (mount.kind, mount.source.as_deref()) {
+        let source = mount.source.as_ref().map(|source| baked(stack, source));
+        let source = match (mount.kind, source) {
             (MountKind::Volume, Some(volume)) => format!("{}-{volume}.volume", stack.name),
             (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
                 Some(relative) => format!("{}/{relative}", stack.install_dir()),
-                None => path.to_string(),
+                None => path,
             },
             (MountKind::Tmpfs, _) | (_, None) => {
                 unit = unit.entry("Tmpfs", mount.target.clone());
@@ -257,15 +359,15 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
     unit
 }
 
-fn limits(service: &Service, mut unit: UnitFile) -> UnitFile {
+fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     for (name, limit) in &service.ulimits {
         unit = unit.entry("Ulimit", format!("{name}={}:{}", limit.soft, limit.hard));
     }
     if let Some(user) = &service.user {
-        unit = unit.entry("User", user.clone());
+        unit = unit.entry("User", specifiers(&baked(stack, user)));
     }
     if let Some(dir) = &service.working_dir {
-        unit = unit.entry("WorkingDir", dir.clone());
+        unit = unit.entry("WorkingDir", specifiers(&baked(stack, dir)));
     }
     for capability in &service.cap_add {
         unit = unit.entry("AddCapability", capability.clone());
@@ -278,6 +380,19 @@ fn limits(service: &Service, mut unit: UnitFile) -> UnitFile {
     }
     if let Some(size) = &service.shm_size {
         unit = unit.entry("ShmSize", size.clone());
+    }
+    for device in &service.devices {
+        unit = unit.entry("AddDevice", specifiers(&baked(stack, device)));
+    }
+    for (key, value) in &service.sysctls {
+        unit = unit.entry("Sysctl", environment(key, value));
+    }
+    if let Some(signal) = &service.stop_signal {
+        unit = unit.entry("StopSignal", specifiers(signal));
+    }
+    if let Some(grace) = &service.stop_grace_period {
+        let seconds = crate::model::units::duration_ns(grace).div_ceil(1_000_000_000);
+        unit = unit.entry("StopTimeout", seconds.to_string());
     }
     let mut args = Vec::new();
     if let Some(cpus) = service.resources.limits.cpus {
@@ -315,6 +430,7 @@ fn command_words(stack: &Stack, command: &Command) -> String {
             let words: Vec<String> = args.iter().map(|a| baked(stack, a)).collect();
             exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>())
         }
+        // As Compose: the values first, then the split.
         Command::Shell(line) => match shell_words::split(&baked(stack, line)) {
             Ok(words) => exec_line(&words.iter().map(String::as_str).collect::<Vec<_>>()),
             Err(_) => exec_line(&["sh", "-c", &baked(stack, line)]),
@@ -333,35 +449,28 @@ fn json_words(stack: &Stack, command: &Command) -> String {
 
 /// Text with each variable replaced by its declared value (a secret or a variable without
 /// a value stays `${NAME}`, and the unit says it needs attention).
-fn baked(stack: &Stack, value: &str) -> String {
-    let Ok(pieces) = text::parse(value) else {
-        return value.to_string();
-    };
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(literal) => literal.clone(),
-            Piece::Var(name) => match stack.variables.get(name) {
-                Some(variable) if !variable.secret && variable.default.is_some() => {
-                    variable.default.clone().unwrap_or_default()
-                }
-                _ => format!("${{{name}}}"),
-            },
-        })
-        .collect()
+fn baked(stack: &Stack, value: &Text) -> String {
+    value.render(str::to_string, |name| match stack.variables.get(name) {
+        Some(Variable {
+            default: Some(default),
+            secret: false,
+            ..
+        }) => default.clone(),
+        _ => format!("${{{name}}}"),
+    })
 }
 
 /// Variables a command reads, for the unit's comment.
 fn command_variables(service: &Service) -> Vec<String> {
-    let words: Vec<&str> = [&service.command, &service.entrypoint]
+    let mut names: Vec<String> = [&service.command, &service.entrypoint]
         .into_iter()
         .flatten()
         .flat_map(|command| match command {
-            Command::Shell(line) => vec![line.as_str()],
-            Command::Exec(args) => args.iter().map(String::as_str).collect(),
+            Command::Shell(line) => vec![line],
+            Command::Exec(args) => args.iter().collect(),
         })
+        .flat_map(|text| text.variables().map(str::to_string).collect::<Vec<_>>())
         .collect();
-    let mut names: Vec<String> = words.into_iter().flat_map(text::references).collect();
     names.sort();
     names.dedup();
     names

@@ -8,8 +8,7 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::{Context, from_secret, k8s_name};
-use crate::model::text::{self, Piece};
-use crate::model::{Command, Service};
+use crate::model::{Command, Service, Text};
 
 /// Environment split into what a ConfigMap can carry and what needs `env` entries.
 pub(super) struct Environment {
@@ -23,23 +22,19 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
     let mut composed = Vec::new();
     let mut sources: BTreeSet<String> = BTreeSet::new();
     for (key, value) in &service.environment {
-        let pieces = text::parse(value).unwrap_or_else(|_| vec![Piece::Text(value.clone())]);
-        let references: Vec<&String> = pieces
-            .iter()
-            .filter_map(|p| if let Piece::Var(v) = p { Some(v) } else { None })
-            .collect();
-        match (references.as_slice(), pieces.len()) {
+        let references: Vec<&str> = value.variables().collect();
+        match (references.as_slice(), value.sole_variable()) {
             ([], _) => {
-                literal.insert(key.clone(), text_of(&pieces));
+                literal.insert(key.clone(), text_of(value));
             }
-            ([variable], 1) if *variable == key => {
+            (_, Some(variable)) if variable == key => {
                 sources.insert(key.clone());
             }
             _ => {
-                sources.extend(references.into_iter().cloned());
+                sources.extend(references.into_iter().map(str::to_string));
                 composed.push(EnvVar {
                     name: key.clone(),
-                    value: Some(expand(&pieces)),
+                    value: Some(expand(value)),
                     ..EnvVar::default()
                 });
             }
@@ -50,10 +45,15 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
         .flatten()
     {
         let words = match command {
-            Command::Shell(line) => vec![line.as_str()],
-            Command::Exec(args) => args.iter().map(String::as_str).collect(),
+            Command::Shell(line) => vec![line],
+            Command::Exec(args) => args.iter().collect(),
         };
-        sources.extend(words.into_iter().flat_map(text::references));
+        sources.extend(
+            words
+                .into_iter()
+                .flat_map(Text::variables)
+                .map(str::to_string),
+        );
     }
     let mut entries: Vec<EnvVar> = sources
         .iter()
@@ -100,34 +100,21 @@ pub(super) fn variable_source(ctx: &Context, variable: &str) -> EnvVar {
 }
 
 /// Literal text, as a ConfigMap value (no expansion happens there).
-pub(super) fn text_of(pieces: &[Piece]) -> String {
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(t) => t.clone(),
-            Piece::Var(v) => format!("${{{v}}}"),
-        })
-        .collect()
+pub(super) fn text_of(text: &Text) -> String {
+    text.render(str::to_string, |name| format!("${{{name}}}"))
 }
 
 /// Text for an `env` value or a command word: references become `$(VAR)`, and a literal
 /// `$(` is escaped as `$$(` so Kubernetes leaves it alone.
-pub(super) fn expand(pieces: &[Piece]) -> String {
-    pieces
-        .iter()
-        .map(|piece| match piece {
-            Piece::Text(t) => t.replace("$(", "$$("),
-            Piece::Var(v) => format!("$({v})"),
-        })
-        .collect()
-}
-
-pub(super) fn expand_text(value: &str) -> String {
-    expand(&text::parse(value).unwrap_or_else(|_| vec![Piece::Text(value.to_string())]))
+pub(super) fn expand(text: &Text) -> String {
+    text.render(
+        |literal| literal.replace("$(", "$$("),
+        |name| format!("$({name})"),
+    )
 }
 
 /// Text for a place Kubernetes does not expand: a variable reads the container's own
 /// environment through the shell (`${VAR}`), a literal `$` stays itself.
-pub(super) fn plain_text(value: &str) -> String {
-    text_of(&text::parse(value).unwrap_or_else(|_| vec![Piece::Text(value.to_string())]))
+pub(super) fn plain_text(text: &Text) -> String {
+    text_of(text)
 }

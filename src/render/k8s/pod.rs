@@ -4,18 +4,20 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EnvFromSource, ExecAction,
-    HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements,
-    SecurityContext, VolumeMount,
+    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, ExecAction, HTTPGetAction, HostAlias, KeyToPath, PodSecurityContext, PodSpec,
+    PodTemplateSpec, Probe, ResourceRequirements, SecretVolumeSource, SecurityContext,
+    Volume as KVolume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::env::{Environment, expand_text, plain_text};
+use super::env::{Environment, expand, plain_text};
+use super::fidelity::Warning;
 use super::storage::{Storage, storage};
-use super::{Context, WAIT_IMAGE, k8s_name};
-use crate::model::{Command, HealthTest, Healthcheck, Port, Service};
+use super::{Context, WAIT_IMAGE, k8s_name, note};
+use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Stack, Text};
 
 /// The pod template, and what its storage needs besides (claims, config maps).
 pub(super) fn pod_template(
@@ -23,7 +25,7 @@ pub(super) fn pod_template(
     name: &str,
     service: &Service,
     env: &Environment,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Warning>,
 ) -> (PodTemplateSpec, Storage) {
     let stateful = service
         .kubernetes
@@ -31,10 +33,19 @@ pub(super) fn pod_template(
         .unwrap_or(service.backup.is_some())
         && !ctx.jobs.contains(name);
     let mut storage = storage(ctx, name, service, stateful, notes);
-    let volumes = std::mem::take(&mut storage.volumes);
-    let container = main_container(ctx, name, service, env, std::mem::take(&mut storage.mounts));
+    let mut volumes = std::mem::take(&mut storage.volumes);
+    let mut mounts = std::mem::take(&mut storage.mounts);
+    for (volume, mount) in secret_files(ctx, service)
+        .into_iter()
+        .chain(shared_memory(service))
+    {
+        volumes.push(volume);
+        mounts.push(mount);
+    }
+    let container = main_container(ctx, name, service, env, mounts);
     let init_containers = waits(ctx, name, service, notes);
-    let (run_as_user, run_as_group) = numeric_user(service.user.as_deref());
+    let user = service.user.as_ref().map(|user| declared(ctx, user));
+    let (run_as_user, run_as_group) = numeric_user(user.as_deref());
     let non_root = service.kubernetes.run_as_non_root;
     let security = (non_root || run_as_user.is_some()).then(|| PodSecurityContext {
         run_as_non_root: non_root.then_some(true),
@@ -53,16 +64,97 @@ pub(super) fn pod_template(
             .stop_grace_period
             .as_deref()
             .map(|d| i64::from(seconds(d))),
+        host_aliases: host_aliases(service),
         ..PodSpec::default()
     };
+    // Container labels are metadata for tools, not selectors: annotations carry any
+    // value, where label values are limited to 63 characters of a small alphabet.
+    let mut annotations: BTreeMap<String, String> = service
+        .labels
+        .iter()
+        .map(|(key, value)| (key.clone(), declared(ctx, value)))
+        .collect();
+    if let Some(description) = &service.description {
+        annotations.insert("kubernetes.io/description".to_string(), description.clone());
+    }
     let template = PodTemplateSpec {
         metadata: Some(ObjectMeta {
             labels: Some(ctx.labels(name)),
+            annotations: (!annotations.is_empty()).then_some(annotations),
             ..ObjectMeta::default()
         }),
         spec: Some(spec),
     };
     (template, storage)
+}
+
+/// File secrets at `/run/secrets/<name>`, as Compose mounts them: one read-only volume of
+/// the stack's Secret (made by the kustomization's secretGenerator) with the service's keys.
+fn secret_files(ctx: &Context, service: &Service) -> Option<(KVolume, VolumeMount)> {
+    if service.secrets.is_empty() {
+        return None;
+    }
+    let items = service
+        .secrets
+        .iter()
+        .map(|variable| KeyToPath {
+            key: variable.clone(),
+            path: Stack::secret_file_name(variable),
+            ..KeyToPath::default()
+        })
+        .collect();
+    let volume = KVolume {
+        name: "run-secrets".to_string(),
+        secret: Some(SecretVolumeSource {
+            secret_name: Some(ctx.secret_name()),
+            items: Some(items),
+            // 0444, as Compose writes them: images that drop to a user must still read them.
+            default_mode: Some(0o444),
+            ..SecretVolumeSource::default()
+        }),
+        ..KVolume::default()
+    };
+    Some((volume, mount_at("run-secrets", "/run/secrets")))
+}
+
+/// `shm_size`: a memory-backed emptyDir at /dev/shm of that size.
+fn shared_memory(service: &Service) -> Option<(KVolume, VolumeMount)> {
+    let size = service.shm_size.as_deref()?;
+    let volume = KVolume {
+        name: "dev-shm".to_string(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: Some("Memory".to_string()),
+            size_limit: Some(Quantity(binary_quantity(size))),
+        }),
+        ..KVolume::default()
+    };
+    Some((volume, mount_at("dev-shm", "/dev/shm")))
+}
+
+fn mount_at(volume: &str, path: &str) -> VolumeMount {
+    VolumeMount {
+        name: volume.to_string(),
+        mount_path: path.to_string(),
+        read_only: (path == "/run/secrets").then_some(true),
+        ..VolumeMount::default()
+    }
+}
+
+/// `extra_hosts` as the pod's /etc/hosts entries, one per address.
+fn host_aliases(service: &Service) -> Option<Vec<HostAlias>> {
+    let mut by_address: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (host, address) in &service.extra_hosts {
+        by_address.entry(address).or_default().push(host.clone());
+    }
+    (!by_address.is_empty()).then(|| {
+        by_address
+            .into_iter()
+            .map(|(ip, hostnames)| HostAlias {
+                ip: ip.to_string(),
+                hostnames: Some(hostnames),
+            })
+            .collect()
+    })
 }
 
 pub(super) fn main_container(
@@ -73,17 +165,15 @@ pub(super) fn main_container(
     mounts: Vec<VolumeMount>,
 ) -> Container {
     let built = service.image.is_none();
-    let image = service
-        .image
-        .clone()
-        .unwrap_or_else(|| format!("{}-{name}:latest", ctx.stack.name));
+    let image = service.image.as_ref().map_or_else(
+        || format!("{}-{name}:latest", ctx.stack.name),
+        |image| declared(ctx, image),
+    );
     let words = |command: &Command| -> Vec<String> {
-        match command {
-            Command::Exec(args) => args.iter().map(|a| expand_text(a)).collect(),
-            Command::Shell(line) => match shell_words::split(line) {
-                Ok(words) => words.iter().map(|w| expand_text(w)).collect(),
-                Err(_) => vec!["sh".to_string(), "-c".to_string(), expand_text(line)],
-            },
+        match (command.words(), command) {
+            (Some(words), _) => words.iter().map(expand).collect(),
+            (None, Command::Shell(line)) => vec!["sh".to_string(), "-c".to_string(), expand(line)],
+            (None, Command::Exec(args)) => args.iter().map(expand).collect(),
         }
     };
     let healthcheck = service.healthcheck.as_ref();
@@ -100,7 +190,7 @@ pub(super) fn main_container(
         image_pull_policy: built.then(|| "IfNotPresent".to_string()),
         command: service.entrypoint.as_ref().map(words),
         args: service.command.as_ref().map(words),
-        working_dir: service.working_dir.clone(),
+        working_dir: service.working_dir.as_ref().map(|dir| declared(ctx, dir)),
         env: (!env.entries.is_empty()).then(|| env.entries.clone()),
         env_from: env.config_map.as_ref().map(|config_map| {
             vec![EnvFromSource {
@@ -274,7 +364,7 @@ pub(super) fn waits(
     ctx: &Context,
     name: &str,
     service: &Service,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Warning>,
 ) -> Vec<Container> {
     let mut containers = Vec::new();
     for (dependency, condition) in &service.depends_on {
@@ -282,13 +372,17 @@ pub(super) fn waits(
             continue;
         };
         if ctx.jobs.contains(dependency.as_str()) {
-            notes.push(format!(
-                "{name} waits for job {dependency} to complete under Compose; on Kubernetes the Job runs alongside and {name} must tolerate its absence until it has."
+            notes.push(note(
+                format!("services.{name}.depends_on.{dependency}"),
+                format!("{name} waits for job {dependency} to complete under Compose; on Kubernetes the Job runs alongside and {name} must tolerate its absence until it has."),
             ));
             continue;
         }
         let Some(port) = target.ports.first() else {
-            notes.push(format!("{name} depends on {dependency} ({condition:?}), which serves no port: nothing to wait on, so it is not gated."));
+            notes.push(note(
+                format!("services.{name}.depends_on.{dependency}"),
+                format!("{name} depends on {dependency} ({condition:?}), which serves no port: nothing to wait on, so it is not gated."),
+            ));
             continue;
         };
         let host = k8s_name(dependency);
@@ -307,6 +401,14 @@ pub(super) fn waits(
         });
     }
     containers
+}
+
+/// Text in a field Kubernetes does not expand: variables take their declared values (the
+/// fidelity report names the field when one has none, and the text is kept as written).
+fn declared(ctx: &Context, text: &Text) -> String {
+    ctx.stack
+        .declared_value(text)
+        .unwrap_or_else(|| plain_text(text))
 }
 
 #[cfg(test)]

@@ -10,8 +10,9 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
+use super::fidelity::Warning;
 use super::pod::binary_quantity;
-use super::{Context, k8s_name};
+use super::{Context, k8s_name, note};
 use crate::model::{MountKind, Service};
 
 /// What a service's storage turns into.
@@ -32,7 +33,7 @@ pub(super) fn storage(
     name: &str,
     service: &Service,
     stateful: bool,
-    notes: &mut Vec<String>,
+    notes: &mut Vec<Warning>,
 ) -> Storage {
     let mut config_maps = Vec::new();
     let mut volumes = Vec::new();
@@ -40,7 +41,15 @@ pub(super) fn storage(
     let mut claim_templates = Vec::new();
     let mut claims = Vec::new();
     for (index, mount) in service.volumes.iter().enumerate() {
-        let volume_name = match (&mount.kind, &mount.source) {
+        // A volume's source is its key; a host path takes its variables' declared values.
+        let source = mount.source.as_ref().map(|source| match mount.kind {
+            MountKind::Volume => source.to_string(),
+            MountKind::Bind | MountKind::Tmpfs => ctx
+                .stack
+                .declared_value(source)
+                .unwrap_or_else(|| source.to_string()),
+        });
+        let volume_name = match (&mount.kind, &source) {
             (MountKind::Volume, Some(source)) => k8s_name(source),
             _ => format!("{}-{index}", mount_kind_name(mount.kind)),
         };
@@ -48,7 +57,7 @@ pub(super) fn storage(
             name: volume_name.clone(),
             ..KVolume::default()
         };
-        match (&mount.kind, &mount.source) {
+        match (&mount.kind, &source) {
             (MountKind::Volume, Some(source)) => {
                 let shared = ctx
                     .volume_users
@@ -115,10 +124,13 @@ pub(super) fn storage(
                 });
             }
             (MountKind::Bind, source) => {
-                notes.push(format!(
-                    "Not mounted on Kubernetes: bind mount {} -> {} (a host folder; modules mark host agents' absolute paths `host_path = true` to mount them as hostPath).",
-                    source.as_deref().unwrap_or("?"),
-                    mount.target
+                notes.push(note(
+                    format!("services.{name}.volumes[{index}]"),
+                    format!(
+                        "bind mount {} -> {} is not mounted: a host folder (modules mark host agents' absolute paths `host_path = true` to mount them as hostPath)",
+                        source.as_deref().unwrap_or("?"),
+                        mount.target
+                    ),
                 ));
                 continue;
             }

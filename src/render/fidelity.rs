@@ -1,0 +1,560 @@
+//! Which backend carries which service field, in one table, and the warnings a build gives
+//! when a stack sets a field that a backend it renders cannot carry. Pure.
+//!
+//! The rule: for every field of the model, each backend either renders it with the
+//! model's meaning, or reports that it cannot (a [`Warning`], printed by `build`, repeated
+//! at the top of the artifact concerned, an error with `--strict`), or the field means
+//! nothing there (a Kubernetes-only field for Compose). `tests/cli/fidelity.rs` sets every
+//! field of the schema and checks each cell of this table against the real output.
+
+use std::fmt;
+
+use crate::error::Diagnostic;
+use crate::model::{Command, Service, Stack, Text};
+
+/// A target that renders services.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Backend {
+    Compose,
+    Quadlet,
+    Kubernetes,
+    Apply,
+}
+
+impl Backend {
+    pub const ALL: [Backend; 4] = [
+        Backend::Compose,
+        Backend::Quadlet,
+        Backend::Kubernetes,
+        Backend::Apply,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Compose => "compose",
+            Backend::Quadlet => "quadlet",
+            Backend::Kubernetes => "k8s",
+            Backend::Apply => "apply",
+        }
+    }
+}
+
+/// How a backend carries a field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Rendered with the model's meaning.
+    Rendered,
+    /// The backend cannot express it; a stack that sets it gets this warning.
+    Reported(&'static str),
+    /// The field means nothing for this backend (said why).
+    NotApplicable(&'static str),
+}
+
+/// One row of the table: a service field and its support in compose, Quadlet,
+/// Kubernetes and apply.
+#[derive(Debug, Clone, Copy)]
+pub struct Row {
+    pub field: &'static str,
+    pub support: [Support; 4],
+}
+
+impl Row {
+    pub fn get(&self, backend: Backend) -> Support {
+        self.support[backend as usize]
+    }
+}
+
+/// A field a backend cannot carry, as one stack sets it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    pub backend: Backend,
+    pub diagnostic: Diagnostic,
+}
+
+impl fmt::Display for Warning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "warning: {}: {}", self.backend.name(), self.diagnostic)
+    }
+}
+
+use Support::{NotApplicable as Na, Rendered as R, Reported};
+
+const COMPOSE_NAMES: &str = "the engine names containers itself";
+const K8S_ONLY: &str = "read by the Kubernetes backend only";
+const FILES_ONLY: &str = "rendered by the systemd and Prometheus backends";
+
+/// Every field of `Service`, in schema order. `tests/cli/fidelity.rs` fails when a schema
+/// field is missing here, or when a cell does not match what the backend does.
+pub const SERVICE_FIELDS: &[Row] = &[
+    row(
+        "description",
+        [
+            Na("Compose files have no description; .env.template and the units carry it"),
+            R,
+            R,
+            Na("the engine keeps no description"),
+        ],
+    ),
+    row(
+        "container_name",
+        [
+            R,
+            Na("Quadlet names the container after its unit"),
+            Na("pods are named by their controller"),
+            Na(COMPOSE_NAMES),
+        ],
+    ),
+    row(
+        "hostname",
+        [
+            R,
+            R,
+            Reported("the pod is reached through its Service name; hostname is not set"),
+            R,
+        ],
+    ),
+    row(
+        "platform",
+        [
+            R,
+            Reported("Quadlet has no platform key; pull the right image beforehand"),
+            Na("the node's platform decides"),
+            Na("images are resolved in pre-flight"),
+        ],
+    ),
+    row(
+        "pull_policy",
+        [
+            R,
+            Reported("Quadlet pulls missing images only"),
+            Reported("imagePullPolicy is derived from whether the image is built"),
+            Na("images are resolved in pre-flight"),
+        ],
+    ),
+    row(
+        "compose_profiles",
+        [
+            R,
+            Na("every unit is installed on its own"),
+            Na("every manifest is applied"),
+            Na("apply runs every service"),
+        ],
+    ),
+    row("image", [R, R, R, R]),
+    row(
+        "build",
+        [
+            R,
+            Reported(
+                "Quadlet builds nothing when the unit starts: build the image on the host first (podman build -t IMAGE CONTEXT)",
+            ),
+            Reported(
+                "Kubernetes pulls images: build and push the image to a registry the cluster reads, and set `image` to that reference",
+            ),
+            R,
+        ],
+    ),
+    row("command", [R, R, R, R]),
+    row("entrypoint", [R, R, R, R]),
+    row("working_dir", [R, R, R, R]),
+    row("user", [R, R, R, R]),
+    row(
+        "env_file",
+        [
+            R,
+            R,
+            Reported("a file on the Docker host; move its variables into `environment`"),
+            R,
+        ],
+    ),
+    row("environment", [R, R, R, R]),
+    row("ports", [R, R, R, R]),
+    row("volumes", [R, R, R, R]),
+    row(
+        "secrets",
+        [
+            R,
+            Reported(
+                "podman secrets must be created on the host (`podman secret create`); the unit does not mount them",
+            ),
+            R,
+            R,
+        ],
+    ),
+    row(
+        "networks",
+        [
+            R,
+            R,
+            Na("one cluster network; Services and NetworkPolicies separate traffic"),
+            R,
+        ],
+    ),
+    row(
+        "network_aliases",
+        [
+            R,
+            R,
+            Reported("add Services of those names if clients use them"),
+            R,
+        ],
+    ),
+    row(
+        "network_mode",
+        [
+            R,
+            Reported("Quadlet units join the stack network"),
+            Reported("containers of one pod share a network, separate pods do not"),
+            Reported(
+                "apply does not share network stacks; deploy the generated compose.yaml with docker compose",
+            ),
+        ],
+    ),
+    row("depends_on", [R, R, R, R]),
+    row("healthcheck", [R, R, R, R]),
+    row(
+        "restart",
+        [
+            R,
+            R,
+            Na("a Deployment's pods always restart; a one-shot Job restarts on failure"),
+            R,
+        ],
+    ),
+    row(
+        "replicas",
+        [
+            R,
+            Reported(
+                "Quadlet runs one container per unit: one replica runs here; copy this unit under another name with the next host port for more",
+            ),
+            R,
+            R,
+        ],
+    ),
+    row("resources", [R, R, R, R]),
+    row("labels", [R, R, R, R]),
+    row(
+        "logging",
+        [
+            R,
+            R,
+            Na("the cluster's log collector reads container output"),
+            R,
+        ],
+    ),
+    row(
+        "ulimits",
+        [
+            R,
+            R,
+            Reported("Kubernetes has no per-container ulimits; set them in the container runtime"),
+            R,
+        ],
+    ),
+    row("extra_hosts", [R, R, R, R]),
+    row("stop_grace_period", [R, R, R, R]),
+    row(
+        "stop_signal",
+        [
+            R,
+            R,
+            Reported("Kubernetes 1.33 sends the image's STOPSIGNAL; set it in the image"),
+            R,
+        ],
+    ),
+    row(
+        "attach",
+        [
+            R,
+            Na("journald keeps every unit's output"),
+            Na("kubectl logs reads every container"),
+            Na("apply shows no logs"),
+        ],
+    ),
+    row(
+        "sysctls",
+        [
+            R,
+            R,
+            Reported("pod securityContext.sysctls needs unsafe sysctls allowed on the kubelet"),
+            R,
+        ],
+    ),
+    row("devices", [R, R, Reported("needs a device plugin"), R]),
+    row(
+        "init",
+        [
+            R,
+            R,
+            Reported(
+                "no init process in pods; use an image with one (tini) or shareProcessNamespace",
+            ),
+            R,
+        ],
+    ),
+    row("read_only", [R, R, R, R]),
+    row("privileged", [R, R, R, R]),
+    row("cap_add", [R, R, R, R]),
+    row("cap_drop", [R, R, R, R]),
+    row("shm_size", [R, R, R, R]),
+    row("tmpfs", [R, R, R, R]),
+    row(
+        "backup",
+        [
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+            Reported("no backups on Kubernetes yet; run them as CronJobs"),
+            Na(FILES_ONLY),
+        ],
+    ),
+    row(
+        "metrics",
+        [
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+            Na(FILES_ONLY),
+        ],
+    ),
+    row("kubernetes", [Na(K8S_ONLY), Na(K8S_ONLY), R, Na(K8S_ONLY)]),
+];
+
+const fn row(field: &'static str, support: [Support; 4]) -> Row {
+    Row { field, support }
+}
+
+/// The row of a service field.
+pub fn service_field(field: &str) -> Option<&'static Row> {
+    SERVICE_FIELDS.iter().find(|row| row.field == field)
+}
+
+/// Every warning the table gives `backend` for `stack`: fields it cannot carry that a
+/// service sets, and text it cannot expand. Locations are left to the caller.
+pub fn warnings(stack: &Stack, backend: Backend) -> Vec<Warning> {
+    stack
+        .services
+        .keys()
+        .flat_map(|name| service_warnings(stack, name, backend))
+        .collect()
+}
+
+/// The table's warnings for one service, for the comment at the top of its artifact.
+pub fn service_warnings(stack: &Stack, name: &str, backend: Backend) -> Vec<Warning> {
+    let Some(service) = stack.services.get(name) else {
+        return Vec::new();
+    };
+    let mut found: Vec<Warning> = set_fields(service)
+        .into_iter()
+        .filter_map(|field| match service_field(field)?.get(backend) {
+            Support::Reported(reason) => {
+                Some(warning(backend, format!("services.{name}.{field}"), reason))
+            }
+            Support::Rendered | Support::NotApplicable(_) => None,
+        })
+        .collect();
+    found.extend(unexpanded(stack, name, service, backend));
+    if backend == Backend::Quadlet {
+        found.extend(quadlet_partial(name, service));
+    }
+    found
+}
+
+fn warning(backend: Backend, field: String, message: impl Into<String>) -> Warning {
+    Warning {
+        backend,
+        diagnostic: Diagnostic::new(field, message),
+    }
+}
+
+/// The log options podman knows (`podman run --log-opt`); it keeps one file per
+/// container, so Docker's `max-file` has no counterpart.
+pub const PODMAN_LOG_OPTIONS: [&str; 3] = ["max-size", "path", "tag"];
+
+/// Settings inside a field that Quadlet cannot carry although it carries the field.
+fn quadlet_partial(name: &str, service: &Service) -> Vec<Warning> {
+    let mut found = Vec::new();
+    if let Some(logging) = &service.logging {
+        for option in logging.options.keys() {
+            if !PODMAN_LOG_OPTIONS.contains(&option.as_str()) {
+                found.push(warning(
+                    Backend::Quadlet,
+                    format!("services.{name}.logging.options.{option}"),
+                    format!(
+                        "podman has no log option `{option}` (it knows {}); left out",
+                        PODMAN_LOG_OPTIONS.join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    for (index, file) in service.env_file.iter().enumerate() {
+        if !file.required {
+            found.push(warning(
+                Backend::Quadlet,
+                format!("services.{name}.env_file[{index}].required"),
+                "podman fails on a missing EnvironmentFile; create the file (it may be empty)",
+            ));
+        }
+    }
+    found
+}
+
+/// Quadlet and Kubernetes do not expand `${VAR}` in these fields; berth writes the
+/// variable's declared value. A secret or a variable without a default has none to write.
+fn unexpanded(stack: &Stack, name: &str, service: &Service, backend: Backend) -> Vec<Warning> {
+    if matches!(backend, Backend::Compose | Backend::Apply) {
+        return Vec::new();
+    }
+    let mut fields: Vec<(&str, &Text)> = [
+        ("image", service.image.as_ref()),
+        ("user", service.user.as_ref()),
+        ("working_dir", service.working_dir.as_ref()),
+    ]
+    .into_iter()
+    .filter_map(|(field, text)| Some((field, text?)))
+    .collect();
+    fields.extend(
+        service
+            .volumes
+            .iter()
+            .filter_map(|mount| Some(("volumes", mount.source.as_ref()?))),
+    );
+    fields.extend(service.labels.values().map(|value| ("labels", value)));
+    if backend == Backend::Quadlet {
+        fields.extend(service.hostname.iter().map(|text| ("hostname", text)));
+        fields.extend(service.devices.iter().map(|text| ("devices", text)));
+        fields.extend(service.env_file.iter().map(|file| ("env_file", &file.path)));
+        let aliases = service.network_aliases.values().flatten();
+        fields.extend(aliases.map(|text| ("network_aliases", text)));
+        let commands = [&service.command, &service.entrypoint]
+            .into_iter()
+            .flatten();
+        fields.extend(commands.flat_map(|command| match command {
+            Command::Shell(line) => vec![("command", line)],
+            Command::Exec(args) => args.iter().map(|arg| ("command", arg)).collect(),
+        }));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    fields
+        .into_iter()
+        .filter(|(_, text)| stack.declared_value(text).is_none())
+        .filter(|(field, _)| seen.insert(*field))
+        .map(|(field, text)| {
+            warning(
+                backend,
+                format!("services.{name}.{field}"),
+                format!(
+                    "`{text}` reads a variable without a declared default (or a secret); {} does not expand variables here, so the text is written as it is",
+                    backend.name()
+                ),
+            )
+        })
+        .collect()
+}
+
+/// The fields a service sets (a default value counts as unset). Destructured without
+/// `..`, so a new field must be sorted here, and then in [`SERVICE_FIELDS`].
+pub fn set_fields(service: &Service) -> Vec<&'static str> {
+    let Service {
+        description,
+        container_name,
+        hostname,
+        platform,
+        pull_policy,
+        compose_profiles,
+        image,
+        build,
+        command,
+        entrypoint,
+        working_dir,
+        user,
+        env_file,
+        environment,
+        ports,
+        volumes,
+        secrets,
+        networks,
+        network_aliases,
+        network_mode,
+        depends_on,
+        healthcheck,
+        restart,
+        replicas,
+        resources,
+        labels,
+        logging,
+        ulimits,
+        extra_hosts,
+        stop_grace_period,
+        stop_signal,
+        attach,
+        devices,
+        sysctls,
+        init,
+        read_only,
+        privileged,
+        cap_add,
+        cap_drop,
+        shm_size,
+        tmpfs,
+        backup,
+        metrics,
+        kubernetes,
+    } = service;
+    let set = [
+        ("description", description.is_some()),
+        ("container_name", container_name.is_some()),
+        ("hostname", hostname.is_some()),
+        ("platform", platform.is_some()),
+        ("pull_policy", pull_policy.is_some()),
+        ("compose_profiles", !compose_profiles.is_empty()),
+        ("image", image.is_some()),
+        ("build", build.is_some()),
+        ("command", command.is_some()),
+        ("entrypoint", entrypoint.is_some()),
+        ("working_dir", working_dir.is_some()),
+        ("user", user.is_some()),
+        ("env_file", !env_file.is_empty()),
+        ("environment", !environment.is_empty()),
+        ("ports", !ports.is_empty()),
+        ("volumes", !volumes.is_empty()),
+        ("secrets", !secrets.is_empty()),
+        ("networks", !networks.is_empty()),
+        ("network_aliases", !network_aliases.is_empty()),
+        ("network_mode", network_mode.is_some()),
+        ("depends_on", !depends_on.is_empty()),
+        ("healthcheck", healthcheck.is_some()),
+        ("restart", restart.is_some()),
+        ("replicas", *replicas != 1),
+        (
+            "resources",
+            !resources.limits.is_empty() || !resources.reservations.is_empty(),
+        ),
+        ("labels", !labels.is_empty()),
+        ("logging", logging.is_some()),
+        ("ulimits", !ulimits.is_empty()),
+        ("extra_hosts", !extra_hosts.is_empty()),
+        ("stop_grace_period", stop_grace_period.is_some()),
+        ("stop_signal", stop_signal.is_some()),
+        ("attach", attach.is_some()),
+        ("devices", !devices.is_empty()),
+        ("sysctls", !sysctls.is_empty()),
+        ("init", *init == Some(true)),
+        ("read_only", read_only.is_some()),
+        ("privileged", privileged.is_some()),
+        ("cap_add", !cap_add.is_empty()),
+        ("cap_drop", !cap_drop.is_empty()),
+        ("shm_size", shm_size.is_some()),
+        ("tmpfs", !tmpfs.is_empty()),
+        ("backup", backup.is_some()),
+        ("metrics", metrics.is_some()),
+        (
+            "kubernetes",
+            *kubernetes != crate::model::Kubernetes::default(),
+        ),
+    ];
+    set.into_iter()
+        .filter_map(|(field, is_set)| is_set.then_some(field))
+        .collect()
+}

@@ -1,0 +1,289 @@
+//! One model, one meaning: every field of the schema's `Service`, set on a probe stack, is
+//! either rendered by each backend (its output changes, and no warning) or reported (a
+//! warning naming the field), or means nothing there (output unchanged, no warning) —
+//! exactly as `render::fidelity::SERVICE_FIELDS` says. A schema field without a row or a
+//! sample here fails the test, so a new field must be decided in every backend.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use berth::apply::spec::{Places, desired};
+use berth::apply::values::Values;
+use berth::compile::{compile_one, on_eval_thread};
+use berth::model::Stack;
+use berth::project::Project;
+use berth::render::fidelity::{Backend, SERVICE_FIELDS, Support, service_warnings};
+
+/// The probe service without the field under test; each sample replaces or adds one field.
+const BASE: &[(&str, &str)] = &[
+    ("image", r#""busybox:1.36""#),
+    ("ports", "[{ target = 8080 }]"),
+];
+
+/// A value for every service field, different from the base (and from the default).
+const SAMPLES: &[(&str, &str)] = &[
+    ("description", r#""Probe application""#),
+    ("container_name", r#""probe-app""#),
+    ("hostname", r#""app-host""#),
+    ("platform", r#""linux/amd64""#),
+    ("pull_policy", r#""always""#),
+    ("compose_profiles", r#"["extra"]"#),
+    ("image", r#""busybox:1.37""#),
+    ("build", r#"{ context = "./app" }"#),
+    ("command", r#"["sleep", "1000"]"#),
+    ("entrypoint", r#"["/bin/sh", "-c"]"#),
+    ("working_dir", r#""/srv""#),
+    ("user", r#""1000:1000""#),
+    ("env_file", r#"[{ path = "./app.env" }]"#),
+    ("environment", r#"{ GREETING = "hello" }"#),
+    ("ports", "[{ target = 9090, published = 9090 }]"),
+    ("volumes", r#"[{ source = "data", target = "/data" }]"#),
+    ("secrets", r#"["DB_PASSWORD"]"#),
+    ("networks", r#"["back"]"#),
+    ("network_aliases", r#"{ back = ["app-alias"] }"#),
+    ("network_mode", r#""service:db""#),
+    ("depends_on", r#"{ db = "healthy" }"#),
+    (
+        "healthcheck",
+        r#"{ test = ["wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/"] }"#,
+    ),
+    ("restart", r#""always""#),
+    ("replicas", "2"),
+    (
+        "resources",
+        r#"{ limits = { cpus = 0.5, memory = "256M" } }"#,
+    ),
+    ("labels", r#"{ "com.example.team" = "core" }"#),
+    (
+        "logging",
+        r#"{ driver = "json-file", options = { max-size = "10m" } }"#,
+    ),
+    ("ulimits", "{ nofile = { soft = 1024, hard = 2048 } }"),
+    ("extra_hosts", r#"{ "host.internal" = "10.0.0.1" }"#),
+    ("stop_grace_period", r#""30s""#),
+    ("stop_signal", r#""SIGINT""#),
+    ("attach", "false"),
+    ("sysctls", r#"{ "net.core.somaxconn" = 1024 }"#),
+    ("devices", r#"["/dev/fuse:/dev/fuse"]"#),
+    ("init", "true"),
+    ("read_only", "true"),
+    ("privileged", "true"),
+    ("cap_add", r#"["NET_ADMIN"]"#),
+    ("cap_drop", r#"["ALL"]"#),
+    ("shm_size", r#""64M""#),
+    ("tmpfs", r#"["/tmp"]"#),
+    ("backup", r#"{ command = "tar -c /data" }"#),
+    ("metrics", "{ port = 9100 }"),
+    ("kubernetes", "{ replicas = 3 }"),
+];
+
+const PROFILE: &str = r#"{ name = "probe", description = "Every backend on.", quadlet = true }"#;
+
+#[test]
+fn every_schema_field_has_a_row_and_a_sample() {
+    let schema = schema_service_fields();
+    let rows: Vec<&str> = SERVICE_FIELDS.iter().map(|row| row.field).collect();
+    let samples: Vec<&str> = SAMPLES.iter().map(|(field, _)| *field).collect();
+    assert_eq!(
+        rows, schema,
+        "render::fidelity::SERVICE_FIELDS vs schemas/service.ncl"
+    );
+    assert_eq!(samples, schema, "SAMPLES here vs schemas/service.ncl");
+}
+
+#[test]
+fn each_backend_renders_or_reports_each_field() {
+    let dir = probe_project();
+    let project = Project::open(dir.path()).expect("project");
+    let outputs = on_eval_thread(|| {
+        let profile = project.select_profiles(&["probe".to_string()])?.remove(0);
+        let mut outputs = BTreeMap::new();
+        for stack in project.stacks()? {
+            let (model, built) = compile_one(&project, &stack, &profile)?;
+            outputs.insert(stack.name.clone(), Output::of(&model, &built.artifacts));
+        }
+        Ok(outputs)
+    })
+    .expect("every probe stack builds");
+    let base = &outputs["base"];
+    let mut wrong = Vec::new();
+    for row in SERVICE_FIELDS {
+        let variant = &outputs[&stack_name(row.field)];
+        for backend in Backend::ALL {
+            let changed = variant.by_backend[&backend] != base.by_backend[&backend];
+            let reported = variant.warned(backend, row.field);
+            let ok = match row.get(backend) {
+                Support::Rendered => changed && !reported,
+                Support::Reported(_) => reported,
+                Support::NotApplicable(_) => !changed && !reported,
+            };
+            if !ok {
+                wrong.push(format!(
+                    "{} × {}: table says {:?}, output changed: {changed}, warned: {reported}",
+                    row.field,
+                    backend.name(),
+                    row.get(backend)
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "fidelity table is wrong:\n{}",
+        wrong.join("\n")
+    );
+}
+
+/// What each backend made of the probe service, and what it warned about.
+struct Output {
+    by_backend: BTreeMap<Backend, String>,
+    warnings: BTreeSet<(Backend, String)>,
+}
+
+impl Output {
+    fn of(stack: &Stack, artifacts: &[berth::render::Artifact]) -> Output {
+        let under = |prefix: &str| -> String {
+            artifacts
+                .iter()
+                .filter(|a| a.path.starts_with(prefix))
+                .map(|a| format!("== {}\n{}", a.path.display(), a.contents))
+                .collect()
+        };
+        let mut by_backend = BTreeMap::new();
+        by_backend.insert(Backend::Compose, under("compose.yaml"));
+        by_backend.insert(Backend::Quadlet, under("quadlet"));
+        by_backend.insert(Backend::Kubernetes, under("k8s"));
+        by_backend.insert(Backend::Apply, apply_spec(stack));
+        let warnings = Backend::ALL
+            .into_iter()
+            .flat_map(|backend| service_warnings(stack, "app", backend))
+            .map(|warning| (warning.backend, warning.diagnostic.field))
+            .collect();
+        Output {
+            by_backend,
+            warnings,
+        }
+    }
+
+    fn warned(&self, backend: Backend, field: &str) -> bool {
+        let path = format!("services.app.{field}");
+        self.warnings.iter().any(|(b, warned)| {
+            *b == backend
+                && (warned == &path
+                    || warned.starts_with(&format!("{path}."))
+                    || warned.starts_with(&format!("{path}[")))
+        })
+    }
+}
+
+/// The engine's view of the probe service, as apply would create it.
+fn apply_spec(stack: &Stack) -> String {
+    let values = Values(
+        stack
+            .variables
+            .keys()
+            .map(|name| (name.clone(), "value".to_string()))
+            .collect(),
+    );
+    let bind = |path: &str| PathBuf::from("/state/files").join(path);
+    let secret = |name: &str, _: &str| PathBuf::from("/state/secrets").join(name);
+    let env_file = |_: &str| BTreeMap::from([("FROM_FILE".to_string(), "1".to_string())]);
+    let places = Places {
+        build_root: Path::new("/project"),
+        bind: &bind,
+        secret: &secret,
+        env_file: &env_file,
+    };
+    let desired = desired(stack, &values, &places);
+    serde_json::to_string_pretty(&desired.services["app"]).expect("spec as JSON")
+}
+
+fn stack_name(field: &str) -> String {
+    format!("set-{}", field.replace('_', "-"))
+}
+
+/// A project with the bundled schemas, a `probe` profile with every backend on, a `base`
+/// stack, and one stack per sample setting that field on service `app`. Every stack is
+/// named `probe`, so outputs differ only by what the field does.
+fn probe_project() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-fidelity-")
+        .tempdir()
+        .expect("temp dir");
+    let root = repo_root();
+    copy_dir(&root.join("schemas"), &dir.path().join("schemas"));
+    std::fs::create_dir_all(dir.path().join("modules/stacks")).expect("mkdir");
+    std::fs::create_dir_all(dir.path().join("profiles")).expect("mkdir");
+    std::fs::write(dir.path().join("profiles/probe.ncl"), PROFILE).expect("profile");
+    let write = |name: &str, fields: &BTreeMap<&str, &str>| {
+        std::fs::write(
+            dir.path().join(format!("modules/stacks/{name}.ncl")),
+            probe_stack(fields),
+        )
+        .expect("stack");
+    };
+    let base: BTreeMap<&str, &str> = BASE.iter().copied().collect();
+    write("base", &base);
+    for (field, value) in SAMPLES {
+        let mut fields = base.clone();
+        fields.insert(field, value);
+        write(&stack_name(field), &fields);
+    }
+    dir
+}
+
+fn probe_stack(fields: &BTreeMap<&str, &str>) -> String {
+    let app: String = fields
+        .iter()
+        .map(|(field, value)| format!("    {field} = {value},\n"))
+        .collect();
+    format!(
+        r#"fun profile => {{
+  name = "probe",
+  services.app = {{
+{app}  }},
+  services.db = {{
+    image = "postgres:16",
+    ports = [{{ target = 5432 }}],
+    healthcheck = {{ test = ["pg_isready"] }},
+  }},
+  volumes.data = {{ description = "Probe data." }},
+  networks.back = {{ description = "Probe network." }},
+  variables.DB_PASSWORD = {{ description = "Probe secret.", secret = true }},
+}}
+"#
+    )
+}
+
+/// The field names of `Service = { … }` in schemas/service.ncl, in order.
+fn schema_service_fields() -> Vec<&'static str> {
+    let text = std::fs::read_to_string(repo_root().join("schemas/service.ncl")).expect("schema");
+    let text: &'static str = Box::leak(text.into_boxed_str());
+    let body = &text[text.find("  Service = {").expect("Service contract")..];
+    body.lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with("  },"))
+        .filter_map(|line| {
+            let rest = line.strip_prefix("    ")?;
+            let name: &str = rest.split([' ', '\t']).next()?;
+            (!name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+                .then_some(name)
+        })
+        .collect()
+}
+
+fn repo_root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for entry in walkdir::WalkDir::new(from) {
+        let entry = entry.expect("walk");
+        let target = to.join(entry.path().strip_prefix(from).expect("prefix"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&target).expect("mkdir");
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy");
+        }
+    }
+}
