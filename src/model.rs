@@ -594,7 +594,8 @@ impl Stack {
             diagnostic.location = evaluated.positions.locate(&field);
             fail(vec![diagnostic])
         })?;
-        let mut diagnostics = validate::stack(&stack);
+        let mut diagnostics = validate::control_characters(&evaluated.value);
+        diagnostics.extend(validate::stack(&stack));
         for diagnostic in &mut diagnostics {
             diagnostic.location = evaluated.positions.locate(&diagnostic.field);
         }

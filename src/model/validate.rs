@@ -2,9 +2,16 @@
 //! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
 //! Returns every problem found; field paths are located by the caller.
 
-use super::text::{self, is_variable_name};
+mod lines;
+mod names;
+
+pub use lines::control_characters;
+pub use names::{MAX_NAME, kubernetes_name};
+
+use super::text;
 use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
 use crate::error::Diagnostic;
+use names::names;
 
 /// All problems of `stack`, in a stable order.
 pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
@@ -107,34 +114,6 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a s
         }
     }
     texts
-}
-
-fn names(stack: &Stack, found: &mut Vec<Diagnostic>) {
-    let kinds = [
-        ("services", stack.services.keys().collect::<Vec<_>>()),
-        ("volumes", stack.volumes.keys().collect()),
-        ("networks", stack.networks.keys().collect()),
-    ];
-    for (kind, keys) in kinds {
-        for key in keys {
-            if !is_name(key) {
-                found.push(Diagnostic::new(
-                    format!("{kind}.{key}"),
-                    format!(
-                        "`{key}` is not a valid name: use lower-case letters, digits, '-' and '_'"
-                    ),
-                ));
-            }
-        }
-    }
-    for key in stack.variables.keys() {
-        if !is_variable_name(key) {
-            found.push(Diagnostic::new(
-                format!("variables.{key}"),
-                "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
-            ));
-        }
-    }
 }
 
 fn image_or_build(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
@@ -535,14 +514,6 @@ pub fn host_range(published: &Published) -> Option<(u16, u16)> {
             (first >= 1 && first <= last).then_some((first, last))
         }
     }
-}
-
-fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 fn unknown<'a>(

@@ -14,7 +14,7 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::compose::interpolate;
-use super::unit::{UnitFile, exec_line, specifiers};
+use super::unit::{UnitFile, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::text::{self, Piece};
 use crate::model::{Command, Condition, HealthTest, MountKind, Published, Service, Stack};
@@ -102,12 +102,12 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     let awaited_healthy = awaited.healthy.contains(name);
     let mut unit = UnitFile::default().section("Unit").entry(
         "Description",
-        specifiers(&format!(
+        format!(
             "{} (berth stack {}, profile {})",
             service.description.as_deref().unwrap_or(name),
             stack.name,
             stack.profile.name
-        )),
+        ),
     );
     for dependency in service.depends_on.keys() {
         let dependency_unit = format!("{}.service", unit_name(stack, dependency));
@@ -134,7 +134,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         );
     }
     if let Some(entrypoint) = &service.entrypoint {
-        unit = unit.entry("Entrypoint", specifiers(&json_words(stack, entrypoint)));
+        unit = unit.entry("Entrypoint", json_words(stack, entrypoint));
     }
     if let Some(command) = &service.command {
         unit = unit.entry("Exec", command_words(stack, command));
@@ -220,10 +220,7 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
                 continue;
             }
         };
-        unit = unit.entry(
-            "Volume",
-            specifiers(&format!("{source}:{}{read_only}", mount.target)),
-        );
+        unit = unit.entry("Volume", format!("{source}:{}{read_only}", mount.target));
     }
     for path in &service.tmpfs {
         unit = unit.entry("Tmpfs", path.clone());
@@ -243,7 +240,7 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
         HealthTest::Http { http } => json_array(&http.command()),
     };
     unit = unit
-        .entry("HealthCmd", specifiers(&command))
+        .entry("HealthCmd", command)
         .entry("HealthInterval", healthcheck.interval.clone())
         .entry("HealthTimeout", healthcheck.timeout.clone())
         .entry("HealthRetries", healthcheck.retries.to_string());

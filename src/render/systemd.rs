@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::unit::{UnitFile, environment, exec_line, specifiers};
+use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::{Backup, Stack};
 
@@ -64,10 +64,10 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Unit")
         .entry(
             "Description",
-            specifiers(&format!(
+            format!(
                 "{description} (berth stack {}, profile {})",
                 stack.name, stack.profile.name
-            )),
+            ),
         )
         .entry("Requires", "docker.service")
         .entry("Wants", "network-online.target")
@@ -81,11 +81,8 @@ fn stack_service(stack: &Stack) -> Artifact {
         // policy, and a failed start is retried by systemd with a back-off.
         .entry("Type", "oneshot")
         .entry("RemainAfterExit", "yes")
-        .entry("WorkingDirectory", specifiers(&install_dir))
-        .entry(
-            "EnvironmentFile",
-            specifiers(&format!("{install_dir}/.env")),
-        )
+        .entry("WorkingDirectory", install_dir.clone())
+        .entry("EnvironmentFile", format!("{install_dir}/.env"))
         .entry(
             "ExecStartPre",
             exec_line(&compose_args(stack, &["config", "--quiet"])),
@@ -135,7 +132,7 @@ fn backup_service(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
         .entry("After", format!("docker.service {}.service", stack.name))
         .section("Service")
         .entry("Type", "oneshot")
-        .entry("WorkingDirectory", specifiers(&install_dir))
+        .entry("WorkingDirectory", install_dir.clone())
         .entry("Environment", environment("BERTH_STACK", &stack.name))
         .entry("Environment", environment("BERTH_SERVICE", service))
         .entry("Environment", environment("BERTH_BACKUP_DIR", &backup_dir))
@@ -211,7 +208,7 @@ fn backup_timer(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
             ),
         )
         .section("Timer")
-        .entry("OnCalendar", specifiers(&backup.schedule))
+        .entry("OnCalendar", backup.schedule.clone())
         // Catch up on a run missed while the host was off, and spread the load a little.
         .entry("Persistent", "true")
         .entry("RandomizedDelaySec", "30min")

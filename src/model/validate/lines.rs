@@ -1,0 +1,135 @@
+//! Text that reaches line-based formats (unit files, env files, `#` comments, scripts)
+//! holds no line break and no other control character. Those formats have no escape
+//! for a line break in most places (a systemd `Description=`, a `.env` comment), so such
+//! text is refused here, where it can be located, instead of each writer guessing.
+//! Tabs are allowed; a variable's `description` may span lines (the env-file writer
+//! comments each one).
+
+use serde_json::Value;
+
+use crate::error::Diagnostic;
+
+/// Every string and record key of the evaluated stack that holds a character no
+/// line-based format can carry, with its field path.
+pub fn control_characters(value: &Value) -> Vec<Diagnostic> {
+    let mut found = Vec::new();
+    walk(value, &mut String::new(), &mut found);
+    found
+}
+
+fn walk(value: &Value, path: &mut String, found: &mut Vec<Diagnostic>) {
+    match value {
+        Value::String(text) => check(path, text, found),
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let len = path.len();
+                path.push_str(&format!("[{index}]"));
+                walk(item, path, found);
+                path.truncate(len);
+            }
+        }
+        Value::Object(fields) => {
+            for (key, item) in fields {
+                let len = path.len();
+                if !path.is_empty() {
+                    path.push('.');
+                }
+                path.push_str(key);
+                if let Some(bad) = key.chars().find(|c| forbidden(*c, false)) {
+                    found.push(refusal(path, "name", bad));
+                } else {
+                    walk(item, path, found);
+                }
+                path.truncate(len);
+            }
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {}
+    }
+}
+
+fn check(path: &str, text: &str, found: &mut Vec<Diagnostic>) {
+    let multi_line = is_variable_description(path);
+    if let Some(bad) = text.chars().find(|c| forbidden(*c, multi_line)) {
+        found.push(refusal(path, "text", bad));
+    }
+}
+
+/// `variables.<NAME>.description`: written as `#` lines, one per line of text.
+fn is_variable_description(path: &str) -> bool {
+    path.strip_prefix("variables.")
+        .and_then(|rest| rest.strip_suffix(".description"))
+        .is_some_and(|name| !name.contains('.'))
+}
+
+/// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators; tab
+/// is fine everywhere, a line feed only where the writer comments each line.
+fn forbidden(c: char, multi_line: bool) -> bool {
+    match c {
+        '\t' => false,
+        '\n' => !multi_line,
+        '\u{2028}' | '\u{2029}' => true,
+        _ => c.is_control(),
+    }
+}
+
+fn refusal(path: &str, what: &str, bad: char) -> Diagnostic {
+    let (message, hint) = match bad {
+        '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}' => (
+            format!(
+                "this {what} contains a line break ({}); it is written into line-based files (systemd units, env files, comments) where it would start a new line",
+                describe(bad)
+            ),
+            "write it on one line: join shell commands with `;` or `&&`, put longer text in a file the service mounts",
+        ),
+        _ => (
+            format!(
+                "this {what} contains the control character {}, which no line-based format berth writes can carry",
+                describe(bad)
+            ),
+            "remove it; write a tab as a tab, anything else as plain text",
+        ),
+    };
+    Diagnostic::new(path, message).with_hint(hint)
+}
+
+fn describe(c: char) -> String {
+    let name = match c {
+        '\n' => " (line feed, \\n)",
+        '\r' => " (carriage return, \\r)",
+        '\0' => " (NUL)",
+        '\u{1b}' => " (escape)",
+        _ => "",
+    };
+    format!("U+{:04X}{name}", u32::from(c))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::control_characters;
+
+    fn fields(value: serde_json::Value) -> Vec<String> {
+        control_characters(&value)
+            .into_iter()
+            .map(|d| d.field)
+            .collect()
+    }
+
+    #[test]
+    fn finds_line_breaks_in_values_and_keys_with_their_path() {
+        let value = serde_json::json!({
+            "description": "one\ntwo",
+            "services": { "api": { "environment": { "A\rB": "x", "C": "ok\tfine" },
+                                   "command": ["sh", "-c", "a\u{0}b"] } },
+            "variables": { "X": { "description": "line one\nline two", "default": "a\u{2028}b" } },
+        });
+        assert_eq!(
+            fields(value),
+            [
+                "description",
+                "services.api.command[2]",
+                "services.api.environment.A\rB",
+                "variables.X.default",
+            ]
+        );
+    }
+}
