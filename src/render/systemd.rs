@@ -177,21 +177,27 @@ fn backup_service(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
 /// How an operator puts the newest archive back, as a comment in the backup unit.
 fn restore_instructions(stack: &Stack, service: &str, restore: &str, offline: bool) -> String {
     let compose = format!(
-        "docker compose --project-name {} --file {}/compose.yaml",
+        "docker compose --project-name {} --file {}",
         stack.name,
-        stack.install_dir()
+        shell_words::quote(&format!("{}/compose.yaml", stack.install_dir()))
     );
     let newest = format!(
         "gunzip -c \"$(ls -1 {}/{service}-[0-9]*.gz | tail -n 1)\"",
-        stack.backup_dir()
+        shell_words::quote(&stack.backup_dir())
     );
+    // One shell word whatever the command holds, as the operator pastes it.
+    let restore = if restore.contains('\'') {
+        shell_words::quote(restore).into_owned()
+    } else {
+        format!("'{restore}'")
+    };
     if offline {
         format!(
-            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T {service} sh -c '{restore}'\n  {compose} start {service}"
+            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T {service} sh -c {restore}\n  {compose} start {service}"
         )
     } else {
         format!(
-            "Restore (newest archive):\n  {newest} \\\n    | {compose} exec -T {service} sh -c '{restore}'"
+            "Restore (newest archive):\n  {newest} \\\n    | {compose} exec -T {service} sh -c {restore}"
         )
     }
 }
