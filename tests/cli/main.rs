@@ -12,6 +12,7 @@ mod backends;
 mod bad_input;
 mod build;
 mod check;
+mod hostile;
 mod import;
 mod kubernetes;
 mod quadlet;
