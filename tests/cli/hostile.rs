@@ -347,3 +347,181 @@ const QA_PROFILE: &str = r#"{
   service_defaults = {},
 }
 "#;
+
+/// A profile is production unless it says otherwise, and a production profile cannot
+/// let secrets fall back to dev values.
+#[test]
+fn dev_secrets_need_a_profile_that_says_it_is_not_production() {
+    let stack = r#"fun profile => {
+  services.db = { image = "postgres:16-alpine", environment.POSTGRES_PASSWORD = "${DB_PASSWORD}" },
+  variables.DB_PASSWORD = { description = "Password.", secret = true, dev_value = "dev-only" },
+}
+"#;
+    let profile = "{\n  name = \"qa\",\n  description = \"QA.\",\n  dev_secrets = true,\n}\n";
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/qa.ncl", profile)
+        .file("modules/stacks/shop.ncl", stack)
+        .args([
+            "build",
+            "--stack",
+            "shop",
+            "--profile",
+            "qa",
+            "--out",
+            "out",
+        ])
+        .run();
+    out.code(2)
+        .stderr_contains(
+            "profiles/qa.ncl:4:17: profile.dev_secrets: profile `qa` is a production profile",
+        )
+        .stderr_contains("say `production = false`")
+        .wrote_nothing();
+
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "profiles/qa.ncl",
+            &profile.replace("dev_secrets", "production = false,\n  dev_secrets"),
+        )
+        .file("modules/stacks/shop.ncl", stack)
+        .args([
+            "build",
+            "--stack",
+            "shop",
+            "--profile",
+            "qa",
+            "--out",
+            "out",
+        ])
+        .run();
+    out.code(0);
+    let compose =
+        std::fs::read_to_string(out.root.join("out/shop/qa/compose.yaml")).expect("compose");
+    assert!(compose.contains("${DB_PASSWORD:-dev-only}"), "{compose}");
+}
+
+/// `["CMD", …]` and `["CMD-SHELL", line]`, as Compose users write them, mean what they
+/// mean in Compose on every backend: the same output as berth's own spelling.
+#[test]
+fn compose_healthcheck_spelling_means_the_same_everywhere() {
+    let stack = |exec: &str, shell: &str| {
+        format!(
+            r#"fun profile => {{
+  services.exec = {{ image = "postgres:16-alpine", healthcheck.test = {exec} }},
+  services.shell = {{ image = "postgres:16-alpine", healthcheck.test = {shell} }},
+}}
+"#
+        )
+    };
+    let build = |source: String| {
+        let (out, dir) = Berth::schemas_only()
+            .file("profiles/qa.ncl", QA_PROFILE)
+            .file("modules/stacks/hc.ncl", &source)
+            .args(["build", "--stack", "hc", "--profile", "qa", "--out", "out"])
+            .run();
+        out.code(0);
+        let tree = crate::support::read_tree(&out.root.join("out/hc/qa"));
+        drop(dir);
+        tree
+    };
+    let compose_spelling = build(stack(
+        r#"["CMD", "pg_isready", "-U", "app"]"#,
+        r#"["CMD-SHELL", "pg_isready -U app || exit 1"]"#,
+    ));
+    let berth_spelling = build(stack(
+        r#"["pg_isready", "-U", "app"]"#,
+        r#""pg_isready -U app || exit 1""#,
+    ));
+    assert_eq!(compose_spelling, berth_spelling);
+    let compose = String::from_utf8_lossy(&compose_spelling[Path::new("compose.yaml")]);
+    assert!(
+        compose.contains("test: [CMD, pg_isready, -U, app]\n"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("test: [CMD-SHELL, pg_isready -U app || exit 1]\n"),
+        "{compose}"
+    );
+}
+
+/// Names at and past the limits, with '_' and digits, on a stack called `my_…`: every
+/// Kubernetes name and label that comes out is valid (kubernetes-validate strict,
+/// kubectl kustomize, and the validators' name and label checks); past the limit the
+/// name is refused with its length.
+#[test]
+fn kubernetes_names_at_the_limits_are_valid_or_refused() {
+    let longest = format!("s{}", "_9".repeat(25)) + "x"; // 52 characters
+    assert_eq!(longest.len(), 52);
+    let volume = format!("v{}", "_0".repeat(25)) + "1";
+    let stack = format!(
+        r#"fun profile => {{
+  services.{longest} = {{
+    image = "postgres:16-alpine",
+    ports = [{{ target = 5432 }}],
+    volumes = [{{ source = "{volume}", target = "/data" }}],
+    backup = {{ command = "pg_dump" }},
+    kubernetes = {{
+      ingress = {{ host = "db.example.com" }},
+      autoscaling = {{ min = 1, max = 3, cpu_percent = 80 }},
+    }},
+  }},
+  services.web_2 = {{
+    image = "nginx:1.27-alpine",
+    ports = [{{ target = 80 }}],
+    depends_on.{longest} = "started",
+    environment = {{ "spring.profile-name_1" = "x" }},
+  }},
+  volumes.{volume} = {{}},
+}}
+"#
+    );
+    let stack_name = format!("my_stack{}", "_x".repeat(22)); // 52 characters
+    // The instance label is `<stack>-<profile>`: 87 characters here, cut to 63 with a hash.
+    let profile = "qa-with-a-rather-long-profile-name";
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            &format!("profiles/{profile}.ncl"),
+            &QA_PROFILE.replace("\"qa\"", &format!("{profile:?}")),
+        )
+        .file(&format!("modules/stacks/{stack_name}.ncl"), &stack)
+        .args(["build", "--profile", profile, "--out", "out"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join(format!("out/{stack_name}/{profile}/k8s"));
+    let namespace = std::fs::read_to_string(k8s.join("namespace.yaml")).expect("namespace");
+    assert!(
+        namespace.contains(&format!("name: {}\n", stack_name.replace('_', "-"))),
+        "{namespace}"
+    );
+    let report = validate_artifacts(&k8s);
+    assert!(
+        report.lines().any(|l| l.starts_with("ok kustomize ")),
+        "{report}"
+    );
+
+    for length in [53, 63, 64, 70] {
+        let name = format!("a{}", "b".repeat(length - 1));
+        let (out, _dir) = Berth::schemas_only()
+            .file(
+                "modules/stacks/long.ncl",
+                &format!(
+                    "fun profile => {{ services.{name} = {{ image = \"nginx:1.27-alpine\" }} }}\n"
+                ),
+            )
+            .args([
+                "build",
+                "--stack",
+                "long",
+                "--profile",
+                "dev",
+                "--out",
+                "out",
+            ])
+            .run();
+        out.code(2)
+            .stderr_contains(&format!(
+                "modules/stacks/long.ncl:1:27: services.{name}: `{name}` has {length} characters"
+            ))
+            .wrote_nothing();
+    }
+}
