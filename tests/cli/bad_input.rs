@@ -94,7 +94,7 @@ bad_cases!(
     completed_dependency_restarts,
     autoscaling_bounds,
     newline_in_description,
-    quote_in_backup_command,
+    newline_in_stack_description,
     newline_in_variable_default,
     environment_key_with_equals,
     names_collide_on_kubernetes,

@@ -275,6 +275,8 @@ proptest! {
 fn awkward_valid_text_passes_the_real_validators() {
     // A lone `$` is literal in berth's text (`${` would start a reference).
     let awkward = r#"50% of "it" costs $5 \ 'quoted' ; # not a comment = é 😀 %n [Service]"#;
+    // Commands may span lines (Compose files write scripts so): quoted, never a new key.
+    let command = format!("{awkward}\"\nExecStartPre=/bin/touch /tmp/pwned");
     let stack = format!(
         r#"fun profile => {{
   description = {awkward:?},
@@ -284,7 +286,7 @@ fn awkward_valid_text_passes_the_real_validators() {
     environment = {{ GREETING = {awkward:?}, PORT = "${{PORT}}" }},
     labels.note = {awkward:?},
     volumes = [{{ source = "data", target = "/data" }}],
-    backup = {{ command = {awkward:?}, restore = {awkward:?} }},
+    backup = {{ command = {command:?}, restore = {command:?} }},
   }},
   volumes.data = {{}},
   variables.PORT = {{ description = {awkward:?}, default = {awkward:?}, example = {awkward:?} }},
@@ -317,12 +319,17 @@ fn awkward_valid_text_passes_the_real_validators() {
     }
     let unit =
         std::fs::read_to_string(built.join("systemd/awkward-backup-db.service")).expect("unit");
-    let command = systemd_entries(&unit)
+    let entries = systemd_entries(&unit);
+    assert!(
+        !entries.iter().any(|(_, key, _)| key == "ExecStartPre"),
+        "{unit}"
+    );
+    let written = entries
         .into_iter()
         .find(|(_, _, value)| value.starts_with("\"BERTH_BACKUP_COMMAND="))
         .map(|(_, _, value)| unquote(&value))
         .expect("command");
-    assert_eq!(command, format!("BERTH_BACKUP_COMMAND={awkward}"));
+    assert_eq!(written, format!("BERTH_BACKUP_COMMAND={command}"));
     bash_parses(&built.join("systemd/berth-backup"));
     bash_parses(&built.join("quadlet/berth-env"));
 }

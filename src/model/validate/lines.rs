@@ -2,8 +2,14 @@
 //! holds no line break and no other control character. Those formats have no escape
 //! for a line break in most places (a systemd `Description=`, a `.env` comment), so such
 //! text is refused here, where it can be located, instead of each writer guessing.
-//! Tabs are allowed; a variable's `description` may span lines (the env-file writer
-//! comments each one).
+//! Tabs are allowed. Line feeds are allowed where every writer has a way to carry them:
+//! a variable's `description` (the env-file writer comments each line), and commands —
+//! `command`, `entrypoint`, `healthcheck.test`, `backup.command`, `backup.restore` —
+//! which Compose files often write as multi-line scripts: YAML and Kubernetes hold them,
+//! the unit writer quotes them with systemd's C escapes (`\n`), and a restore command is
+//! a comment, one `#` line per line. Environment values may span lines too (Compose
+//! files carry properties files so), except in a profile that writes Quadlet units:
+//! podman reads a container's environment file one line per variable.
 
 use serde_json::Value;
 
@@ -13,18 +19,19 @@ use crate::error::Diagnostic;
 /// line-based format can carry, with its field path.
 pub fn control_characters(value: &Value) -> Vec<Diagnostic> {
     let mut found = Vec::new();
-    walk(value, &mut String::new(), &mut found);
+    let quadlet = value["profile"]["quadlet"] == Value::Bool(true);
+    walk(value, quadlet, &mut String::new(), &mut found);
     found
 }
 
-fn walk(value: &Value, path: &mut String, found: &mut Vec<Diagnostic>) {
+fn walk(value: &Value, quadlet: bool, path: &mut String, found: &mut Vec<Diagnostic>) {
     match value {
-        Value::String(text) => check(path, text, found),
+        Value::String(text) => check(path, text, quadlet, found),
         Value::Array(items) => {
             for (index, item) in items.iter().enumerate() {
                 let len = path.len();
                 path.push_str(&format!("[{index}]"));
-                walk(item, path, found);
+                walk(item, quadlet, path, found);
                 path.truncate(len);
             }
         }
@@ -38,7 +45,7 @@ fn walk(value: &Value, path: &mut String, found: &mut Vec<Diagnostic>) {
                 if let Some(bad) = key.chars().find(|c| forbidden(*c, false)) {
                     found.push(refusal(path, "name", bad));
                 } else {
-                    walk(item, path, found);
+                    walk(item, quadlet, path, found);
                 }
                 path.truncate(len);
             }
@@ -47,11 +54,23 @@ fn walk(value: &Value, path: &mut String, found: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check(path: &str, text: &str, found: &mut Vec<Diagnostic>) {
-    let multi_line = is_variable_description(path);
+fn check(path: &str, text: &str, quadlet: bool, found: &mut Vec<Diagnostic>) {
+    let environment = is_environment_value(path);
+    let multi_line = is_variable_description(path) || is_command(path) || environment && !quadlet;
     if let Some(bad) = text.chars().find(|c| forbidden(*c, multi_line)) {
-        found.push(refusal(path, "text", bad));
+        let mut diagnostic = refusal(path, "text", bad);
+        if environment && bad == '\n' {
+            diagnostic = diagnostic.with_hint("this profile writes Quadlet units, and podman reads an environment file one line per variable: mount the text as a file, or leave `quadlet` off");
+        }
+        found.push(diagnostic);
     }
+}
+
+/// `services.<name>.environment.<KEY>`.
+fn is_environment_value(path: &str) -> bool {
+    path.strip_prefix("services.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(_, field)| field.starts_with("environment."))
 }
 
 /// `variables.<NAME>.description`: written as `#` lines, one per line of text.
@@ -59,6 +78,22 @@ fn is_variable_description(path: &str) -> bool {
     path.strip_prefix("variables.")
         .and_then(|rest| rest.strip_suffix(".description"))
         .is_some_and(|name| !name.contains('.'))
+}
+
+/// `services.<name>.command…`, `entrypoint…`, `healthcheck.test…`, `backup.command`,
+/// `backup.restore`.
+fn is_command(path: &str) -> bool {
+    let Some((_, field)) = path
+        .strip_prefix("services.")
+        .and_then(|rest| rest.split_once('.'))
+    else {
+        return false;
+    };
+    ["command", "entrypoint", "healthcheck.test"]
+        .iter()
+        .any(|command| field == *command || field.starts_with(&format!("{command}[")))
+        || field == "backup.command"
+        || field == "backup.restore"
 }
 
 /// Control characters (C0, DEL, C1) and the Unicode line and paragraph separators; tab
@@ -119,7 +154,9 @@ mod tests {
         let value = serde_json::json!({
             "description": "one\ntwo",
             "services": { "api": { "environment": { "A\rB": "x", "C": "ok\tfine" },
-                                   "command": ["sh", "-c", "a\u{0}b"] } },
+                                   "command": ["sh", "-c", "a\u{0}b"],
+                                   "entrypoint": ["sh", "-c", "multi\nline"],
+                                   "labels": { "x": "no\nbreak" } } },
             "variables": { "X": { "description": "line one\nline two", "default": "a\u{2028}b" } },
         });
         assert_eq!(
@@ -128,6 +165,7 @@ mod tests {
                 "description",
                 "services.api.command[2]",
                 "services.api.environment.A\rB",
+                "services.api.labels.x",
                 "variables.X.default",
             ]
         );
