@@ -163,11 +163,26 @@ mod tests {
             fields(value),
             [
                 "description",
-                "services.api.command[2]",
                 "services.api.environment.A\rB",
+                "services.api.command[2]",
                 "services.api.labels.x",
                 "variables.X.default",
             ]
+        );
+    }
+
+    #[test]
+    fn multi_line_environment_values_only_without_quadlet() {
+        let stack = |quadlet: bool| {
+            serde_json::json!({
+                "profile": { "quadlet": quadlet },
+                "services": { "flink": { "environment": { "FLINK_PROPERTIES": "a: 1\nb: 2" } } },
+            })
+        };
+        assert_eq!(fields(stack(false)), Vec::<String>::new());
+        assert_eq!(
+            fields(stack(true)),
+            ["services.flink.environment.FLINK_PROPERTIES"]
         );
     }
 }
