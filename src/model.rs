@@ -42,6 +42,8 @@ pub struct ProfileInfo {
     pub description: String,
     pub debug: bool,
     pub log_level: String,
+    /// Serves real users: refuses `dev_secrets` (validated).
+    pub production: bool,
     pub dev_secrets: bool,
     pub systemd: bool,
     pub quadlet: bool,
@@ -308,12 +310,40 @@ pub struct Healthcheck {
     pub start_period: Option<String>,
 }
 
+/// A healthcheck command. Compose's own spelling is accepted too: `["CMD", args…]` is
+/// an argument array and `["CMD-SHELL", line]` a shell string, so every backend runs the
+/// same check; what is left starting with `CMD`, `CMD-SHELL` or `NONE` is refused by
+/// validation.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[serde(from = "WrittenHealthTest")]
 pub enum HealthTest {
     Shell(Text),
     Exec(Vec<Text>),
     Http { http: HttpProbe },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WrittenHealthTest {
+    Shell(Text),
+    Exec(Vec<Text>),
+    Http { http: HttpProbe },
+}
+
+impl From<WrittenHealthTest> for HealthTest {
+    fn from(written: WrittenHealthTest) -> Self {
+        match written {
+            WrittenHealthTest::Shell(line) => HealthTest::Shell(line),
+            WrittenHealthTest::Http { http } => HealthTest::Http { http },
+            WrittenHealthTest::Exec(args) => match args.as_slice() {
+                [form, line] if form.written() == "CMD-SHELL" => HealthTest::Shell(line.clone()),
+                [form, rest @ ..] if form.written() == "CMD" && !rest.is_empty() => {
+                    HealthTest::Exec(rest.to_vec())
+                }
+                _ => HealthTest::Exec(args),
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -627,7 +657,8 @@ impl Stack {
             diagnostic.location = evaluated.positions.locate(&field);
             fail(vec![diagnostic])
         })?;
-        let mut diagnostics = validate::stack(&stack);
+        let mut diagnostics = validate::control_characters(&evaluated.value);
+        diagnostics.extend(validate::stack(&stack));
         for diagnostic in &mut diagnostics {
             diagnostic.location = evaluated.positions.locate(&diagnostic.field);
         }

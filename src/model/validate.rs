@@ -2,9 +2,15 @@
 //! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
 //! Returns every problem found; field paths are located by the caller.
 
-use super::text::is_variable_name;
+mod lines;
+mod names;
+
+pub use lines::control_characters;
+pub use names::{MAX_NAME, kubernetes_name};
+
 use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text};
 use crate::error::Diagnostic;
+use names::names;
 
 /// All problems of `stack`, in a stable order.
 pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
@@ -19,11 +25,15 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         references(stack, name, service, &mut found);
         secret_files(stack, name, service, &mut found);
         autoscaling(name, service, &mut found);
+        healthcheck(name, service, &mut found);
+        network_mode(stack, name, service, &mut found);
+        ingress_port(name, service, &mut found);
     }
     monitoring(stack, &mut found);
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
     variables(stack, &mut found);
+    dev_secrets(stack, &mut found);
     found
 }
 
@@ -144,34 +154,6 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         texts.push((at(&format!("devices[{index}]")), device));
     }
     texts
-}
-
-fn names(stack: &Stack, found: &mut Vec<Diagnostic>) {
-    let kinds = [
-        ("services", stack.services.keys().collect::<Vec<_>>()),
-        ("volumes", stack.volumes.keys().collect()),
-        ("networks", stack.networks.keys().collect()),
-    ];
-    for (kind, keys) in kinds {
-        for key in keys {
-            if !is_name(key) {
-                found.push(Diagnostic::new(
-                    format!("{kind}.{key}"),
-                    format!(
-                        "`{key}` is not a valid name: use lower-case letters, digits, '-' and '_'"
-                    ),
-                ));
-            }
-        }
-    }
-    for key in stack.variables.keys() {
-        if !is_variable_name(key) {
-            found.push(Diagnostic::new(
-                format!("variables.{key}"),
-                "not a valid variable name ([A-Za-z_][A-Za-z0-9_]*)",
-            ));
-        }
-    }
 }
 
 fn image_or_build(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
@@ -314,6 +296,83 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
     }
 }
 
+/// What is left of Compose's spelling after the model mapped `CMD` and `CMD-SHELL`.
+fn healthcheck(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(HealthTest::Exec(args)) = service.healthcheck.as_ref().map(|h| &h.test) else {
+        return;
+    };
+    let field = format!("services.{name}.healthcheck.test");
+    let problem = match args.first().map(Text::written) {
+        None | Some("CMD") => Some("an empty command can never pass"),
+        Some("CMD-SHELL") => Some("`CMD-SHELL` takes exactly one shell string"),
+        Some("NONE") => Some("`NONE` would turn the check off"),
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        found.push(
+            Diagnostic::new(field, format!("{problem}: {args:?}")).with_hint(
+                "write an argument array [\"pg_isready\", \"-U\", \"app\"] (or [\"CMD\", …]), a shell string \"pg_isready -U app\" (or [\"CMD-SHELL\", \"…\"]), or leave `healthcheck` out",
+            ),
+        );
+    }
+}
+
+/// `service:<name>` must name a service of the stack; `container:<name>` names a container
+/// outside it, which berth cannot check.
+fn network_mode(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(mode) = &service.network_mode else {
+        return;
+    };
+    let field = format!("services.{name}.network_mode");
+    match mode.split_once(':') {
+        Some(("service", other)) if other == name => {
+            found.push(Diagnostic::new(
+                field,
+                "a service cannot share its own network stack",
+            ));
+        }
+        Some(("service", other)) if !stack.services.contains_key(other) => {
+            found.push(unknown(field, "service", other, stack.services.keys()));
+        }
+        Some(("service" | "container", "")) => found.push(
+            Diagnostic::new(field, format!("`{mode}` names no service or container"))
+                .with_hint("e.g. \"service:vpn\""),
+        ),
+        // host, none, bridge, a network of the engine, `container:<name>`: not the stack's.
+        _ => {}
+    }
+}
+
+/// An Ingress sends traffic to a port the service's Kubernetes Service serves.
+fn ingress_port(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(ingress) = &service.kubernetes.ingress else {
+        return;
+    };
+    // Without a port of its own, the Ingress takes the first one (80 when there is none).
+    let port = ingress
+        .port
+        .or_else(|| service.ports.first().map(|p| p.target))
+        .unwrap_or(80);
+    let served: Vec<String> = service.ports.iter().map(|p| p.target.to_string()).collect();
+    if served.contains(&port.to_string()) {
+        return;
+    }
+    let field = format!("services.{name}.kubernetes.ingress.port");
+    let known: Vec<&str> = served.iter().map(String::as_str).collect();
+    let hint = match known.as_slice() {
+        [] => format!("services.{name} declares no ports: add one to `ports`"),
+        [only] => format!("did you mean {only}?"),
+        _ => format!("the service serves {}", known.join(", ")),
+    };
+    found.push(
+        Diagnostic::new(
+            field,
+            format!("the Service of `{name}` does not serve port {port}"),
+        )
+        .with_hint(hint),
+    );
+}
+
 fn autoscaling(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
     let Some(autoscaling) = &service.kubernetes.autoscaling else {
         return;
@@ -404,6 +463,20 @@ fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 "only secrets have a dev_value; use `default`",
             ));
         }
+    }
+}
+
+/// A secret's dev value in an artifact is only acceptable where nothing real runs.
+fn dev_secrets(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let profile = &stack.profile;
+    if profile.production && profile.dev_secrets {
+        found.push(
+            Diagnostic::new(
+                "profile.dev_secrets",
+                format!("profile `{}` is a production profile, so secrets cannot fall back to their dev values", profile.name),
+            )
+            .with_hint("remove `dev_secrets = true`, or say `production = false` if the profile only serves throw-away environments (a profile is production unless it says so)"),
+        );
     }
 }
 
@@ -570,14 +643,6 @@ pub fn host_range(published: &Published) -> Option<(u16, u16)> {
     }
 }
 
-fn is_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
-}
-
 fn unknown<'a>(
     field: String,
     kind: &str,
@@ -644,7 +709,7 @@ mod tests {
             })
             .collect();
         let profile = serde_json::json!({
-            "name": "t", "description": "t", "debug": false, "log_level": "info", "dev_secrets": false,
+            "name": "t", "description": "t", "debug": false, "log_level": "info", "production": true, "dev_secrets": false,
             "systemd": false, "quadlet": false, "metrics": false, "alerting": false, "scrape_interval": "15s",
             "evaluation_interval": "15s", "install_root": "/opt", "backup_root": "/var/backups",
         });

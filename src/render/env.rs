@@ -28,7 +28,8 @@ pub fn env_template(stack: &Stack) -> Artifact {
         out.push_str("#\n# This stack reads no variables.\n");
     }
     for (group, variables) in groups {
-        out.push_str(&format!("\n# == {group} ==\n"));
+        out.push('\n');
+        out.push_str(&(comment(&format!("== {group} ==")).join("\n") + "\n"));
         for (name, variable) in variables {
             out.push('\n');
             out.push_str(&entry(stack, name, variable, readers.get(name.as_str())));
@@ -50,16 +51,13 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
         dev_value,
         example,
     } = variable;
-    let mut lines: Vec<String> = description
-        .lines()
-        .map(|line| format!("# {line}"))
-        .collect();
+    let mut lines: Vec<String> = comment(description);
     match readers {
         Some(readers) => lines.push(format!("# Read by: {}.", readers.join(", "))),
         None => lines.push("# Read by no service (kept for scripts and operators).".to_string()),
     }
     if let Some(example) = example {
-        lines.push(format!("# Example: {example}"));
+        lines.extend(comment(&format!("Example: {example}")));
     }
     match (secret, default) {
         (true, _) => {
@@ -72,13 +70,28 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
             }
             lines.push(format!("{name}="));
         }
-        (false, Some(default)) => lines.push(format!("# {name}={}", quote(default))),
+        (false, Some(default)) => lines.extend(comment(&format!("{name}={}", quote(default)))),
         (false, None) => {
             lines.push("# Required.".to_string());
             lines.push(format!("{name}="));
         }
     }
     lines.join("\n") + "\n"
+}
+
+/// `text` as `#` lines: every line break a reader could see (`\n`, `\r`, U+2028…) starts
+/// a new comment line, so no text can end a comment and begin an assignment.
+/// Like `str::lines`, a final line break adds no line.
+fn comment(text: &str) -> Vec<String> {
+    let text = text.strip_suffix('\n').unwrap_or(text);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split([
+        '\n', '\r', '\u{2028}', '\u{2029}', '\u{85}', '\u{b}', '\u{c}',
+    ])
+    .map(|line| format!("# {line}"))
+    .collect()
 }
 
 /// Variable name → the services whose text references it, sorted.

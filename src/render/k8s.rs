@@ -36,6 +36,7 @@ use super::fidelity::{self, Backend, Warning};
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, alertmanager, grafana, header, prometheus};
 use crate::error::Diagnostic;
+use crate::model::validate::kubernetes_name;
 use crate::model::{Condition, MountKind, Service, Stack, Variable};
 use env::environment;
 use expose::{autoscaler, ingress_object, service_object};
@@ -134,10 +135,8 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        let namespace = stack
-            .namespace
-            .clone()
-            .unwrap_or_else(|| stack.name.clone());
+        // A namespace is a DNS-1123 label: `my_stack` lives in `my-stack`.
+        let namespace = k8s_name(stack.namespace.as_deref().unwrap_or(&stack.name));
         Context {
             stack,
             namespace,
@@ -168,7 +167,7 @@ impl<'a> Context<'a> {
         let mut labels = self.selector(service);
         labels.insert(
             "app.kubernetes.io/part-of".to_string(),
-            self.stack.name.clone(),
+            k8s_name(&self.stack.name),
         );
         labels.insert(
             "app.kubernetes.io/managed-by".to_string(),
@@ -182,17 +181,21 @@ impl<'a> Context<'a> {
             ("app.kubernetes.io/name".to_string(), k8s_name(service)),
             (
                 "app.kubernetes.io/instance".to_string(),
-                format!("{}-{}", self.stack.name, self.stack.profile.name),
+                fitted(format!(
+                    "{}-{}",
+                    k8s_name(&self.stack.name),
+                    self.stack.profile.name
+                )),
             ),
         ])
     }
 
     fn secret_name(&self) -> String {
-        format!("{}-secrets", self.stack.name)
+        format!("{}-secrets", k8s_name(&self.stack.name))
     }
 
     fn variables_name(&self) -> String {
-        format!("{}-variables", self.stack.name)
+        format!("{}-variables", k8s_name(&self.stack.name))
     }
 }
 
@@ -414,11 +417,24 @@ fn service_manifests(
 }
 
 /// A name Kubernetes accepts (DNS-1123): lower case, '-' instead of '_' and '/', no dots.
+/// Validation keeps the names it is given within [`crate::model::validate::MAX_NAME`] and apart from each other.
 fn k8s_name(name: &str) -> String {
-    name.to_ascii_lowercase()
-        .replace(['_', '/', '.'], "-")
-        .trim_matches('-')
-        .to_string()
+    kubernetes_name(name)
+}
+
+/// A name or label value made of several parts, within Kubernetes' 63 characters: cut,
+/// with a short hash of the whole so two long names stay apart.
+fn fitted(name: String) -> String {
+    const LIMIT: usize = 63;
+    if name.len() <= LIMIT {
+        return name;
+    }
+    // FNV-1a: stable across machines and Rust versions, unlike the std hasher.
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let kept = name[..LIMIT - 9].trim_end_matches('-');
+    format!("{kept}-{:08x}", hash & 0xffff_ffff)
 }
 
 fn yaml<T: Serialize>(value: &T) -> Result<String, RenderError> {

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 
 use super::compose::interpolate;
 use super::fidelity::{self, Backend};
-use super::unit::{UnitFile, environment, exec_line, specifiers};
+use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::{
     Command, Condition, HealthTest, Logging, MountKind, Network, Published, Service, Stack, Text,
@@ -159,12 +159,12 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     let awaited_healthy = awaited.healthy.contains(name);
     let mut unit = UnitFile::default().section("Unit").entry(
         "Description",
-        specifiers(&format!(
+        format!(
             "{} (berth stack {}, profile {})",
             service.description.as_deref().unwrap_or(name),
             stack.name,
             stack.profile.name
-        )),
+        ),
     );
     for dependency in service.depends_on.keys() {
         let dependency_unit = format!("{}.service", unit_name(stack, dependency));
@@ -191,7 +191,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         );
     }
     if let Some(entrypoint) = &service.entrypoint {
-        unit = unit.entry("Entrypoint", specifiers(&json_words(stack, entrypoint)));
+        unit = unit.entry("Entrypoint", json_words(stack, entrypoint));
     }
     if let Some(command) = &service.command {
         unit = unit.entry("Exec", command_words(stack, command));
@@ -249,24 +249,24 @@ fn networking(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile 
         unit = unit.entry("Network", format!("{}.network", stack.name));
     }
     for key in &service.networks {
-        unit = unit.entry("Network", specifiers(&network_ref(stack, key)));
+        unit = unit.entry("Network", network_ref(stack, key));
     }
     // Podman gives a container's aliases on every network it joins.
     for alias in service.network_aliases.values().flatten() {
-        unit = unit.entry("NetworkAlias", specifiers(&baked(stack, alias)));
+        unit = unit.entry("NetworkAlias", baked(stack, alias));
     }
     if let Some(hostname) = &service.hostname {
-        unit = unit.entry("HostName", specifiers(&baked(stack, hostname)));
+        unit = unit.entry("HostName", baked(stack, hostname));
     }
     for (host, address) in &service.extra_hosts {
-        unit = unit.entry("AddHost", specifiers(&format!("{host}:{address}")));
+        unit = unit.entry("AddHost", format!("{host}:{address}"));
     }
     for (key, value) in &service.labels {
         unit = unit.entry("Label", environment(key, &baked(stack, value)));
     }
     if let Some(Logging { driver, options }) = &service.logging {
         // podman reads json-file as its k8s-file driver.
-        unit = unit.entry("LogDriver", specifiers(driver));
+        unit = unit.entry("LogDriver", driver.clone());
         for (option, value) in options {
             if fidelity::PODMAN_LOG_OPTIONS.contains(&option.as_str()) {
                 unit = unit.entry("LogOpt", environment(option, value));
@@ -279,7 +279,7 @@ fn networking(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile 
             Some(relative) => format!("{}/{relative}", stack.install_dir()),
             None => path,
         };
-        unit = unit.entry("EnvironmentFile", specifiers(&path));
+        unit = unit.entry("EnvironmentFile", path);
     }
     unit
 }
@@ -322,10 +322,7 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
                 continue;
             }
         };
-        unit = unit.entry(
-            "Volume",
-            specifiers(&format!("{source}:{}{read_only}", mount.target)),
-        );
+        unit = unit.entry("Volume", format!("{source}:{}{read_only}", mount.target));
     }
     for path in &service.tmpfs {
         unit = unit.entry("Tmpfs", path.clone());
@@ -345,7 +342,7 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
         HealthTest::Http { http } => json_array(&http.command()),
     };
     unit = unit
-        .entry("HealthCmd", specifiers(&command))
+        .entry("HealthCmd", command)
         .entry("HealthInterval", healthcheck.interval.clone())
         .entry("HealthTimeout", healthcheck.timeout.clone())
         .entry("HealthRetries", healthcheck.retries.to_string());
@@ -364,10 +361,10 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
         unit = unit.entry("Ulimit", format!("{name}={}:{}", limit.soft, limit.hard));
     }
     if let Some(user) = &service.user {
-        unit = unit.entry("User", specifiers(&baked(stack, user)));
+        unit = unit.entry("User", baked(stack, user));
     }
     if let Some(dir) = &service.working_dir {
-        unit = unit.entry("WorkingDir", specifiers(&baked(stack, dir)));
+        unit = unit.entry("WorkingDir", baked(stack, dir));
     }
     for capability in &service.cap_add {
         unit = unit.entry("AddCapability", capability.clone());
@@ -382,13 +379,13 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
         unit = unit.entry("ShmSize", size.clone());
     }
     for device in &service.devices {
-        unit = unit.entry("AddDevice", specifiers(&baked(stack, device)));
+        unit = unit.entry("AddDevice", baked(stack, device));
     }
     for (key, value) in &service.sysctls {
         unit = unit.entry("Sysctl", environment(key, value));
     }
     if let Some(signal) = &service.stop_signal {
-        unit = unit.entry("StopSignal", specifiers(signal));
+        unit = unit.entry("StopSignal", signal.clone());
     }
     if let Some(grace) = &service.stop_grace_period {
         let seconds = crate::model::units::duration_ns(grace).div_ceil(1_000_000_000);

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use super::unit::{UnitFile, environment, exec_line, specifiers};
+use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::{Backup, Stack};
 
@@ -64,10 +64,10 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Unit")
         .entry(
             "Description",
-            specifiers(&format!(
+            format!(
                 "{description} (berth stack {}, profile {})",
                 stack.name, stack.profile.name
-            )),
+            ),
         )
         .entry("Requires", "docker.service")
         .entry("Wants", "network-online.target")
@@ -81,11 +81,8 @@ fn stack_service(stack: &Stack) -> Artifact {
         // policy, and a failed start is retried by systemd with a back-off.
         .entry("Type", "oneshot")
         .entry("RemainAfterExit", "yes")
-        .entry("WorkingDirectory", specifiers(&install_dir))
-        .entry(
-            "EnvironmentFile",
-            specifiers(&format!("{install_dir}/.env")),
-        )
+        .entry("WorkingDirectory", install_dir.clone())
+        .entry("EnvironmentFile", format!("{install_dir}/.env"))
         .entry(
             "ExecStartPre",
             exec_line(&compose_args(stack, &["config", "--quiet"])),
@@ -135,7 +132,7 @@ fn backup_service(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
         .entry("After", format!("docker.service {}.service", stack.name))
         .section("Service")
         .entry("Type", "oneshot")
-        .entry("WorkingDirectory", specifiers(&install_dir))
+        .entry("WorkingDirectory", install_dir.clone())
         .entry("Environment", environment("BERTH_STACK", &stack.name))
         .entry("Environment", environment("BERTH_SERVICE", service))
         .entry("Environment", environment("BERTH_BACKUP_DIR", &backup_dir))
@@ -180,21 +177,27 @@ fn backup_service(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
 /// How an operator puts the newest archive back, as a comment in the backup unit.
 fn restore_instructions(stack: &Stack, service: &str, restore: &str, offline: bool) -> String {
     let compose = format!(
-        "docker compose --project-name {} --file {}/compose.yaml",
+        "docker compose --project-name {} --file {}",
         stack.name,
-        stack.install_dir()
+        shell_words::quote(&format!("{}/compose.yaml", stack.install_dir()))
     );
     let newest = format!(
         "gunzip -c \"$(ls -1 {}/{service}-[0-9]*.gz | tail -n 1)\"",
-        stack.backup_dir()
+        shell_words::quote(&stack.backup_dir())
     );
+    // One shell word whatever the command holds, as the operator pastes it.
+    let restore = if restore.contains('\'') {
+        shell_words::quote(restore).into_owned()
+    } else {
+        format!("'{restore}'")
+    };
     if offline {
         format!(
-            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T {service} sh -c '{restore}'\n  {compose} start {service}"
+            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T {service} sh -c {restore}\n  {compose} start {service}"
         )
     } else {
         format!(
-            "Restore (newest archive):\n  {newest} \\\n    | {compose} exec -T {service} sh -c '{restore}'"
+            "Restore (newest archive):\n  {newest} \\\n    | {compose} exec -T {service} sh -c {restore}"
         )
     }
 }
@@ -211,7 +214,7 @@ fn backup_timer(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
             ),
         )
         .section("Timer")
-        .entry("OnCalendar", specifiers(&backup.schedule))
+        .entry("OnCalendar", backup.schedule.clone())
         // Catch up on a run missed while the host was off, and spread the load a little.
         .entry("Persistent", "true")
         .entry("RandomizedDelaySec", "30min")

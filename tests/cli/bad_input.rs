@@ -93,6 +93,16 @@ bad_cases!(
     several_problems,
     completed_dependency_restarts,
     autoscaling_bounds,
+    newline_in_description,
+    newline_in_stack_description,
+    newline_in_variable_default,
+    environment_key_with_equals,
+    names_collide_on_kubernetes,
+    name_too_long,
+    name_starts_with_digit,
+    network_mode_unknown_service,
+    ingress_port_not_served,
+    healthcheck_cmd_shell_words,
 );
 
 #[test]

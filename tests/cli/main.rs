@@ -13,6 +13,7 @@ mod bad_input;
 mod build;
 mod check;
 mod fidelity;
+mod hostile;
 mod import;
 mod kubernetes;
 mod quadlet;

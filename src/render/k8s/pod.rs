@@ -16,7 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::env::{Environment, expand, plain_text};
 use super::fidelity::Warning;
 use super::storage::{Storage, storage};
-use super::{Context, WAIT_IMAGE, k8s_name, note};
+use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Stack, Text};
 
 /// The pod template, and what its storage needs besides (claims, config maps).
@@ -387,7 +387,7 @@ pub(super) fn waits(
         };
         let host = k8s_name(dependency);
         containers.push(Container {
-            name: format!("wait-for-{host}"),
+            name: fitted(format!("wait-for-{host}")),
             image: Some(WAIT_IMAGE.to_string()),
             command: Some(vec![
                 "sh".to_string(),

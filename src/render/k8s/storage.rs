@@ -12,7 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use super::fidelity::Warning;
 use super::pod::binary_quantity;
-use super::{Context, k8s_name, note};
+use super::{Context, fitted, k8s_name, note};
 use crate::model::{MountKind, Service};
 
 /// What a service's storage turns into.
@@ -87,11 +87,11 @@ pub(super) fn storage(
                 if ctx.generated.contains_key(source.trim_end_matches('/')) =>
             {
                 let files = &ctx.generated[source.trim_end_matches('/')];
-                let map_name = format!(
+                let map_name = fitted(format!(
                     "{}-{}",
                     k8s_name(name),
                     k8s_name(source.trim_start_matches("./"))
-                );
+                ));
                 volume.config_map = Some(ConfigMapVolumeSource {
                     name: map_name.clone(),
                     items: Some(
