@@ -324,6 +324,31 @@ const fn row(field: &'static str, support: [Support; 4]) -> Row {
     Row { field, support }
 }
 
+/// The table as Markdown (docs/fidelity.md, `scripts/fidelity`): field × backend, each
+/// cell "rendered", "reported: why" or "n/a: why".
+pub fn matrix_markdown() -> String {
+    let mut out = String::from(
+        "# Fidelity of service fields per backend\n\n\
+         Generated from `src/render/fidelity.rs` by `scripts/fidelity`; `tests/cli/fidelity.rs` checks every cell\n\
+         against the real output. **rendered**: the backend carries the field with the model's meaning.\n\
+         **reported**: it cannot; `berth build` warns (an error with `--strict` or a profile's `strict = true`)\n\
+         and the artifact says so at the top. **n/a**: the field means nothing there.\n\n\
+         | field | compose | quadlet | kubernetes | apply |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for row in SERVICE_FIELDS {
+        let cells: Vec<String> = Backend::ALL
+            .iter()
+            .map(|backend| match row.get(*backend) {
+                Support::Rendered => "rendered".to_string(),
+                Support::Reported(why) => format!("reported: {why}"),
+                Support::NotApplicable(why) => format!("n/a: {why}"),
+            })
+            .collect();
+        out.push_str(&format!("| `{}` | {} |\n", row.field, cells.join(" | ")));
+    }
+    out
+}
+
 /// The row of a service field.
 pub fn service_field(field: &str) -> Option<&'static Row> {
     SERVICE_FIELDS.iter().find(|row| row.field == field)
