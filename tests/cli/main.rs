@@ -14,6 +14,7 @@ mod build;
 mod check;
 mod import;
 mod kubernetes;
+mod library;
 mod quadlet;
 mod secrets;
 mod validators;
