@@ -262,9 +262,10 @@ fn overlay(library: Vec<(String, PathBuf)>, project: Vec<(String, PathBuf)>) -> 
         })
         .collect();
     for (name, path) in project {
-        let origin = match entries.contains_key(&name) {
-            true => Origin::ProjectShadowingLibrary,
-            false => Origin::Project,
+        let origin = if entries.contains_key(&name) {
+            Origin::ProjectShadowingLibrary
+        } else {
+            Origin::Project
         };
         entries.insert(name.clone(), ModuleEntry { name, origin, path });
     }
