@@ -6,10 +6,13 @@ mod apply;
 mod bless;
 mod build;
 mod check;
+mod completions;
 mod deploy;
 mod down;
 mod generations;
 mod import;
+mod init;
+mod library;
 mod list;
 mod plan;
 mod rollback;
@@ -27,7 +30,8 @@ use crate::project::{ProfileRef, Project, StackRef};
 #[derive(Debug, Parser)]
 #[command(name = "berth", version, about, long_about = None, after_help = EXAMPLES)]
 pub struct Cli {
-    /// Project folder holding schemas/, modules/ and profiles/.
+    /// Project folder: modules/stacks/, and optionally schemas/, modules/services/ and
+    /// profiles/ of its own, which win over berth's library.
     #[arg(long, global = true, default_value = ".", value_name = "DIR")]
     root: PathBuf,
     /// More output (-v: progress, -vv: debug).
@@ -49,7 +53,9 @@ const EXAMPLES: &str = "Examples:
   berth plan --stack ape --profile dev what apply would change on the Docker engine
   berth apply --stack ape --profile dev --yes
   berth rollback --stack ape --profile dev
-  berth import docker-compose.yml --name shop";
+  berth import docker-compose.yml --name shop
+  berth init shop                      start a project in ./shop
+  berth list --modules                 which modules come from berth's library";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -73,6 +79,14 @@ enum Command {
     Down(down::Down),
     /// Turn a Compose file into a stack module; list what cannot be kept.
     Import(import::Import),
+    /// Start a project: an example stack using berth's library, berth.toml, .gitignore.
+    Init(init::Init),
+    /// The library embedded in berth: export it, or print its import path for editors.
+    Library(library::Library),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(completions::Completions),
+    /// Print berth's man page.
+    Man(completions::Man),
 }
 
 /// Which stacks and profiles a command works on.
@@ -151,6 +165,11 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Down(command) => return command.run(),
         // Writes into modules/stacks/ by default, but needs no project to read.
         Command::Import(command) => return command.run(&cli.root),
+        // These make a project, or need none.
+        Command::Init(command) => return command.run(&cli.root),
+        Command::Library(command) => return command.run(&cli.root),
+        Command::Completions(command) => return command.run(),
+        Command::Man(command) => return command.run(),
         _ => {}
     }
     let project = Project::open(&cli.root)?;
@@ -161,9 +180,14 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::List(command) => command.run(&project),
         Command::Plan(command) => command.run(&project),
         Command::Apply(command) => command.run(&project, cli.quiet),
-        Command::Generations(_) | Command::Rollback(_) | Command::Down(_) | Command::Import(_) => {
-            Ok(Outcome::Done)
-        }
+        Command::Generations(_)
+        | Command::Rollback(_)
+        | Command::Down(_)
+        | Command::Import(_)
+        | Command::Init(_)
+        | Command::Library(_)
+        | Command::Completions(_)
+        | Command::Man(_) => Ok(Outcome::Done),
     }
 }
 

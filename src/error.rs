@@ -23,6 +23,8 @@ pub enum Error {
     Apply(#[from] crate::apply::ApplyError),
     #[error(transparent)]
     Import(#[from] ImportFailure),
+    #[error(transparent)]
+    Init(#[from] crate::init::InitError),
 }
 
 /// `berth import` could not produce a module, or would lose part of the file.
@@ -53,12 +55,19 @@ pub enum ImportFailure {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error(
-        "{root}: not a berth project: no `{missing}` folder\nhint: pass --root DIR, the folder that holds schemas/, modules/ and profiles/"
+        "{root}: not a berth project: no `{missing}` folder\nhint: pass --root DIR, the folder that holds modules/stacks/, or start a project there with `berth init`"
     )]
     NotAProject {
         root: PathBuf,
         missing: &'static str,
     },
+    /// `berth.toml` is unreadable or asks for another berth.
+    #[error("{0}")]
+    Manifest(Diagnostic),
+    #[error(
+        "cannot write berth's library into its cache: {0}\nhint: set BERTH_CACHE_DIR to a writable folder"
+    )]
+    Library(OutputError),
     #[error("unknown stack `{name}`\nhint: stacks in {dir}: {}", known.join(", "))]
     UnknownStack {
         name: String,
@@ -155,6 +164,8 @@ pub enum OutputError {
     },
     #[error("{}: artifact path escapes the output folder", path.display())]
     UnsafePath { path: PathBuf },
+    #[error("{}: not empty; berth writes only into a new or empty folder", path.display())]
+    NotEmpty { path: PathBuf },
 }
 
 /// `file:line:col: key: message`, leaving out what is unknown.

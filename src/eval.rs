@@ -119,9 +119,8 @@ fn nickel_string(text: &str) -> String {
         .replace('%', "\\%")
 }
 
-/// Nickel prints absolute paths; users think in paths relative to their project.
+/// Nickel prints absolute paths; users think in paths relative to their project, and
+/// library files are named `berth:schemas/…` (their cache folder is no place of theirs).
 fn relative_paths(project: &Project, report: &str) -> String {
-    let mut root = project.root().to_string_lossy().into_owned();
-    root.push('/');
-    report.replace(&root, "")
+    project.shorten_paths(report)
 }

@@ -60,6 +60,99 @@ pub fn replace_file(path: &Path, contents: &str) -> Result<(), OutputError> {
     Ok(())
 }
 
+/// Puts `tree` at `dest` as a whole, for a folder several berth processes may create at
+/// once (the library cache): when another process renamed its copy into place first, that
+/// copy is kept, so a reader never sees the folder missing or half-written.
+///
+/// # Errors
+/// Any IO failure.
+pub fn install_dir(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<(), OutputError> {
+    let staged = stage(dest, tree)?;
+    if dest.exists() {
+        return swap_into_place(staged.path(), dest);
+    }
+    match std::fs::rename(staged.path(), dest) {
+        Ok(()) => Ok(()),
+        Err(_) if dest.is_dir() => Ok(()),
+        Err(e) => Err(io(dest)(e)),
+    }
+}
+
+/// Writes `tree` as the new folder `dir`, which must not exist or be empty.
+///
+/// # Errors
+/// `NotEmpty` when `dir` holds anything; any IO failure (nothing is then left behind).
+pub fn write_new_dir(dir: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<(), OutputError> {
+    if !is_empty_or_missing(dir)? {
+        return Err(OutputError::NotEmpty {
+            path: dir.to_path_buf(),
+        });
+    }
+    replace_dir(dir, tree)
+}
+
+/// What [`write_new_files`] did with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    /// A file of that name was there already and was left as it was.
+    Kept,
+}
+
+/// Writes each file of `tree` below `dir` unless a file of that name exists: an existing
+/// file is never replaced, even when it appears between a check and the write (each file
+/// is created with `create_new`, which the kernel refuses for an existing name).
+///
+/// # Errors
+/// Any IO failure; files written before it stay.
+pub fn write_new_files(
+    dir: &Path,
+    tree: &BTreeMap<PathBuf, String>,
+) -> Result<Vec<(PathBuf, Written)>, OutputError> {
+    let mut done = Vec::new();
+    for (path, contents) in tree {
+        if !is_safe_relative(path) {
+            return Err(OutputError::UnsafePath { path: path.clone() });
+        }
+        let file = dir.join(path);
+        let parent = file.parent().unwrap_or(dir);
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+        done.push((path.clone(), write_new_file(&file, contents)?));
+    }
+    Ok(done)
+}
+
+/// Creates `file` with `contents` unless it exists (`create_new` refuses atomically).
+fn write_new_file(file: &Path, contents: &str) -> Result<Written, OutputError> {
+    let opened = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(file);
+    let mut handle = match opened {
+        Ok(handle) => handle,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(Written::Kept),
+        Err(e) => return Err(io(file)(e)),
+    };
+    if let Err(e) = std::io::Write::write_all(&mut handle, contents.as_bytes()) {
+        // The file is ours, created a moment ago: leave nothing half-written behind.
+        let _ = std::fs::remove_file(file);
+        return Err(io(file)(e));
+    }
+    Ok(Written::Created)
+}
+
+/// Whether `dir` is missing or an empty folder.
+///
+/// # Errors
+/// When `dir` exists but cannot be read.
+pub fn is_empty_or_missing(dir: &Path) -> Result<bool, OutputError> {
+    match std::fs::read_dir(dir) {
+        Ok(mut entries) => Ok(entries.next().is_none()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(io(dir)(e)),
+    }
+}
+
 /// Writes `tree` into a fresh temporary folder beside `dest` (same filesystem, so renames work).
 fn stage(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<tempfile::TempDir, OutputError> {
     let parent = match dest.parent() {

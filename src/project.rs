@@ -1,14 +1,37 @@
-//! A berth project on disk: `schemas/`, `modules/` (with `modules/stacks/`) and `profiles/`
-//! under one root. Finds stacks and profiles by name; reads nothing else.
+//! A berth project on disk: `modules/stacks/` under one root, and optionally its own
+//! `schemas/`, `modules/services/` and `profiles/`, which win over berth's embedded library
+//! file by file. Finds stacks, profiles and modules by name; reads nothing else.
 
+pub mod manifest;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::LoadError;
+use crate::library;
 
-/// The folders of a project, checked to exist.
+/// A project root, with the library folder its imports fall back to.
 #[derive(Debug, Clone)]
 pub struct Project {
     root: PathBuf,
+    library: PathBuf,
+}
+
+/// Where a module or profile comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Project,
+    /// The project's file of that name replaces the library's.
+    ProjectShadowingLibrary,
+    Library,
+}
+
+/// A file importable by name (`berth.ncl`, `services/postgres.ncl`), or a profile.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModuleEntry {
+    pub name: String,
+    pub origin: Origin,
+    pub path: PathBuf,
 }
 
 /// A stack module: `modules/stacks/<name>.ncl`.
@@ -38,30 +61,77 @@ impl ProfileRef {
 }
 
 impl Project {
-    /// Opens the project at `root`.
+    /// Opens the project at `root`: checks `berth.toml` (if any) against this berth and
+    /// materialises the embedded library in the cache.
     ///
     /// # Errors
-    /// `NotAProject` when one of the three folders is missing.
+    /// `NotAProject` without `modules/stacks/`; `Manifest` when `berth.toml` is bad or
+    /// asks for another berth; `Library` when the cache cannot be written.
     pub fn open(root: &Path) -> Result<Project, LoadError> {
         let root = std::path::absolute(root).map_err(|source| LoadError::Io {
             path: root.into(),
             source,
         })?;
-        for missing in ["schemas", "modules/stacks", "profiles"] {
-            if !root.join(missing).is_dir() {
-                return Err(LoadError::NotAProject { root, missing });
-            }
+        let missing = "modules/stacks";
+        if !root.join(missing).is_dir() {
+            return Err(LoadError::NotAProject { root, missing });
         }
-        Ok(Project { root })
+        manifest::check(&root, library::VERSION)?;
+        let library = library::materialise().map_err(LoadError::Library)?;
+        Ok(Project { root, library })
     }
 
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// Folders searched by `import "x.ncl"` after the importing file's own folder.
+    /// The folder holding berth's library for this run (`berth library path`).
+    pub fn library(&self) -> &Path {
+        &self.library
+    }
+
+    /// Folders searched by `import "x.ncl"` after the importing file's own folder: the
+    /// project's first, so its files win over the library's of the same name.
     pub fn import_paths(&self) -> Vec<PathBuf> {
-        vec![self.root.join("schemas"), self.root.join("modules")]
+        import_paths(&self.root, &self.library)
+    }
+
+    /// Folders holding schemas, the project's first.
+    pub fn schema_dirs(&self) -> Vec<PathBuf> {
+        vec![self.root.join("schemas"), self.library.join("schemas")]
+    }
+
+    /// Every module importable by name with where it comes from: schemas (`berth.ncl`),
+    /// then service modules (`services/postgres.ncl`), each sorted by name.
+    ///
+    /// # Errors
+    /// When a folder of the project cannot be read.
+    pub fn modules(&self) -> Result<Vec<ModuleEntry>, LoadError> {
+        let mut entries = Vec::new();
+        for (dir, strip) in [("schemas", "schemas"), ("modules/services", "modules")] {
+            let library = named_files(&self.library, dir, strip)?;
+            let project = named_files(&self.root, dir, strip)?;
+            entries.extend(overlay(library, project));
+        }
+        Ok(entries)
+    }
+
+    /// Every profile with where it comes from, named without `.ncl`, sorted by name.
+    ///
+    /// # Errors
+    /// When `profiles/` cannot be read.
+    pub fn profile_entries(&self) -> Result<Vec<ModuleEntry>, LoadError> {
+        let library = named_files(&self.library, "profiles", "profiles")?;
+        let project = named_files(&self.root, "profiles", "profiles")?;
+        let mut entries: Vec<ModuleEntry> = overlay(library, project)
+            .into_iter()
+            .map(|entry| ModuleEntry {
+                name: entry.name.trim_end_matches(".ncl").to_string(),
+                ..entry
+            })
+            .collect();
+        entries.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(entries)
     }
 
     /// Every stack, sorted by name.
@@ -76,15 +146,16 @@ impl Project {
             .collect())
     }
 
-    /// Every profile, sorted by name.
+    /// Every profile, sorted by name: the library's, each replaced by the project's
+    /// `profiles/<name>.ncl` when there is one, and the project's own.
     ///
     /// # Errors
     /// When `profiles/` cannot be read.
     pub fn profiles(&self) -> Result<Vec<ProfileRef>, LoadError> {
-        let entries = ncl_files(&self.root.join("profiles"))?;
-        Ok(entries
+        Ok(self
+            .profile_entries()?
             .into_iter()
-            .map(|(name, path)| ProfileRef::File { name, path })
+            .map(|ModuleEntry { name, path, .. }| ProfileRef::File { name, path })
             .collect())
     }
 
@@ -124,10 +195,81 @@ impl Project {
         )
     }
 
-    /// `path` relative to the project root when it lies inside it.
-    pub fn relative<'a>(&self, path: &'a Path) -> &'a Path {
-        path.strip_prefix(&self.root).unwrap_or(path)
+    /// `path` as users should read it: relative to the project root when it lies inside
+    /// it, `berth:schemas/service.ncl` for a library file, else as it is.
+    pub fn relative(&self, path: &Path) -> PathBuf {
+        if let Ok(inside) = path.strip_prefix(&self.library) {
+            return PathBuf::from(format!("{}{}", library::PREFIX, inside.display()));
+        }
+        path.strip_prefix(&self.root).unwrap_or(path).to_path_buf()
     }
+
+    /// `text` (a Nickel report) with absolute paths written as [`Project::relative`] does.
+    pub fn shorten_paths(&self, text: &str) -> String {
+        let prefix = |dir: &Path| {
+            let mut dir = dir.to_string_lossy().into_owned();
+            dir.push('/');
+            dir
+        };
+        // The library first: the cache may lie inside the project (BERTH_CACHE_DIR).
+        text.replace(&prefix(&self.library), library::PREFIX)
+            .replace(&prefix(&self.root), "")
+    }
+}
+
+/// The import path of the project at `root` with the library at `library`: the project's
+/// `schemas/` and `modules/`, then the library's (`berth library path` prints it).
+pub fn import_paths(root: &Path, library: &Path) -> Vec<PathBuf> {
+    vec![
+        root.join("schemas"),
+        root.join("modules"),
+        library.join("schemas"),
+        library.join("modules"),
+    ]
+}
+
+/// `(import name, path)` of the `.ncl` files in `base/dir`, named relative to `base/strip`
+/// (`modules/services/x.ncl` is imported as `services/x.ncl`); none when `dir` is missing.
+fn named_files(base: &Path, dir: &str, strip: &str) -> Result<Vec<(String, PathBuf)>, LoadError> {
+    let folder = base.join(dir);
+    if !folder.is_dir() {
+        return Ok(Vec::new());
+    }
+    let prefix = Path::new(dir).strip_prefix(strip).unwrap_or(Path::new(""));
+    Ok(ncl_files(&folder)?
+        .into_iter()
+        .map(|(stem, path)| {
+            let name = prefix
+                .join(format!("{stem}.ncl"))
+                .to_string_lossy()
+                .into_owned();
+            (name, path)
+        })
+        .collect())
+}
+
+/// The library's entries with the project's laid over them, sorted by name.
+fn overlay(library: Vec<(String, PathBuf)>, project: Vec<(String, PathBuf)>) -> Vec<ModuleEntry> {
+    let mut entries: BTreeMap<String, ModuleEntry> = library
+        .into_iter()
+        .map(|(name, path)| {
+            let entry = ModuleEntry {
+                name: name.clone(),
+                origin: Origin::Library,
+                path,
+            };
+            (name, entry)
+        })
+        .collect();
+    for (name, path) in project {
+        let origin = if entries.contains_key(&name) {
+            Origin::ProjectShadowingLibrary
+        } else {
+            Origin::Project
+        };
+        entries.insert(name.clone(), ModuleEntry { name, origin, path });
+    }
+    entries.into_values().collect()
 }
 
 fn select<T: Clone>(

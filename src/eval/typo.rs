@@ -82,10 +82,13 @@ fn definition_in(file: &Path, field: &str, project: &Project) -> Option<Location
 /// alone with its `| ...` annotations on the following lines.
 fn schema_fields(project: &Project) -> Vec<String> {
     let mut fields = Vec::new();
-    let Ok(entries) = std::fs::read_dir(project.root().join("schemas")) else {
-        return fields;
-    };
-    let mut paths: Vec<PathBuf> = entries.filter_map(Result::ok).map(|e| e.path()).collect();
+    // The project's schemas and the library's: a project may have either or both.
+    let mut paths: Vec<PathBuf> = project
+        .schema_dirs()
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.filter_map(Result::ok).map(|e| e.path()))
+        .collect();
     paths.sort();
     for path in paths {
         let Ok(source) = std::fs::read_to_string(&path) else {

@@ -143,7 +143,7 @@ fn not_a_project() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("not a berth project: no `schemas` folder"),
+        stderr.contains("not a berth project: no `modules/stacks` folder"),
         "{stderr}"
     );
 }

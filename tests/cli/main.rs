@@ -16,6 +16,7 @@ mod fidelity;
 mod hostile;
 mod import;
 mod kubernetes;
+mod library;
 mod quadlet;
 mod secrets;
 mod validators;
