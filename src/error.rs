@@ -38,6 +38,10 @@ pub enum ImportFailure {
     },
     #[error("{}: {message}", file.display())]
     EnvFile { file: PathBuf, message: String },
+    #[error(
+        "--name {name:?}: not a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit); nothing was written\nhint: e.g. --name {suggestion}"
+    )]
+    BadName { name: String, suggestion: String },
     #[error("{}: exists already\nhint: pass --force to replace it, or --out to write elsewhere", path.display())]
     Exists { path: PathBuf },
     #[error(
@@ -73,6 +77,17 @@ pub enum LoadError {
     Io {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("nothing to build: {}/ holds no `.ncl` file\nhint: {hint}", dir.display())]
+    NothingToBuild { dir: PathBuf, hint: &'static str },
+    #[error(
+        "{}: `{stem}` cannot be a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit)\nhint: rename the file, e.g. to {suggestion}.ncl",
+        path.display()
+    )]
+    BadStackName {
+        path: PathBuf,
+        stem: String,
+        suggestion: String,
     },
 }
 
@@ -125,6 +140,26 @@ pub enum OutputError {
     },
     #[error("{}: artifact path escapes the output folder", path.display())]
     UnsafePath { path: PathBuf },
+    #[error(
+        "{}: the output folder holds the project itself; berth replaces its output folder as a whole\nhint: pass a folder of its own, e.g. --out out",
+        dest.display()
+    )]
+    HoldsProject { dest: PathBuf },
+    #[error(
+        "{}: exists and is not a folder; nothing was written\nhint: pass a folder, e.g. --out out",
+        dest.display()
+    )]
+    NotAFolder { dest: PathBuf },
+    #[error(
+        "{}: a folder berth did not write (it has no `{}`), and berth replaces its output folder as a whole; nothing was written\nhint: pass a new or empty folder, or remove this one yourself if it is an old berth output",
+        dest.display(), crate::output::MARKER
+    )]
+    NotOwned { dest: PathBuf },
+    #[error(
+        "{}: holds files berth did not write: {files}; a build would delete them, so nothing was written\nhint: move them out of the folder, then build again",
+        dest.display()
+    )]
+    NotBerths { dest: PathBuf, files: String },
 }
 
 /// `file:line:col: key: message`, leaving out what is unknown.

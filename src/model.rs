@@ -589,8 +589,12 @@ impl Stack {
         };
         let stack: Stack = serde_path_to_error::deserialize(&evaluated.value).map_err(|e| {
             let field = e.path().to_string();
-            let mut diagnostic = Diagnostic::new(&field, e.inner().to_string())
-                .with_hint("the schema and the model disagree; was a file in schemas/ edited?");
+            let message = e.inner().to_string();
+            let mut diagnostic = match out_of_range(&message) {
+                Some(limit) => Diagnostic::new(&field, limit),
+                None => Diagnostic::new(&field, message)
+                    .with_hint("the schema and the model disagree; was a file in schemas/ edited?"),
+            };
             diagnostic.location = evaluated.positions.locate(&field);
             fail(vec![diagnostic])
         })?;
@@ -604,6 +608,25 @@ impl Stack {
             Err(fail(diagnostics))
         }
     }
+}
+
+/// A number the schema accepts but berth's type cannot hold (`replicas = 1e20`): the
+/// value and the limit, from serde's `invalid value: integer `N`, expected u32`.
+fn out_of_range(message: &str) -> Option<String> {
+    let (found, expected) = message.split_once(", expected ")?;
+    let found = found
+        .strip_prefix("invalid value: integer ")
+        .or_else(|| found.strip_prefix("invalid type: floating point "))?;
+    let largest = match expected.trim() {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" => u64::MAX,
+        _ => return None,
+    };
+    Some(format!(
+        "{found} is out of range: the largest value here is {largest}"
+    ))
 }
 
 fn text_at(value: &serde_json::Value, key: &str) -> String {

@@ -27,10 +27,10 @@ impl Build {
         let builds = compile_all(project, &stacks, &profiles, jobs())?;
         let files = tree(&builds);
         if self.selection.is_everything() {
-            output::replace_dir(&self.out, &files)?;
+            output::replace_dir(&self.out, project.root(), &files)?;
         } else {
             let dirs: Vec<PathBuf> = builds.iter().map(|built| built.dir()).collect();
-            output::replace_subdirs(&self.out, &dirs, &files)?;
+            output::replace_subdirs(&self.out, project.root(), &dirs, &files)?;
         }
         tracing::info!(
             "wrote {} files for {} builds into {}",
