@@ -778,7 +778,7 @@ impl<'a> Translator<'a> {
         };
         // [host_ip:][published:]target — an IPv6 host address is written in brackets.
         let (host_ip, rest) = split_host_ip(&spec);
-        if let Some(port) = port_past_range(&rest) {
+        if let Some(port) = port_past_range(rest) {
             self.refuse(
                 node.line,
                 path,
