@@ -87,10 +87,13 @@ fn misspelt_field(project: &Project, stack: &StackRef, report: &str) -> Option<S
         }
         None => "the schemas in schemas/ list every field".to_string(),
     };
-    Some(format!(
-        "{place}{}: unknown field\n  hint: {hint}",
-        typo.field
-    ))
+    // An empty name (`"" = 1`) is shown quoted, or the line would start with `: `.
+    let field = if typo.field.is_empty() {
+        "\"\""
+    } else {
+        typo.field.as_str()
+    };
+    Some(format!("{place}{field}: unknown field\n  hint: {hint}"))
 }
 
 /// A stack module that is neither a record nor a function giving one.

@@ -30,6 +30,8 @@ pub fn find(report: &str, project: &Project, first_file: &Path) -> Option<Typo> 
     let schemas = schema_records(project);
     let suggestion = match path_to(&schemas, &field) {
         Some(path) => Some(Suggestion::Elsewhere(path)),
+        // Every name starts with the empty one: no suggestion means anything.
+        None if field.is_empty() => None,
         None => {
             let known: Vec<&str> = schemas
                 .values()
@@ -73,6 +75,10 @@ fn search_files(project: &Project, first_file: &Path) -> Vec<PathBuf> {
 
 /// Where `field` is defined in `file`: the name followed by `=`, `|` or `.`.
 fn definition_in(file: &Path, field: &str, project: &Project) -> Option<Location> {
+    // An empty name (`"" = 1`) matches everywhere, and the search below would never end.
+    if field.is_empty() {
+        return None;
+    }
     let source = std::fs::read_to_string(file).ok()?;
     for (line_index, line) in source.lines().enumerate() {
         let code = line.split('#').next().unwrap_or("");

@@ -97,6 +97,7 @@ bad_cases!(
     unterminated_string,
     replicas_out_of_range,
     misplaced_field,
+    empty_field_name,
 );
 
 #[test]

@@ -13,8 +13,12 @@ use proptest::test_runner::{Config, TestRunner};
 
 use crate::support::{Berth, REPO};
 
-/// Longer than any real build in debug on a loaded machine; a hang goes past it.
-const TIME_LIMIT: Duration = Duration::from_secs(120);
+/// CPU time far beyond any real build in debug (a bundled stack takes about a second); a
+/// hang goes past it. CPU time, not wall time: a long run is niced on a shared machine.
+const CPU_LIMIT: Duration = Duration::from_secs(60);
+
+/// Wall time after which a case fails even if its CPU time could not be read.
+const WALL_LIMIT: Duration = Duration::from_secs(1800);
 
 const PROFILES: &[&str] = &["dev", "prod-lite", "staging", "--no-profile"];
 
@@ -211,11 +215,14 @@ fn check_build(root: &Path, source: &str, profile: &str) -> Result<(), TestCaseE
         if let Some(status) = child.try_wait().expect("wait") {
             break status;
         }
-        if started.elapsed() > TIME_LIMIT {
+        let cpu = cpu_time(child.id());
+        if cpu > CPU_LIMIT || started.elapsed() > WALL_LIMIT {
             let _ = child.kill();
             let _ = child.wait();
+            save_failure(source);
             return Err(TestCaseError::fail(format!(
-                "berth hung past {TIME_LIMIT:?}"
+                "berth hung: {cpu:?} of CPU, {:?} of wall time",
+                started.elapsed()
             )));
         }
         std::thread::sleep(Duration::from_millis(20));
@@ -225,6 +232,14 @@ fn check_build(root: &Path, source: &str, profile: &str) -> Result<(), TestCaseE
         let _ = std::io::Read::read_to_string(&mut pipe, &mut stderr);
     }
     let wrote = out.join("fuzz").exists();
+    let clean = match status.code() {
+        Some(0) => wrote,
+        Some(2) => !wrote && stderr.starts_with("error: ") && !stderr.contains("@0x"),
+        _ => false,
+    };
+    if !clean || stderr.contains("panicked") {
+        save_failure(source);
+    }
     match status.code() {
         Some(0) => prop_assert!(wrote, "exit 0 but nothing written\n{stderr}"),
         Some(2) => {
@@ -236,6 +251,32 @@ fn check_build(root: &Path, source: &str, profile: &str) -> Result<(), TestCaseE
     }
     prop_assert!(!stderr.contains("panicked"), "panic:\n{stderr}");
     Ok(())
+}
+
+/// User plus system CPU time of a running process, from /proc (Linux; zero elsewhere).
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    // USER_HZ is 100 on every Linux architecture berth runs on.
+    Duration::from_millis(ticks * 10)
+}
+
+/// Keeps a failing module where `BERTH_FUZZ_SAVE` says, to reproduce it by hand.
+fn save_failure(source: &str) {
+    if let Some(dir) = std::env::var_os("BERTH_FUZZ_SAVE") {
+        let dir = PathBuf::from(dir);
+        let _ = std::fs::create_dir_all(&dir);
+        let n = std::fs::read_dir(&dir).map_or(0, Iterator::count);
+        let _ = std::fs::write(dir.join(format!("failure-{n}.ncl")), source);
+    }
 }
 
 fn bundled_stacks() -> Vec<String> {
