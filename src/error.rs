@@ -162,6 +162,19 @@ pub enum OutputError {
     NotBerths { dest: PathBuf, files: String },
 }
 
+/// Where a file stops being UTF-8: 1-based line and column of the first bad byte, and the byte.
+pub fn not_utf8_at(error: &std::string::FromUtf8Error) -> (usize, usize, u8) {
+    let bytes = error.as_bytes();
+    let valid = &bytes[..error.utf8_error().valid_up_to()];
+    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (
+        line,
+        column,
+        bytes.get(valid.len()).copied().unwrap_or_default(),
+    )
+}
+
 /// `file:line:col: key: message`, leaving out what is unknown.
 fn located(file: &std::path::Path, error: &crate::import::ImportError) -> String {
     let mut place = file.display().to_string();

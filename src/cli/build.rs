@@ -16,7 +16,7 @@ use crate::project::Project;
 pub struct Build {
     #[command(flatten)]
     selection: Selection,
-    /// Output folder.
+    /// Output folder: new, empty, or one berth wrote (it lists its files in .berth-output).
     #[arg(long, default_value = "out", value_name = "DIR")]
     out: PathBuf,
 }

@@ -130,10 +130,7 @@ fn read_text(path: &Path) -> Result<String, Error> {
         source,
     })?;
     String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-        let byte = e.as_bytes().get(valid.len()).copied().unwrap_or_default();
+        let (line, column, byte) = crate::error::not_utf8_at(&e);
         ImportFailure::Invalid {
             file: path.to_path_buf(),
             error: import::ImportError {

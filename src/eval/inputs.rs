@@ -35,10 +35,7 @@ pub fn read_module(project: &Project, path: &Path) -> Result<String, String> {
     let shown = project.relative(path).display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {}", describe(path, &e)))?;
     String::from_utf8(bytes).map_err(|e| {
-        let valid = &e.as_bytes()[..e.utf8_error().valid_up_to()];
-        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
-        let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
-        let byte = e.as_bytes().get(valid.len()).copied().unwrap_or_default();
+        let (line, column, byte) = crate::error::not_utf8_at(&e);
         format!(
             "{shown}:{line}:{column}: not UTF-8 text (byte 0x{byte:02x})\n  hint: modules are UTF-8; convert the file, e.g. with iconv"
         )
