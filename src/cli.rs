@@ -2,6 +2,24 @@
 //! outcome to the exit code (0 done, 1 drift, 2 error). Subcommands render nothing
 //! themselves; they call the library.
 
+/// `println!` for command output that ignores a closed stdout (`berth list | head -1`):
+/// the reader has what it wanted, so berth carries on to its usual exit code instead of
+/// panicking, as `println!` does on a broken pipe.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// [`say!`] without the newline.
+macro_rules! say_raw {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod apply;
 mod bless;
 mod build;
@@ -115,6 +133,7 @@ impl Selection {
         } else {
             project.select_profiles(&self.profiles)?
         };
+        project.require_something(&stacks, &profiles)?;
         Ok((stacks, profiles))
     }
 }

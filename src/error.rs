@@ -42,6 +42,10 @@ pub enum ImportFailure {
     },
     #[error("{}: {message}", file.display())]
     EnvFile { file: PathBuf, message: String },
+    #[error(
+        "--name {name:?}: not a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit); nothing was written\nhint: e.g. --name {suggestion}"
+    )]
+    BadName { name: String, suggestion: String },
     #[error("{}: exists already\nhint: pass --force to replace it, or --out to write elsewhere", path.display())]
     Exists { path: PathBuf },
     #[error(
@@ -84,6 +88,17 @@ pub enum LoadError {
     Io {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("nothing to build: {}/ holds no `.ncl` file\nhint: {hint}", dir.display())]
+    NothingToBuild { dir: PathBuf, hint: &'static str },
+    #[error(
+        "{}: `{stem}` cannot be a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit)\nhint: rename the file, e.g. to {suggestion}.ncl",
+        path.display()
+    )]
+    BadStackName {
+        path: PathBuf,
+        stem: String,
+        suggestion: String,
     },
 }
 
@@ -166,6 +181,39 @@ pub enum OutputError {
     UnsafePath { path: PathBuf },
     #[error("{}: not empty; berth writes only into a new or empty folder", path.display())]
     NotEmpty { path: PathBuf },
+    #[error(
+        "{}: the output folder holds the project itself; berth replaces its output folder as a whole\nhint: pass a folder of its own, e.g. --out out",
+        dest.display()
+    )]
+    HoldsProject { dest: PathBuf },
+    #[error(
+        "{}: exists and is not a folder; nothing was written\nhint: pass a folder, e.g. --out out",
+        dest.display()
+    )]
+    NotAFolder { dest: PathBuf },
+    #[error(
+        "{}: a folder berth did not write (it has no `{}`), and berth replaces its output folder as a whole; nothing was written\nhint: pass a new or empty folder, or remove this one yourself if it is an old berth output",
+        dest.display(), crate::output::MARKER
+    )]
+    NotOwned { dest: PathBuf },
+    #[error(
+        "{}: holds files berth did not write: {files}; a build would delete them, so nothing was written\nhint: move them out of the folder, then build again",
+        dest.display()
+    )]
+    NotBerths { dest: PathBuf, files: String },
+}
+
+/// Where a file stops being UTF-8: 1-based line and column of the first bad byte, and the byte.
+pub fn not_utf8_at(error: &std::string::FromUtf8Error) -> (usize, usize, u8) {
+    let bytes = error.as_bytes();
+    let valid = &bytes[..error.utf8_error().valid_up_to()];
+    let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+    let column = valid.iter().rev().take_while(|b| **b != b'\n').count() + 1;
+    (
+        line,
+        column,
+        bytes.get(valid.len()).copied().unwrap_or_default(),
+    )
 }
 
 /// `file:line:col: key: message`, leaving out what is unknown.

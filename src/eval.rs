@@ -2,7 +2,10 @@
 //! back plain JSON plus a map of where each field was written. The only module that
 //! imports `nickel_lang_core`; nothing Nickel-typed leaves it (none of it is `Send`).
 
+mod explain;
+mod inputs;
 mod positions;
+mod scan;
 mod typo;
 
 use nickel_lang_core::{
@@ -42,8 +45,9 @@ pub fn evaluate(
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
-        report: relative_paths(project, &report),
+        report: explain::without_addresses(&relative_paths(project, &report)),
     };
+    inputs::check(project, stack, profile).map_err(&fail)?;
     // A string source resolves its imports against its virtual path, so give it one inside
     // the project (a relative name would resolve against the process's working directory).
     let main_path = project.root().join("__berth_main__.ncl");
@@ -54,7 +58,11 @@ pub fn evaluate(
         .map_err(|e| fail(e.to_string()))?;
     let value = program.eval_full_for_export().map_err(|e| {
         let report = report_as_str(&mut program.files(), e, ColorOpt::Never);
-        fail(merge_hint(explain_typo(project, stack, report)))
+        fail(explain::report(
+            project,
+            stack,
+            relative_paths(project, &report),
+        ))
     })?;
     validate(ExportFormat::Json, &value).map_err(|e| {
         let e = e.with_pos_table(program.pos_table().clone());
@@ -64,36 +72,6 @@ pub fn evaluate(
     // `to_value` keeps integers as integers (deserializing through serde_json::Value would not).
     let value = serde_json::to_value(&value).map_err(|e| fail(e.to_string()))?;
     Ok(Evaluated { value, positions })
-}
-
-/// Puts the user's line and a suggestion above Nickel's report of a misspelt field.
-fn explain_typo(project: &Project, stack: &StackRef, report: String) -> String {
-    let Some(typo) = typo::find(&report, project, &stack.path) else {
-        return report;
-    };
-    let place = typo
-        .location
-        .map(|location| format!("{location}: "))
-        .unwrap_or_default();
-    let hint = match &typo.suggestion {
-        Some(suggestion) => format!("\n  hint: did you mean `{suggestion}`?"),
-        None => "\n  hint: the schemas in schemas/ list every field".to_string(),
-    };
-    format!("{place}{}: unknown field{hint}\n\n{report}", typo.field)
-}
-
-/// Adds berth's merge rules to Nickel's report of a merge conflict.
-fn merge_hint(report: String) -> String {
-    let conflict = report.contains("non mergeable terms")
-        || report.contains("Arrays can only be merged if they are equal");
-    if !conflict {
-        return report;
-    }
-    format!(
-        "{report}\nhint: two values of one field at the same priority must be equal (arrays never concatenate).\n      \
-         Mark the value to be replaced `| default` (module or stack base), or the replacing one `| force`;\n      \
-         see \"Merge rules\" in README.md."
-    )
 }
 
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.

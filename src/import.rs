@@ -158,6 +158,13 @@ pub fn import(
     };
     let service_entries = extends::resolve(service_entries, read)?;
     let stack = berth_name(stack_name.as_deref().unwrap_or(&options.fallback_name));
+    if !crate::project::is_valid_name(&stack) {
+        return Err(ImportError::shape(
+            root.line.max(1),
+            "name",
+            "no stack name berth can use comes from the file's `name:` or its file name; pass --name NAME",
+        ));
+    }
     let volumes = match volumes_node {
         Some(node) => top_level_map(&mut translator, &stack, node, "volumes", |t, name, node| {
             t.volume(name, node)
@@ -175,15 +182,20 @@ pub fn import(
         None => Vec::new(),
     };
     let mut service_fields = Vec::new();
+    let mut taken: BTreeMap<String, &str> = BTreeMap::new();
     for (key, node) in &service_entries {
+        let name = berth_name(&key.name);
+        check_service_name(&key.name, &name, key.line, &mut taken)?;
         let out = translator.service(&key.name, node)?;
         let mut fields = out.fields;
-        let name = berth_name(&key.name);
         if name != key.name {
             keep_old_name_reachable(&key.name, &mut fields);
             translator.renamed.insert(key.name.clone(), name.clone());
         }
         service_fields.push(Field::new(name, Expr::Record(fields)));
+    }
+    if let Some(invalid) = translator.invalid.first() {
+        return Err(invalid.clone());
     }
     translator.report_pass_through_defaults();
     translator
@@ -211,6 +223,33 @@ pub fn import(
         losses: translator.losses,
         notes: translator.notes,
     })
+}
+
+/// A service name berth can hold once normalised, and no other service's normalised name:
+/// the module written must build, so a name that cannot is refused here.
+fn check_service_name<'n>(
+    original: &'n str,
+    name: &str,
+    line: u64,
+    taken: &mut BTreeMap<String, &'n str>,
+) -> Result<(), ImportError> {
+    if !crate::project::is_valid_name(name) {
+        return Err(ImportError::shape(
+            line,
+            format!("services.{original}"),
+            "berth cannot hold this service name: it keeps lower-case letters, digits, `-` and `_`, starting with a letter or digit",
+        ));
+    }
+    if let Some(other) = taken.insert(name.to_string(), original) {
+        return Err(ImportError::shape(
+            line,
+            format!("services.{original}"),
+            format!(
+                "`{other}` and `{original}` would both be the service `{name}` in berth; rename one of them"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 type Translate<'t, 'a> = fn(&mut Translator<'a>, &str, &Node) -> Expr;

@@ -650,6 +650,8 @@ impl Stack {
             let message = e.inner().to_string();
             let mut diagnostic = if let Some(reason) = message.strip_prefix(text::REFERENCE_ERROR) {
                 Diagnostic::new(&field, reason)
+            } else if let Some(limit) = out_of_range(&message) {
+                Diagnostic::new(&field, limit)
             } else {
                 Diagnostic::new(&field, message)
                     .with_hint("the schema and the model disagree; was a file in schemas/ edited?")
@@ -668,6 +670,25 @@ impl Stack {
             Err(fail(diagnostics))
         }
     }
+}
+
+/// A number the schema accepts but berth's type cannot hold (`replicas = 1e20`): the
+/// value and the limit, from serde's `invalid value: integer `N`, expected u32`.
+fn out_of_range(message: &str) -> Option<String> {
+    let (found, expected) = message.split_once(", expected ")?;
+    let found = found
+        .strip_prefix("invalid value: integer ")
+        .or_else(|| found.strip_prefix("invalid type: floating point "))?;
+    let largest = match expected.trim() {
+        "u8" => u64::from(u8::MAX),
+        "u16" => u64::from(u16::MAX),
+        "u32" => u64::from(u32::MAX),
+        "u64" => u64::MAX,
+        _ => return None,
+    };
+    Some(format!(
+        "{found} is out of range: the largest value here is {largest}"
+    ))
 }
 
 fn text_at(value: &serde_json::Value, key: &str) -> String {

@@ -1,32 +1,50 @@
 //! The only module that writes files. A tree of artifacts is written into a temporary
 //! folder beside its destination and renamed into place, so a failed run leaves the old
-//! output untouched and a reader never sees half a build.
+//! output untouched and a reader never sees half a build. berth deletes only what it
+//! wrote: an output folder carries a marker listing berth's files ([`MARKER`]), and a
+//! folder that is not berth's, or holds a file berth did not write, is refused untouched.
 
 pub mod golden;
+mod owned;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
 use crate::error::OutputError;
 
-/// Replaces `dest` as a whole with `tree` (paths relative to `dest`).
+pub use owned::MARKER;
+
+/// Replaces `dest` as a whole with `tree` (paths relative to `dest`), and marks it as
+/// berth's output. `project_root` is the project being built, which `dest` must not hold.
 ///
 /// # Errors
-/// Any IO failure; `dest` then still holds what it held before.
-pub fn replace_dir(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<(), OutputError> {
-    let staged = stage(dest, tree)?;
+/// `dest` is not berth's to replace (see [`MARKER`]), or any IO failure; `dest` then
+/// still holds what it held before.
+pub fn replace_dir(
+    dest: &Path,
+    project_root: &Path,
+    tree: &BTreeMap<PathBuf, String>,
+) -> Result<(), OutputError> {
+    owned::claim(dest, project_root, tree, None)?;
+    let mut marked = tree.clone();
+    marked.insert(PathBuf::from(MARKER), owned::marker(tree.keys()));
+    let staged = stage(dest, &marked)?;
     swap_into_place(staged.path(), dest)
 }
 
-/// Replaces only the given sub-folders of `dest` (e.g. `ape/dev`), leaving the rest alone.
+/// Replaces only the given sub-folders of `dest` (e.g. `ape/dev`), leaving the rest alone,
+/// and adds their files to the marker.
 ///
 /// # Errors
-/// Any IO failure; folders not yet swapped keep their old contents.
+/// `dest` or one of the sub-folders is not berth's to replace, or any IO failure; folders
+/// not yet swapped keep their old contents.
 pub fn replace_subdirs(
     dest: &Path,
+    project_root: &Path,
     subdirs: &[PathBuf],
     tree: &BTreeMap<PathBuf, String>,
 ) -> Result<(), OutputError> {
+    let previous = owned::claim(dest, project_root, tree, Some(subdirs))?;
     let staged = stage(dest, tree)?;
     for subdir in subdirs {
         let target = dest.join(subdir);
@@ -34,7 +52,12 @@ pub fn replace_subdirs(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
         swap_into_place(&staged.path().join(subdir), &target)?;
     }
-    Ok(())
+    // Files of the folders just replaced are now exactly `tree`'s; the others stay listed.
+    let kept = previous
+        .iter()
+        .filter(|path| !subdirs.iter().any(|subdir| path.starts_with(subdir)));
+    let listed: std::collections::BTreeSet<&PathBuf> = kept.chain(tree.keys()).collect();
+    replace_file(&dest.join(MARKER), &owned::marker(listed.into_iter()))
 }
 
 /// Writes one file through a temporary file beside it and a rename: readers see the old
@@ -88,7 +111,9 @@ pub fn write_new_dir(dir: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<(),
             path: dir.to_path_buf(),
         });
     }
-    replace_dir(dir, tree)
+    // Not an output folder: no marker, and nothing of the user's to protect in it.
+    let staged = stage(dir, tree)?;
+    swap_into_place(staged.path(), dir)
 }
 
 /// What [`write_new_files`] did with one file.
@@ -217,7 +242,8 @@ fn io(path: &Path) -> impl Fn(std::io::Error) -> OutputError + '_ {
     }
 }
 
-/// Every file below `dir`, keyed by its path relative to `dir`; empty if `dir` is missing.
+/// Every file below `dir`, keyed by its path relative to `dir`, except berth's [`MARKER`];
+/// empty if `dir` is missing.
 ///
 /// # Errors
 /// A file that cannot be read.
@@ -231,10 +257,10 @@ pub fn read_tree(dir: &Path) -> Result<BTreeMap<PathBuf, String>, OutputError> {
             path: dir.to_path_buf(),
             source: e.into(),
         })?;
-        if entry.file_type().is_file() {
-            let path = entry.path();
+        let path = entry.path();
+        let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
+        if entry.file_type().is_file() && relative != Path::new(MARKER) {
             let contents = std::fs::read_to_string(path).map_err(io(path))?;
-            let relative = path.strip_prefix(dir).unwrap_or(path).to_path_buf();
             tree.insert(relative, contents);
         }
     }

@@ -165,7 +165,7 @@ impl Project {
     /// `UnknownStack` naming the stacks that do exist.
     pub fn select_stacks(&self, names: &[String]) -> Result<Vec<StackRef>, LoadError> {
         let all = self.stacks()?;
-        select(
+        let selected = select(
             all,
             names,
             |stack| &stack.name,
@@ -174,7 +174,55 @@ impl Project {
                 dir: self.root.join("modules/stacks"),
                 known,
             },
-        )
+        )?;
+        selected
+            .iter()
+            .try_for_each(|stack| self.check_stack_name(stack))?;
+        Ok(selected)
+    }
+
+    /// A build must build something: an empty `modules/stacks/` or `profiles/` would
+    /// otherwise replace the previous output with nothing, without a word.
+    ///
+    /// # Errors
+    /// `NothingToBuild` naming the empty folder.
+    pub fn require_something(
+        &self,
+        stacks: &[StackRef],
+        profiles: &[ProfileRef],
+    ) -> Result<(), LoadError> {
+        if stacks.is_empty() {
+            return Err(LoadError::NothingToBuild {
+                dir: self
+                    .relative(&self.root.join("modules/stacks"))
+                    .to_path_buf(),
+                hint: "add a stack module, e.g. with `berth import docker-compose.yml`",
+            });
+        }
+        if profiles.is_empty() {
+            return Err(LoadError::NothingToBuild {
+                dir: self.relative(&self.root.join("profiles")).to_path_buf(),
+                hint: "add a profile, or pass --no-profile to build without one",
+            });
+        }
+        Ok(())
+    }
+
+    /// A stack's file name is its name, which lands in artifact paths, unit names and the
+    /// headers that point back at the file; only names every backend can carry are built.
+    fn check_stack_name(&self, stack: &StackRef) -> Result<(), LoadError> {
+        if is_valid_name(&stack.name) {
+            return Ok(());
+        }
+        let mut suggestion = normalized_name(&stack.name);
+        if suggestion.is_empty() {
+            suggestion = "stack".to_string();
+        }
+        Err(LoadError::BadStackName {
+            path: self.relative(&stack.path).to_path_buf(),
+            stem: stack.name.clone(),
+            suggestion,
+        })
     }
 
     /// The profiles named, or all of them when `names` is empty.
@@ -270,6 +318,31 @@ fn overlay(library: Vec<(String, PathBuf)>, project: Vec<(String, PathBuf)>) -> 
         entries.insert(name.clone(), ModuleEntry { name, origin, path });
     }
     entries.into_values().collect()
+}
+
+/// A name berth accepts for stacks, services, volumes and networks (the `Name` contract
+/// of schemas/contracts.ncl): lower-case letters, digits, `-` and `_`, not starting with
+/// `-` or `_`.
+pub fn is_valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// `name` made valid as far as possible: lower case, other characters as `-`, leading
+/// `-` and `_` dropped (empty when nothing is left).
+pub fn normalized_name(name: &str) -> String {
+    let mapped: String = name
+        .chars()
+        .map(|c| match c {
+            'A'..='Z' => c.to_ascii_lowercase(),
+            'a'..='z' | '0'..='9' | '-' | '_' => c,
+            _ => '-',
+        })
+        .collect();
+    mapped.trim_start_matches(['-', '_']).to_string()
 }
 
 fn select<T: Clone>(

@@ -56,7 +56,7 @@ impl Apply {
         };
         let yes = self.yes;
         let confirm = move |plan: &apply::plan::Plan| {
-            println!("{plan}");
+            say!("{plan}");
             yes || ask("apply these changes?")
         };
         let applied = block_on(apply::apply(
@@ -67,14 +67,14 @@ impl Apply {
             progress(quiet),
         ))?;
         match applied {
-            None => println!("nothing applied"),
+            None => say!("nothing applied"),
             Some(applied) => match applied.generation {
-                Some(number) => println!(
+                Some(number) => say!(
                     "applied: generation {number} of stack `{}` with profile `{}`",
                     self.deployment.stack,
                     self.deployment.profile_name()
                 ),
-                None => println!("up to date: {}", applied.plan.summary()),
+                None => say!("up to date: {}", applied.plan.summary()),
             },
         }
         Ok(Outcome::Done)
@@ -82,7 +82,7 @@ impl Apply {
 }
 
 fn ask(question: &str) -> bool {
-    print!("{question} [y/N] ");
+    say_raw!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut answer = String::new();
     std::io::stdin().read_line(&mut answer).is_ok() && matches!(answer.trim(), "y" | "Y" | "yes")

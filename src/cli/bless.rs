@@ -20,10 +20,12 @@ pub struct Bless {
 
 impl Bless {
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
-        let builds = compile_all(project, &project.stacks()?, &project.profiles()?, jobs())?;
+        let (stacks, profiles) = (project.select_stacks(&[])?, project.profiles()?);
+        project.require_something(&stacks, &profiles)?;
+        let builds = compile_all(project, &stacks, &profiles, jobs())?;
         let files = tree(&builds);
         let golden = project.root().join(&self.golden);
-        output::replace_dir(&golden, &files)?;
+        output::replace_dir(&golden, project.root(), &files)?;
         eprintln!("blessed {} files into {}", files.len(), golden.display());
         Ok(Outcome::Done)
     }

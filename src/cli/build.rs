@@ -16,7 +16,7 @@ use crate::project::Project;
 pub struct Build {
     #[command(flatten)]
     selection: Selection,
-    /// Output folder.
+    /// Output folder: new, empty, or one berth wrote (it lists its files in .berth-output).
     #[arg(long, default_value = "out", value_name = "DIR")]
     out: PathBuf,
     /// Fields a backend cannot carry are errors (exit 2, nothing written), not warnings.
@@ -45,10 +45,10 @@ impl Build {
         print_warnings(&builds, self.format);
         let files = tree(&builds);
         if self.selection.is_everything() {
-            output::replace_dir(&self.out, &files)?;
+            output::replace_dir(&self.out, project.root(), &files)?;
         } else {
             let dirs: Vec<PathBuf> = builds.iter().map(|built| built.dir()).collect();
-            output::replace_subdirs(&self.out, &dirs, &files)?;
+            output::replace_subdirs(&self.out, project.root(), &dirs, &files)?;
         }
         tracing::info!(
             "wrote {} files for {} builds into {}",

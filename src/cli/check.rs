@@ -56,22 +56,22 @@ impl Check {
 
 fn print_text(drift: &golden::Drift, golden_dir: &std::path::Path) {
     for changed in &drift.changed {
-        print!("{}", changed.diff);
+        say_raw!("{}", changed.diff);
     }
     for path in &drift.missing {
-        println!("missing from {}: {}", golden_dir.display(), path.display());
+        say!("missing from {}: {}", golden_dir.display(), path.display());
     }
     for path in &drift.extra {
-        println!("extra in {}: {}", golden_dir.display(), path.display());
+        say!("extra in {}: {}", golden_dir.display(), path.display());
     }
     let verdict = if drift.is_clean() {
         "check: clean"
     } else {
         "check: DRIFT"
     };
-    println!("{verdict}: {}", drift.summary());
+    say!("{verdict}: {}", drift.summary());
     if !drift.is_clean() {
-        println!(
+        say!(
             "hint: if the change is intended, run `berth bless` and review `git diff {}`",
             golden_dir.display()
         );
@@ -87,7 +87,7 @@ fn print_json(drift: &golden::Drift) {
         "extra": drift.extra,
         "unchanged": drift.unchanged,
     });
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );

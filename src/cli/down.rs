@@ -28,9 +28,9 @@ impl Down {
             self.profile.as_deref(),
         ))?;
         for line in &removed {
-            println!("removed {line}");
+            say!("removed {line}");
         }
-        println!("down: {} removed, volumes kept", removed.len());
+        say!("down: {} removed, volumes kept", removed.len());
         Ok(Outcome::Done)
     }
 }

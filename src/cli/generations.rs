@@ -22,9 +22,10 @@ impl Generations {
     pub fn run(self) -> Result<Outcome, Error> {
         let generations = self.place.state().generations(&self.stack, &self.profile)?;
         if generations.is_empty() {
-            println!(
+            say!(
                 "no generations of stack `{}` with profile `{}`",
-                self.stack, self.profile
+                self.stack,
+                self.profile
             );
         }
         let last = generations.last().map(|g| g.number);
@@ -34,7 +35,7 @@ impl Generations {
             } else {
                 ""
             };
-            println!(
+            say!(
                 "{:>4}  {}  {}  model {}  {} services{marker}",
                 generation.number,
                 utc(generation.created),

@@ -7,6 +7,7 @@ use super::Outcome;
 use crate::error::{Error, ImportFailure};
 use crate::import::{self, Options};
 use crate::output;
+use crate::project::{is_valid_name, normalized_name};
 
 /// Turn a Compose file into a berth stack module.
 #[derive(Debug, Args)]
@@ -40,10 +41,19 @@ pub struct Import {
 
 impl Import {
     pub fn run(self, root: &Path) -> Result<Outcome, Error> {
-        let text = std::fs::read_to_string(&self.file).map_err(|source| ImportFailure::Read {
-            path: self.file.clone(),
-            source,
-        })?;
+        if let Some(name) = self.name.as_deref().filter(|name| !is_valid_name(name)) {
+            let suggestion = normalized_name(name.rsplit('/').next().unwrap_or(name));
+            return Err(ImportFailure::BadName {
+                name: name.to_string(),
+                suggestion: if suggestion.is_empty() {
+                    "shop".to_string()
+                } else {
+                    suggestion
+                },
+            }
+            .into());
+        }
+        let text = read_text(&self.file)?;
         let env_file = self.env_file.clone().or_else(|| {
             let beside = self.file.parent().unwrap_or(Path::new(".")).join(".env");
             beside.is_file().then_some(beside)
@@ -98,7 +108,7 @@ impl Import {
             return Err(ImportFailure::Exists { path: out }.into());
         }
         output::replace_file(&out, &imported.module)?;
-        println!(
+        say!(
             "imported {} as stack `{}` into {}{}",
             self.file.display(),
             imported.stack,
@@ -111,6 +121,27 @@ impl Import {
         );
         Ok(Outcome::Done)
     }
+}
+
+/// The Compose file's text; a file that is not UTF-8 is reported at its first bad byte.
+fn read_text(path: &Path) -> Result<String, Error> {
+    let bytes = std::fs::read(path).map_err(|source| ImportFailure::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let (line, column, byte) = crate::error::not_utf8_at(&e);
+        ImportFailure::Invalid {
+            file: path.to_path_buf(),
+            error: import::ImportError {
+                line: u64::try_from(line).ok(),
+                column: u64::try_from(column).ok(),
+                key: None,
+                message: format!("not UTF-8 text (byte 0x{byte:02x}); Compose files are UTF-8"),
+            },
+        }
+        .into()
+    })
 }
 
 fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, Error> {

@@ -29,8 +29,8 @@ impl List {
         }
         let profiles = project.profiles()?;
         let names: Vec<&str> = profiles.iter().map(ProfileRef::name).collect();
-        println!("profiles: {}", names.join(", "));
-        println!("stacks:");
+        say!("profiles: {}", names.join(", "));
+        say!("stacks:");
         let mut first_error = None;
         for stack in project.stacks()? {
             match model_without_profile(project, &stack) {
@@ -42,7 +42,7 @@ impl List {
                         .next()
                         .unwrap_or_default()
                         .to_string();
-                    println!("  {}  (does not build: {first_line})", stack.name);
+                    say!("  {}  (does not build: {first_line})", stack.name);
                     first_error.get_or_insert(error);
                 }
             }
@@ -58,13 +58,13 @@ fn model_without_profile(project: &Project, stack: &StackRef) -> Result<Stack, E
 
 fn print_stack(model: &Stack) {
     let description = model.description.as_deref().unwrap_or("");
-    println!("  {}  {description}", model.name);
+    say!("  {}  {description}", model.name);
     for (name, service) in &model.services {
         let what = service
             .image
             .as_ref()
             .map_or_else(|| "(built locally)".to_string(), ToString::to_string);
-        println!("    {name:<20} {what}");
+        say!("    {name:<20} {what}");
     }
 }
 

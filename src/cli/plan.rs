@@ -34,15 +34,15 @@ impl Plan {
             build: self.build,
         };
         let planned = block_on(apply::plan(&target, options))?;
-        println!(
+        say!(
             "plan for stack `{}` with profile `{}`:",
             self.deployment.stack,
             self.deployment.profile_name()
         );
         for note in &planned.notes {
-            println!("  note: {note}");
+            say!("  note: {note}");
         }
-        println!("{}", planned.plan);
+        say!("{}", planned.plan);
         Ok(if planned.plan.is_noop() {
             Outcome::Done
         } else {

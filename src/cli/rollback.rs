@@ -41,7 +41,7 @@ impl Rollback {
             self.timeout,
             progress(quiet),
         ))?;
-        println!("rolled back: now generation {number}");
+        say!("rolled back: now generation {number}");
         Ok(Outcome::Done)
     }
 }

@@ -107,21 +107,25 @@ impl Walker<'_> {
         }
     }
 
-    /// A user-file location for `pos`; `None` for the stdlib and generated sources.
     fn location(&self, pos: TermPos) -> Option<Location> {
-        let span = pos.into_opt()?;
-        if self.files.is_stdlib(span.src_id) {
-            return None;
-        }
-        let name = Path::new(self.files.name(span.src_id));
-        if name.file_name().is_some_and(|n| n == "__berth_main__.ncl") {
-            return None;
-        }
-        let at = self.files.location(span.src_id, span.start).ok()?;
-        Some(Location {
-            file: self.project.relative(name).to_path_buf(),
-            line: at.line.0 + 1,
-            column: at.column.0 + 1,
-        })
+        user_location(self.files, self.project, pos)
     }
+}
+
+/// A user-file location for `pos`; `None` for the stdlib and generated sources.
+fn user_location(files: &Files, project: &Project, pos: TermPos) -> Option<Location> {
+    let span = pos.into_opt()?;
+    if files.is_stdlib(span.src_id) {
+        return None;
+    }
+    let name = Path::new(files.name(span.src_id));
+    if name.file_name().is_some_and(|n| n == "__berth_main__.ncl") {
+        return None;
+    }
+    let at = files.location(span.src_id, span.start).ok()?;
+    Some(Location {
+        file: project.relative(name).to_path_buf(),
+        line: at.line.0 + 1,
+        column: at.column.0 + 1,
+    })
 }

@@ -99,6 +99,8 @@ pub struct Translator<'a> {
     pub variables: BTreeMap<String, Declared>,
     /// Service names berth could not keep, and what they became.
     pub renamed: BTreeMap<String, String>,
+    /// Values Compose itself would refuse (a port past 65535): bad input, not a loss.
+    pub invalid: Vec<ImportError>,
 }
 
 /// What a service translates to: its fields, and comments for the lossy keys.
@@ -114,7 +116,17 @@ impl<'a> Translator<'a> {
             notes: Vec::new(),
             variables: BTreeMap::new(),
             renamed: BTreeMap::new(),
+            invalid: Vec::new(),
         }
+    }
+
+    fn refuse(&mut self, line: u64, key: impl Into<String>, message: impl Into<String>) {
+        self.invalid.push(ImportError {
+            line: Some(line).filter(|line| *line > 0),
+            column: None,
+            key: Some(key.into()),
+            message: message.into(),
+        });
     }
 
     fn lose(&mut self, line: u64, key: impl Into<String>, reason: impl Into<String>) {
@@ -766,6 +778,14 @@ impl<'a> Translator<'a> {
         };
         // [host_ip:][published:]target — an IPv6 host address is written in brackets.
         let (host_ip, rest) = split_host_ip(&spec);
+        if let Some(port) = port_past_range(rest) {
+            self.refuse(
+                node.line,
+                path,
+                format!("{text:?}: port {port} is out of range (1-65535)"),
+            );
+            return Vec::new();
+        }
         let (published, target) = match rest.rsplit_once(':') {
             Some((published, target)) => (Some(published.to_string()), target.to_string()),
             None => (None, rest.to_string()),
@@ -852,6 +872,18 @@ impl<'a> Translator<'a> {
                 ),
                 other => self.lose(key.line, at, format!("unknown port key `{other}`")),
             }
+        }
+        let past_range = [target, published.as_deref().and_then(|p| p.parse().ok())]
+            .into_iter()
+            .flatten()
+            .find(|port| *port > u64::from(u16::MAX));
+        if let Some(port) = past_range {
+            self.refuse(
+                node.line,
+                path,
+                format!("port {port} is out of range (1-65535)"),
+            );
+            return Vec::new();
         }
         let Some(target) = target
             .and_then(|t| u16::try_from(t).ok())
@@ -1603,6 +1635,14 @@ fn split_host_ip(spec: &str) -> (Option<String>, &str) {
 }
 
 /// `8080` or `8000-8002` as the list of ports.
+/// A port number past 65535 in `published:target` (ranges included); variables are skipped.
+fn port_past_range(spec: &str) -> Option<u64> {
+    spec.split([':', '-'])
+        .filter(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+        .map(|part| part.parse::<u64>().unwrap_or(u64::MAX))
+        .find(|port| *port > u64::from(u16::MAX))
+}
+
 fn port_range(text: &str) -> Option<Vec<u16>> {
     let (first, last) = text.split_once('-').unwrap_or((text, text));
     let first: u16 = first.trim().parse().ok()?;
@@ -1610,15 +1650,10 @@ fn port_range(text: &str) -> Option<Vec<u16>> {
     (first >= 1 && first <= last && last - first < 1024).then(|| (first..=last).collect())
 }
 
-/// A name berth accepts for services, volumes and networks: lower case, `.` as `-`.
+/// A name berth accepts for services, volumes and networks: lower case, `.` as `-`, no
+/// leading `-` or `_` (empty when nothing usable is left; the caller refuses that).
 pub fn berth_name(name: &str) -> String {
-    name.chars()
-        .map(|c| match c {
-            'A'..='Z' => c.to_ascii_lowercase(),
-            'a'..='z' | '0'..='9' | '-' | '_' => c,
-            _ => '-',
-        })
-        .collect()
+    crate::project::normalized_name(name)
 }
 
 /// A Go duration (`1m30s`, `10s`, `500ms`), which both Compose and berth read; anything

@@ -82,7 +82,36 @@ fn first_line(message: &str) -> String {
         .split(", set DuplicateKeyPolicy")
         .next()
         .unwrap_or(line);
-    line.to_string()
+    match line.strip_prefix("budget breached: ") {
+        Some(breach) => budget_message(breach),
+        None => line.to_string(),
+    }
+}
+
+/// serde-saphyr's budget breach (`Nodes { nodes: 250001 }`) in words.
+fn budget_message(breach: &str) -> String {
+    let kind = breach.split([' ', '{']).next().unwrap_or(breach);
+    let count: String = breach.chars().filter(char::is_ascii_digit).collect();
+    let what = match kind {
+        "Nodes" => "YAML nodes (values, lists and mappings)",
+        "Events" => "YAML parser events",
+        "Aliases" => "aliases (`*name`)",
+        "Anchors" => "anchors (`&name`)",
+        "Depth" => "levels of nesting",
+        "Documents" => "YAML documents",
+        "ScalarBytes" => "bytes of text in values",
+        "MergeKeys" => "merge keys (`<<`)",
+        "InputBytes" => "bytes",
+        _ => "YAML elements",
+    };
+    let count = if count.is_empty() {
+        String::new()
+    } else {
+        format!("{count} ")
+    };
+    format!(
+        "the file is too large to import: it reaches {count}{what}, past the limit that guards against YAML bombs"
+    )
 }
 
 fn node(spanned: Spanned<Value>) -> Node {

@@ -103,6 +103,11 @@ bad_cases!(
     network_mode_unknown_service,
     ingress_port_not_served,
     healthcheck_cmd_shell_words,
+    stack_not_a_record,
+    unterminated_string,
+    replicas_out_of_range,
+    misplaced_field,
+    empty_field_name,
 );
 
 #[test]
@@ -203,4 +208,130 @@ fn list_marks_a_broken_stack_and_fails() {
         .stdout_contains("  broken  (does not build: ")
         .stdout_contains("  melvin  ")
         .stderr_contains("broken.ncl:1:29: imgae: unknown field");
+}
+
+/// Builds stack `x` of `project`; the project stays alive in the returned folder.
+fn build_x(project: Berth) -> (crate::support::Output, tempfile::TempDir) {
+    project
+        .args(["build", "--stack", "x", "--profile", "dev", "--out", "out"])
+        .run()
+}
+
+/// An unreadable stack or module is reported with its real cause, at the user's file, never
+/// as "could not find import" of berth's generated main file.
+#[test]
+fn unreadable_modules_name_the_real_cause() {
+    let importer =
+        "let m = import \"services/m.ncl\" in\nfun profile => { services.web.image = \"x\" }\n";
+    let not_utf8 = Berth::schemas_only();
+    std::fs::write(
+        not_utf8.root().join("modules/stacks/x.ncl"),
+        b"fun profile => { services.web.image = \"caf\xff\" }\n".as_slice(),
+    )
+    .expect("write");
+    let folder = Berth::schemas_only();
+    std::fs::create_dir_all(folder.root().join("modules/stacks/x.ncl")).expect("mkdir");
+    let looped = Berth::schemas_only();
+    std::os::unix::fs::symlink("x.ncl", looped.root().join("modules/stacks/x.ncl")).expect("ln");
+    let imported_folder = Berth::schemas_only().file("modules/stacks/x.ncl", importer);
+    std::fs::create_dir_all(imported_folder.root().join("modules/services/m.ncl")).expect("mkdir");
+    let imported_not_utf8 = Berth::schemas_only().file("modules/stacks/x.ncl", importer);
+    std::fs::write(
+        imported_not_utf8.root().join("modules/services/m.ncl"),
+        b"{ a = \"\xc3\" }".as_slice(),
+    )
+    .expect("write");
+    let missing = Berth::schemas_only().file("modules/stacks/x.ncl", importer);
+    for (project, expected) in [
+        (
+            not_utf8,
+            "modules/stacks/x.ncl:1:43: not UTF-8 text (byte 0xff)",
+        ),
+        (folder, "modules/stacks/x.ncl: is a folder, not a file"),
+        (looped, "modules/stacks/x.ncl: a symlink loop"),
+        (
+            imported_folder,
+            "modules/stacks/x.ncl:1:9: import \"services/m.ncl\": modules/services/m.ncl: is a folder, not a file",
+        ),
+        (
+            imported_not_utf8,
+            "modules/stacks/x.ncl:1:9: import \"services/m.ncl\": modules/services/m.ncl:1:8: not UTF-8 text (byte 0xc3)",
+        ),
+        (
+            missing,
+            "modules/stacks/x.ncl:1:9: import \"services/m.ncl\": no such file (looked in modules/stacks, schemas, modules)",
+        ),
+    ] {
+        let (out, _dir) = build_x(project);
+        out.code(2).stderr_contains(expected).wrote_nothing();
+        assert!(
+            !out.stderr.contains("could not find import"),
+            "{}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("__berth_main__"), "{}", out.stderr);
+    }
+}
+
+/// berth's own line replaces Nickel's dump of the record (with its memory addresses and its
+/// advice to append `, ..` to a contract); `-v` still shows Nickel's report, addresses
+/// removed; and the same input gives the same bytes on every run.
+#[test]
+fn an_unknown_field_is_one_line_and_the_same_every_run() {
+    let stack =
+        "fun profile => { services.web = { image = \"x\", cpus = 1, restart = \"always\" } }\n";
+    let run = |verbose: bool| {
+        let mut args = vec!["build", "--stack", "x", "--profile", "dev", "--out", "out"];
+        if verbose {
+            args.insert(0, "-v");
+        }
+        let (out, _dir) = Berth::schemas_only()
+            .file("modules/stacks/x.ncl", stack)
+            .args(args)
+            .run();
+        out
+    };
+    let quiet = run(false);
+    quiet
+        .code(2)
+        .stderr_contains("modules/stacks/x.ncl:1:48: cpus: unknown field");
+    for noise in ["Append `, ..`", "%<closure", "0x7f", "┌─"] {
+        assert!(
+            !quiet.stderr.contains(noise),
+            "{noise:?} in:\n{}",
+            quiet.stderr
+        );
+    }
+    let verbose = run(true);
+    verbose
+        .code(2)
+        .stderr_contains("Nickel's report:")
+        .stderr_contains("extra field `cpus`");
+    assert!(!verbose.stderr.contains("@0x"), "{}", verbose.stderr);
+    assert_eq!(
+        run(true).stderr,
+        verbose.stderr,
+        "two runs gave different messages"
+    );
+    assert_eq!(
+        run(false).stderr,
+        quiet.stderr,
+        "two runs gave different messages"
+    );
+}
+
+/// A stack file whose name is no stack name is refused, with the name to use.
+#[test]
+fn a_stack_file_name_with_a_space_is_refused() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/my stack.ncl",
+            "fun profile => { services.web.image = \"x\" }\n",
+        )
+        .args(["build", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains("modules/stacks/my stack.ncl: `my stack` cannot be a stack name")
+        .stderr_contains("rename the file, e.g. to my-stack.ncl")
+        .wrote_nothing();
 }

@@ -290,7 +290,8 @@ fn copy_dir(from: &Path, to: &Path) {
 
 #[test]
 fn the_published_matrix_is_current() {
-    let published = std::fs::read_to_string(repo_root().join("docs/fidelity.md")).unwrap_or_default();
+    let published =
+        std::fs::read_to_string(repo_root().join("docs/fidelity.md")).unwrap_or_default();
     assert!(
         published == berth::render::fidelity::matrix_markdown(),
         "docs/fidelity.md is stale: run scripts/fidelity and commit it"

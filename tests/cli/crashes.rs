@@ -1,0 +1,113 @@
+//! No abort and no panic on any input: nesting past what the evaluator's stack holds is
+//! refused before evaluation, with its place; a closed stdout ends the command quietly.
+
+use std::io::Read;
+use std::process::{Command, Stdio};
+
+use crate::support::Berth;
+
+/// A stack whose `labels` nest `depth` records deep (`{ a = { a = … } }`), or arrays. The
+/// two records around `labels` count: the limit is passed at the 255th level of `labels`.
+fn nested(depth: usize, open: &str, close: &str) -> String {
+    format!(
+        "fun profile => {{\n  services.web = {{\n    image = \"x\",\n    labels = {}1{},\n  }},\n}}\n",
+        open.repeat(depth),
+        close.repeat(depth)
+    )
+}
+
+#[test]
+fn records_and_arrays_nested_20000_deep_are_refused_with_their_place() {
+    for (open, close, column) in [("{ a = ", "}", 1538), ("[", "]", 268)] {
+        let (out, _dir) = Berth::schemas_only()
+            .file("modules/stacks/deep.ncl", &nested(20_000, open, close))
+            .args([
+                "build",
+                "--stack",
+                "deep",
+                "--profile",
+                "dev",
+                "--out",
+                "out",
+            ])
+            .run();
+        out.code(2)
+            .stderr_contains(&format!(
+                "modules/stacks/deep.ncl:4:{column}: nested more than 256 levels deep"
+            ))
+            .wrote_nothing();
+    }
+}
+
+#[test]
+fn a_deep_service_module_is_refused_too() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("modules/services/deep.ncl", &format!("{}1{}", "[".repeat(5000), "]".repeat(5000)))
+        .file(
+            "modules/stacks/web.ncl",
+            "let deep = import \"services/deep.ncl\" in\nfun profile => { services.web.image = \"x\" }\n",
+        )
+        .args(["build", "--stack", "web", "--profile", "dev", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains("modules/services/deep.ncl:1:257: nested more than 256 levels deep")
+        .wrote_nothing();
+}
+
+/// Nesting within the limit still evaluates (fully: `std.serialize` forces every level).
+#[test]
+fn nesting_within_the_limit_builds() {
+    let source = format!(
+        "let deep = {}1{} in\nfun profile => {{ services.web = {{ image = \"x\", description = std.serialize 'Json deep }} }}\n",
+        "{ a = ".repeat(250),
+        "}".repeat(250)
+    );
+    let (out, _dir) = Berth::schemas_only()
+        .file("modules/stacks/deep.ncl", &source)
+        .args([
+            "build",
+            "--stack",
+            "deep",
+            "--profile",
+            "dev",
+            "--out",
+            "out",
+        ])
+        .run();
+    out.code(0);
+}
+
+/// `berth list | head -1`: the reader goes away after one line; berth must not panic.
+#[test]
+fn a_closed_stdout_ends_quietly() {
+    let project = Berth::bundled();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("list")
+        .current_dir(project.root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run berth");
+    let mut first = [0u8; 8];
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_exact(&mut first)
+        .expect("first bytes");
+    // The pipe's reading end is dropped here, as `head` closes it after a line.
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    let status = child.wait().expect("wait");
+    assert_eq!(&first, b"profiles");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(
+        matches!(status.code(), Some(0)),
+        "exit {status:?}, stderr:\n{stderr}"
+    );
+}
