@@ -210,10 +210,34 @@ pub struct EnvFile {
 
 /// A command or entrypoint: run by a shell, or as an argument vector.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[serde(try_from = "WrittenCommand")]
 pub enum Command {
     Shell(Text),
     Exec(Vec<Text>),
+}
+
+/// How a module writes a command; parsed into [`Text`] after the variant is chosen, so
+/// that a malformed reference keeps its own message (an untagged enum would say only
+/// "did not match any variant").
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WrittenCommand {
+    Shell(String),
+    Exec(Vec<String>),
+}
+
+impl TryFrom<WrittenCommand> for Command {
+    type Error = String;
+    fn try_from(written: WrittenCommand) -> Result<Self, String> {
+        Ok(match written {
+            WrittenCommand::Shell(line) => Command::Shell(Text::parse(&line)?),
+            WrittenCommand::Exec(args) => Command::Exec(texts(&args)?),
+        })
+    }
+}
+
+fn texts(words: &[String]) -> Result<Vec<Text>, String> {
+    words.iter().map(|word| Text::parse(word)).collect()
 }
 
 impl Command {
@@ -248,10 +272,27 @@ pub struct Port {
 
 /// A host port, or a range of them (one per replica), or a `${VARIABLE}` holding the port.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[serde(try_from = "WrittenPublished")]
 pub enum Published {
     Port(u16),
     Range(Text),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WrittenPublished {
+    Port(u16),
+    Range(String),
+}
+
+impl TryFrom<WrittenPublished> for Published {
+    type Error = String;
+    fn try_from(written: WrittenPublished) -> Result<Self, String> {
+        Ok(match written {
+            WrittenPublished::Port(port) => Published::Port(port),
+            WrittenPublished::Range(range) => Published::Range(Text::parse(&range)?),
+        })
+    }
 }
 
 impl Published {
@@ -315,7 +356,7 @@ pub struct Healthcheck {
 /// same check; what is left starting with `CMD`, `CMD-SHELL` or `NONE` is refused by
 /// validation.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(from = "WrittenHealthTest")]
+#[serde(try_from = "WrittenHealthTest")]
 pub enum HealthTest {
     Shell(Text),
     Exec(Vec<Text>),
@@ -325,24 +366,25 @@ pub enum HealthTest {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum WrittenHealthTest {
-    Shell(Text),
-    Exec(Vec<Text>),
+    Shell(String),
+    Exec(Vec<String>),
     Http { http: HttpProbe },
 }
 
-impl From<WrittenHealthTest> for HealthTest {
-    fn from(written: WrittenHealthTest) -> Self {
-        match written {
-            WrittenHealthTest::Shell(line) => HealthTest::Shell(line),
+impl TryFrom<WrittenHealthTest> for HealthTest {
+    type Error = String;
+    fn try_from(written: WrittenHealthTest) -> Result<Self, String> {
+        Ok(match written {
+            WrittenHealthTest::Shell(line) => HealthTest::Shell(Text::parse(&line)?),
             WrittenHealthTest::Http { http } => HealthTest::Http { http },
             WrittenHealthTest::Exec(args) => match args.as_slice() {
-                [form, line] if form.written() == "CMD-SHELL" => HealthTest::Shell(line.clone()),
-                [form, rest @ ..] if form.written() == "CMD" && !rest.is_empty() => {
-                    HealthTest::Exec(rest.to_vec())
+                [form, line] if form == "CMD-SHELL" => HealthTest::Shell(Text::parse(line)?),
+                [form, rest @ ..] if form == "CMD" && !rest.is_empty() => {
+                    HealthTest::Exec(texts(rest)?)
                 }
-                _ => HealthTest::Exec(args),
+                _ => HealthTest::Exec(texts(&args)?),
             },
-        }
+        })
     }
 }
 

@@ -259,7 +259,7 @@ fn unreadable_modules_name_the_real_cause() {
         ),
         (
             missing,
-            "modules/stacks/x.ncl:1:9: import \"services/m.ncl\": no such file (looked in modules/stacks, schemas, modules)",
+            "modules/stacks/x.ncl:1:9: import \"services/m.ncl\": no such file (looked in modules/stacks, schemas, modules, berth:schemas, berth:modules)",
         ),
     ] {
         let (out, _dir) = build_x(project);

@@ -69,7 +69,7 @@ fn stack_value(texts: &[String]) -> Value {
 
 /// Validation's verdict, or every artifact.
 fn build(value: &Value) -> Result<Vec<Artifact>, Vec<String>> {
-    let stack: Stack = serde_json::from_value(value.clone()).expect("model");
+    let stack = model(value)?;
     let mut diagnostics = validate::control_characters(value);
     diagnostics.extend(validate::stack(&stack));
     if !diagnostics.is_empty() {
@@ -78,10 +78,26 @@ fn build(value: &Value) -> Result<Vec<Artifact>, Vec<String>> {
     Ok(render::all(&stack).expect("render").artifacts)
 }
 
+/// The model, or the field whose text is a malformed `${` reference (refused when the
+/// model is built, before validation).
+fn model(value: &Value) -> Result<Stack, Vec<String>> {
+    match serde_path_to_error::deserialize::<_, Stack>(value) {
+        Ok(stack) => Ok(stack),
+        Err(e)
+            if e.inner()
+                .to_string()
+                .starts_with(berth::model::text::REFERENCE_ERROR) =>
+        {
+            Err(vec![e.path().to_string()])
+        }
+        Err(e) => panic!("model: {e}"),
+    }
+}
+
 /// Every artifact, with only the checks that are not about characters: what the writers
 /// alone make of text that validation would refuse.
 fn build_unchecked(value: &Value) -> Option<Vec<Artifact>> {
-    let stack: Stack = serde_json::from_value(value.clone()).expect("model");
+    let stack = model(value).ok()?;
     validate::stack(&stack)
         .is_empty()
         .then(|| render::all(&stack).expect("render").artifacts)

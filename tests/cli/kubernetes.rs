@@ -306,7 +306,7 @@ fn environment_secrets_jobs_and_non_root_pods_translate() {
     assert!(pod.get("initContainers").is_none(), "{pod}");
     assert!(
         read("web.yaml").contains(
-            "# web waits for job migrate to complete under Compose; on Kubernetes the Job runs alongside"
+            "# Not carried by Kubernetes: services.web.depends_on.migrate: web waits for job migrate to complete under Compose; on Kubernetes the Job runs alongside"
         ),
         "{}",
         read("web.yaml")
