@@ -341,7 +341,7 @@ pub(super) fn probe(healthcheck: &Healthcheck) -> Probe {
         }
         HealthTest::Exec(args) => {
             probe.exec = Some(ExecAction {
-                command: Some(args.iter().map(|a| plain_text(a)).collect()),
+                command: Some(args.iter().map(plain_text).collect()),
             });
         }
         HealthTest::Shell(line) => {
