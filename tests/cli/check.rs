@@ -114,9 +114,6 @@ fn bless_then_check_is_clean() {
 fn bless_and_check_use_the_golden_folder_given_and_bless_deletes_extra_files() {
     let berth = with_golden();
     let other = berth.root().join("elsewhere");
-    std::fs::create_dir_all(other.join("gone/dev")).expect("mkdir");
-    std::fs::write(other.join("gone/dev/old.yaml"), "x\n").expect("extra file");
-    std::fs::write(other.join("stray.txt"), "x\n").expect("extra file");
     let (blessed, dir) = berth.args(["bless", "--golden", "elsewhere"]).run();
     blessed.code(0);
     assert_eq!(
@@ -136,5 +133,17 @@ fn bless_and_check_use_the_golden_folder_given_and_bless_deletes_extra_files() {
     checked
         .code(1)
         .stdout_contains("--- elsewhere/ape/dev/compose.yaml");
-    Berth::reuse(dir).args(["check"]).run().0.code(0);
+    let (clean, dir) = Berth::reuse(dir).args(["check"]).run();
+    clean.code(0);
+    // bless deletes what it wrote before and a fresh build no longer makes.
+    std::fs::remove_file(clean.root.join("modules/stacks/melvin.ncl")).expect("drop a stack");
+    let (reblessed, _dir) = Berth::reuse(dir)
+        .args(["bless", "--golden", "elsewhere"])
+        .run();
+    reblessed.code(0);
+    assert!(
+        !other.join("melvin").exists(),
+        "bless kept a removed stack's files"
+    );
+    assert!(other.join("ape/dev/compose.yaml").exists());
 }

@@ -58,7 +58,7 @@ fn a_deep_service_module_is_refused_too() {
 #[test]
 fn nesting_within_the_limit_builds() {
     let source = format!(
-        "let deep = {}1{} in\nfun profile => {{ services.web = {{ image = \"x\", description = std.serialize 'Json deep }} }}\n",
+        "let deep = {}1{} in\nfun profile => {{ services.web = {{ image = \"x\", environment.DEEP = std.serialize 'Json deep }} }}\n",
         "{ a = ".repeat(250),
         "}".repeat(250)
     );

@@ -153,7 +153,9 @@ fn validate_artifacts_passes_on_the_whole_build() {
     for line in stdout.lines().filter(|line| line.starts_with("skip")) {
         assert!(
             line.ends_with("/systemd/berth-backup")
-                || line.ends_with("/datasources/datasources.yml"),
+                || line.ends_with("/datasources/datasources.yml")
+                // berth's own list of what it wrote (out_folder.rs checks it).
+                || line.ends_with("/out/.berth-output"),
             "unchecked artifact: {line}"
         );
     }
