@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::compile::{compile_one, on_eval_thread};
-use crate::error::Error;
+use crate::Error;
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Progress, Stopped, converge};

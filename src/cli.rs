@@ -41,7 +41,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::error::Error;
+use crate::Error;
 use crate::project::{ProfileRef, Project, StackRef};
 
 /// berth compiles typed Nickel stack modules into every artifact ops needs.
@@ -161,7 +161,7 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
         Ok(Outcome::Drift) => ExitCode::from(1),
         // The deploy failed and the host was rolled back: a result, not a usage error.
         // So is an import that would lose keys: the file is fine, berth cannot hold it all.
-        Err(error @ Error::Import(crate::error::ImportFailure::Lossy { .. })) => {
+        Err(error @ Error::Import(crate::import::ImportFailure::Lossy { .. })) => {
             eprintln!("error: {error}");
             ExitCode::from(1)
         }

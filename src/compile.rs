@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::error::Error;
+use crate::Error;
 use crate::error::StrictError;
 use crate::eval::{self, EVAL_STACK_SIZE};
 use crate::model::Stack;

@@ -1,59 +1,10 @@
-//! Errors of every phase, each carrying the place in the user's files it is about.
+//! Errors of the build phases, each carrying the place in the user's files it is about.
+//! This module sits at the bottom of the import graph: it names no other module of berth
+//! (`berth::Error`, in lib.rs, wraps these and the errors of render, apply, import, init).
 //! One format for all of them: `file:line:col: field.path: message`, then `hint:`.
 
 use std::fmt;
 use std::path::PathBuf;
-
-/// Everything that makes berth stop with exit code 2.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    #[error(transparent)]
-    Eval(#[from] EvalError),
-    #[error(transparent)]
-    Model(#[from] ModelError),
-    #[error(transparent)]
-    Render(#[from] crate::render::RenderError),
-    #[error(transparent)]
-    Strict(#[from] StrictError),
-    #[error(transparent)]
-    Output(#[from] OutputError),
-    #[error(transparent)]
-    Apply(#[from] crate::apply::ApplyError),
-    #[error(transparent)]
-    Import(#[from] ImportFailure),
-    #[error(transparent)]
-    Init(#[from] crate::init::InitError),
-}
-
-/// `berth import` could not produce a module, or would lose part of the file.
-#[derive(Debug, thiserror::Error)]
-pub enum ImportFailure {
-    #[error("{}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error("{}", located(file, error))]
-    Invalid {
-        file: PathBuf,
-        error: crate::import::ImportError,
-    },
-    #[error("{}: {message}", file.display())]
-    EnvFile { file: PathBuf, message: String },
-    #[error(
-        "--name {name:?}: not a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit); nothing was written\nhint: e.g. --name {suggestion}"
-    )]
-    BadName { name: String, suggestion: String },
-    #[error("{}: exists already\nhint: pass --force to replace it, or --out to write elsewhere", path.display())]
-    Exists { path: PathBuf },
-    #[error(
-        "{}: {} key(s) cannot be expressed in berth (listed above); nothing was written\nhint: pass --allow-lossy to write the module with them as comments",
-        file.display(), count
-    )]
-    Lossy { file: PathBuf, count: usize },
-}
 
 /// Finding the project, its stacks and profiles.
 #[derive(Debug, thiserror::Error)]
@@ -193,9 +144,9 @@ pub enum OutputError {
     NotAFolder { dest: PathBuf },
     #[error(
         "{}: a folder berth did not write (it has no `{}`), and berth replaces its output folder as a whole; nothing was written\nhint: pass a new or empty folder, or remove this one yourself if it is an old berth output",
-        dest.display(), crate::output::MARKER
+        dest.display(), marker
     )]
-    NotOwned { dest: PathBuf },
+    NotOwned { dest: PathBuf, marker: &'static str },
     #[error(
         "{}: holds files berth did not write: {files}; a build would delete them, so nothing was written\nhint: move them out of the folder, then build again",
         dest.display()
@@ -214,18 +165,6 @@ pub fn not_utf8_at(error: &std::string::FromUtf8Error) -> (usize, usize, u8) {
         column,
         bytes.get(valid.len()).copied().unwrap_or_default(),
     )
-}
-
-/// `file:line:col: key: message`, leaving out what is unknown.
-fn located(file: &std::path::Path, error: &crate::import::ImportError) -> String {
-    let mut place = file.display().to_string();
-    for number in [error.line, error.column].into_iter().flatten() {
-        place.push_str(&format!(":{number}"));
-    }
-    match &error.key {
-        Some(key) => format!("{place}: {key}: {}", error.message),
-        None => format!("{place}: {}", error.message),
-    }
 }
 
 /// A place in a source file. `file` is relative to the project root when it lies inside it.

@@ -12,6 +12,7 @@ pub mod nickel;
 pub mod yaml;
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 
 use compose::{Declared, Translator, berth_name};
 use nickel::{Expr, Field};
@@ -288,10 +289,11 @@ fn top_level_map<'a>(
                 "line {}: {section}.{} is `{name}` in berth; its engine name stays the Compose one",
                 key.line, key.name
             ));
-            record.insert(
-                0,
-                Field::new("name", Expr::Str(format!("{stack}_{}", key.name))),
-            );
+            let external = record
+                .iter()
+                .any(|f| f.name == "external" && f.value == Expr::Bool(true));
+            let engine = crate::model::engine_name(stack, &key.name, None, external);
+            record.insert(0, Field::new("name", Expr::Str(engine)));
         }
         fields.push(Field::new(name, Expr::Record(record)));
     }
@@ -451,6 +453,46 @@ fn header(stack: &str, options: &Options, translator: &Translator<'_>) -> String
 /// The importer must answer every input with a module or an error, never a panic: random
 /// text, Compose-shaped documents built from the keys it knows, and real corpus files
 /// with random edits. `PROPTEST_CASES=N` runs longer (see tests/README.md).
+/// `berth import` could not produce a module, or would lose part of the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportFailure {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", located(file, error))]
+    Invalid {
+        file: PathBuf,
+        error: ImportError,
+    },
+    #[error("{}: {message}", file.display())]
+    EnvFile { file: PathBuf, message: String },
+    #[error(
+        "--name {name:?}: not a stack name (lower-case letters, digits, `-` and `_`, starting with a letter or digit); nothing was written\nhint: e.g. --name {suggestion}"
+    )]
+    BadName { name: String, suggestion: String },
+    #[error("{}: exists already\nhint: pass --force to replace it, or --out to write elsewhere", path.display())]
+    Exists { path: PathBuf },
+    #[error(
+        "{}: {} key(s) cannot be expressed in berth (listed above); nothing was written\nhint: pass --allow-lossy to write the module with them as comments",
+        file.display(), count
+    )]
+    Lossy { file: PathBuf, count: usize },
+}
+
+/// `file:line:col: key: message`, leaving out what is unknown.
+fn located(file: &std::path::Path, error: &ImportError) -> String {
+    let mut place = file.display().to_string();
+    for number in [error.line, error.column].into_iter().flatten() {
+        place.push_str(&format!(":{number}"));
+    }
+    match &error.key {
+        Some(key) => format!("{place}: {key}: {}", error.message),
+        None => format!("{place}: {}", error.message),
+    }
+}
+
 #[cfg(test)]
 mod fuzz {
     use proptest::prelude::*;

@@ -11,7 +11,8 @@
 //! - [`apply`]: converge a Docker engine to a compiled stack (plan, apply, rollback, down);
 //! - [`cli`]: the thin command line over all of it.
 //!
-//! Errors of every stage are [`error::Error`], located in the user's files.
+//! Errors of every stage are [`Error`], located in the user's files; [`error`] holds the
+//! located types and sits at the bottom of the import graph.
 
 pub mod apply;
 pub mod cli;
@@ -27,4 +28,25 @@ pub mod output;
 pub mod project;
 pub mod render;
 
-pub use error::Error;
+/// Everything that makes berth stop with exit code 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Load(#[from] error::LoadError),
+    #[error(transparent)]
+    Eval(#[from] error::EvalError),
+    #[error(transparent)]
+    Model(#[from] error::ModelError),
+    #[error(transparent)]
+    Render(#[from] render::RenderError),
+    #[error(transparent)]
+    Strict(#[from] error::StrictError),
+    #[error(transparent)]
+    Output(#[from] error::OutputError),
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
+    #[error(transparent)]
+    Import(#[from] import::ImportFailure),
+    #[error(transparent)]
+    Init(#[from] init::InitError),
+}

@@ -514,6 +514,42 @@ pub struct Network {
     pub external: bool,
 }
 
+impl Stack {
+    /// The name the engine knows volume `key` by; see [`engine_name`].
+    pub fn volume_engine_name(&self, key: &str) -> String {
+        let volume = self.volumes.get(key);
+        engine_name(
+            &self.name,
+            key,
+            volume.and_then(|v| v.name.as_deref()),
+            volume.is_some_and(|v| v.external),
+        )
+    }
+
+    /// The name the engine knows network `key` by (`default` too); see [`engine_name`].
+    pub fn network_engine_name(&self, key: &str) -> String {
+        let network = self.networks.get(key);
+        engine_name(
+            &self.name,
+            key,
+            network.and_then(|n| n.name.as_deref()),
+            network.is_some_and(|n| n.external),
+        )
+    }
+}
+
+/// The engine name of a stack volume or network, one rule for Compose, Quadlet, apply and
+/// import so that every backend finds the same data: its `name` when set; an external one's
+/// key (it exists already, under that name); else `<stack>_<key>`, Compose's own default for
+/// project `<stack>`.
+pub fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -> String {
+    match (name, external) {
+        (Some(name), _) => name.to_string(),
+        (None, true) => key.to_string(),
+        (None, false) => format!("{stack}_{key}"),
+    }
+}
+
 /// A variable the stack reads from its environment (`.env`), listed in `.env.template`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]

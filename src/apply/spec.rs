@@ -188,14 +188,14 @@ pub fn hex(digest: &[u8]) -> String {
 
 /// The desired state of `stack` on a host where its variables have `values`.
 pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
-    let default_network = format!("{}_default", stack.name);
+    let default_network = stack.network_engine_name("default");
     let uses_default = stack.services.values().any(|s| s.networks.is_empty());
     let mut networks: BTreeMap<String, NetworkSpec> = stack
         .networks
         .iter()
         .map(|(key, network)| {
             (
-                engine_name(&stack.name, key, network.name.as_deref(), network.external),
+                stack.network_engine_name(key),
                 NetworkSpec {
                     driver: network.driver.clone(),
                     internal: network.internal,
@@ -219,7 +219,7 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
         .iter()
         .map(|(key, volume)| {
             (
-                engine_name(&stack.name, key, volume.name.as_deref(), volume.external),
+                stack.volume_engine_name(key),
                 VolumeSpec {
                     driver: volume.driver.clone(),
                     labels: volume.labels.clone(),
@@ -252,16 +252,6 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
         networks,
         volumes,
         services,
-    }
-}
-
-/// Engine name of a stack volume or network: its own name if set (or, external, its key),
-/// else `<stack>_<key>`.
-fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -> String {
-    match (name, external) {
-        (Some(name), _) => name.to_string(),
-        (None, true) => key.to_string(),
-        (None, false) => format!("{stack}_{key}"),
     }
 }
 
@@ -371,15 +361,7 @@ fn container_spec(
             read_only: true,
         }
     }));
-    let network_name = |key: &String| {
-        let network = stack.networks.get(key);
-        engine_name(
-            &stack.name,
-            key,
-            network.and_then(|n| n.name.as_deref()),
-            network.is_some_and(|n| n.external),
-        )
-    };
+    let network_name = |key: &String| stack.network_engine_name(key);
     let aliases = network_aliases
         .iter()
         .map(|(key, names)| (network_name(key), names.iter().map(expand).collect()))
@@ -521,16 +503,9 @@ fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>
     let (kind, source) = match kind {
         MountKind::Volume => (
             "volume",
-            source.as_ref().map(|key| {
-                let key = values.expand(key);
-                let volume = stack.volumes.get(&key);
-                engine_name(
-                    &stack.name,
-                    &key,
-                    volume.and_then(|v| v.name.as_deref()),
-                    volume.is_some_and(|v| v.external),
-                )
-            }),
+            source
+                .as_ref()
+                .map(|key| stack.volume_engine_name(&values.expand(key))),
         ),
         MountKind::Bind => (
             "bind",

@@ -6,7 +6,7 @@ use clap::Args;
 use super::Outcome;
 use super::deploy::{Deployment, block_on, parse_duration, progress, stdin_is_terminal};
 use crate::apply::{self, ApplyError, plan::Options};
-use crate::error::Error;
+use crate::Error;
 use crate::project::Project;
 
 /// Converge the Docker engine to a stack: build or check images, create networks and

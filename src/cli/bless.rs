@@ -4,7 +4,7 @@ use clap::Args;
 
 use super::{Outcome, jobs};
 use crate::compile::{compile_all, tree};
-use crate::error::Error;
+use crate::Error;
 use crate::output;
 use crate::project::Project;
 

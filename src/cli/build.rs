@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Outcome, Selection, jobs};
 use crate::compile::{Built, compile_all, tree};
-use crate::error::Error;
+use crate::Error;
 use crate::output;
 use crate::project::Project;
 

@@ -4,7 +4,7 @@ use clap::{Args, ValueEnum};
 
 use super::{Outcome, Selection, jobs};
 use crate::compile::{compile_all, tree};
-use crate::error::Error;
+use crate::Error;
 use crate::output::{self, golden};
 use crate::project::Project;
 

@@ -1,7 +1,7 @@
 use clap::{Args, CommandFactory};
 
 use super::{Cli, Outcome};
-use crate::error::Error;
+use crate::Error;
 
 /// Print a shell completion script, generated from berth's own arguments.
 #[derive(Debug, Args)]

@@ -11,7 +11,7 @@ use clap::Args;
 use crate::apply::converge::Progress;
 use crate::apply::state::StateDir;
 use crate::apply::{ApplyError, Target};
-use crate::error::Error;
+use crate::Error;
 use crate::project::{ProfileRef, Project};
 
 /// One stack with one profile on this host.

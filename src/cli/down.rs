@@ -3,7 +3,7 @@ use clap::Args;
 use super::Outcome;
 use super::deploy::{Place, block_on};
 use crate::apply;
-use crate::error::Error;
+use crate::Error;
 
 /// Stop and remove the containers and networks apply created for a stack and profile.
 /// Volumes, and their data, are kept.

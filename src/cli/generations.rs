@@ -2,7 +2,7 @@ use clap::Args;
 
 use super::Outcome;
 use super::deploy::Place;
-use crate::error::Error;
+use crate::Error;
 
 /// List the recorded generations of a stack and profile, oldest first; the last one is
 /// what the host runs.

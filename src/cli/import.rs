@@ -4,7 +4,8 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
-use crate::error::{Error, ImportFailure};
+use crate::Error;
+use crate::import::ImportFailure;
 use crate::import::{self, Options};
 use crate::output;
 use crate::project::{is_valid_name, normalized_name};

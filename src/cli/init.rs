@@ -3,7 +3,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 
 use super::Outcome;
-use crate::error::Error;
+use crate::Error;
 use crate::init::{self, InitError, Options};
 use crate::output::{self, Written};
 

@@ -3,7 +3,8 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Subcommand};
 
 use super::Outcome;
-use crate::error::{Error, LoadError};
+use crate::Error;
+use crate::error::LoadError;
 use crate::{library, project};
 
 /// The library embedded in berth: schemas, service modules, profiles.

@@ -2,7 +2,7 @@ use clap::Args;
 
 use super::Outcome;
 use crate::compile::{compile_one, on_eval_thread};
-use crate::error::Error;
+use crate::Error;
 use crate::model::Stack;
 use crate::project::{ModuleEntry, Origin, ProfileRef, Project, StackRef};
 

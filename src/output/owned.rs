@@ -52,6 +52,7 @@ pub fn claim(
         }
         return Err(OutputError::NotOwned {
             dest: dest.to_path_buf(),
+            marker: super::MARKER,
         });
     }
     let listed = parse(&std::fs::read_to_string(&marker_path).map_err(super::io(&marker_path))?);

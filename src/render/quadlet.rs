@@ -42,14 +42,11 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
             .filter(|(key, network)| *key != "default" && !network.external)
             .map(|(key, network)| stack_network(stack, key, network)),
     );
-    for (name, volume) in &stack.volumes {
-        let unit = UnitFile::default().section("Volume").entry(
-            "VolumeName",
-            volume
-                .name
-                .clone()
-                .unwrap_or_else(|| format!("{}_{name}", stack.name)),
-        );
+    // An external volume exists already: containers name it, no unit creates it.
+    for name in stack.volumes.iter().filter(|(_, v)| !v.external).map(|(k, _)| k) {
+        let unit = UnitFile::default()
+            .section("Volume")
+            .entry("VolumeName", stack.volume_engine_name(name));
         artifacts.push(file(
             &format!("{}-{name}.volume", stack.name),
             unit.render(header_text(stack).trim_end()),
@@ -81,12 +78,9 @@ fn file(name: &str, contents: String) -> Artifact {
 /// The stack's default network (named as Compose would name it, or as the stack says).
 fn network(stack: &Stack) -> Artifact {
     let default = stack.networks.get("default");
-    let name = default
-        .and_then(|n| n.name.clone())
-        .unwrap_or_else(|| format!("{}_default", stack.name));
     let mut unit = UnitFile::default()
         .section("Network")
-        .entry("NetworkName", name);
+        .entry("NetworkName", stack.network_engine_name("default"));
     if default.is_some_and(|n| n.internal) {
         unit = unit.entry("Internal", "true");
     }
@@ -100,7 +94,7 @@ fn network(stack: &Stack) -> Artifact {
 fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
     let Network {
         description: _,
-        name,
+        name: _, // through `network_engine_name`, as every backend names it
         driver,
         internal,
         attachable: _,
@@ -110,8 +104,7 @@ fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
     } = network;
     let mut unit = UnitFile::default().section("Network").entry(
         "NetworkName",
-        name.clone()
-            .unwrap_or_else(|| format!("{}_{key}", stack.name)),
+        stack.network_engine_name(key),
     );
     if driver != "bridge" {
         unit = unit.entry("Driver", driver.clone());
@@ -135,9 +128,7 @@ fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
 /// name of an external network.
 fn network_ref(stack: &Stack, key: &str) -> String {
     match stack.networks.get(key) {
-        Some(network) if network.external => {
-            network.name.clone().unwrap_or_else(|| key.to_string())
-        }
+        Some(network) if network.external => stack.network_engine_name(key),
         _ if key == "default" => format!("{}.network", stack.name),
         _ => format!("{}-{key}.network", stack.name),
     }
@@ -312,7 +303,10 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         let read_only = if mount.read_only { ":ro" } else { "" };
         let source = mount.source.as_ref().map(|source| baked(stack, source));
         let source = match (mount.kind, source) {
-            (MountKind::Volume, Some(volume)) => format!("{}-{volume}.volume", stack.name),
+            (MountKind::Volume, Some(volume)) => match stack.volumes.get(&volume) {
+                Some(declared) if declared.external => stack.volume_engine_name(&volume),
+                _ => format!("{}-{volume}.volume", stack.name),
+            },
             (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
                 Some(relative) => format!("{}/{relative}", stack.install_dir()),
                 None => path,

@@ -135,3 +135,79 @@ fn berth_env_renders_the_environment_from_the_hosts_env() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Volumes and networks keep one engine name in every backend (`model::engine_name`): the
+/// name Compose itself resolves is the one Quadlet creates or refers to, and an external
+/// volume or network is referred to by name, never created by a unit.
+#[test]
+fn volumes_and_networks_have_the_names_compose_gives_them() {
+    let prod_lite = std::fs::read_to_string(Path::new(REPO).join("profiles/prod-lite.ncl"))
+        .expect("read prod-lite");
+    let podman = prod_lite
+        .replace("name = \"prod-lite\",", "name = \"podman\",")
+        .replace("  systemd = true,", "  systemd = true,\n  quadlet = true,");
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman)
+        .file(
+            "modules/stacks/names.ncl",
+            r#"fun profile => {
+  volumes = {
+    data = {},
+    kept = { name = "kept-by-name" },
+    shared = { external = true },
+  },
+  networks = {
+    back = {},
+    edge = { external = true },
+  },
+  services.app = {
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    volumes = [
+      { type = "volume", source = "data", target = "/data" },
+      { type = "volume", source = "kept", target = "/kept" },
+      { type = "volume", source = "shared", target = "/shared" },
+    ],
+    networks = ["back", "edge"],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "names", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/names/podman");
+    let config = Command::new("docker")
+        .args(["compose", "-f"])
+        .arg(dir.join("compose.yaml"))
+        .args(["config", "--format", "json", "--no-interpolate"])
+        .output()
+        .expect("run docker compose config");
+    assert!(
+        config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&config.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    let read = |unit: &str| {
+        std::fs::read_to_string(dir.join("quadlet").join(unit))
+            .unwrap_or_else(|e| panic!("{unit}: {e}"))
+    };
+    for (key, unit) in [("data", "names-data.volume"), ("kept", "names-kept.volume")] {
+        let name = config["volumes"][key]["name"].as_str().expect("volume name");
+        assert!(
+            read(unit).contains(&format!("\nVolumeName={name}\n")),
+            "{unit} should create {name}"
+        );
+    }
+    let network = config["networks"]["back"]["name"].as_str().expect("name");
+    assert!(read("names-back.network").contains(&format!("\nNetworkName={network}\n")));
+    assert!(!dir.join("quadlet/names-shared.volume").exists());
+    assert!(!dir.join("quadlet/names-edge.network").exists());
+    let container = read("names-app.container");
+    let shared = config["volumes"]["shared"]["name"].as_str().expect("name");
+    let edge = config["networks"]["edge"]["name"].as_str().expect("name");
+    assert!(container.contains(&format!("\nVolume={shared}:/shared\n")), "{container}");
+    assert!(container.contains(&format!("\nNetwork={edge}\n")), "{container}");
+    assert!(container.contains("\nVolume=names-data.volume:/data\n"), "{container}");
+}
