@@ -18,8 +18,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::compile::{compile_one, on_eval_thread};
 use crate::Error;
+use crate::compile::{compile_one, on_eval_thread};
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Progress, Stopped, converge};

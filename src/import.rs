@@ -462,10 +462,7 @@ pub enum ImportFailure {
         source: std::io::Error,
     },
     #[error("{}", located(file, error))]
-    Invalid {
-        file: PathBuf,
-        error: ImportError,
-    },
+    Invalid { file: PathBuf, error: ImportError },
     #[error("{}: {message}", file.display())]
     EnvFile { file: PathBuf, message: String },
     #[error(

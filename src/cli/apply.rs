@@ -5,8 +5,8 @@ use clap::Args;
 
 use super::Outcome;
 use super::deploy::{Deployment, block_on, parse_duration, progress, stdin_is_terminal};
-use crate::apply::{self, ApplyError, plan::Options};
 use crate::Error;
+use crate::apply::{self, ApplyError, plan::Options};
 use crate::project::Project;
 
 /// Converge the Docker engine to a stack: build or check images, create networks and

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{Outcome, jobs};
-use crate::compile::{compile_all, tree};
 use crate::Error;
+use crate::compile::{compile_all, tree};
 use crate::output;
 use crate::project::Project;
 

@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{Outcome, Selection, jobs};
-use crate::compile::{Built, compile_all, tree};
 use crate::Error;
+use crate::compile::{Built, compile_all, tree};
 use crate::output;
 use crate::project::Project;
 

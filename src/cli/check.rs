@@ -3,8 +3,8 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 
 use super::{Outcome, Selection, jobs};
-use crate::compile::{compile_all, tree};
 use crate::Error;
+use crate::compile::{compile_all, tree};
 use crate::output::{self, golden};
 use crate::project::Project;
 

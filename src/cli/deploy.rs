@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::Error;
 use crate::apply::converge::Progress;
 use crate::apply::state::StateDir;
 use crate::apply::{ApplyError, Target};
-use crate::Error;
 use crate::project::{ProfileRef, Project};
 
 /// One stack with one profile on this host.

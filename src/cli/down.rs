@@ -2,8 +2,8 @@ use clap::Args;
 
 use super::Outcome;
 use super::deploy::{Place, block_on};
-use crate::apply;
 use crate::Error;
+use crate::apply;
 
 /// Stop and remove the containers and networks apply created for a stack and profile.
 /// Volumes, and their data, are kept.

@@ -1,8 +1,8 @@
 use clap::Args;
 
 use super::Outcome;
-use crate::compile::{compile_one, on_eval_thread};
 use crate::Error;
+use crate::compile::{compile_one, on_eval_thread};
 use crate::model::Stack;
 use crate::project::{ModuleEntry, Origin, ProfileRef, Project, StackRef};
 

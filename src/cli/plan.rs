@@ -2,8 +2,8 @@ use clap::Args;
 
 use super::Outcome;
 use super::deploy::{Deployment, block_on};
-use crate::apply::{self, plan::Options};
 use crate::Error;
+use crate::apply::{self, plan::Options};
 use crate::project::Project;
 
 /// Show what `apply` would change on the engine, changing nothing. Exit 0 when nothing

@@ -4,8 +4,8 @@ use clap::Args;
 
 use super::Outcome;
 use super::deploy::{Place, block_on, parse_duration, progress};
-use crate::apply;
 use crate::Error;
+use crate::apply;
 
 /// Put the host back on an earlier generation (default: the one before the current),
 /// with the exact images it ran, and record that as a new generation. Reads only the

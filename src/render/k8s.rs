@@ -135,8 +135,13 @@ impl<'a> Context<'a> {
                 }
             }
         }
-        // A namespace is a DNS-1123 label: `my_stack` lives in `my-stack`.
-        let namespace = k8s_name(stack.namespace.as_deref().unwrap_or(&stack.name));
+        // One namespace per stack and profile: staging applied to the cluster that runs
+        // prod-lite must not rewrite prod-lite's Services, nor meet its immutable selectors.
+        // A namespace is a DNS-1123 label: `my_stack` lives in `my-stack-<profile>`.
+        let namespace = stack.namespace.as_deref().map_or_else(
+            || fitted(k8s_name(&format!("{}-{}", stack.name, stack.profile.name))),
+            k8s_name,
+        );
         Context {
             stack,
             namespace,

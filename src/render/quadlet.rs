@@ -43,7 +43,12 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
             .map(|(key, network)| stack_network(stack, key, network)),
     );
     // An external volume exists already: containers name it, no unit creates it.
-    for name in stack.volumes.iter().filter(|(_, v)| !v.external).map(|(k, _)| k) {
+    for name in stack
+        .volumes
+        .iter()
+        .filter(|(_, v)| !v.external)
+        .map(|(k, _)| k)
+    {
         let unit = UnitFile::default()
             .section("Volume")
             .entry("VolumeName", stack.volume_engine_name(name));
@@ -102,10 +107,9 @@ fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
         labels,
         external: _,
     } = network;
-    let mut unit = UnitFile::default().section("Network").entry(
-        "NetworkName",
-        stack.network_engine_name(key),
-    );
+    let mut unit = UnitFile::default()
+        .section("Network")
+        .entry("NetworkName", stack.network_engine_name(key));
     if driver != "bridge" {
         unit = unit.entry("Driver", driver.clone());
     }

@@ -252,7 +252,12 @@ fn environment_secrets_jobs_and_non_root_pods_translate() {
     migrate = { image = "busybox:1", command = ["true"], restart = "no" },
     web = {
       image = "busybox:1",
-      environment = { LITERAL = "plain", URL = "https://${REGION}.example.com/?t=${TOKEN}" },
+      environment = {
+        LITERAL = "plain",
+        URL = "https://${REGION}.example.com/?t=${TOKEN}",
+        API_TOKEN = "${TOKEN}",
+      },
+      healthcheck.test = ["wget", "-q", "-O", "/dev/null", "http://localhost/${REGION}/a\"b"],
       depends_on.migrate = "completed",
       kubernetes.run_as_non_root = true,
     },
@@ -283,15 +288,37 @@ fn environment_secrets_jobs_and_non_root_pods_translate() {
             .position(|e| e["name"] == name)
             .unwrap_or_else(|| panic!("no {name} in {env:?}"))
     };
+    // A stack variable is no container variable of its own name (an image may read its
+    // prefix as configuration): a key that is the variable holds it, else a helper does.
     assert_eq!(
-        env[position("TOKEN")]["valueFrom"]["secretKeyRef"],
+        env[position("API_TOKEN")]["valueFrom"]["secretKeyRef"],
         serde_json::json!({ "name": "kube-secrets", "key": "TOKEN" })
     );
     assert_eq!(
-        env[position("URL")]["value"],
-        "https://$(REGION).example.com/?t=$(TOKEN)"
+        env[position("BERTH_VAR_REGION")]["valueFrom"]["configMapKeyRef"],
+        serde_json::json!({ "name": "kube-variables", "key": "REGION" })
     );
-    assert!(position("REGION") < position("URL") && position("TOKEN") < position("URL"));
+    assert!(
+        !env.iter()
+            .any(|e| e["name"] == "TOKEN" || e["name"] == "REGION")
+    );
+    assert_eq!(
+        env[position("URL")]["value"],
+        "https://$(BERTH_VAR_REGION).example.com/?t=$(API_TOKEN)"
+    );
+    assert!(
+        position("BERTH_VAR_REGION") < position("URL") && position("API_TOKEN") < position("URL")
+    );
+    // Kubernetes expands nothing in a probe: one that reads a variable runs through sh.
+    assert_eq!(
+        container["readinessProbe"]["exec"]["command"],
+        serde_json::json!([
+            "sh",
+            "-c",
+            r#""wget" "-q" "-O" "/dev/null" "http://localhost/${BERTH_VAR_REGION}/a\"b""#
+        ])
+    );
+    assert_eq!(pod["enableServiceLinks"], false);
     // The one-shot job is a Job; Kubernetes cannot wait for it, and the manifest says so.
     let migrate = documents(&read("migrate.yaml"));
     let job = find(&migrate, "Job");

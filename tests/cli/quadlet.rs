@@ -194,7 +194,9 @@ fn volumes_and_networks_have_the_names_compose_gives_them() {
             .unwrap_or_else(|e| panic!("{unit}: {e}"))
     };
     for (key, unit) in [("data", "names-data.volume"), ("kept", "names-kept.volume")] {
-        let name = config["volumes"][key]["name"].as_str().expect("volume name");
+        let name = config["volumes"][key]["name"]
+            .as_str()
+            .expect("volume name");
         assert!(
             read(unit).contains(&format!("\nVolumeName={name}\n")),
             "{unit} should create {name}"
@@ -207,7 +209,16 @@ fn volumes_and_networks_have_the_names_compose_gives_them() {
     let container = read("names-app.container");
     let shared = config["volumes"]["shared"]["name"].as_str().expect("name");
     let edge = config["networks"]["edge"]["name"].as_str().expect("name");
-    assert!(container.contains(&format!("\nVolume={shared}:/shared\n")), "{container}");
-    assert!(container.contains(&format!("\nNetwork={edge}\n")), "{container}");
-    assert!(container.contains("\nVolume=names-data.volume:/data\n"), "{container}");
+    assert!(
+        container.contains(&format!("\nVolume={shared}:/shared\n")),
+        "{container}"
+    );
+    assert!(
+        container.contains(&format!("\nNetwork={edge}\n")),
+        "{container}"
+    );
+    assert!(
+        container.contains("\nVolume=names-data.volume:/data\n"),
+        "{container}"
+    );
 }

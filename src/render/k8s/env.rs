@@ -1,5 +1,12 @@
 //! Environment on Kubernetes: literal values in a ConfigMap, stack variables as `env`
 //! entries from the stack's Secret or variables ConfigMap, composed with `$(VAR)`.
+//!
+//! A stack variable is interpolation input, not container environment (under Compose it
+//! never reaches the container unless a key says so). Kubernetes composes `$(VAR)` only
+//! from earlier `env` entries, so a variable that a composed value, a command or a probe
+//! reads is carried by the entry that already holds it (`KEY = "${VAR}"`), else by a
+//! helper entry `BERTH_VAR_<VAR>`: a name no image reads as configuration. Neo4j, for one,
+//! turns every `NEO4J_*` variable into a setting and refuses unknown ones.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -8,70 +15,141 @@ use k8s_openapi::api::core::v1::{
 };
 
 use super::{Context, from_secret, k8s_name};
-use crate::model::{Command, Service, Text};
+use crate::model::{Command, HealthTest, Service, Text};
+
+/// Prefix of the entries that carry a variable no key of the service holds.
+pub(super) const HELPER_PREFIX: &str = "BERTH_VAR_";
 
 /// Environment split into what a ConfigMap can carry and what needs `env` entries.
 pub(super) struct Environment {
     pub(super) config_map: Option<ConfigMap>,
-    /// `env` entries: variable sources first (sorted), then values composed from them.
+    /// `env` entries: those read from the Secret or variables ConfigMap first (sorted),
+    /// then values composed from them.
     pub(super) entries: Vec<EnvVar>,
+    /// The `env` entry that holds each stack variable the container reads.
+    holders: BTreeMap<String, String>,
+}
+
+impl Environment {
+    /// Text for an `env` value or a command word: references become `$(ENTRY)`, and a
+    /// literal `$(` is escaped as `$$(` so Kubernetes leaves it alone.
+    pub(super) fn expand(&self, text: &Text) -> String {
+        text.render(
+            |literal| literal.replace("$(", "$$("),
+            |name| format!("$({})", self.holder(name)),
+        )
+    }
+
+    /// Text for a place Kubernetes does not expand but a shell in the container does (an
+    /// exec probe): a variable reads the entry that holds it (`${ENTRY}`).
+    pub(super) fn shell(&self, text: &Text) -> String {
+        text.render(str::to_string, |name| format!("${{{}}}", self.holder(name)))
+    }
+
+    /// One double-quoted shell word: literal text escaped, a variable as `${ENTRY}`.
+    pub(super) fn shell_word(&self, text: &Text) -> String {
+        let quoted = text.render(
+            |literal| {
+                literal
+                    .chars()
+                    .flat_map(|c| match c {
+                        '\\' | '"' | '$' | '`' => vec!['\\', c],
+                        c => vec![c],
+                    })
+                    .collect()
+            },
+            |name| format!("${{{}}}", self.holder(name)),
+        );
+        format!("\"{quoted}\"")
+    }
+
+    fn holder<'a>(&'a self, variable: &'a str) -> &'a str {
+        self.holders.get(variable).map_or(variable, String::as_str)
+    }
 }
 
 pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Environment {
     let mut literal = BTreeMap::new();
     let mut composed = Vec::new();
-    let mut sources: BTreeSet<String> = BTreeSet::new();
+    let mut held: Vec<(String, String)> = Vec::new();
+    let mut read: BTreeSet<String> = BTreeSet::new();
     for (key, value) in &service.environment {
-        let references: Vec<&str> = value.variables().collect();
-        match (references.as_slice(), value.sole_variable()) {
-            ([], _) => {
+        match (value.variables().next(), value.sole_variable()) {
+            (None, _) => {
                 literal.insert(key.clone(), text_of(value));
             }
-            (_, Some(variable)) if variable == key => {
-                sources.insert(key.clone());
-            }
+            (_, Some(variable)) => held.push((key.clone(), variable.to_string())),
             _ => {
-                sources.extend(references.into_iter().map(str::to_string));
-                composed.push(EnvVar {
-                    name: key.clone(),
-                    value: Some(expand(value)),
-                    ..EnvVar::default()
-                });
+                read.extend(value.variables().map(str::to_string));
+                composed.push((key.clone(), value));
             }
         }
     }
-    for command in [&service.command, &service.entrypoint]
-        .into_iter()
-        .flatten()
-    {
-        let words = match command {
-            Command::Shell(line) => vec![line],
-            Command::Exec(args) => args.iter().collect(),
-        };
-        sources.extend(
-            words
-                .into_iter()
-                .flat_map(Text::variables)
-                .map(str::to_string),
-        );
+    read.extend(command_variables(service));
+    let mut holders: BTreeMap<String, String> = BTreeMap::new();
+    for (key, variable) in &held {
+        holders
+            .entry(variable.clone())
+            .or_insert_with(|| key.clone());
     }
-    let mut entries: Vec<EnvVar> = sources
+    let mut sources: Vec<EnvVar> = held
         .iter()
-        .map(|variable| variable_source(ctx, variable))
+        .map(|(key, variable)| variable_source(ctx, variable, key))
         .collect();
-    entries.extend(composed);
-    let config_map = (!literal.is_empty()).then(|| ConfigMap {
-        metadata: ctx.meta(&format!("{}-env", k8s_name(name)), name),
-        data: Some(literal),
-        ..ConfigMap::default()
-    });
-    Environment {
-        config_map,
-        entries,
+    for variable in read {
+        if !holders.contains_key(&variable) {
+            let helper = format!("{HELPER_PREFIX}{variable}");
+            sources.push(variable_source(ctx, &variable, &helper));
+            holders.insert(variable, helper);
+        }
     }
+    sources.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut environment = Environment {
+        config_map: (!literal.is_empty()).then(|| ConfigMap {
+            metadata: ctx.meta(&format!("{}-env", k8s_name(name)), name),
+            data: Some(literal),
+            ..ConfigMap::default()
+        }),
+        entries: Vec::new(),
+        holders,
+    };
+    let composed: Vec<EnvVar> = composed
+        .into_iter()
+        .map(|(key, value)| EnvVar {
+            name: key,
+            value: Some(environment.expand(value)),
+            ..EnvVar::default()
+        })
+        .collect();
+    environment.entries = sources.into_iter().chain(composed).collect();
+    environment
 }
 
-pub(super) fn variable_source(ctx: &Context, variable: &str) -> EnvVar {
+/// The stack variables that the service's command, entrypoint and healthcheck read.
+fn command_variables(service: &Service) -> impl Iterator<Item = String> + '_ {
+    let commands = [&service.command, &service.entrypoint]
+        .into_iter()
+        .flatten()
+        .flat_map(|command| match command {
+            Command::Shell(line) => vec![line],
+            Command::Exec(args) => args.iter().collect(),
+        });
+    let probe = service
+        .healthcheck
+        .iter()
+        .flat_map(|healthcheck| match &healthcheck.test {
+            HealthTest::Shell(line) => vec![line],
+            HealthTest::Exec(args) => args.iter().collect(),
+            HealthTest::Http { .. } => Vec::new(),
+        });
+    commands
+        .chain(probe)
+        .flat_map(Text::variables)
+        .map(str::to_string)
+}
+
+/// The `env` entry `name`, read from where the stack keeps `variable`.
+pub(super) fn variable_source(ctx: &Context, variable: &str, name: &str) -> EnvVar {
     let is_secret = ctx.stack.variables.get(variable).is_none_or(from_secret);
     let value_from = if is_secret {
         EnvVarSource {
@@ -93,7 +171,7 @@ pub(super) fn variable_source(ctx: &Context, variable: &str) -> EnvVar {
         }
     };
     EnvVar {
-        name: variable.to_string(),
+        name: name.to_string(),
         value_from: Some(value_from),
         ..EnvVar::default()
     }
@@ -102,19 +180,4 @@ pub(super) fn variable_source(ctx: &Context, variable: &str) -> EnvVar {
 /// Literal text, as a ConfigMap value (no expansion happens there).
 pub(super) fn text_of(text: &Text) -> String {
     text.render(str::to_string, |name| format!("${{{name}}}"))
-}
-
-/// Text for an `env` value or a command word: references become `$(VAR)`, and a literal
-/// `$(` is escaped as `$$(` so Kubernetes leaves it alone.
-pub(super) fn expand(text: &Text) -> String {
-    text.render(
-        |literal| literal.replace("$(", "$$("),
-        |name| format!("$({name})"),
-    )
-}
-
-/// Text for a place Kubernetes does not expand: a variable reads the container's own
-/// environment through the shell (`${VAR}`), a literal `$` stays itself.
-pub(super) fn plain_text(text: &Text) -> String {
-    text_of(text)
 }

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::env::{Environment, expand, plain_text};
+use super::env::{Environment, text_of};
 use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
@@ -65,6 +65,10 @@ pub(super) fn pod_template(
             .as_deref()
             .map(|d| i64::from(seconds(d))),
         host_aliases: host_aliases(service),
+        // Compose gives a container no `<SERVICE>_PORT`-style variables; Kubernetes' service
+        // links would, and images that read their prefix as configuration (Neo4j's
+        // `NEO4J_*`) refuse to start on them.
+        enable_service_links: Some(false),
         ..PodSpec::default()
     };
     // Container labels are metadata for tools, not selectors: annotations carry any
@@ -171,12 +175,15 @@ pub(super) fn main_container(
     );
     let words = |command: &Command| -> Vec<String> {
         match (command.words(), command) {
-            (Some(words), _) => words.iter().map(expand).collect(),
-            (None, Command::Shell(line)) => vec!["sh".to_string(), "-c".to_string(), expand(line)],
-            (None, Command::Exec(args)) => args.iter().map(expand).collect(),
+            (Some(words), _) => words.iter().map(|word| env.expand(word)).collect(),
+            (None, Command::Shell(line)) => {
+                vec!["sh".to_string(), "-c".to_string(), env.expand(line)]
+            }
+            (None, Command::Exec(args)) => args.iter().map(|arg| env.expand(arg)).collect(),
         }
     };
     let healthcheck = service.healthcheck.as_ref();
+    let probe = |healthcheck| probe(healthcheck, env);
     let mut liveness = healthcheck.map(probe);
     if let (Some(probe), Some(start)) = (
         liveness.as_mut(),
@@ -317,7 +324,7 @@ pub(super) fn binary_quantity(size: &str) -> String {
     }
 }
 
-pub(super) fn probe(healthcheck: &Healthcheck) -> Probe {
+pub(super) fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
     let Healthcheck {
         test,
         interval,
@@ -339,14 +346,22 @@ pub(super) fn probe(healthcheck: &Healthcheck) -> Probe {
                 ..HTTPGetAction::default()
             });
         }
+        // Kubernetes expands nothing in a probe, where Compose interpolates: a probe that
+        // reads a variable runs through a shell, which reads the entry holding it.
+        HealthTest::Exec(args) if args.iter().any(|arg| arg.variables().next().is_some()) => {
+            let line: Vec<String> = args.iter().map(|arg| env.shell_word(arg)).collect();
+            probe.exec = Some(ExecAction {
+                command: Some(vec!["sh".to_string(), "-c".to_string(), line.join(" ")]),
+            });
+        }
         HealthTest::Exec(args) => {
             probe.exec = Some(ExecAction {
-                command: Some(args.iter().map(plain_text).collect()),
+                command: Some(args.iter().map(text_of).collect()),
             });
         }
         HealthTest::Shell(line) => {
             probe.exec = Some(ExecAction {
-                command: Some(vec!["sh".to_string(), "-c".to_string(), plain_text(line)]),
+                command: Some(vec!["sh".to_string(), "-c".to_string(), env.shell(line)]),
             });
         }
     }
@@ -408,7 +423,7 @@ pub(super) fn waits(
 fn declared(ctx: &Context, text: &Text) -> String {
     ctx.stack
         .declared_value(text)
-        .unwrap_or_else(|| plain_text(text))
+        .unwrap_or_else(|| text_of(text))
 }
 
 #[cfg(test)]
