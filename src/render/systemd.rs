@@ -193,7 +193,7 @@ fn restore_instructions(stack: &Stack, service: &str, restore: &str, offline: bo
     };
     if offline {
         format!(
-            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T {service} sh -c {restore}\n  {compose} start {service}"
+            "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T --entrypoint sh {service} -c {restore}\n  {compose} start {service}"
         )
     } else {
         format!(
@@ -262,7 +262,9 @@ trap cleanup EXIT
 if [ "$BERTH_BACKUP_MODE" = offline ]; then
   # The dump needs the service stopped: run it in a one-off container on the same volumes.
   "${compose[@]}" stop "$BERTH_SERVICE"
-  "${compose[@]}" run --rm --no-deps -T "$BERTH_SERVICE" sh -c "$BERTH_BACKUP_COMMAND" | gzip >"$archive.partial"
+  # Without the image's entrypoint, as `exec` runs: an entrypoint may print on stdout
+  # (Neo4j's announces plugin installs), which would land at the front of the dump.
+  "${compose[@]}" run --rm --no-deps -T --entrypoint sh "$BERTH_SERVICE" -c "$BERTH_BACKUP_COMMAND" | gzip >"$archive.partial"
 else
   "${compose[@]}" exec -T "$BERTH_SERVICE" sh -c "$BERTH_BACKUP_COMMAND" | gzip >"$archive.partial"
 fi
