@@ -18,8 +18,8 @@ use super::fidelity::{self, Backend};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::{
-    Command, Condition, HealthTest, Logging, MountKind, Network, Published, Service, Stack, Text,
-    Variable,
+    Command, Condition, HealthTest, Logging, Mount, MountKind, Network, Published, Service, Stack,
+    Text, Variable,
 };
 
 pub const DIR: &str = "quadlet";
@@ -138,7 +138,43 @@ fn network_ref(stack: &Stack, key: &str) -> String {
     }
 }
 
-fn unit_name(stack: &Stack, service: &str) -> String {
+/// How a mount names a stack volume: by its Quadlet unit (which creates it), or by the
+/// engine name (for `podman run` outside Quadlet, once the unit has created it).
+#[derive(Clone, Copy)]
+pub(super) enum Reference {
+    Unit,
+    Engine,
+}
+
+/// `source:target[:ro]` of a volume or bind mount, as `Volume=` and `podman run --volume`
+/// read it; `None` for a tmpfs.
+pub(super) fn mount_spec(stack: &Stack, mount: &Mount, reference: Reference) -> Option<String> {
+    let read_only = if mount.read_only { ":ro" } else { "" };
+    let source = mount.source.as_ref().map(|source| baked(stack, source));
+    let source = match (mount.kind, source) {
+        (MountKind::Volume, Some(volume)) => match (stack.volumes.get(&volume), reference) {
+            (Some(declared), _) if declared.external => stack.volume_engine_name(&volume),
+            (_, Reference::Engine) => stack.volume_engine_name(&volume),
+            (_, Reference::Unit) => format!("{}-{volume}.volume", stack.name),
+        },
+        (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
+            Some(relative) => format!("{}/{relative}", stack.install_dir()),
+            None => path,
+        },
+        (MountKind::Tmpfs, _) | (_, None) => return None,
+    };
+    Some(format!("{source}:{}{read_only}", mount.target))
+}
+
+/// The image a service's unit runs.
+pub(super) fn image(stack: &Stack, name: &str, service: &Service) -> String {
+    service.image.as_ref().map_or_else(
+        || format!("localhost/{}-{name}:latest", stack.name),
+        |image| baked(stack, image),
+    )
+}
+
+pub(super) fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
 
@@ -170,13 +206,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     unit = unit
         .section("Container")
         .entry("ContainerName", unit_name(stack, name))
-        .entry(
-            "Image",
-            service.image.as_ref().map_or_else(
-                || format!("localhost/{}-{name}:latest", stack.name),
-                |image| baked(stack, image),
-            ),
-        )
+        .entry("Image", image(stack, name, service))
         .entry("NetworkAlias", name.to_string());
     unit = networking(stack, service, unit);
     if !service.environment.is_empty() {
@@ -304,23 +334,10 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         );
     }
     for mount in &service.volumes {
-        let read_only = if mount.read_only { ":ro" } else { "" };
-        let source = mount.source.as_ref().map(|source| baked(stack, source));
-        let source = match (mount.kind, source) {
-            (MountKind::Volume, Some(volume)) => match stack.volumes.get(&volume) {
-                Some(declared) if declared.external => stack.volume_engine_name(&volume),
-                _ => format!("{}-{volume}.volume", stack.name),
-            },
-            (MountKind::Bind, Some(path)) => match path.strip_prefix("./") {
-                Some(relative) => format!("{}/{relative}", stack.install_dir()),
-                None => path,
-            },
-            (MountKind::Tmpfs, _) | (_, None) => {
-                unit = unit.entry("Tmpfs", mount.target.clone());
-                continue;
-            }
-        };
-        unit = unit.entry("Volume", format!("{source}:{}{read_only}", mount.target));
+        match mount_spec(stack, mount, Reference::Unit) {
+            Some(spec) => unit = unit.entry("Volume", spec),
+            None => unit = unit.entry("Tmpfs", mount.target.clone()),
+        }
     }
     for path in &service.tmpfs {
         unit = unit.entry("Tmpfs", path.clone());

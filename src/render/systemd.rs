@@ -1,9 +1,13 @@
-//! Renders systemd units for a host that runs the stack with Docker Compose: the stack as
-//! a service, and for every declared backup a oneshot service with its timer. Pure.
+//! Renders systemd units for the host that runs the stack: with Docker Compose, the stack
+//! as a service; for every declared backup a oneshot service with its timer. Pure.
 //! Only profiles with `systemd` on get units; a stack without backups gets no timers.
+//! A profile with `quadlet` on runs the stack under podman: its Quadlet units are the
+//! stack (a compose unit beside them would start it twice), and the backups dump through
+//! `podman` and the Quadlet units, not `docker compose`.
 
 use std::path::PathBuf;
 
+use super::quadlet::{self, Reference};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::{Backup, Stack};
@@ -18,7 +22,10 @@ pub fn systemd(stack: &Stack) -> Vec<Artifact> {
     if !stack.profile.systemd {
         return Vec::new();
     }
-    let mut artifacts = vec![stack_service(stack)];
+    let mut artifacts = Vec::new();
+    if !stack.profile.quadlet {
+        artifacts.push(stack_service(stack));
+    }
     let backups: Vec<(&String, &Backup)> = stack
         .services
         .iter()
@@ -122,14 +129,21 @@ fn backup_service(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
     } = backup;
     let install_dir = stack.install_dir();
     let backup_dir = stack.backup_dir();
-    let unit = UnitFile::default()
-        .section("Unit")
-        .entry(
-            "Description",
-            format!("Backup of {service} (berth stack {})", stack.name),
+    let unit = UnitFile::default().section("Unit").entry(
+        "Description",
+        format!("Backup of {service} (berth stack {})", stack.name),
+    );
+    let unit = if stack.profile.quadlet {
+        // The dump needs the service's container, which its Quadlet unit runs.
+        unit.entry(
+            "After",
+            format!("{}.service", quadlet::unit_name(stack, service)),
         )
-        .entry("Requires", "docker.service")
-        .entry("After", format!("docker.service {}.service", stack.name))
+    } else {
+        unit.entry("Requires", "docker.service")
+            .entry("After", format!("docker.service {}.service", stack.name))
+    };
+    let unit = unit
         .section("Service")
         .entry("Type", "oneshot")
         .entry("WorkingDirectory", install_dir.clone())
@@ -191,6 +205,19 @@ fn restore_instructions(stack: &Stack, service: &str, restore: &str, offline: bo
     } else {
         format!("'{restore}'")
     };
+    if stack.profile.quadlet {
+        let unit = quadlet::unit_name(stack, service);
+        return if offline {
+            let one_off = podman_one_off(stack, service).join(" ");
+            format!(
+                "Restore (newest archive; the service is stopped meanwhile):\n  systemctl stop {unit}.service\n  {newest} \\\n    | {one_off} -c {restore}\n  systemctl start {unit}.service"
+            )
+        } else {
+            format!(
+                "Restore (newest archive):\n  {newest} \\\n    | podman exec -i {unit} sh -c {restore}"
+            )
+        };
+    }
     if offline {
         format!(
             "Restore (newest archive; the service is stopped meanwhile):\n  {compose} stop {service}\n  {newest} \\\n    | {compose} run --rm --no-deps -T --entrypoint sh {service} -c {restore}\n  {compose} start {service}"
@@ -200,6 +227,23 @@ fn restore_instructions(stack: &Stack, service: &str, restore: &str, offline: bo
             "Restore (newest archive):\n  {newest} \\\n    | {compose} exec -T {service} sh -c {restore}"
         )
     }
+}
+
+/// `podman run` of a one-off container of `service` on its volumes, through `sh` without
+/// the image's entrypoint, as shell words; the caller appends `-c <command>`.
+fn podman_one_off(stack: &Stack, service: &str) -> Vec<String> {
+    let mut words: Vec<String> = ["podman", "run", "--rm", "-i", "--entrypoint", "sh"]
+        .map(String::from)
+        .to_vec();
+    if let Some(definition) = stack.services.get(service) {
+        for mount in &definition.volumes {
+            if let Some(spec) = quadlet::mount_spec(stack, mount, Reference::Engine) {
+                words.push(format!("--volume={}", shell_words::quote(&spec)));
+            }
+        }
+        words.push(shell_words::quote(&quadlet::image(stack, service, definition)).into_owned());
+    }
+    words
 }
 
 fn backup_timer(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
@@ -232,41 +276,86 @@ fn backup_timer(stack: &Stack, service: &str, backup: &Backup) -> Artifact {
 fn backup_script(stack: &Stack) -> String {
     let mut out = String::from("#!/bin/bash\n");
     out.push_str(&header(stack));
+    out.push_str(BACKUP_SCRIPT_HEAD);
+    if stack.profile.quadlet {
+        out.push_str(&podman_runtime(stack));
+    } else {
+        out.push_str(COMPOSE_RUNTIME);
+    }
     out.push_str(BACKUP_SCRIPT_BODY);
     out
 }
 
-const BACKUP_SCRIPT_BODY: &str = r##"# Runs one backup described by the BERTH_* variables of the unit that starts it: dumps the
-# service through `docker compose`, compresses the dump, keeps the newest N archives, and
-# records the time of success for node exporter's textfile collector (when present), which
-# the `BackupTooOld` alert reads.
+/// The runtime functions of the script on a podman host: the Quadlet unit stops and
+/// starts the service; an offline dump runs a one-off container on the volumes the unit
+/// mounts (written out per service, since Quadlet containers are removed when stopped).
+fn podman_runtime(stack: &Stack) -> String {
+    let mut offline = String::new();
+    for (name, service) in &stack.services {
+        if service.backup.as_ref().is_some_and(|backup| backup.offline) {
+            offline.push_str(&format!(
+                "    {}) {} -c \"$BERTH_BACKUP_COMMAND\" ;;\n",
+                shell_words::quote(name),
+                podman_one_off(stack, name).join(" ")
+            ));
+        }
+    }
+    format!(
+        r#"# The stack runs under podman: each service is the Quadlet unit <stack>-<service>.
+unit="$BERTH_STACK-$BERTH_SERVICE"
+stop_service() {{ systemctl stop "$unit.service"; }}
+start_service() {{ systemctl start "$unit.service"; }}
+dump_online() {{ podman exec "$unit" sh -c "$BERTH_BACKUP_COMMAND"; }}
+dump_offline() {{
+  case "$BERTH_SERVICE" in
+{offline}    *) echo "berth-backup: no offline dump is declared for $BERTH_SERVICE" >&2; return 1 ;;
+  esac
+}}
+"#
+    )
+}
+
+const COMPOSE_RUNTIME: &str = r##"compose=(docker compose --project-name "$BERTH_STACK" --file compose.yaml)
+stop_service() { "${compose[@]}" stop "$BERTH_SERVICE"; }
+start_service() { "${compose[@]}" start "$BERTH_SERVICE"; }
+dump_online() { "${compose[@]}" exec -T "$BERTH_SERVICE" sh -c "$BERTH_BACKUP_COMMAND"; }
+# Without the image's entrypoint, as `exec` runs: an entrypoint may print on stdout
+# (Neo4j's announces plugin installs), which would land at the front of the dump.
+dump_offline() {
+  "${compose[@]}" run --rm --no-deps -T --entrypoint sh "$BERTH_SERVICE" -c "$BERTH_BACKUP_COMMAND"
+}
+"##;
+
+const BACKUP_SCRIPT_HEAD: &str = r##"# Runs one backup described by the BERTH_* variables of the unit that starts it: dumps the
+# service, compresses the dump, keeps the newest N archives, and records the time of
+# success for node exporter's textfile collector (when present), which the
+# `BackupTooOld` alert reads.
 set -euo pipefail
 umask 077
 
 : "${BERTH_STACK:?}" "${BERTH_SERVICE:?}" "${BERTH_BACKUP_DIR:?}" "${BERTH_BACKUP_KEEP:?}"
 : "${BERTH_BACKUP_EXTENSION:?}" "${BERTH_BACKUP_MODE:?}" "${BERTH_BACKUP_COMMAND:?}"
 
-compose=(docker compose --project-name "$BERTH_STACK" --file compose.yaml)
-stamp="$(date -u +%Y%m%dT%H%M%SZ)"
+"##;
+
+const BACKUP_SCRIPT_BODY: &str = r##"stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 archive="$BERTH_BACKUP_DIR/$BERTH_SERVICE-$stamp.$BERTH_BACKUP_EXTENSION.gz"
 mkdir -p "$BERTH_BACKUP_DIR"
 
 cleanup() {
   rm -f "$archive.partial"
   if [ "$BERTH_BACKUP_MODE" = offline ]; then
-    "${compose[@]}" start "$BERTH_SERVICE"
+    start_service
   fi
 }
 trap cleanup EXIT
 
 if [ "$BERTH_BACKUP_MODE" = offline ]; then
   # The dump needs the service stopped: run it in a one-off container on the same volumes.
-  "${compose[@]}" stop "$BERTH_SERVICE"
-  # Without the image's entrypoint, as `exec` runs: an entrypoint may print on stdout
-  # (Neo4j's announces plugin installs), which would land at the front of the dump.
-  "${compose[@]}" run --rm --no-deps -T --entrypoint sh "$BERTH_SERVICE" -c "$BERTH_BACKUP_COMMAND" | gzip >"$archive.partial"
+  stop_service
+  dump_offline | gzip >"$archive.partial"
 else
-  "${compose[@]}" exec -T "$BERTH_SERVICE" sh -c "$BERTH_BACKUP_COMMAND" | gzip >"$archive.partial"
+  dump_online | gzip >"$archive.partial"
 fi
 mv "$archive.partial" "$archive"
 
@@ -282,6 +371,8 @@ if [ -d "$textfile_dir" ]; then
     echo "# TYPE berth_backup_last_success_timestamp_seconds gauge"
     echo "berth_backup_last_success_timestamp_seconds{stack=\"$BERTH_STACK\",service=\"$BERTH_SERVICE\"} $(date +%s)"
   } >"$metric.tmp"
+  # Readable by node exporter, which runs as nobody (the archives stay 0600 under umask 077).
+  chmod 0644 "$metric.tmp"
   mv "$metric.tmp" "$metric"
 fi
 echo "backup of $BERTH_SERVICE written to $archive"

@@ -222,3 +222,97 @@ fn volumes_and_networks_have_the_names_compose_gives_them() {
         "{container}"
     );
 }
+
+/// A podman host runs the stack from its Quadlet units only: no compose unit beside them
+/// (it would start the stack twice), and backups that need no Docker. The generated
+/// `berth-backup` is run for real against stand-ins for `podman` and `systemctl` that log
+/// their arguments: an offline dump stops the service's unit, runs a one-off container of
+/// its image on its volumes, archives what it printed, and starts the unit again.
+#[test]
+fn podman_hosts_get_no_compose_unit_and_backups_through_podman() {
+    let (out, _dir) = podman()
+        .args(["build", "--stack", "rag-engine", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let systemd = out.root.join("out/rag-engine/podman/systemd");
+    assert!(!systemd.join("rag-engine.service").exists());
+    let unit = std::fs::read_to_string(systemd.join("rag-engine-backup-neo4j.service"))
+        .expect("read backup unit");
+    assert!(
+        !unit.contains("docker.service") && !unit.contains("docker compose"),
+        "{unit}"
+    );
+    assert!(
+        unit.contains("\nAfter=rag-engine-neo4j.service\n"),
+        "{unit}"
+    );
+    // The Quadlet unit the backup stops and starts is the one berth writes.
+    assert!(
+        out.root
+            .join("out/rag-engine/podman/quadlet/rag-engine-neo4j.container")
+            .exists()
+    );
+
+    let bin = out.root.join("fake-bin");
+    std::fs::create_dir_all(&bin).expect("mkdir");
+    let log = out.root.join("calls.log");
+    for tool in ["podman", "systemctl"] {
+        let script = format!(
+            "#!/bin/sh\necho \"{tool} $*\" >>'{}'\n[ {tool} = podman ] && echo dump-bytes\nexit 0\n",
+            log.display()
+        );
+        let path = bin.join(tool);
+        std::fs::write(&path, script).expect("write stand-in");
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&path, executable).expect("chmod");
+    }
+    let backups = out.root.join("backups");
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let run = Command::new("bash")
+        .arg(systemd.join("berth-backup"))
+        .env("PATH", path)
+        .env("BERTH_STACK", "rag-engine")
+        .env("BERTH_SERVICE", "neo4j")
+        .env("BERTH_BACKUP_DIR", &backups)
+        .env("BERTH_BACKUP_KEEP", "7")
+        .env("BERTH_BACKUP_EXTENSION", "neo4j.dump")
+        .env("BERTH_BACKUP_MODE", "offline")
+        .env(
+            "BERTH_BACKUP_COMMAND",
+            "neo4j-admin database dump neo4j --to-stdout",
+        )
+        .output()
+        .expect("run berth-backup");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let calls = std::fs::read_to_string(&log).expect("read log");
+    let calls: Vec<&str> = calls.lines().collect();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls[0], "systemctl stop rag-engine-neo4j.service");
+    assert!(
+        calls[1].starts_with(
+            "podman run --rm -i --entrypoint sh --volume=rag-engine_neo4j_data:/data "
+        ) && calls[1].ends_with(" -c neo4j-admin database dump neo4j --to-stdout"),
+        "{}",
+        calls[1]
+    );
+    assert_eq!(calls[2], "systemctl start rag-engine-neo4j.service");
+    let archives: Vec<_> = std::fs::read_dir(&backups)
+        .expect("read backups")
+        .map(|entry| entry.expect("entry").path())
+        .collect();
+    assert_eq!(archives.len(), 1, "{archives:?}");
+    let dump = Command::new("gunzip")
+        .arg("-c")
+        .arg(&archives[0])
+        .output()
+        .expect("gunzip");
+    assert_eq!(String::from_utf8_lossy(&dump.stdout), "dump-bytes\n");
+}
