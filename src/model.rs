@@ -2,6 +2,7 @@
 //! then checked by [`validate`] for what contracts cannot see (references, cycles, clashes).
 //! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
 
+pub mod podman;
 pub mod text;
 pub mod units;
 
@@ -47,6 +48,9 @@ pub struct ProfileInfo {
     pub dev_secrets: bool,
     pub systemd: bool,
     pub quadlet: bool,
+    /// The podman release Quadlet units are written for (`"5.2"`); required with `quadlet`.
+    #[serde(default)]
+    pub podman_version: Option<String>,
     pub metrics: bool,
     pub alerting: bool,
     pub alert_webhook: Option<String>,

@@ -8,6 +8,7 @@ mod names;
 pub use lines::control_characters;
 pub use names::{MAX_NAME, kubernetes_name};
 
+use super::podman::{self, PodmanVersion};
 use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text};
 use crate::error::Diagnostic;
 use names::names;
@@ -34,6 +35,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     host_port_clashes(stack, &mut found);
     variables(stack, &mut found);
     dev_secrets(stack, &mut found);
+    podman_release(stack, &mut found);
     found
 }
 
@@ -477,6 +479,76 @@ fn dev_secrets(stack: &Stack, found: &mut Vec<Diagnostic>) {
             )
             .with_hint("remove `dev_secrets = true`, or say `production = false` if the profile only serves throw-away environments (a profile is production unless it says so)"),
         );
+    }
+}
+
+/// A Quadlet profile names the podman release it targets, one berth writes units for, and
+/// the stack asks nothing of Quadlet that this release cannot say (see `model::podman`).
+fn podman_release(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let profile = &stack.profile;
+    if !profile.quadlet {
+        return;
+    }
+    let Some(written) = profile.podman_version.as_deref() else {
+        found.push(
+            Diagnostic::new(
+                "profile.quadlet",
+                format!("profile `{}` turns Quadlet on but does not say which podman release its hosts run; Quadlet refuses a unit with a key its release does not know", profile.name),
+            )
+            .with_hint("add e.g. `podman_version = \"5.2\"` (what `podman --version` prints on the hosts)"),
+        );
+        return;
+    };
+    let Some(target) = PodmanVersion::parse(written) else {
+        found.push(Diagnostic::new(
+            "profile.podman_version",
+            format!("{written:?} is not a podman release such as \"5.2\""),
+        ));
+        return;
+    };
+    if target < podman::OLDEST {
+        found.push(
+            Diagnostic::new(
+                "profile.podman_version",
+                format!("berth writes Quadlet units for podman {} or later (NetworkName= and VolumeName=, which keep the names every backend uses); this profile targets {target}", podman::OLDEST),
+            )
+            .with_hint("upgrade podman on the hosts, or leave Quadlet off and run the compose file"),
+        );
+        return;
+    }
+    let too_old = |since: PodmanVersion| target < since;
+    for (name, service) in &stack.services {
+        if service.entrypoint.is_some() && too_old(podman::ENTRYPOINT) {
+            found.push(
+                Diagnostic::new(
+                    format!("services.{name}.entrypoint"),
+                    format!(
+                        "Quadlet's Entrypoint= needs podman 5.0; profile `{}` targets {target}",
+                        profile.name
+                    ),
+                )
+                .with_hint("set the entrypoint in the image, or target podman 5.0 or later"),
+            );
+        }
+        for (dependency, condition) in &service.depends_on {
+            if *condition == Condition::Healthy && too_old(podman::NOTIFY_HEALTHY) {
+                found.push(
+                    Diagnostic::new(
+                        format!("services.{name}.depends_on.{dependency}"),
+                        format!("waiting for {dependency} to be healthy needs Notify=healthy (podman 5.0); podman {target} reads it as `no` and would start {name} before {dependency} is healthy"),
+                    )
+                    .with_hint("target podman 5.0 or later, or wait for `started` if that is enough"),
+                );
+            }
+        }
+    }
+    for (key, volume) in &stack.volumes {
+        if volume.driver.is_some() && !volume.external && too_old(podman::VOLUME_DRIVER) {
+            found.push(Diagnostic::new(
+                format!("volumes.{key}.driver"),
+                format!("Quadlet's Driver= in a volume unit needs podman {}; profile `{}` targets {target}", podman::VOLUME_DRIVER, profile.name),
+            ));
+        }
     }
 }
 

@@ -17,6 +17,7 @@ use super::compose::interpolate;
 use super::fidelity::{self, Backend};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
+use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
     Command, Condition, HealthTest, Logging, Mount, MountKind, Network, Published, Service, Stack,
     Text, Variable,
@@ -138,6 +139,46 @@ fn network_ref(stack: &Stack, key: &str) -> String {
     }
 }
 
+/// The release the profile targets; validation has made sure it is set and known.
+fn podman_version(stack: &Stack) -> PodmanVersion {
+    stack
+        .profile
+        .podman_version
+        .as_deref()
+        .and_then(PodmanVersion::parse)
+        .unwrap_or(podman::OLDEST)
+}
+
+/// A `[Container]` entry as `target` reads it: a key newer than the target becomes its
+/// `podman run` option in `PodmanArgs=` (validation refuses fields with no such option).
+fn older_spelling(
+    target: PodmanVersion,
+    key: &'static str,
+    value: String,
+) -> (&'static str, String) {
+    match podman::newer_key(key) {
+        Some(newer) if newer.since > target => match newer.podman_option {
+            Some(option) => ("PodmanArgs", podman_arg(option, &value)),
+            None => (key, value),
+        },
+        _ => (key, value),
+    }
+}
+
+/// `--option=value` as one `PodmanArgs=` word, double-quoted when the value has blanks or
+/// quotes (Quadlet splits the line as systemd splits words).
+fn podman_arg(option: &str, value: &str) -> String {
+    if value
+        .chars()
+        .any(|c| c.is_whitespace() || matches!(c, '"' | '\'' | '\\'))
+    {
+        let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+        format!("\"{option}={escaped}\"")
+    } else {
+        format!("{option}={value}")
+    }
+}
+
 /// How a mount names a stack volume: by its Quadlet unit (which creates it), or by the
 /// engine name (for `podman run` outside Quadlet, once the unit has created it).
 #[derive(Clone, Copy)]
@@ -245,7 +286,12 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     unit = unit
         .section("Install")
         .entry("WantedBy", "multi-user.target");
+    let target = podman_version(stack);
+    unit = unit.rewrite("Container", |key, value| older_spelling(target, key, value));
     let mut comment = header_text(stack);
+    comment.push_str(&format!(
+        "For podman {target} or later (profile `podman_version`): Quadlet skips a unit with a key its release does not know.\n"
+    ));
     for warning in fidelity::service_warnings(stack, name, Backend::Quadlet) {
         comment.push_str(&format!(
             "Not carried by Quadlet: {}: {}\n",

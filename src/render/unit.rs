@@ -28,6 +28,25 @@ impl UnitFile {
         self
     }
 
+    /// Passes every entry of the sections called `section` through `rewrite`, in order.
+    pub fn rewrite(
+        mut self,
+        section: &str,
+        rewrite: impl Fn(&'static str, String) -> (&'static str, String),
+    ) -> Self {
+        for (_, entries) in self
+            .sections
+            .iter_mut()
+            .filter(|(name, _)| *name == section)
+        {
+            *entries = std::mem::take(entries)
+                .into_iter()
+                .map(|(key, value)| rewrite(key, value))
+                .collect();
+        }
+        self
+    }
+
     /// The file's text: a leading comment, sections separated by a blank line.
     pub fn render(&self, comment: &str) -> String {
         let mut out = String::new();

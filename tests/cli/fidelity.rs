@@ -77,7 +77,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("kubernetes", "{ replicas = 3 }"),
 ];
 
-const PROFILE: &str = r#"{ name = "probe", description = "Every backend on.", quadlet = true }"#;
+const PROFILE: &str = r#"{ name = "probe", description = "Every backend on.", quadlet = true, podman_version = "5.3" }"#;
 
 #[test]
 fn every_schema_field_has_a_row_and_a_sample() {

@@ -40,7 +40,7 @@ fn stack_value(texts: &[String]) -> Value {
         "name": "hostile",
         "profile": {
             "name": "qa", "description": "qa", "debug": false, "log_level": "info",
-            "production": false, "dev_secrets": true, "systemd": true, "quadlet": true,
+            "production": false, "dev_secrets": true, "systemd": true, "quadlet": true, "podman_version": "5.3",
             "metrics": false, "alerting": false, "scrape_interval": "15s",
             "evaluation_interval": "15s", "install_root": "/opt", "backup_root": "/var/backups",
         },
@@ -367,6 +367,7 @@ const QA_PROFILE: &str = r#"{
   dev_secrets = true,
   systemd = true,
   quadlet = true,
+  podman_version = "5.2",
   service_defaults = {},
 }
 "#;

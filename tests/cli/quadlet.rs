@@ -12,7 +12,10 @@ fn podman() -> Berth {
         .expect("read prod-lite");
     let podman = prod_lite
         .replace("name = \"prod-lite\",", "name = \"podman\",")
-        .replace("  systemd = true,", "  systemd = true,\n  quadlet = true,");
+        .replace(
+            "  systemd = true,",
+            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
+        );
     Berth::bundled().file("profiles/podman.ncl", &podman)
 }
 
@@ -145,7 +148,10 @@ fn volumes_and_networks_have_the_names_compose_gives_them() {
         .expect("read prod-lite");
     let podman = prod_lite
         .replace("name = \"prod-lite\",", "name = \"podman\",")
-        .replace("  systemd = true,", "  systemd = true,\n  quadlet = true,");
+        .replace(
+            "  systemd = true,",
+            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
+        );
     let (out, _dir) = Berth::schemas_only()
         .file("profiles/podman.ncl", &podman)
         .file(
@@ -315,4 +321,90 @@ fn podman_hosts_get_no_compose_unit_and_backups_through_podman() {
         .output()
         .expect("gunzip");
     assert_eq!(String::from_utf8_lossy(&dump.stdout), "dump-bytes\n");
+}
+
+/// The profile names the podman release its hosts run, and the units hold only keys that
+/// release knows (Quadlet skips a whole unit for one unknown key): newer keys become
+/// `PodmanArgs=` options, and what has no such option is refused with its place.
+#[test]
+fn units_fit_the_podman_release_the_profile_names() {
+    let profile = |version: &str| {
+        format!(
+            "{{ name = \"podman\", description = \"A podman host.\", quadlet = true{version} }}\n"
+        )
+    };
+    let stack = |depends: &str| {
+        format!(
+            r#"fun profile => {{
+  services.db = {{
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    healthcheck.test = ["true"],
+    stop_signal = "SIGINT",
+    extra_hosts = {{ "gateway" = "10.0.0.1" }},
+  }},
+  services.app = {{
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    depends_on.db = "{depends}",
+  }},
+}}
+"#
+        )
+    };
+    let build = |version: &str, depends: &str| {
+        Berth::schemas_only()
+            .file("profiles/podman.ncl", &profile(version))
+            .file("modules/stacks/pod.ncl", &stack(depends))
+            .args(["build", "--stack", "pod", "--profile", "podman"])
+            .run()
+    };
+
+    let (out, _dir) = build(", podman_version = \"4.9\"", "started");
+    out.code(0);
+    let unit = std::fs::read_to_string(out.root.join("out/pod/podman/quadlet/pod-db.container"))
+        .expect("read unit");
+    assert!(unit.contains("# For podman 4.9 or later"), "{unit}");
+    for line in [
+        "PodmanArgs=--network-alias=db",
+        "PodmanArgs=--stop-signal=SIGINT",
+        "PodmanArgs=--add-host=gateway:10.0.0.1",
+    ] {
+        assert!(unit.contains(&format!("\n{line}\n")), "{line} in:\n{unit}");
+    }
+    for key in ["NetworkAlias=", "StopSignal=", "AddHost=", "Notify="] {
+        assert!(!unit.contains(&format!("\n{key}")), "{key} in:\n{unit}");
+    }
+
+    let (newer, _dir) = build(", podman_version = \"5.3\"", "healthy");
+    newer.code(0);
+    let unit = std::fs::read_to_string(newer.root.join("out/pod/podman/quadlet/pod-db.container"))
+        .expect("read unit");
+    for line in [
+        "NetworkAlias=db",
+        "StopSignal=SIGINT",
+        "AddHost=gateway:10.0.0.1",
+        "Notify=healthy",
+    ] {
+        assert!(unit.contains(&format!("\n{line}\n")), "{line} in:\n{unit}");
+    }
+
+    let (gated, _dir) = build(", podman_version = \"4.9\"", "healthy");
+    gated
+        .code(2)
+        .stderr_contains("modules/stacks/pod.ncl:12:")
+        .stderr_contains("services.app.depends_on.db: waiting for db to be healthy needs Notify=healthy (podman 5.0)")
+        .wrote_nothing();
+    let (unsaid, _dir) = build("", "started");
+    unsaid
+        .code(2)
+        .stderr_contains("profiles/podman.ncl:1:")
+        .stderr_contains("profile.quadlet: profile `podman` turns Quadlet on but does not say which podman release")
+        .wrote_nothing();
+    let (old, _dir) = build(", podman_version = \"4.6\"", "started");
+    old.code(2)
+        .stderr_contains(
+            "profile.podman_version: berth writes Quadlet units for podman 4.7 or later",
+        )
+        .wrote_nothing();
 }

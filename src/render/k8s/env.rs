@@ -97,11 +97,11 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
         .map(|(key, variable)| variable_source(ctx, variable, key))
         .collect();
     for variable in read {
-        if !holders.contains_key(&variable) {
+        holders.entry(variable).or_insert_with_key(|variable| {
             let helper = format!("{HELPER_PREFIX}{variable}");
-            sources.push(variable_source(ctx, &variable, &helper));
-            holders.insert(variable, helper);
-        }
+            sources.push(variable_source(ctx, variable, &helper));
+            helper
+        });
     }
     sources.sort_by(|a, b| a.name.cmp(&b.name));
     let mut environment = Environment {
