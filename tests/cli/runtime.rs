@@ -263,6 +263,17 @@ fn apply_brings_the_bundled_modules_up_healthy_and_down_removes_them() {
         r#"["CMD","pg_isready","-U","postgres","-d","shop"]"#
     );
     assert_eq!(http_get(project.port), "berth-rt ok\n");
+    // Redis, as its own user, writes its append-only file into the fresh volume.
+    let redis = format!("{}-redis-1", project.stack);
+    assert_eq!(
+        docker(&["exec", &redis, "redis-cli", "set", "probe", "kept"]).trim(),
+        "OK"
+    );
+    let files = docker(&["exec", &redis, "ls", "/data/appendonlydir"]);
+    assert!(
+        files.contains(".incr.aof"),
+        "no append-only file in /data: {files}"
+    );
 
     project
         .berth(&[
@@ -623,7 +634,9 @@ fn engine_answers(name: &str) -> bool {
                 .create(true)
                 .open(log)
                 .expect("open BERTH_SKIP_LOG");
-            writeln!(file, "runtime::{name}").expect("write BERTH_SKIP_LOG");
+            // One write per line: tests run in parallel, and O_APPEND keeps one write whole.
+            file.write_all(format!("runtime::{name}\n").as_bytes())
+                .expect("write BERTH_SKIP_LOG");
         }
     }
     answered
