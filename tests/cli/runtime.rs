@@ -10,9 +10,10 @@
 //!   `/opt/<stack>`, with the operator's `.env` and nginx configuration), goes through
 //!   `docker compose up --wait`; nginx answers; the generated `systemd/berth-backup` runs
 //!   the way its `.service` unit starts it (its `Environment=` lines, `WorkingDirectory=`,
-//!   `ExecStart=`) and writes a real dump; the stack goes down with its volumes, comes up
-//!   fresh, and the restore command the unit documents loads the dump: the rows written
-//!   before the backup are back, the one written after is not.
+//!   `ExecStart=`) and writes a real dump (a bare `pg_dump` stream); the restore command
+//!   the unit documents loads it over the running database (the rows written before the
+//!   backup are there, a row and a table written after are not), then again into a fresh
+//!   stack whose volume went with `down --volumes`.
 //!
 //! The images are built by `scripts/test-images` (scripts/test runs it before `cargo test`,
 //! as root: debootstrap needs it), not by the test: a build takes minutes and root, and
@@ -386,9 +387,32 @@ fn compose_runs_serves_and_the_generated_backup_restores_into_a_fresh_volume() {
     );
 
     // Written after the backup: not in the dump.
-    compose.sql("INSERT INTO orders VALUES (501, 'after the backup');");
+    compose.sql(
+        "INSERT INTO orders VALUES (501, 'after the backup');
+         CREATE TABLE later (id integer);",
+    );
+    // The restore the unit documents, run as written (paths mapped as above).
+    let restore = local(&restore_comment(&unit));
+    let run_restore = || {
+        let restored = Command::new("bash")
+            .args(["-euo", "pipefail", "-c", &restore])
+            .current_dir(&install)
+            .output()
+            .expect("run the restore");
+        assert!(
+            restored.status.success(),
+            "the documented restore failed ({}): {restore}\n{}",
+            restored.status,
+            String::from_utf8_lossy(&restored.stderr)
+        );
+    };
 
-    // A fresh stack: the volume goes, initdb runs again on a new one.
+    // Over the running database: the result is the dump, nothing written since.
+    run_restore();
+    assert_eq!(compose.sql(FINGERPRINT), before, "restored data differ");
+    assert_eq!(compose.sql("SELECT to_regclass('later') IS NULL;"), "t");
+
+    // Into a fresh stack: the volume goes, initdb runs again on a new one.
     compose.run(&["down", "--volumes", "--timeout", "30"]);
     assert!(
         project.leftovers("com.docker.compose.project").is_empty(),
@@ -397,20 +421,7 @@ fn compose_runs_serves_and_the_generated_backup_restores_into_a_fresh_volume() {
     );
     compose.up();
     assert_eq!(compose.sql("SELECT to_regclass('orders') IS NULL;"), "t");
-
-    // The restore the unit documents, run as written (paths mapped as above).
-    let restore = restore_comment(&unit);
-    let restored = Command::new("bash")
-        .args(["-euo", "pipefail", "-c", &local(&restore)])
-        .current_dir(&install)
-        .output()
-        .expect("run the restore");
-    assert!(
-        restored.status.success(),
-        "the documented restore failed ({}): {restore}\n{}",
-        restored.status,
-        String::from_utf8_lossy(&restored.stderr)
-    );
+    run_restore();
     assert_eq!(compose.sql(FINGERPRINT), before, "restored data differ");
 
     compose.run(&["down", "--volumes", "--timeout", "30"]);
