@@ -22,5 +22,6 @@ mod kubernetes;
 mod library;
 mod out_folder;
 mod quadlet;
+mod runtime;
 mod secrets;
 mod validators;
