@@ -159,19 +159,9 @@ pub fn run(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     match execute(cli) {
         Ok(Outcome::Done) => ExitCode::SUCCESS,
         Ok(Outcome::Drift) => ExitCode::from(1),
-        // The deploy failed and the host was rolled back: a result, not a usage error.
-        // So is an import that would lose keys: the file is fine, berth cannot hold it all.
-        Err(error @ Error::Import(crate::import::ImportFailure::Lossy { .. })) => {
-            eprintln!("error: {error}");
-            ExitCode::from(1)
-        }
-        Err(error @ Error::Apply(crate::apply::ApplyError::Failed { .. })) => {
-            eprintln!("error: {error}");
-            ExitCode::from(1)
-        }
         Err(error) => {
             eprintln!("error: {error}");
-            ExitCode::from(2)
+            ExitCode::from(error.exit_code())
         }
     }
 }

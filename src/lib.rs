@@ -50,3 +50,15 @@ pub enum Error {
     #[error(transparent)]
     Init(#[from] init::InitError),
 }
+
+impl Error {
+    /// 2 for bad input or a failure to read or write; 1 for a result the input was fine
+    /// for: a deploy that failed and was rolled back, an import that would lose keys.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Import(import::ImportFailure::Lossy { .. })
+            | Error::Apply(apply::ApplyError::Failed { .. }) => 1,
+            _ => 2,
+        }
+    }
+}

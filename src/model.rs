@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use crate::error::{Diagnostic, ModelError};
 use crate::eval::Evaluated;
+pub use units::{ByteSize, Duration};
 
 /// One stack built with one profile.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -55,8 +56,8 @@ pub struct ProfileInfo {
     pub alerting: bool,
     pub alert_webhook: Option<String>,
     pub private_host_ip: Option<String>,
-    pub scrape_interval: String,
-    pub evaluation_interval: String,
+    pub scrape_interval: Duration,
+    pub evaluation_interval: Duration,
     pub install_root: String,
     pub backup_root: String,
     /// Backends' warnings are errors: nothing is written that a backend could not carry.
@@ -111,7 +112,7 @@ pub struct Service {
     #[serde(default)]
     pub depends_on: BTreeMap<String, Condition>,
     pub healthcheck: Option<Healthcheck>,
-    pub restart: Option<String>,
+    pub restart: Option<Restart>,
     #[serde(default = "one")]
     pub replicas: u32,
     #[serde(default)]
@@ -123,7 +124,7 @@ pub struct Service {
     pub ulimits: BTreeMap<String, Ulimit>,
     #[serde(default)]
     pub extra_hosts: BTreeMap<String, String>,
-    pub stop_grace_period: Option<String>,
+    pub stop_grace_period: Option<Duration>,
     pub stop_signal: Option<String>,
     pub attach: Option<bool>,
     #[serde(default)]
@@ -137,7 +138,7 @@ pub struct Service {
     pub cap_add: Vec<String>,
     #[serde(default)]
     pub cap_drop: Vec<String>,
-    pub shm_size: Option<String>,
+    pub shm_size: Option<ByteSize>,
     #[serde(default)]
     pub tmpfs: Vec<String>,
     pub backup: Option<Backup>,
@@ -174,7 +175,7 @@ pub struct Autoscaling {
 pub struct ScalePolicy {
     pub percent: Option<u32>,
     pub pods: Option<u32>,
-    pub period: String,
+    pub period: Duration,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -268,8 +269,8 @@ pub struct Port {
     pub host_ip: Option<String>,
     #[serde(default)]
     pub private: bool,
-    #[serde(default = "tcp")]
-    pub protocol: String,
+    #[serde(default)]
+    pub protocol: Protocol,
     pub name: Option<String>,
     pub app_protocol: Option<String>,
 }
@@ -347,12 +348,12 @@ pub enum Condition {
 pub struct Healthcheck {
     pub test: HealthTest,
     #[serde(default = "ten_seconds")]
-    pub interval: String,
+    pub interval: Duration,
     #[serde(default = "five_seconds")]
-    pub timeout: String,
+    pub timeout: Duration,
     #[serde(default = "five")]
     pub retries: u32,
-    pub start_period: Option<String>,
+    pub start_period: Option<Duration>,
 }
 
 /// A healthcheck command. Compose's own spelling is accepted too: `["CMD", args…]` is
@@ -415,7 +416,7 @@ pub struct Resources {
 #[serde(deny_unknown_fields)]
 pub struct ResourceSet {
     pub cpus: Option<f64>,
-    pub memory: Option<String>,
+    pub memory: Option<ByteSize>,
 }
 
 impl ResourceSet {
@@ -479,7 +480,7 @@ pub struct Metrics {
     pub port: u16,
     #[serde(default = "metrics_path")]
     pub path: String,
-    pub interval: Option<String>,
+    pub interval: Option<Duration>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -495,7 +496,7 @@ pub struct Volume {
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     #[serde(default = "one_gigabyte")]
-    pub size: String,
+    pub size: ByteSize,
     pub storage_class: Option<String>,
 }
 
@@ -554,6 +555,57 @@ pub fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -
     }
 }
 
+/// When the engine restarts a container (Compose's names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Restart {
+    No,
+    Always,
+    OnFailure,
+    UnlessStopped,
+}
+
+impl Restart {
+    /// Compose's and Docker's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Restart::No => "no",
+            Restart::Always => "always",
+            Restart::OnFailure => "on-failure",
+            Restart::UnlessStopped => "unless-stopped",
+        }
+    }
+
+    /// Restarted after it exits successfully, too (what a one-shot job must not be).
+    pub fn restarts_after_success(self) -> bool {
+        matches!(self, Restart::Always | Restart::UnlessStopped)
+    }
+}
+
+/// The transport of a port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    #[default]
+    Tcp,
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Tcp => "tcp",
+            Protocol::Udp => "udp",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A variable the stack reads from its environment (`.env`), listed in `.env.template`.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -581,16 +633,13 @@ fn five() -> u32 {
 fn seven() -> u32 {
     7
 }
-fn tcp() -> String {
-    "tcp".into()
-}
 fn volume_kind() -> MountKind {
     MountKind::Volume
 }
-fn ten_seconds() -> String {
+fn ten_seconds() -> Duration {
     "10s".into()
 }
-fn five_seconds() -> String {
+fn five_seconds() -> Duration {
     "5s".into()
 }
 fn root_path() -> String {
@@ -623,7 +672,7 @@ fn yes() -> bool {
 fn letsencrypt() -> String {
     "letsencrypt-prod".into()
 }
-fn one_gigabyte() -> String {
+fn one_gigabyte() -> ByteSize {
     "1G".into()
 }
 

@@ -13,11 +13,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::values::Values;
-use crate::model::units::{bytes, duration_ns};
 use crate::model::{
     Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Port, Published,
     Service, Stack, Text,
 };
+use crate::model::{ByteSize, Duration};
 
 /// The whole stack as the engine should hold it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -406,7 +406,7 @@ fn container_spec(
         tmpfs: tmpfs.clone(),
         networks,
         healthcheck: healthcheck.as_ref().map(|h| health_spec(h, values)),
-        restart: restart.clone(),
+        restart: restart.map(|r| r.as_str().to_string()),
         labels: labels
             .iter()
             .map(|(key, value)| (key.clone(), expand(value)))
@@ -425,17 +425,15 @@ fn container_spec(
             .iter()
             .map(|(host, address)| format!("{host}:{address}"))
             .collect(),
-        stop_grace_seconds: stop_grace_period
-            .as_deref()
-            .map(|d| duration_ns(d).div_ceil(1_000_000_000)),
+        stop_grace_seconds: stop_grace_period.as_ref().map(Duration::seconds_ceil),
         init: *init,
         read_only: *read_only,
         privileged: *privileged,
         cap_add: cap_add.clone(),
         cap_drop: cap_drop.clone(),
-        shm_size: shm_size.as_deref().map(bytes),
-        memory: resources.limits.memory.as_deref().map(bytes),
-        memory_reservation: resources.reservations.memory.as_deref().map(bytes),
+        shm_size: shm_size.as_ref().map(ByteSize::bytes),
+        memory: resources.limits.memory.as_ref().map(ByteSize::bytes),
+        memory_reservation: resources.reservations.memory.as_ref().map(ByteSize::bytes),
         nano_cpus: resources
             .limits
             .cpus
@@ -479,7 +477,7 @@ fn argv(command: &Command, values: &Values) -> Vec<String> {
 fn port_spec(stack: &Stack, port: &Port, values: &Values) -> PortSpec {
     PortSpec {
         target: port.target,
-        protocol: port.protocol.clone(),
+        protocol: port.protocol.as_str().to_string(),
         host_ip: port.effective_host_ip(&stack.profile).map(str::to_string),
         published: port.published.as_ref().map(|published| match published {
             Published::Port(port) => port.to_string(),
@@ -547,9 +545,9 @@ fn health_spec(healthcheck: &Healthcheck, values: &Values) -> HealthSpec {
     };
     HealthSpec {
         test,
-        interval_ns: duration_ns(interval),
-        timeout_ns: duration_ns(timeout),
+        interval_ns: interval.nanos(),
+        timeout_ns: timeout.nanos(),
         retries: *retries,
-        start_period_ns: start_period.as_deref().map(duration_ns),
+        start_period_ns: start_period.as_ref().map(Duration::nanos),
     }
 }

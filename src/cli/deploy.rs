@@ -108,7 +108,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         && text
             .chars()
             .all(|c| c.is_ascii_digit() || c == '.' || "nsumh".contains(c));
-    let nanos = crate::model::units::duration_ns(text);
+    let nanos = crate::model::units::duration_ns(text).unwrap_or(0);
     if valid && nanos > 0 {
         Ok(Duration::from_nanos(nanos))
     } else {

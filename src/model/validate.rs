@@ -9,7 +9,9 @@ pub use lines::control_characters;
 pub use names::{MAX_NAME, kubernetes_name};
 
 use super::podman::{self, PodmanVersion};
-use super::{Command, Condition, HealthTest, MountKind, Published, Service, Stack, Text};
+use super::{
+    Command, Condition, HealthTest, MountKind, Protocol, Published, Restart, Service, Stack, Text,
+};
 use crate::error::Diagnostic;
 use names::names;
 
@@ -178,9 +180,9 @@ fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
             found.push(unknown(field, "service", dependency, stack.services.keys()));
             continue;
         };
-        let restarts = matches!(target.restart.as_deref(), Some("always" | "unless-stopped"));
+        let restarts = target.restart.is_some_and(Restart::restarts_after_success);
         if *condition == Condition::Completed && restarts {
-            let policy = target.restart.as_deref().unwrap_or_default();
+            let policy = target.restart.map_or("", Restart::as_str);
             found.push(
                 Diagnostic::new(
                     &field,
@@ -649,7 +651,7 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
         service: &'a str,
         field: String,
         host_ip: &'a str,
-        protocol: &'a str,
+        protocol: Protocol,
         first: u16,
         last: u16,
     }
@@ -663,7 +665,7 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 service: name,
                 field: format!("services.{name}.ports[{index}].published"),
                 host_ip: port.effective_host_ip(&stack.profile).unwrap_or(""),
-                protocol: &port.protocol,
+                protocol: port.protocol,
                 first,
                 last,
             };

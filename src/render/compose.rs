@@ -480,9 +480,9 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         healthcheck: healthcheck
             .as_ref()
             .map(|healthcheck| healthcheck_of(stack, healthcheck)),
-        restart: restart.clone(),
+        restart: restart.map(|r| r.as_str().to_string()),
         deploy: deploy_of(*replicas, resources),
-        stop_grace_period: stop_grace_period.clone(),
+        stop_grace_period: stop_grace_period.as_ref().map(ToString::to_string),
         stop_signal: stop_signal.clone(),
         attach: *attach,
         init: *init,
@@ -492,7 +492,7 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         cap_drop: cap_drop.clone(),
         devices: devices.iter().map(text).collect(),
         sysctls: sysctls.clone(),
-        shm_size: shm_size.clone(),
+        shm_size: shm_size.as_ref().map(ToString::to_string),
         ulimits: ulimits
             .iter()
             .map(|(name, Ulimit { soft, hard })| {
@@ -602,7 +602,7 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
             Published::Range(range) => interpolate(stack, range),
         }),
         host_ip,
-        protocol: protocol.clone(),
+        protocol: protocol.as_str().to_string(),
         name: name.clone(),
         app_protocol: app_protocol.clone(),
     }
@@ -671,10 +671,10 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
     };
     ComposeHealthcheck {
         test: words(test),
-        interval: interval.clone(),
-        timeout: timeout.clone(),
+        interval: interval.to_string(),
+        timeout: timeout.to_string(),
         retries: *retries,
-        start_period: start_period.clone(),
+        start_period: start_period.as_ref().map(ToString::to_string),
     }
 }
 
@@ -682,7 +682,7 @@ fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
     let set = |set: &ResourceSet| {
         (!set.is_empty()).then(|| ComposeResourceSet {
             cpus: set.cpus.map(|cpus| format!("{cpus:?}")),
-            memory: set.memory.clone(),
+            memory: set.memory.as_ref().map(ToString::to_string),
         })
     };
     let limits = set(&resources.limits);

@@ -27,8 +27,8 @@ pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     };
     let config = Config {
         global: Global {
-            scrape_interval: stack.profile.scrape_interval.clone(),
-            evaluation_interval: stack.profile.evaluation_interval.clone(),
+            scrape_interval: stack.profile.scrape_interval.to_string(),
+            evaluation_interval: stack.profile.evaluation_interval.to_string(),
             external_labels: BTreeMap::from([
                 ("environment".to_string(), stack.profile.name.clone()),
                 ("stack".to_string(), stack.name.clone()),
@@ -188,7 +188,7 @@ fn scrape_configs(stack: &Stack, prometheus: &str) -> Vec<ScrapeConfig> {
             continue;
         };
         let mut job = ScrapeConfig::new(name);
-        job.scrape_interval = metrics.interval.clone();
+        job.scrape_interval = metrics.interval.as_ref().map(ToString::to_string);
         job.metrics_path = (metrics.path != "/metrics").then(|| metrics.path.clone());
         if service.replicas > 1 {
             job.dns_sd_configs.push(DnsSdConfig {

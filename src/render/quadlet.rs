@@ -19,8 +19,8 @@ use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
-    Command, Condition, HealthTest, Logging, Mount, MountKind, Network, Published, Service, Stack,
-    Text, Variable,
+    Command, Condition, HealthTest, Logging, Mount, MountKind, Network, Protocol, Published,
+    Restart, Service, Stack, Text, Variable,
 };
 
 pub const DIR: &str = "quadlet";
@@ -280,7 +280,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         unit.entry("Type", "oneshot")
             .entry("RemainAfterExit", "yes")
     } else {
-        unit.entry("Restart", restart_of(service.restart.as_deref()))
+        unit.entry("Restart", restart_of(service.restart))
             .entry("TimeoutStartSec", "15min")
     };
     unit = unit
@@ -373,7 +373,11 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
             .effective_host_ip(&stack.profile)
             .map(|ip| format!("{ip}:"))
             .unwrap_or_default();
-        let protocol = if port.protocol == "udp" { "/udp" } else { "" };
+        let protocol = if port.protocol == Protocol::Udp {
+            "/udp"
+        } else {
+            ""
+        };
         unit = unit.entry(
             "PublishPort",
             format!("{address}{host}:{}{protocol}", port.target),
@@ -404,11 +408,11 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
     };
     unit = unit
         .entry("HealthCmd", command)
-        .entry("HealthInterval", healthcheck.interval.clone())
-        .entry("HealthTimeout", healthcheck.timeout.clone())
+        .entry("HealthInterval", healthcheck.interval.to_string())
+        .entry("HealthTimeout", healthcheck.timeout.to_string())
         .entry("HealthRetries", healthcheck.retries.to_string());
     if let Some(start) = &healthcheck.start_period {
-        unit = unit.entry("HealthStartPeriod", start.clone());
+        unit = unit.entry("HealthStartPeriod", start.to_string());
     }
     if awaited_healthy {
         // The unit becomes active only once the container is healthy; dependents start After= it.
@@ -437,7 +441,7 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
         unit = unit.entry("ReadOnly", "true");
     }
     if let Some(size) = &service.shm_size {
-        unit = unit.entry("ShmSize", size.clone());
+        unit = unit.entry("ShmSize", size.to_string());
     }
     for device in &service.devices {
         unit = unit.entry("AddDevice", baked(stack, device));
@@ -449,15 +453,14 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
         unit = unit.entry("StopSignal", signal.clone());
     }
     if let Some(grace) = &service.stop_grace_period {
-        let seconds = crate::model::units::duration_ns(grace).div_ceil(1_000_000_000);
-        unit = unit.entry("StopTimeout", seconds.to_string());
+        unit = unit.entry("StopTimeout", grace.seconds_ceil().to_string());
     }
     let mut args = Vec::new();
     if let Some(cpus) = service.resources.limits.cpus {
         args.push(format!("--cpus={cpus}"));
     }
     if let Some(memory) = &service.resources.limits.memory {
-        args.push(format!("--memory={}", memory.to_lowercase()));
+        args.push(format!("--memory={}", memory.as_str().to_lowercase()));
     }
     if service.privileged == Some(true) {
         args.push("--privileged".to_string());
@@ -471,11 +474,11 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     unit
 }
 
-fn restart_of(policy: Option<&str>) -> &'static str {
+fn restart_of(policy: Option<Restart>) -> &'static str {
     match policy {
-        Some("always" | "unless-stopped") => "always",
-        Some("on-failure") => "on-failure",
-        _ => "no",
+        Some(Restart::Always | Restart::UnlessStopped) => "always",
+        Some(Restart::OnFailure) => "on-failure",
+        Some(Restart::No) | None => "no",
     }
 }
 

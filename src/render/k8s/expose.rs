@@ -32,7 +32,7 @@ pub(super) fn service_object(ctx: &Context, name: &str, service: &Service) -> KS
                         name: Some(port_name(port)),
                         port: i32::from(port.target),
                         target_port: Some(IntOrString::Int(i32::from(port.target))),
-                        protocol: Some(port.protocol.to_uppercase()),
+                        protocol: Some(port.protocol.as_str().to_uppercase()),
                         app_protocol: port.app_protocol.clone(),
                         ..ServicePort::default()
                     })

@@ -17,7 +17,9 @@ use super::env::{Environment, text_of};
 use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
-use crate::model::{Command, HealthTest, Healthcheck, Port, Service, Stack, Text};
+use crate::model::{
+    ByteSize, Command, Duration, HealthTest, Healthcheck, Port, Service, Stack, Text,
+};
 
 /// The pod template, and what its storage needs besides (claims, config maps).
 pub(super) fn pod_template(
@@ -62,7 +64,7 @@ pub(super) fn pod_template(
         restart_policy: is_job.then(|| "OnFailure".to_string()),
         termination_grace_period_seconds: service
             .stop_grace_period
-            .as_deref()
+            .as_ref()
             .map(|d| i64::from(seconds(d))),
         host_aliases: host_aliases(service),
         // Compose gives a container no `<SERVICE>_PORT`-style variables; Kubernetes' service
@@ -123,7 +125,7 @@ fn secret_files(ctx: &Context, service: &Service) -> Option<(KVolume, VolumeMoun
 
 /// `shm_size`: a memory-backed emptyDir at /dev/shm of that size.
 fn shared_memory(service: &Service) -> Option<(KVolume, VolumeMount)> {
-    let size = service.shm_size.as_deref()?;
+    let size = service.shm_size.as_ref()?;
     let volume = KVolume {
         name: "dev-shm".to_string(),
         empty_dir: Some(EmptyDirVolumeSource {
@@ -187,7 +189,7 @@ pub(super) fn main_container(
     let mut liveness = healthcheck.map(probe);
     if let (Some(probe), Some(start)) = (
         liveness.as_mut(),
-        healthcheck.and_then(|h| h.start_period.as_deref()),
+        healthcheck.and_then(|h| h.start_period.as_ref()),
     ) {
         probe.initial_delay_seconds = Some(seconds(start));
     }
@@ -250,7 +252,7 @@ pub(super) fn container_port(port: &Port) -> ContainerPort {
     ContainerPort {
         container_port: i32::from(port.target),
         name: Some(port_name(port)),
-        protocol: Some(port.protocol.to_uppercase()),
+        protocol: Some(port.protocol.as_str().to_uppercase()),
         ..ContainerPort::default()
     }
 }
@@ -273,7 +275,7 @@ pub(super) fn port_name(port: &Port) -> String {
 }
 
 pub(super) fn resources(service: &Service) -> Option<ResourceRequirements> {
-    let set = |cpus: Option<f64>, memory: &Option<String>| {
+    let set = |cpus: Option<f64>, memory: &Option<ByteSize>| {
         let mut map = BTreeMap::new();
         if let Some(cpus) = cpus {
             map.insert("cpu".to_string(), Quantity(millicores(cpus)));
@@ -303,7 +305,8 @@ pub(super) fn millicores(cpus: f64) -> String {
 }
 
 /// Docker sizes ("512M", "8G": binary units) as Kubernetes quantities ("512Mi", "8Gi").
-pub(super) fn binary_quantity(size: &str) -> String {
+pub(super) fn binary_quantity(size: &ByteSize) -> String {
+    let size = size.as_str();
     let unit = size.chars().last().unwrap_or('b').to_ascii_lowercase();
     let number: f64 = size[..size.len().saturating_sub(1)].parse().unwrap_or(0.0);
     let (scale, suffixes) = match unit {
@@ -369,9 +372,8 @@ pub(super) fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
 }
 
 /// Whole seconds of a duration such as "1m30s" or "500ms" (at least 1).
-pub(super) fn seconds(duration: &str) -> i32 {
-    let nanos = crate::model::units::duration_ns(duration);
-    i32::try_from(nanos.div_ceil(1_000_000_000).max(1)).unwrap_or(i32::MAX)
+pub(super) fn seconds(duration: &Duration) -> i32 {
+    i32::try_from(duration.seconds_ceil().max(1)).unwrap_or(i32::MAX)
 }
 
 /// Init containers that hold the pod until each dependency's Service answers.
@@ -440,7 +442,7 @@ mod tests {
             ("1.5G", "1536Mi"),
             ("100b", "100"),
         ] {
-            assert_eq!(binary_quantity(docker), kubernetes, "{docker}");
+            assert_eq!(binary_quantity(&docker.into()), kubernetes, "{docker}");
         }
     }
 
@@ -453,7 +455,7 @@ mod tests {
             ("2h", 7200),
             ("1.5s", 2),
         ] {
-            assert_eq!(seconds(duration), whole, "{duration}");
+            assert_eq!(seconds(&duration.into()), whole, "{duration}");
         }
     }
 
@@ -471,7 +473,7 @@ mod tests {
             published: None,
             host_ip: None,
             private: false,
-            protocol: "tcp".into(),
+            protocol: crate::model::Protocol::Tcp,
             name: name.map(str::to_string),
             app_protocol: None,
         };

@@ -13,7 +13,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use super::fidelity::Warning;
 use super::pod::binary_quantity;
 use super::{Context, fitted, k8s_name, note};
-use crate::model::{MountKind, Service};
+use crate::model::{ByteSize, MountKind, Service};
 
 /// What a service's storage turns into.
 #[derive(Default)]
@@ -214,7 +214,7 @@ pub(super) fn claim(ctx: &Context, volume: &str, service: &str) -> PersistentVol
     } else {
         "ReadWriteOnce"
     };
-    let size = declared.map_or_else(|| "1G".to_string(), |v| v.size.clone());
+    let size = declared.map_or_else(|| ByteSize::from("1G"), |v| v.size.clone());
     PersistentVolumeClaim {
         metadata: ctx.meta(&k8s_name(volume), service),
         spec: Some(PersistentVolumeClaimSpec {
