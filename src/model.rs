@@ -93,6 +93,8 @@ pub struct Service {
     pub entrypoint: Option<Command>,
     pub working_dir: Option<Text>,
     pub user: Option<Text>,
+    /// `uid[:gid]` the image writes its volumes as (see [`Stack::with_volume_owners`]).
+    pub volume_owner: Option<String>,
     #[serde(default)]
     pub env_file: Vec<EnvFile>,
     #[serde(default)]
@@ -553,6 +555,79 @@ pub fn engine_name(stack: &str, key: &str, name: Option<&str>, external: bool) -
         (None, true) => key.to_string(),
         (None, false) => format!("{stack}_{key}"),
     }
+}
+
+/// Suffix of the one-shot service that gives a service's volumes to its `volume_owner`.
+pub const CHOWN_SUFFIX: &str = "-chown";
+
+impl Stack {
+    /// The stack as Docker runs it (Compose and apply). Docker creates a fresh named volume
+    /// root-owned when the image does not hold the mount path, and has no fsGroup: so each
+    /// service with a `volume_owner` gets a one-shot `<service>-chown` that it waits for,
+    /// which runs as root in the service's image and chowns its writable named volumes when
+    /// their owner differs (a second start changes nothing). Kubernetes and Quadlet have
+    /// their own means (fsGroup, `:U`) and use the stack as it is.
+    pub fn with_volume_owners(&self) -> std::borrow::Cow<'_, Stack> {
+        let jobs: Vec<(String, String, Service)> = self
+            .services
+            .iter()
+            .filter_map(|(name, service)| {
+                chown_job(name, service).map(|job| (name.clone(), format!("{name}{CHOWN_SUFFIX}"), job))
+            })
+            .collect();
+        if jobs.is_empty() {
+            return std::borrow::Cow::Borrowed(self);
+        }
+        let mut stack = self.clone();
+        for (owner, job_name, job) in jobs {
+            if let Some(service) = stack.services.get_mut(&owner) {
+                service.depends_on.insert(job_name.clone(), Condition::Completed);
+            }
+            stack.services.insert(job_name, job);
+        }
+        std::borrow::Cow::Owned(stack)
+    }
+}
+
+/// The one-shot service that chowns `service`'s writable named volumes, if it needs one.
+fn chown_job(name: &str, service: &Service) -> Option<Service> {
+    let owner = service.volume_owner.as_deref()?;
+    let image = service.image.as_ref()?;
+    let mounts: Vec<&Mount> = service
+        .volumes
+        .iter()
+        .filter(|mount| mount.kind == MountKind::Volume && !mount.read_only && mount.source.is_some())
+        .collect();
+    if mounts.is_empty() {
+        return None;
+    }
+    // Compare as written: `uid` alone says nothing of the group.
+    let format = if owner.contains(':') { "%u:%g" } else { "%u" };
+    let script = format!(
+        "for d in \"$@\"; do [ \"$(stat -c {format} \"$d\")\" = {owner} ] || chown -R {owner} \"$d\"; done"
+    );
+    let volumes: Vec<serde_json::Value> = mounts
+        .iter()
+        .map(|mount| {
+            serde_json::json!({
+                "type": "volume",
+                "source": mount.source.as_ref().map(Text::written),
+                "target": mount.target,
+            })
+        })
+        .collect();
+    let targets: Vec<&str> = mounts.iter().map(|mount| mount.target.as_str()).collect();
+    let job = serde_json::json!({
+        "description": format!("Gives the volumes of {name} to {owner}, the user its image writes as"),
+        "image": image.written(),
+        "user": "0:0",
+        "entrypoint": ["sh", "-c", script, "chown"],
+        "command": targets,
+        "volumes": volumes,
+        "restart": "no",
+        "network_mode": "none",
+    });
+    serde_json::from_value(job).ok()
 }
 
 /// When the engine restarts a container (Compose's names).

@@ -188,6 +188,7 @@ pub fn hex(digest: &[u8]) -> String {
 
 /// The desired state of `stack` on a host where its variables have `values`.
 pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
+    let stack = &*stack.with_volume_owners();
     let default_network = stack.network_engine_name("default");
     let uses_default = stack.services.values().any(|s| s.networks.is_empty());
     let mut networks: BTreeMap<String, NetworkSpec> = stack
@@ -313,6 +314,8 @@ fn container_spec(
         entrypoint,
         working_dir,
         user,
+        // `Stack::with_volume_owners` has added the chown job and the dependency on it.
+        volume_owner: _,
         environment,
         ports,
         volumes,

@@ -57,6 +57,7 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         entrypoint,
         working_dir,
         user,
+        volume_owner: _,
         env_file,
         environment,
         ports,

@@ -23,6 +23,7 @@ pub const FILE_NAME: &str = "compose.yaml";
 /// # Errors
 /// Only if the YAML serializer fails.
 pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
+    let stack = &*stack.with_volume_owners();
     let file = ComposeFile {
         name: stack.name.clone(),
         services: stack
@@ -384,6 +385,8 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         entrypoint,
         working_dir,
         user,
+        // `Stack::with_volume_owners` has added the chown job and the dependency on it.
+        volume_owner: _,
         env_file,
         environment,
         ports,

@@ -158,6 +158,7 @@ pub const SERVICE_FIELDS: &[Row] = &[
     row("entrypoint", [R, R, R, R]),
     row("working_dir", [R, R, R, R]),
     row("user", [R, R, R, R]),
+    row("volume_owner", [R, R, R, R]),
     row(
         "env_file",
         [
@@ -494,6 +495,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         entrypoint,
         working_dir,
         user,
+        volume_owner,
         env_file,
         environment,
         ports,
@@ -540,6 +542,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("entrypoint", entrypoint.is_some()),
         ("working_dir", working_dir.is_some()),
         ("user", user.is_some()),
+        ("volume_owner", volume_owner.is_some()),
         ("env_file", !env_file.is_empty()),
         ("environment", !environment.is_empty()),
         ("ports", !ports.is_empty()),

@@ -34,6 +34,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("entrypoint", r#"["/bin/sh", "-c"]"#),
     ("working_dir", r#""/srv""#),
     ("user", r#""1000:1000""#),
+    ("volume_owner", r#""1001:0""#),
     ("env_file", r#"[{ path = "./app.env" }]"#),
     ("environment", r#"{ GREETING = "hello" }"#),
     ("ports", "[{ target = 9090, published = 9090 }]"),

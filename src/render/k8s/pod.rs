@@ -49,11 +49,22 @@ pub(super) fn pod_template(
     let user = service.user.as_ref().map(|user| declared(ctx, user));
     let (run_as_user, run_as_group) = numeric_user(user.as_deref());
     let non_root = service.kubernetes.run_as_non_root;
-    let security = (non_root || run_as_user.is_some()).then(|| PodSecurityContext {
-        run_as_non_root: non_root.then_some(true),
-        run_as_user,
-        run_as_group,
-        ..PodSecurityContext::default()
+    // Claims are mounted root-owned; fsGroup gives them to the group the image writes as
+    // (only when their owner differs, so a large volume is not walked at every start).
+    let fs_group = service
+        .volume_owner
+        .as_deref()
+        .and_then(|owner| owner.rsplit(':').next())
+        .and_then(|group| group.parse::<i64>().ok());
+    let security = (non_root || run_as_user.is_some() || fs_group.is_some()).then(|| {
+        PodSecurityContext {
+            run_as_non_root: non_root.then_some(true),
+            run_as_user,
+            run_as_group,
+            fs_group,
+            fs_group_change_policy: fs_group.map(|_| "OnRootMismatch".to_string()),
+            ..PodSecurityContext::default()
+        }
     });
     let is_job = ctx.jobs.contains(name);
     let spec = PodSpec {
