@@ -541,16 +541,11 @@ fn backup_scripts_parse_and_run_offline_dumps_without_the_entrypoint() {
                 String::from_utf8_lossy(&shellcheck.stdout)
             ));
         }
-        // The offline dump function, and its one-off containers.
+        // The one-off containers of offline dumps, wherever the script starts them.
         let text = read(&script);
-        let body: Vec<&str> = text
+        let runs: Vec<&str> = text
             .lines()
-            .skip_while(|line| !line.starts_with("dump_offline()"))
-            .take_while(|line| *line != "}")
-            .collect();
-        let runs: Vec<&str> = body
-            .into_iter()
-            .filter(|line| line.contains(" run "))
+            .filter(|line| !line.trim_start().starts_with('#') && line.contains(" run "))
             .collect();
         for line in &runs {
             if !line.contains("--entrypoint sh ") {
@@ -636,4 +631,27 @@ fn every_timer_has_its_service() {
     }
     assert!(n_timers >= 15, "only {n_timers} timers seen");
     assert!(found.is_empty(), "timers and units:\n{}", found.join("\n"));
+}
+
+/// The shell-script finder itself: only the script word of `sh -c` counts, in a
+/// container's command and args or an exec probe.
+#[test]
+fn shell_scripts_are_the_word_after_dash_c() {
+    let pod = serde_json::json!({
+        "initContainers": [{ "command": ["sh", "-c", "until nc -z db 5432; do sleep 1; done"] }],
+        "containers": [
+            { "command": ["sh"], "args": ["-c", "exec app --url ${URL}", "${NOT_EXPANDED}"] },
+            { "command": ["app", "-c", "${LITERAL}"] },
+            { "readinessProbe": { "exec": { "command": ["bash", "-c", "test ${X}"] } } },
+        ],
+    });
+    let scripts: Vec<String> = shell_scripts("/spec", &pod).into_iter().collect();
+    assert_eq!(
+        scripts,
+        [
+            "/spec/containers/0/args/1",
+            "/spec/containers/2/readinessProbe/exec/command/2",
+            "/spec/initContainers/0/command/2",
+        ]
+    );
 }
