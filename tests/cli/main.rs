@@ -8,11 +8,13 @@
 mod support;
 
 mod apply;
+mod architecture;
 mod backends;
 mod bad_input;
 mod build;
 mod check;
 mod crashes;
+mod deployable;
 mod fidelity;
 mod fuzz;
 mod hostile;
