@@ -572,7 +572,8 @@ impl Stack {
             .services
             .iter()
             .filter_map(|(name, service)| {
-                chown_job(name, service).map(|job| (name.clone(), format!("{name}{CHOWN_SUFFIX}"), job))
+                chown_job(name, service)
+                    .map(|job| (name.clone(), format!("{name}{CHOWN_SUFFIX}"), job))
             })
             .collect();
         if jobs.is_empty() {
@@ -581,7 +582,9 @@ impl Stack {
         let mut stack = self.clone();
         for (owner, job_name, job) in jobs {
             if let Some(service) = stack.services.get_mut(&owner) {
-                service.depends_on.insert(job_name.clone(), Condition::Completed);
+                service
+                    .depends_on
+                    .insert(job_name.clone(), Condition::Completed);
             }
             stack.services.insert(job_name, job);
         }
@@ -596,7 +599,9 @@ fn chown_job(name: &str, service: &Service) -> Option<Service> {
     let mounts: Vec<&Mount> = service
         .volumes
         .iter()
-        .filter(|mount| mount.kind == MountKind::Volume && !mount.read_only && mount.source.is_some())
+        .filter(|mount| {
+            mount.kind == MountKind::Volume && !mount.read_only && mount.source.is_some()
+        })
         .collect();
     if mounts.is_empty() {
         return None;

@@ -756,7 +756,10 @@ fn reference(stack: &Stack, name: &str) -> String {
         default,
         secret,
         dev_value,
-        ..
+        // Documentation, written into .env.template, not into the reference.
+        description: _,
+        group: _,
+        example: _,
     } = variable;
     match (secret, default, dev_value) {
         (true, _, Some(dev_value)) if stack.profile.dev_secrets => {

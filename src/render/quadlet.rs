@@ -387,7 +387,11 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         match mount_spec(stack, mount, Reference::Unit) {
             // `:U` gives a named volume to the container's user, as fsGroup does on
             // Kubernetes (Docker has neither: Compose runs a chown job instead).
-            Some(spec) if service.volume_owner.is_some() && mount.kind == MountKind::Volume && !mount.read_only => {
+            Some(spec)
+                if service.volume_owner.is_some()
+                    && mount.kind == MountKind::Volume
+                    && !mount.read_only =>
+            {
                 unit = unit.entry("Volume", format!("{spec}:U"));
             }
             Some(spec) => unit = unit.entry("Volume", spec),

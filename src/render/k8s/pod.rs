@@ -56,16 +56,15 @@ pub(super) fn pod_template(
         .as_deref()
         .and_then(|owner| owner.rsplit(':').next())
         .and_then(|group| group.parse::<i64>().ok());
-    let security = (non_root || run_as_user.is_some() || fs_group.is_some()).then(|| {
-        PodSecurityContext {
+    let security =
+        (non_root || run_as_user.is_some() || fs_group.is_some()).then(|| PodSecurityContext {
             run_as_non_root: non_root.then_some(true),
             run_as_user,
             run_as_group,
             fs_group,
             fs_group_change_policy: fs_group.map(|_| "OnRootMismatch".to_string()),
             ..PodSecurityContext::default()
-        }
-    });
+        });
     let is_job = ctx.jobs.contains(name);
     let spec = PodSpec {
         containers: vec![container],
