@@ -70,6 +70,8 @@ pub struct Monitoring {
     pub loki: Option<String>,
     pub node_exporter: Option<String>,
     pub blackbox: Option<String>,
+    /// Secret variable whose file holds Alertmanager's webhook URL (read as `url_file`).
+    pub alert_webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
