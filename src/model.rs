@@ -478,6 +478,8 @@ pub struct Metrics {
     #[serde(default = "metrics_path")]
     pub path: String,
     pub interval: Option<String>,
+    /// The exporter's gauge of what it watches (`pg_up`): 0 raises an alert.
+    pub up_metric: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
