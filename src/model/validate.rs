@@ -1,5 +1,6 @@
 //! Checks a deserialized stack for what contracts cannot see: references between parts,
-//! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
+//! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck,
+//! a production profile with alerting whose alerts would reach no receiver.
 //! Returns every problem found; field paths are located by the caller.
 
 mod lines;
