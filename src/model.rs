@@ -75,6 +75,8 @@ pub struct Monitoring {
     pub loki: Option<String>,
     pub node_exporter: Option<String>,
     pub blackbox: Option<String>,
+    /// Secret variable whose file holds Alertmanager's webhook URL (read as `url_file`).
+    pub alert_webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -483,6 +485,8 @@ pub struct Metrics {
     #[serde(default = "metrics_path")]
     pub path: String,
     pub interval: Option<Duration>,
+    /// The exporter's gauge of what it watches (`pg_up`): 0 raises an alert.
+    pub up_metric: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

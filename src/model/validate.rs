@@ -1,5 +1,6 @@
 //! Checks a deserialized stack for what contracts cannot see: references between parts,
-//! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck.
+//! dependency cycles, host-port clashes, health-gated dependencies without a healthcheck,
+//! a production profile with alerting whose alerts would reach no receiver.
 //! Returns every problem found; field paths are located by the caller.
 
 mod lines;
@@ -408,6 +409,7 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
         loki,
         node_exporter,
         blackbox,
+        alert_webhook_secret,
     } = &stack.monitoring;
     let roles = [
         ("prometheus", prometheus),
@@ -430,6 +432,72 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
             ));
         }
     }
+    if let Some(secret) = alert_webhook_secret {
+        webhook_secret(stack, alertmanager.as_deref(), secret, found);
+    }
+    receiver(stack, found);
+}
+
+/// The webhook secret is a file only where the Alertmanager service mounts it.
+fn webhook_secret(
+    stack: &Stack,
+    alertmanager: Option<&str>,
+    secret: &str,
+    found: &mut Vec<Diagnostic>,
+) {
+    let field = "monitoring.alert_webhook_secret";
+    if !stack.variables.get(secret).is_some_and(|v| v.secret) {
+        found.push(
+            Diagnostic::new(
+                field,
+                format!("`{secret}` is no secret variable of the stack"),
+            )
+            .with_hint(format!(
+                "declare it: variables.{secret} = {{ description = \"…\", secret = true }}"
+            )),
+        );
+    }
+    let Some((name, service)) = alertmanager.and_then(|name| stack.services.get_key_value(name))
+    else {
+        return;
+    };
+    if !service.secrets.iter().any(|s| s == secret) {
+        found.push(
+            Diagnostic::new(
+                field,
+                format!("Alertmanager `{name}` does not mount the secret `{secret}`, so the file it would read is missing"),
+            )
+            .with_hint(format!("add \"{secret}\" to services.{name}.secrets")),
+        );
+    }
+}
+
+/// Alerting on means alerts reach someone: a production stack that evaluates alert rules
+/// (it runs Prometheus) needs an Alertmanager with a receiver, not one that only shows
+/// them in its UI. Non-production profiles may leave alerts on screen.
+fn receiver(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let profile = &stack.profile;
+    let monitoring = &stack.monitoring;
+    if !(profile.production && profile.alerting) || monitoring.prometheus.is_none() {
+        return;
+    }
+    let problem = match &monitoring.alertmanager {
+        None => "but the stack runs Prometheus without an Alertmanager".to_string(),
+        Some(_) if profile.alert_webhook.is_some() || monitoring.alert_webhook_secret.is_some() => {
+            return;
+        }
+        Some(alertmanager) => format!("but Alertmanager `{alertmanager}` has no receiver"),
+    };
+    found.push(
+        Diagnostic::new(
+            "profile.alerting",
+            format!(
+                "production profile `{}` turns alerting on, {problem}: alerts would reach no one",
+                profile.name
+            ),
+        )
+        .with_hint("set `monitoring.alert_webhook_secret` to a secret the Alertmanager service mounts (the prometheus module does so when `alertmanager = true`), or `alert_webhook` in the profile; or turn `alerting` off"),
+    );
 }
 
 fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {

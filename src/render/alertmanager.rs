@@ -1,6 +1,9 @@
 //! Renders `alertmanager/alertmanager.yml` for a stack whose profile turns alerting on.
-//! Pure. One route, one receiver: the profile's webhook, or none (alerts then show in
-//! Alertmanager's UI only, and the file says how to add a receiver).
+//! Pure. One route, one receiver posting to every webhook configured: the file of the
+//! stack's webhook secret (`url_file`, Alertmanager ≥ 0.26, read at each notification so
+//! a rotated secret needs no reload) and the profile's `alert_webhook`. With neither,
+//! alerts show in Alertmanager's UI only and the file says so; `model::validate` refuses
+//! that for production profiles.
 
 use std::path::PathBuf;
 
@@ -20,17 +23,17 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     if stack.monitoring.alertmanager.is_none() {
         return Ok(Vec::new());
     }
+    let from_secret = stack.monitoring.alert_webhook_secret.iter().map(|secret| {
+        Webhook::new(Target::UrlFile(format!(
+            "/run/secrets/{}",
+            Stack::secret_file_name(secret)
+        )))
+    });
+    let from_profile =
+        (stack.profile.alert_webhook.iter()).map(|url| Webhook::new(Target::Url(url.clone())));
     let receiver = Receiver {
         name: "ops".to_string(),
-        webhook_configs: stack
-            .profile
-            .alert_webhook
-            .iter()
-            .map(|url| Webhook {
-                url: url.clone(),
-                send_resolved: true,
-            })
-            .collect(),
+        webhook_configs: from_secret.chain(from_profile).collect(),
     };
     let config = Config {
         route: Route {
@@ -42,10 +45,10 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
         },
         receivers: vec![receiver],
     };
-    let note = if stack.profile.alert_webhook.is_some() {
-        ""
+    let note = if config.receivers[0].webhook_configs.is_empty() {
+        "# No receiver is configured (set `alert_webhook` in the profile, or\n# `monitoring.alert_webhook_secret`): alerts show in Alertmanager's UI only.\n"
     } else {
-        "# No receiver is configured (set `alert_webhook` in the profile): alerts show in\n# Alertmanager's UI only.\n"
+        ""
     };
     let body = to_yaml("alertmanager.yml", &config)?;
     Ok(vec![Artifact {
@@ -78,6 +81,24 @@ struct Receiver {
 
 #[derive(Serialize)]
 struct Webhook {
-    url: String,
+    #[serde(flatten)]
+    target: Target,
     send_resolved: bool,
+}
+
+impl Webhook {
+    fn new(target: Target) -> Self {
+        Webhook {
+            target,
+            send_resolved: true,
+        }
+    }
+}
+
+/// Where a webhook posts: exactly one of `url` and `url_file` (Alertmanager refuses both).
+#[derive(Serialize)]
+#[serde(rename_all = "snake_case")]
+enum Target {
+    Url(String),
+    UrlFile(String),
 }

@@ -1,7 +1,9 @@
 //! Renders `prometheus/prometheus.yml` and `prometheus/alerts.rules.yml` for a stack that
 //! has a Prometheus service. Pure. Every service that declares `metrics` is a scrape job;
-//! with a blackbox exporter every HTTP healthcheck is probed; rules follow from what the
-//! stack has (targets, probes, host metrics, backups).
+//! with a blackbox exporter every HTTP healthcheck is probed, and every service whose
+//! healthcheck is a command gets a TCP connect to its first port (Kafka, ZooKeeper, a
+//! database without an exporter would otherwise fail unseen); rules follow from what the
+//! stack has (targets, exporters' own health gauges, probes, host metrics, backups).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,7 +12,7 @@ use serde::Serialize;
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header, service_port};
-use crate::model::{HealthTest, Stack};
+use crate::model::{HealthTest, Service, Stack};
 
 pub const DIR: &str = "prometheus";
 const RULES_FILE: &str = "alerts.rules.yml";
@@ -203,20 +205,59 @@ fn scrape_configs(stack: &Stack, prometheus: &str) -> Vec<ScrapeConfig> {
         jobs.push(job);
     }
     if let Some(blackbox) = &stack.monitoring.blackbox {
-        jobs.push(health_probes(stack, blackbox));
+        jobs.push(probes(stack, blackbox, HEALTH_JOB, "http_2xx", http_target));
+        let reachable = probes(stack, blackbox, REACHABLE_JOB, "tcp_connect", tcp_target);
+        if !reachable.static_configs.is_empty() {
+            jobs.push(reachable);
+        }
     }
     jobs
 }
 
-/// One blackbox probe per HTTP healthcheck, labelled with its service.
-fn health_probes(stack: &Stack, blackbox: &str) -> ScrapeConfig {
-    let mut job = ScrapeConfig::new("health");
+/// The blackbox job probing HTTP healthchecks.
+const HEALTH_JOB: &str = "health";
+/// The blackbox job connecting to services whose healthcheck is a command.
+const REACHABLE_JOB: &str = "reachable";
+
+/// `http://service:port/path` of an HTTP healthcheck.
+fn http_target(name: &str, service: &Service) -> Option<String> {
+    match &service.healthcheck.as_ref()?.test {
+        HealthTest::Http { http } => Some(format!("http://{name}:{}{}", http.port, http.path)),
+        HealthTest::Shell(_) | HealthTest::Exec(_) => None,
+    }
+}
+
+/// `service:port` of the first TCP port of a service whose healthcheck is a command: the
+/// blackbox exporter cannot run the command, but a refused connection is an outage too.
+/// A service that serves its own metrics (Qdrant) is probed by its scrape already: `up`.
+fn tcp_target(name: &str, service: &Service) -> Option<String> {
+    if service.metrics.is_some() {
+        return None;
+    }
+    match &service.healthcheck.as_ref()?.test {
+        HealthTest::Shell(_) | HealthTest::Exec(_) => {}
+        HealthTest::Http { .. } => return None,
+    }
+    let port = service.ports.iter().find(|port| port.protocol == crate::model::Protocol::Tcp)?;
+    Some(format!("{name}:{}", port.target))
+}
+
+/// One blackbox probe with `module` per service that `target` gives an address, labelled
+/// with its service.
+fn probes(
+    stack: &Stack,
+    blackbox: &str,
+    job_name: &str,
+    module: &str,
+    target: fn(&str, &Service) -> Option<String>,
+) -> ScrapeConfig {
+    let mut job = ScrapeConfig::new(job_name);
     job.metrics_path = Some("/probe".to_string());
     job.params
-        .insert("module".to_string(), vec!["http_2xx".to_string()]);
+        .insert("module".to_string(), vec![module.to_string()]);
     for (name, service) in &stack.services {
-        if let Some(HealthTest::Http { http }) = service.healthcheck.as_ref().map(|h| &h.test) {
-            let mut target = StaticConfig::new(format!("http://{name}:{}{}", http.port, http.path));
+        if let Some(address) = target(name, service) {
+            let mut target = StaticConfig::new(address);
             target.labels.insert("service".to_string(), name.clone());
             job.static_configs.push(target);
         }
@@ -247,15 +288,30 @@ fn rule_groups(stack: &Stack) -> Vec<RuleGroup> {
         "{{ $labels.job }} ({{ $labels.instance }}) is down",
         "Prometheus has not been able to scrape {{ $labels.job }} at {{ $labels.instance }} for 2 minutes.",
     )];
+    availability.extend(exporter_rules(stack));
     if stack.monitoring.blackbox.is_some() {
         availability.push(rule(
             "ServiceUnhealthy",
-            "probe_success{job=\"health\"} == 0",
+            &format!("probe_success{{job=\"{HEALTH_JOB}\"}} == 0"),
             "2m",
             "critical",
             "{{ $labels.service }} fails its health check",
             "The health endpoint {{ $labels.instance }} of {{ $labels.service }} has not answered with success for 2 minutes.",
         ));
+        if stack
+            .services
+            .iter()
+            .any(|(name, s)| tcp_target(name, s).is_some())
+        {
+            availability.push(rule(
+                "ServiceUnreachable",
+                &format!("probe_success{{job=\"{REACHABLE_JOB}\"}} == 0"),
+                "2m",
+                "critical",
+                "{{ $labels.service }} refuses connections",
+                "{{ $labels.service }} has not accepted a TCP connection on {{ $labels.instance }} for 2 minutes.",
+            ));
+        }
     }
     let mut groups = vec![RuleGroup {
         name: format!("{}-availability", stack.name),
@@ -275,6 +331,28 @@ fn rule_groups(stack: &Stack) -> Vec<RuleGroup> {
         }
     }
     groups
+}
+
+/// An exporter answers its scrapes (`up` is 1) while what it watches is down: its own
+/// gauge (`pg_up`, `redis_up`) says so. One rule per exporter, labelled with it.
+fn exporter_rules(stack: &Stack) -> Vec<Rule> {
+    stack
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let metric = service.metrics.as_ref()?.up_metric.as_ref()?;
+            let mut down = rule(
+                "ExporterTargetDown",
+                &format!("{metric}{{job=\"{name}\"}} == 0"),
+                "2m",
+                "critical",
+                &format!("{name} cannot reach the service it exports"),
+                &format!("{name} answers its scrapes but its `{metric}` has been 0 for 2 minutes: the service it watches is down or refuses it."),
+            );
+            down.labels.insert("service".to_string(), name.clone());
+            Some(down)
+        })
+        .collect()
 }
 
 fn host_rules() -> Vec<Rule> {

@@ -40,7 +40,9 @@ fn ape_prometheus_scrapes_what_the_seed_lists() {
             "node-exporter",
             "redis-exporter",
             "timescaledb-exporter",
-            "health"
+            "health",
+            // TCP connects to Redis and TimescaleDB, whose healthchecks are commands.
+            "reachable"
         ]
     );
     assert_eq!(

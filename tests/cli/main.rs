@@ -7,6 +7,7 @@
 
 mod support;
 
+mod alerting;
 mod apply;
 mod architecture;
 mod backends;
