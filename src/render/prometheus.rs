@@ -238,7 +238,10 @@ fn tcp_target(name: &str, service: &Service) -> Option<String> {
         HealthTest::Shell(_) | HealthTest::Exec(_) => {}
         HealthTest::Http { .. } => return None,
     }
-    let port = service.ports.iter().find(|port| port.protocol == crate::model::Protocol::Tcp)?;
+    let port = service
+        .ports
+        .iter()
+        .find(|port| port.protocol == crate::model::Protocol::Tcp)?;
     Some(format!("{name}:{}", port.target))
 }
 

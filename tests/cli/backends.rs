@@ -139,9 +139,15 @@ fn melvin_dumps_postgres_and_mongodb_nightly_keeping_seven() {
             );
         }
     }
+    // The backups write a metric; prod-lite runs the Prometheus that alerts on it.
+    let rules = std::fs::read_to_string(
+        out.root
+            .join("out/melvin/prod-lite/prometheus/alerts.rules.yml"),
+    )
+    .expect("melvin prod-lite has alert rules");
     assert!(
-        !out.root.join("out/melvin/prod-lite/prometheus").exists(),
-        "melvin runs no Prometheus"
+        rules.contains("BackupTooOld") && rules.contains("BackupNeverSucceeded"),
+        "{rules}"
     );
 }
 
