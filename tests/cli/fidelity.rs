@@ -78,6 +78,14 @@ const SAMPLES: &[(&str, &str)] = &[
     ("kubernetes", "{ replicas = 3 }"),
 ];
 
+/// Fields that mean something only beside another: their variant and its base both set
+/// the companion, so the comparison shows what the field itself changes.
+const COMPANIONS: &[(&str, &str, &str)] = &[(
+    "volume_owner",
+    "volumes",
+    r#"[{ source = "data", target = "/data" }]"#,
+)];
+
 const PROFILE: &str = r#"{ name = "probe", description = "Every backend on.", quadlet = true, podman_version = "5.3" }"#;
 
 #[test]
@@ -106,10 +114,12 @@ fn each_backend_renders_or_reports_each_field() {
         Ok(outputs)
     })
     .expect("every probe stack builds");
-    let base = &outputs["base"];
     let mut wrong = Vec::new();
     for row in SERVICE_FIELDS {
         let variant = &outputs[&stack_name(row.field)];
+        let base = outputs
+            .get(&base_name(row.field))
+            .unwrap_or(&outputs["base"]);
         for backend in Backend::ALL {
             let changed = variant.by_backend[&backend] != base.by_backend[&backend];
             let reported = variant.warned(backend, row.field);
@@ -199,6 +209,10 @@ fn apply_spec(stack: &Stack) -> String {
     serde_json::to_string_pretty(&desired.services["app"]).expect("spec as JSON")
 }
 
+fn base_name(field: &str) -> String {
+    format!("base-{}", field.replace('_', "-"))
+}
+
 fn stack_name(field: &str) -> String {
     format!("set-{}", field.replace('_', "-"))
 }
@@ -227,6 +241,10 @@ fn probe_project() -> tempfile::TempDir {
     write("base", &base);
     for (field, value) in SAMPLES {
         let mut fields = base.clone();
+        if let Some((_, companion, companion_value)) = COMPANIONS.iter().find(|c| c.0 == *field) {
+            fields.insert(companion, companion_value);
+            write(&base_name(field), &fields);
+        }
         fields.insert(field, value);
         write(&stack_name(field), &fields);
     }
