@@ -58,6 +58,11 @@ pub struct ProfileInfo {
     pub private_host_ip: Option<String>,
     pub scrape_interval: Duration,
     pub evaluation_interval: Duration,
+    /// Where built images are pushed and pulled (see [`Stack::built_image`]).
+    #[serde(default)]
+    pub registry: Option<String>,
+    #[serde(default = "latest")]
+    pub image_tag: String,
     pub install_root: String,
     pub backup_root: String,
     /// Backends' warnings are errors: nothing is written that a backend could not carry.
@@ -526,6 +531,21 @@ pub struct Network {
 }
 
 impl Stack {
+    /// The reference of the image a service with `build` and no `image` runs, the same in
+    /// every backend: `<registry>/<stack>-<service>:<tag>` when the profile names a
+    /// registry, else the local `<stack>-<service>:<tag>` (Compose's own default name).
+    pub fn built_image(&self, service: &str) -> String {
+        let tag = &self.profile.image_tag;
+        match &self.profile.registry {
+            Some(registry) => format!(
+                "{}/{}-{service}:{tag}",
+                registry.trim_end_matches('/'),
+                self.name
+            ),
+            None => format!("{}-{service}:{tag}", self.name),
+        }
+    }
+
     /// The name the engine knows volume `key` by; see [`engine_name`].
     pub fn volume_engine_name(&self, key: &str) -> String {
         let volume = self.volumes.get(key);
@@ -725,6 +745,9 @@ fn ten_seconds() -> Duration {
 }
 fn five_seconds() -> Duration {
     "5s".into()
+}
+fn latest() -> String {
+    "latest".into()
 }
 fn root_path() -> String {
     "/".into()

@@ -257,11 +257,11 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
 }
 
 /// The image a service runs: its own reference, or the one its build is tagged with.
-pub fn image_reference(stack: &str, service_name: &str, service: &Service) -> String {
-    service.image.as_ref().map_or_else(
-        || format!("{stack}-{service_name}:latest"),
-        ToString::to_string,
-    )
+pub fn image_reference(stack: &Stack, service_name: &str, service: &Service) -> String {
+    service
+        .image
+        .as_ref()
+        .map_or_else(|| stack.built_image(service_name), ToString::to_string)
 }
 
 fn build_spec(build: &Build, values: &Values, places: &Places<'_>) -> BuildSpec {
@@ -346,7 +346,7 @@ fn container_spec(
     let expand = |text: &Text| values.expand(text);
     let image = match image {
         Some(image) => values.expand(image),
-        None => image_reference(&stack.name, name, service),
+        None => image_reference(stack, name, service),
     };
     let mut mounts: Vec<MountSpec> = volumes
         .iter()

@@ -29,7 +29,7 @@ pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
         services: stack
             .services
             .iter()
-            .map(|(name, service)| (name.clone(), service_of(stack, service)))
+            .map(|(name, service)| (name.clone(), service_of(stack, name, service)))
             .collect(),
         volumes: stack
             .volumes
@@ -371,7 +371,7 @@ struct ComposeNetwork {
 
 // -- model -> compose ---------------------------------------------------------------------
 
-fn service_of(stack: &Stack, service: &Service) -> ComposeService {
+fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
     let Service {
         description: _,
         container_name,
@@ -427,7 +427,11 @@ fn service_of(stack: &Stack, service: &Service) -> ComposeService {
         container_name: container_name.as_ref().map(text),
         hostname: hostname.as_ref().map(text),
         profiles: compose_profiles.clone(),
-        image: image.as_ref().map(text),
+        // A build is tagged with the name every backend runs (and `push` sends).
+        image: image
+            .as_ref()
+            .map(text)
+            .or_else(|| build.as_ref().map(|_| stack.built_image(name))),
         platform: platform.as_ref().map(text),
         pull_policy: pull_policy.as_ref().map(text),
         build: build.as_ref().map(|build| build_of(stack, build)),

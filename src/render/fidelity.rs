@@ -149,7 +149,7 @@ pub const SERVICE_FIELDS: &[Row] = &[
                 "Quadlet builds nothing when the unit starts: build the image on the host first (podman build -t IMAGE CONTEXT)",
             ),
             Reported(
-                "Kubernetes pulls images: build and push the image to a registry the cluster reads, and set `image` to that reference",
+                "Kubernetes pulls images: set the profile's `registry` (CI pushes the built image there), or `image` to a reference the cluster reads",
             ),
             R,
         ],
@@ -379,6 +379,10 @@ pub fn service_warnings(stack: &Stack, name: &str, backend: Backend) -> Vec<Warn
             Support::Rendered | Support::NotApplicable(_) => None,
         })
         .collect();
+    // With a registry, a built image is a pushed reference every backend pulls.
+    if stack.profile.registry.is_some() {
+        found.retain(|warning| warning.diagnostic.field != format!("services.{name}.build"));
+    }
     found.extend(unexpanded(stack, name, service, backend));
     if backend == Backend::Quadlet {
         found.extend(quadlet_partial(name, service));

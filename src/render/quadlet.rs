@@ -210,7 +210,11 @@ pub(super) fn mount_spec(stack: &Stack, mount: &Mount, reference: Reference) -> 
 /// The image a service's unit runs.
 pub(super) fn image(stack: &Stack, name: &str, service: &Service) -> String {
     service.image.as_ref().map_or_else(
-        || format!("localhost/{}-{name}:latest", stack.name),
+        || match &stack.profile.registry {
+            Some(_) => stack.built_image(name),
+            // Podman qualifies a short name with a registry; a local build is localhost's.
+            None => format!("localhost/{}", stack.built_image(name)),
+        },
         |image| baked(stack, image),
     )
 }
@@ -305,8 +309,11 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
             baked_variables.join(", ")
         ));
     }
-    if service.build.is_some() && service.image.is_none() {
-        comment.push_str(&format!("Built locally: podman build -t localhost/{}-{name}:latest <context> before starting.\n", stack.name));
+    if service.build.is_some() && service.image.is_none() && stack.profile.registry.is_none() {
+        comment.push_str(&format!(
+            "Built locally: podman build -t {} <context> before starting.\n",
+            image(stack, name, service)
+        ));
     }
     file(
         &format!("{}.container", unit_name(stack, name)),

@@ -104,13 +104,53 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service",
+        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}",
         header_text(stack),
-        stack.name
+        stack.name,
+        built_images_note(stack),
     );
     Artifact {
         path: path(&format!("{}.service", stack.name)),
         contents: unit.render(&comment),
+    }
+}
+
+/// What the install text says of images the stack builds: pushed by CI and pulled here,
+/// or built here from contexts that must be copied beside the compose file.
+fn built_images_note(stack: &Stack) -> String {
+    let built: Vec<(&String, String)> = stack
+        .services
+        .iter()
+        .filter(|(_, service)| service.image.is_none())
+        .filter_map(|(name, service)| {
+            let build = service.build.as_ref()?;
+            Some((name, build.context.clone()))
+        })
+        .collect();
+    if built.is_empty() {
+        return String::new();
+    }
+    let images: Vec<String> = built
+        .iter()
+        .map(|(name, _)| stack.built_image(name))
+        .collect();
+    match &stack.profile.registry {
+        Some(_) => format!(
+            "\nImages: CI builds and pushes {} (docker compose build && docker compose push);\n      this host pulls them (docker compose pull) before the first start.",
+            images.join(", ")
+        ),
+        None => format!(
+            "\nImages: {} are built on this host from {}: copy those folders to {install_dir} too,\n      or set the profile's `registry` and push them from CI.",
+            images.join(", "),
+            built
+                .iter()
+                .map(|(_, context)| context.as_str())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", "),
+            install_dir = stack.install_dir(),
+        ),
     }
 }
 

@@ -174,3 +174,72 @@ fn stack_unit_runs_compose_from_the_install_folder() {
     );
     assert!(neo4j.contains("BERTH_BACKUP_MODE=offline"), "{neo4j}");
 }
+
+/// A profile's `registry` names built images the same way in every backend, so what CI
+/// pushes is what Compose, Quadlet and Kubernetes pull; the install text says so.
+#[test]
+fn built_images_come_from_the_profiles_registry_everywhere() {
+    let prod_lite = std::fs::read_to_string(
+        std::path::Path::new(crate::support::REPO).join("profiles/prod-lite.ncl"),
+    )
+    .expect("read prod-lite");
+    let profile = |name: &str, extra: &str| {
+        prod_lite
+            .replace("name = \"prod-lite\",", &format!("name = \"{name}\","))
+            .replace(
+                "  systemd = true,",
+                &format!("  systemd = true,\n  registry = \"ghcr.io/acme/\",\n  image_tag = \"v1.2.3\",{extra}"),
+            )
+    };
+    let (out, _dir) = Berth::bundled()
+        .file("profiles/pushed.ncl", &profile("pushed", ""))
+        .file(
+            "profiles/podman.ncl",
+            &profile("podman", "\n  quadlet = true,\n  podman_version = \"5.2\","),
+        )
+        .args([
+            "build",
+            "--stack",
+            "rag-engine",
+            "--profile",
+            "pushed",
+            "--profile",
+            "podman",
+        ])
+        .run();
+    out.code(0);
+    let image = "ghcr.io/acme/rag-engine-api:v1.2.3";
+    let dir = out.root.join("out/rag-engine/pushed");
+    let read = |path: &str| std::fs::read_to_string(dir.join(path)).expect(path);
+    let compose: serde_json::Value =
+        serde_saphyr::from_str(&read("compose.yaml")).expect("compose yaml");
+    assert_eq!(compose["services"]["api"]["image"], image);
+    assert!(compose["services"]["api"].get("build").is_some());
+    let k8s = read("k8s/api.yaml");
+    assert!(k8s.contains(&format!("image: {image}\n")), "{k8s}");
+    assert!(!k8s.contains("imagePullPolicy: IfNotPresent"), "{k8s}");
+    assert!(!k8s.contains("services.api.build"), "{k8s}");
+    assert!(!out.stderr.contains("services.api.build"), "{}", out.stderr);
+    let unit = std::fs::read_to_string(
+        out.root
+            .join("out/rag-engine/podman/quadlet/rag-engine-api.container"),
+    )
+    .expect("Quadlet unit");
+    assert!(unit.contains(&format!("\nImage={image}\n")), "{unit}");
+    assert!(!unit.contains("Built locally"), "{unit}");
+    let install = read("systemd/rag-engine.service");
+    assert!(
+        install.contains(&format!("# Images: CI builds and pushes {image}")),
+        "{install}"
+    );
+    // Without a registry, the manifest says the cluster cannot build.
+    let (local, _dir) = Berth::bundled()
+        .args(["build", "--stack", "rag-engine", "--profile", "prod-lite"])
+        .run();
+    local.code(0);
+    assert!(
+        local
+            .stderr
+            .contains("services.api.build: Kubernetes pulls images: set the profile's `registry`")
+    );
+}

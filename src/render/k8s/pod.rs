@@ -180,11 +180,12 @@ pub(super) fn main_container(
     env: &Environment,
     mounts: Vec<VolumeMount>,
 ) -> Container {
-    let built = service.image.is_none();
-    let image = service.image.as_ref().map_or_else(
-        || format!("{}-{name}:latest", ctx.stack.name),
-        |image| declared(ctx, image),
-    );
+    // A local build is on no registry: the node must have it loaded (IfNotPresent).
+    let built = service.image.is_none() && ctx.stack.profile.registry.is_none();
+    let image = service
+        .image
+        .as_ref()
+        .map_or_else(|| ctx.stack.built_image(name), |image| declared(ctx, image));
     let words = |command: &Command| -> Vec<String> {
         match (command.words(), command) {
             (Some(words), _) => words.iter().map(|word| env.expand(word)).collect(),
