@@ -38,9 +38,12 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
         warnings.extend(fidelity::warnings(stack, fidelity::Backend::Quadlet));
     }
     let mut config_files = prometheus::prometheus(stack)?;
-    config_files.extend(alertmanager::alertmanager(stack)?);
-    config_files.extend(grafana::grafana(stack)?);
-    let (manifests, notes) = k8s::k8s(stack, &config_files)?;
+    let mut cluster_files = prometheus::for_kubernetes(stack)?;
+    for files in [alertmanager::alertmanager(stack)?, grafana::grafana(stack)?] {
+        cluster_files.extend(files.iter().cloned());
+        config_files.extend(files);
+    }
+    let (manifests, notes) = k8s::k8s(stack, &cluster_files)?;
     artifacts.extend(manifests);
     warnings.extend(notes);
     artifacts.extend(config_files);

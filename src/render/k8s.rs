@@ -24,7 +24,9 @@ mod storage;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, StatefulSet, StatefulSetSpec};
+use k8s_openapi::api::apps::v1::{
+    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
+};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
@@ -39,8 +41,9 @@ use crate::error::Diagnostic;
 use crate::model::validate::kubernetes_name;
 use crate::model::{Condition, MountKind, Service, Stack, Variable};
 use env::environment;
-use expose::{autoscaler, ingress_object, service_object};
+use expose::{autoscaler, headless_name, headless_service, ingress_object, service_object};
 use pod::pod_template;
+use storage::mounts_single_node_claim;
 
 pub const DIR: &str = "k8s";
 
@@ -212,6 +215,17 @@ fn from_secret(variable: &Variable) -> bool {
 fn namespace(ctx: &Context) -> Namespace {
     let mut meta = ctx.meta(&ctx.namespace, &ctx.stack.name);
     meta.namespace = None;
+    // A privileged container or a hostPath volume is refused under the baseline Pod
+    // Security level many clusters enforce by default: the namespace says what it needs.
+    let needs_privileged = ctx.stack.services.values().any(|service| {
+        service.privileged == Some(true) || service.volumes.iter().any(|mount| mount.host_path)
+    });
+    if needs_privileged && let Some(labels) = meta.labels.as_mut() {
+        labels.insert(
+            "pod-security.kubernetes.io/enforce".to_string(),
+            "privileged".to_string(),
+        );
+    }
     Namespace {
         metadata: meta,
         ..Namespace::default()
@@ -334,6 +348,25 @@ fn service_manifests(
     let is_job = ctx.jobs.contains(name);
     let replicas =
         i32::try_from(service.kubernetes.replicas.unwrap_or(service.replicas)).unwrap_or(i32::MAX);
+    // The autoscaler owns the count: a `replicas` in the manifest resets it on every apply,
+    // so it is written only when the module asks for a starting count, and then said.
+    let fixed_replicas = match (&service.kubernetes.autoscaling, service.kubernetes.replicas) {
+        (None, _) => Some(replicas),
+        (Some(_), None) => None,
+        (Some(_), Some(_)) => {
+            notes.push(note(
+                format!("services.{name}.kubernetes.replicas"),
+                format!("replicas: {replicas} beside the autoscaler resets its count to {replicas} on every `kubectl apply`; leave `kubernetes.replicas` out to let it own the count"),
+            ));
+            Some(replicas)
+        }
+    };
+    // A claim one node at a time can mount: a rolling update's new pod would wait for the
+    // old one's volume forever (Multi-Attach), so the old pod goes first.
+    let strategy = mounts_single_node_claim(ctx, &pod).then(|| DeploymentStrategy {
+        type_: Some("Recreate".to_string()),
+        ..DeploymentStrategy::default()
+    });
     let stateful = service
         .kubernetes
         .stateful
@@ -358,9 +391,9 @@ fn service_manifests(
         docs.push(yaml(&StatefulSet {
             metadata: ctx.meta(&k8s, name),
             spec: Some(StatefulSetSpec {
-                replicas: Some(replicas),
+                replicas: fixed_replicas,
                 selector,
-                service_name: Some(k8s.clone()),
+                service_name: Some(headless_name(name)),
                 template: pod,
                 volume_claim_templates: (!claims.is_empty()).then_some(claims),
                 ..StatefulSetSpec::default()
@@ -372,8 +405,9 @@ fn service_manifests(
         docs.push(yaml(&Deployment {
             metadata: ctx.meta(&k8s, name),
             spec: Some(DeploymentSpec {
-                replicas: Some(replicas),
+                replicas: fixed_replicas,
                 selector,
+                strategy,
                 template: pod,
                 ..DeploymentSpec::default()
             }),
@@ -383,6 +417,9 @@ fn service_manifests(
     };
     if !is_job && !service.ports.is_empty() {
         docs.push(yaml(&service_object(ctx, name, service))?);
+    }
+    if kind == "StatefulSet" {
+        docs.push(yaml(&headless_service(ctx, name, service))?);
     }
     if let Some(autoscaling) = &service.kubernetes.autoscaling {
         docs.push(yaml(&autoscaler(ctx, name, kind, autoscaling))?);

@@ -24,6 +24,20 @@ const BACKUP_MAX_AGE_SECONDS: u32 = 26 * 3600;
 /// # Errors
 /// Only if the YAML serializer fails.
 pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
+    files(stack, stack.profile.systemd)
+}
+
+/// The Prometheus files the Kubernetes manifests carry: the same, without the backup
+/// rules, since no timer runs backups there (they would fire forever).
+///
+/// # Errors
+/// Only if the YAML serializer fails.
+pub fn for_kubernetes(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
+    files(stack, false)
+}
+
+/// `backups_run`: the host runs the backup timers, whose metric the backup rules read.
+fn files(stack: &Stack, backups_run: bool) -> Result<Vec<Artifact>, RenderError> {
     let Some(prometheus) = &stack.monitoring.prometheus else {
         return Ok(Vec::new());
     };
@@ -49,7 +63,7 @@ pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
         scrape_configs: scrape_configs(stack, prometheus),
     };
     let rules = Rules {
-        groups: rule_groups(stack),
+        groups: rule_groups(stack, backups_run),
     };
     let file = |name: &str, body: String| Artifact {
         path: PathBuf::from(DIR).join(name),
@@ -282,7 +296,7 @@ fn probes(
     job
 }
 
-fn rule_groups(stack: &Stack) -> Vec<RuleGroup> {
+fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
     let mut availability = vec![rule(
         "TargetDown",
         "up == 0",
@@ -326,7 +340,7 @@ fn rule_groups(stack: &Stack) -> Vec<RuleGroup> {
             rules: host_rules(),
         });
         let backups = backup_rules(stack);
-        if !backups.is_empty() {
+        if backups_run && !backups.is_empty() {
             groups.push(RuleGroup {
                 name: format!("{}-backups", stack.name),
                 rules: backups,
@@ -394,9 +408,6 @@ fn host_rules() -> Vec<Rule> {
 
 /// Backups run from systemd timers and report through node exporter's textfile collector.
 fn backup_rules(stack: &Stack) -> Vec<Rule> {
-    if !stack.profile.systemd {
-        return Vec::new();
-    }
     stack
         .services
         .iter()

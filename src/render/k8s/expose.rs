@@ -44,6 +44,22 @@ pub(super) fn service_object(ctx: &Context, name: &str, service: &Service) -> KS
     }
 }
 
+/// The headless Service that governs a StatefulSet (stable pod DNS names); the ClusterIP
+/// Service stays the one clients reach.
+pub(super) fn headless_service(ctx: &Context, name: &str, service: &Service) -> KService {
+    let mut headless = service_object(ctx, name, service);
+    headless.metadata.name = Some(headless_name(name));
+    if let Some(spec) = headless.spec.as_mut() {
+        spec.type_ = None;
+        spec.cluster_ip = Some("None".to_string());
+    }
+    headless
+}
+
+pub(super) fn headless_name(name: &str) -> String {
+    format!("{}-headless", k8s_name(name))
+}
+
 pub(super) fn autoscaler(
     ctx: &Context,
     name: &str,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    Volume as KVolume, VolumeMount, VolumeResourceRequirements,
+    PodTemplateSpec, Volume as KVolume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -203,6 +203,22 @@ pub(super) fn mounted_by_several_pods(ctx: &Context, volume: &str) -> bool {
         }
     };
     users.len() > 1 || users.iter().map(replicas_of).sum::<u32>() > 1
+}
+
+/// Whether the pod mounts a standalone claim only one node can mount (ReadWriteOnce).
+pub(super) fn mounts_single_node_claim(ctx: &Context, pod: &PodTemplateSpec) -> bool {
+    let claims = pod
+        .spec
+        .iter()
+        .flat_map(|spec| spec.volumes.iter().flatten())
+        .filter_map(|volume| volume.persistent_volume_claim.as_ref())
+        .map(|claim| claim.claim_name.as_str());
+    claims.into_iter().any(|claim| {
+        ctx.stack
+            .volumes
+            .keys()
+            .any(|key| k8s_name(key) == claim && !mounted_by_several_pods(ctx, key))
+    })
 }
 
 pub(super) fn claim(ctx: &Context, volume: &str, service: &str) -> PersistentVolumeClaim {
