@@ -34,6 +34,28 @@ pub struct Stack {
     pub variables: BTreeMap<String, Variable>,
     #[serde(default)]
     pub monitoring: Monitoring,
+    pub proxy: Option<Proxy>,
+}
+
+/// The reverse proxy whose configuration berth writes (set by the nginx module).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Proxy {
+    pub service: String,
+    pub routes: Vec<Route>,
+    #[serde(default)]
+    pub tls: bool,
+    /// The bind source holding `tls.crt` and `tls.key` (the operator's).
+    pub certificates: Option<String>,
+}
+
+/// Requests under `path` go to `service`:`port`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    pub path: String,
+    pub service: String,
+    pub port: u16,
 }
 
 /// The profile's settings as the stack saw them.

@@ -8,6 +8,7 @@ pub mod env;
 pub mod fidelity;
 pub mod grafana;
 pub mod k8s;
+pub mod nginx;
 pub mod prometheus;
 pub mod quadlet;
 pub mod systemd;
@@ -39,7 +40,11 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
     }
     let mut config_files = prometheus::prometheus(stack)?;
     let mut cluster_files = prometheus::for_kubernetes(stack)?;
-    for files in [alertmanager::alertmanager(stack)?, grafana::grafana(stack)?] {
+    for files in [
+        alertmanager::alertmanager(stack)?,
+        grafana::grafana(stack)?,
+        nginx::nginx(stack),
+    ] {
         cluster_files.extend(files.iter().cloned());
         config_files.extend(files);
     }

@@ -104,10 +104,11 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}",
+        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}",
         header_text(stack),
         stack.name,
         built_images_note(stack),
+        certificates_note(stack),
     );
     Artifact {
         path: path(&format!("{}.service", stack.name)),
@@ -151,6 +152,23 @@ fn built_images_note(stack: &Stack) -> String {
                 .join(", "),
             install_dir = stack.install_dir(),
         ),
+    }
+}
+
+/// The operator's certificate the proxy serves, when it serves HTTPS.
+fn certificates_note(stack: &Stack) -> String {
+    match stack.proxy.as_ref().filter(|proxy| proxy.tls) {
+        Some(proxy) => format!(
+            "\nTLS: put the certificate chain and key in {}/{}/tls.crt and tls.key (read by {}).",
+            stack.install_dir(),
+            proxy
+                .certificates
+                .as_deref()
+                .unwrap_or("./nginx/certs")
+                .trim_start_matches("./"),
+            proxy.service
+        ),
+        None => String::new(),
     }
 }
 

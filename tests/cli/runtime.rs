@@ -697,3 +697,163 @@ fn docker_status(args: &[&str]) -> bool {
         .output()
         .is_ok_and(|o| o.status.success())
 }
+
+/// The nginx configuration berth writes for rag-engine's prod-lite proxy, run for real in
+/// the runtime nginx image: `nginx -t` accepts it, the TLS server (on a throw-away
+/// certificate, standing in for the operator's) proxies to an upstream named `api` on the
+/// stack network, `/healthz` answers without it, and plain HTTP redirects to HTTPS.
+#[test]
+fn the_generated_proxy_configuration_serves_through_its_routes() {
+    if !engine_answers("the_generated_proxy_configuration_serves_through_its_routes") {
+        return;
+    }
+    let images = Images::present();
+    let (out, _dir) = crate::support::Berth::bundled()
+        .args(["build", "--stack", "rag-engine", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let build = out.root.join("out/rag-engine/prod-lite");
+    let conf = build.join("nginx/conf.d");
+    assert!(
+        conf.join("default.conf").exists(),
+        "no generated nginx configuration"
+    );
+    let certs = out.root.join("certs");
+    std::fs::create_dir_all(&certs).expect("mkdir certs");
+    let openssl = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-days",
+            "1",
+        ])
+        .arg("-keyout")
+        .arg(certs.join("tls.key"))
+        .arg("-out")
+        .arg(certs.join("tls.crt"))
+        .output()
+        .expect("run openssl");
+    assert!(
+        openssl.status.success(),
+        "{}",
+        String::from_utf8_lossy(&openssl.stderr)
+    );
+    // The upstream: an nginx answering on the API's port, as `api` on the network.
+    let upstream_conf = out.root.join("upstream");
+    std::fs::create_dir_all(&upstream_conf).expect("mkdir");
+    std::fs::write(
+        upstream_conf.join("default.conf"),
+        "server {\n    listen 8000;\n    location / {\n        default_type text/plain;\n        return 200 \"api: $http_x_forwarded_proto\\n\";\n    }\n}\n",
+    )
+    .expect("write upstream conf");
+    let name = format!("berth-rt-proxy-{}", std::process::id());
+    let guard = ProxyGuard(name.clone());
+    docker(&["network", "create", &name]);
+    let mount = |from: &Path, to: &str| format!("{}:{to}:ro", from.display());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{name}-api"),
+        "--network",
+        &name,
+        "--network-alias",
+        "api",
+        "-v",
+        &mount(&upstream_conf, "/etc/nginx/conf.d"),
+        &images.nginx,
+    ]);
+    let test = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--network",
+            &name,
+            "-v",
+            &mount(&conf, "/etc/nginx/conf.d"),
+            "-v",
+            &mount(&certs, "/etc/nginx/certs"),
+            "--entrypoint",
+            "nginx",
+            &images.nginx,
+            "-t",
+        ])
+        .output()
+        .expect("run nginx -t");
+    assert!(
+        test.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let (http, https) = (free_port(), free_port());
+    docker(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{name}-proxy"),
+        "--network",
+        &name,
+        "-p",
+        &format!("127.0.0.1:{http}:80"),
+        "-p",
+        &format!("127.0.0.1:{https}:443"),
+        "-v",
+        &mount(&conf, "/etc/nginx/conf.d"),
+        "-v",
+        &mount(&certs, "/etc/nginx/certs"),
+        &images.nginx,
+    ]);
+    let curl = |args: &[&str]| -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let output = Command::new("curl")
+                .args(["-sk", "--max-time", "5"])
+                .args(args)
+                .output()
+                .expect("run curl");
+            if output.status.success() && !output.stdout.is_empty() {
+                return String::from_utf8_lossy(&output.stdout).into_owned();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "curl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    };
+    assert_eq!(
+        curl(&[&format!("https://127.0.0.1:{https}/")]),
+        "api: https\n"
+    );
+    assert_eq!(curl(&[&format!("http://127.0.0.1:{http}/healthz")]), "ok\n");
+    let redirect = curl(&[
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code} %{redirect_url}",
+        &format!("http://127.0.0.1:{http}/docs"),
+    ]);
+    assert!(
+        redirect.starts_with("301 https://127.0.0.1/docs"),
+        "{redirect}"
+    );
+    drop(guard);
+}
+
+/// Removes the proxy test's containers and network, also when the test fails.
+struct ProxyGuard(String);
+
+impl Drop for ProxyGuard {
+    fn drop(&mut self) {
+        for container in ["api", "proxy"] {
+            docker_status(&["rm", "-f", &format!("{}-{container}", self.0)]);
+        }
+        docker_status(&["network", "rm", &self.0]);
+    }
+}

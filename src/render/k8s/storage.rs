@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, EmptyDirVolumeSource, HostPathVolumeSource, KeyToPath,
     PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource,
-    PodTemplateSpec, Volume as KVolume, VolumeMount, VolumeResourceRequirements,
+    PodTemplateSpec, SecretVolumeSource, Volume as KVolume, VolumeMount,
+    VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -81,6 +82,26 @@ pub(super) fn storage(
                 volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
                     claim_name: k8s_name(source),
                     read_only: mount.read_only.then_some(true),
+                });
+            }
+            // The proxy's certificate folder is, on Kubernetes, a TLS Secret the operator
+            // (or cert-manager) makes: its keys are the file names nginx reads.
+            (MountKind::Bind, Some(source))
+                if ctx
+                    .stack
+                    .proxy
+                    .as_ref()
+                    .and_then(|p| p.certificates.as_deref())
+                    == Some(source.as_str()) =>
+            {
+                let secret = format!("{}-tls", k8s_name(name));
+                notes.push(note(
+                    format!("services.{name}.volumes[{index}]"),
+                    format!("the certificate folder {source} is the TLS Secret `{secret}` on Kubernetes: create it (kubectl create secret tls {secret} --cert=tls.crt --key=tls.key, or with cert-manager) before the pod can start"),
+                ));
+                volume.secret = Some(SecretVolumeSource {
+                    secret_name: Some(secret),
+                    ..SecretVolumeSource::default()
                 });
             }
             (MountKind::Bind, Some(source))
