@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use super::quadlet::{self, Reference};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
-use crate::model::{Backup, Stack};
+use crate::model::{Backup, MountKind, Stack};
 
 /// Folder of the units in the build output, and on the host (inside the install folder).
 pub const DIR: &str = "systemd";
@@ -104,11 +104,12 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}",
+        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}",
         header_text(stack),
         stack.name,
         built_images_note(stack),
         certificates_note(stack),
+        host_folders_note(stack),
     );
     Artifact {
         path: path(&format!("{}.service", stack.name)),
@@ -153,6 +154,56 @@ fn built_images_note(stack: &Stack) -> String {
             install_dir = stack.install_dir(),
         ),
     }
+}
+
+/// The host folders the services mount that this build does not hold (berth writes the
+/// configuration folders of Prometheus, Alertmanager, Grafana and nginx): the operator
+/// provides them, or Docker creates them empty and root-owned.
+pub fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
+    let generated = [
+        super::prometheus::DIR,
+        super::alertmanager::DIR,
+        super::grafana::DIR,
+        super::nginx::DIR,
+    ];
+    let mut paths: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
+    for (name, service) in &stack.services {
+        for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
+            let Some(source) = mount
+                .source
+                .as_ref()
+                .map(|s| stack.declared_value(s).unwrap_or_else(|| s.to_string()))
+            else {
+                continue;
+            };
+            let relative = source.trim_start_matches("./").trim_end_matches('/');
+            // The host's root (node exporter's view of it) is there on every host.
+            if generated.contains(&relative) || source == "/" {
+                continue;
+            }
+            let users = paths.entry(source.clone()).or_default();
+            if !users.contains(&name.as_str()) {
+                users.push(name);
+            }
+        }
+    }
+    paths.into_iter().collect()
+}
+
+fn host_folders_note(stack: &Stack) -> String {
+    let paths = provided_host_paths(stack);
+    if paths.is_empty() {
+        return String::new();
+    }
+    let listed: Vec<String> = paths
+        .iter()
+        .map(|(path, users)| format!("{path} ({})", users.join(", ")))
+        .collect();
+    format!(
+        "\nHost paths the services mount that this build does not hold; they must exist before the\n      start (relative ones in {}): {}.",
+        stack.install_dir(),
+        listed.join(", ")
+    )
 }
 
 /// The operator's certificate the proxy serves, when it serves HTTPS.
