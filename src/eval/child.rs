@@ -55,9 +55,14 @@ pub(super) fn evaluate(
     let stack_file = project.relative(&stack.path);
     let mut command = Command::new(executable);
     command.arg("--root").arg(project.root());
-    // The child explains Nickel's reports as this process would (`-v` shows them always).
-    if tracing::enabled!(tracing::Level::INFO) {
+    // The child logs, and explains Nickel's reports, as this process would (`-v` shows
+    // Nickel's own report always).
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        command.arg("-vv");
+    } else if tracing::enabled!(tracing::Level::INFO) {
         command.arg("-v");
+    } else if !tracing::enabled!(tracing::Level::WARN) {
+        command.arg("--quiet");
     }
     command
         .arg("__evaluate")
