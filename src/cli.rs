@@ -27,6 +27,7 @@ mod check;
 mod completions;
 mod deploy;
 mod down;
+mod evaluate;
 mod generations;
 mod import;
 mod init;
@@ -105,6 +106,9 @@ enum Command {
     Completions(completions::Completions),
     /// Print berth's man page.
     Man(completions::Man),
+    /// Evaluate one stack for the berth process that runs this (see `eval::child`).
+    #[command(name = "__evaluate", hide = true)]
+    Evaluate(evaluate::Evaluate),
 }
 
 /// Which stacks and profiles a command works on.
@@ -179,7 +183,14 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Library(command) => return command.run(&cli.root),
         Command::Completions(command) => return command.run(),
         Command::Man(command) => return command.run(),
+        // Evaluates in this process: it is the child the others evaluate in.
+        Command::Evaluate(command) => return command.run(&cli.root),
         _ => {}
+    }
+    // A stack that exhausts the evaluator's stack then ends a child, not this command.
+    match std::env::current_exe() {
+        Ok(executable) => crate::eval::evaluate_in_children(executable),
+        Err(e) => tracing::debug!("evaluating in this process (no path to berth: {e})"),
     }
     let project = Project::open(&cli.root)?;
     match cli.command {
@@ -196,7 +207,8 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         | Command::Init(_)
         | Command::Library(_)
         | Command::Completions(_)
-        | Command::Man(_) => Ok(Outcome::Done),
+        | Command::Man(_)
+        | Command::Evaluate(_) => Ok(Outcome::Done),
     }
 }
 

@@ -168,7 +168,7 @@ pub fn not_utf8_at(error: &std::string::FromUtf8Error) -> (usize, usize, u8) {
 }
 
 /// A place in a source file. `file` is relative to the project root when it lies inside it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Location {
     pub file: PathBuf,
     pub line: u32,

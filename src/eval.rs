@@ -1,7 +1,10 @@
 //! Evaluates one stack with one profile through the embedded Nickel evaluator and hands
 //! back plain JSON plus a map of where each field was written. The only module that
 //! imports `nickel_lang_core`; nothing Nickel-typed leaves it (none of it is `Send`).
+//! The berth command evaluates in a child process of its own (`child`), so that Nickel
+//! running out of stack ends that child, not berth.
 
+mod child;
 mod explain;
 mod inputs;
 mod positions;
@@ -15,6 +18,7 @@ use nickel_lang_core::{
     serialize::{ExportFormat, validate},
 };
 
+pub use child::{answer, evaluate_in_children};
 pub use positions::Positions;
 
 use crate::error::EvalError;
@@ -25,19 +29,38 @@ use crate::project::{ProfileRef, Project, StackRef};
 pub const EVAL_STACK_SIZE: usize = 64 << 20;
 
 /// The result of evaluating a stack: the value, and where its fields came from.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Evaluated {
     pub value: serde_json::Value,
     pub positions: Positions,
 }
 
-/// Evaluates `stack` merged with `profile` (see `finalize` in `schemas/berth.ncl`).
-/// Must run on a thread with [`EVAL_STACK_SIZE`] of stack.
+/// Evaluates `stack` merged with `profile` (see `finalize` in `schemas/berth.ncl`): in a
+/// child process after [`evaluate_in_children`], else in this one. Must run on a thread
+/// with [`EVAL_STACK_SIZE`] of stack.
 ///
 /// # Errors
 /// Nickel's own diagnostic (syntax, contract, merge conflict, missing field) with the
-/// project root stripped from file paths.
+/// project root stripped from file paths; a child that ran out of stack, named by the
+/// stack file.
 pub fn evaluate(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+) -> Result<Evaluated, EvalError> {
+    match child::executable() {
+        Some(executable) => child::evaluate(executable, project, stack, profile),
+        None => evaluate_here(project, stack, profile),
+    }
+}
+
+/// [`evaluate`] in this process. A value nested deep by a recursive function can exhaust
+/// any stack in Nickel's evaluator (which recurses when it drops such a value too), and
+/// that aborts the process.
+///
+/// # Errors
+/// As [`evaluate`].
+pub fn evaluate_here(
     project: &Project,
     stack: &StackRef,
     profile: &ProfileRef,

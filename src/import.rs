@@ -14,6 +14,7 @@ pub mod yaml;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::model::validate::kubernetes_name;
 use compose::{Declared, Translator, berth_name};
 use nickel::{Expr, Field};
 use yaml::{Node, Value};
@@ -186,7 +187,8 @@ pub fn import(
     let mut taken: BTreeMap<String, &str> = BTreeMap::new();
     for (key, node) in &service_entries {
         let name = berth_name(&key.name);
-        check_service_name(&key.name, &name, key.line, &mut taken)?;
+        let seen_as = kubernetes_name(&name);
+        check_name("services", &key.name, &name, seen_as, key.line, &mut taken)?;
         let out = translator.service(&key.name, node)?;
         let mut fields = out.fields;
         if name != key.name {
@@ -226,28 +228,41 @@ pub fn import(
     })
 }
 
-/// A service name berth can hold once normalised, and no other service's normalised name:
-/// the module written must build, so a name that cannot is refused here.
-fn check_service_name<'n>(
+/// A name berth can hold once normalised, and that no earlier name of its section becomes
+/// (`seen_as`: the name as the section's backends see it): the module written must build,
+/// and two Compose keys under one berth name would merge into one record.
+fn check_name<'n>(
+    section: &str,
     original: &'n str,
     name: &str,
+    seen_as: String,
     line: u64,
     taken: &mut BTreeMap<String, &'n str>,
 ) -> Result<(), ImportError> {
+    let singular = section.trim_end_matches('s');
     if !crate::project::is_valid_name(name) {
         return Err(ImportError::shape(
             line,
-            format!("services.{original}"),
-            "berth cannot hold this service name: it keeps lower-case letters, digits, `-` and `_`, starting with a letter or digit",
+            format!("{section}.{original}"),
+            format!(
+                "berth cannot hold this {singular} name: it keeps lower-case letters, digits, `-` and `_`, starting with a letter or digit"
+            ),
         ));
     }
-    if let Some(other) = taken.insert(name.to_string(), original) {
+    if let Some(other) = taken.insert(seen_as.clone(), original) {
+        let message = if berth_name(other) == name {
+            format!(
+                "`{other}` and `{original}` would both be the {singular} `{name}` in berth; rename one of them"
+            )
+        } else {
+            format!(
+                "`{other}` and `{original}` would both be `{seen_as}` on Kubernetes ('_' becomes '-'), which berth refuses; rename one of them"
+            )
+        };
         return Err(ImportError::shape(
             line,
-            format!("services.{original}"),
-            format!(
-                "`{other}` and `{original}` would both be the service `{name}` in berth; rename one of them"
-            ),
+            format!("{section}.{original}"),
+            message,
         ));
     }
     Ok(())
@@ -276,14 +291,21 @@ fn top_level_map<'a>(
         }
     };
     let mut fields = Vec::new();
+    let mut taken: BTreeMap<String, &str> = BTreeMap::new();
     for (key, value) in entries {
         if key.name.starts_with("x-") {
             continue;
         }
+        let name = berth_name(&key.name);
+        // Volumes are Kubernetes claims too; networks are not written there.
+        let seen_as = match section {
+            "volumes" => kubernetes_name(&name),
+            _ => name.clone(),
+        };
+        check_name(section, &key.name, &name, seen_as, key.line, &mut taken)?;
         let Expr::Record(mut record) = translate(translator, &key.name, value) else {
             continue;
         };
-        let name = berth_name(&key.name);
         if name != key.name && !record.iter().any(|f| f.name == "name") {
             translator.notes.push(format!(
                 "line {}: {section}.{} is `{name}` in berth; its engine name stays the Compose one",

@@ -1,5 +1,7 @@
 //! No abort and no panic on any input: nesting past what the evaluator's stack holds is
-//! refused before evaluation, with its place; a closed stdout ends the command quietly.
+//! refused before evaluation, with its place; a value a recursive function builds too deep
+//! for any stack ends the child process berth evaluates in, and is reported against the
+//! stack file; a closed stdout ends the command quietly.
 
 use std::io::Read;
 use std::process::{Command, Stdio};
@@ -75,6 +77,56 @@ fn nesting_within_the_limit_builds() {
         ])
         .run();
     out.code(0);
+}
+
+/// A stack whose `F_N` in `used` is a record nested `depth` deep, built by recursion.
+fn recursive(depth: usize, used: &str) -> String {
+    format!(
+        "let rec f = fun n => if n == 0 then \"x\" else {{ a = f (n - 1) }} in\nfun profile => {{ services.app = {{ image = \"busybox:1\", {} }} }}\n",
+        used.replace("F_N", &format!("(f {depth})"))
+    )
+}
+
+/// Nothing in the file nests deep, so only evaluation finds out: it exhausts Nickel's
+/// stack (evaluating, and dropping the value, both recurse), in the child berth evaluates in.
+#[test]
+fn a_value_built_deep_by_recursion_is_an_error_naming_the_stack_file() {
+    for used in [
+        "environment = { DEEP = std.serialize 'Json F_N }",
+        // No serializer: the field the model reads forces every level.
+        "image = std.deep_seq F_N \"busybox:1\"",
+    ] {
+        let (out, _dir) = Berth::schemas_only()
+            .file("modules/stacks/deep.ncl", &recursive(200_000, used))
+            .args(["build", "--stack", "deep", "--no-profile", "--out", "out"])
+            .run();
+        out.code(2)
+            .stderr_contains(
+                "modules/stacks/deep.ncl: the evaluator ran out of stack: a value is nested too deep",
+            )
+            .wrote_nothing();
+    }
+}
+
+/// A deep value the child could evaluate (a schema of the project's own lets one through)
+/// is refused as it comes back, before berth's own code recurses through it.
+#[test]
+fn a_deep_value_that_reaches_the_model_is_refused() {
+    let schema =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/schemas/service.ncl"))
+            .expect("schemas/service.ncl");
+    let loose = schema.replace("labels | { _ | String }", "labels | Dyn");
+    assert_ne!(loose, schema, "the labels contract moved");
+    let (out, _dir) = Berth::schemas_only()
+        .file("schemas/service.ncl", &loose)
+        .file("modules/stacks/deep.ncl", &recursive(5_000, "labels = F_N"))
+        .args(["build", "--stack", "deep", "--no-profile", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains(
+            "modules/stacks/deep.ncl: a value of the stack is nested more than a hundred levels deep",
+        )
+        .wrote_nothing();
 }
 
 /// `berth list | head -1`: the reader goes away after one line; berth must not panic.

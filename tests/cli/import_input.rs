@@ -1,5 +1,5 @@
 //! `berth import` on names and values berth must refuse: a `--name` that is no stack name,
-//! service names that cannot become berth names, ports past 65535, a file that is not
+//! service, volume and network names that cannot become berth names or collide, ports past 65535, a file that is not
 //! UTF-8, a document past the size budget. Exit 2, nothing written; what is accepted builds.
 
 use crate::support::{Berth, run_in};
@@ -30,6 +30,64 @@ fn a_name_that_is_no_stack_name_is_refused() {
         let escaped = dir.path().parent().expect("parent").join("x.ncl");
         assert!(!escaped.exists(), "{name:?} wrote outside the project");
     }
+}
+
+/// Two Compose keys under one berth name would merge into one record in the module (two
+/// volumes becoming one), and two the model refuses would make a module that never
+/// builds: both are refused at the second key's line, as service names are.
+#[test]
+fn volumes_networks_and_services_that_collide_are_refused_at_the_second() {
+    let web = "services:\n  web:\n    image: nginx\n";
+    let cases = [
+        (
+            format!("{web}volumes:\n  a_b: {{}}\n  a-b: {{}}\n"),
+            "in.yml:6: volumes.a-b: `a_b` and `a-b` would both be `a-b` on Kubernetes",
+        ),
+        (
+            format!("{web}volumes:\n  A: {{}}\n  a: {{}}\n"),
+            "in.yml:6: volumes.a: `A` and `a` would both be the volume `a` in berth",
+        ),
+        (
+            format!("{web}networks:\n  n.x: {{}}\n  n-x: {{}}\n"),
+            "in.yml:6: networks.n-x: `n.x` and `n-x` would both be the network `n-x` in berth",
+        ),
+        (
+            format!("{web}volumes:\n  \"--\": {{}}\n"),
+            "in.yml:5: volumes.--: berth cannot hold this volume name",
+        ),
+        (
+            "services:\n  a_b:\n    image: x\n  a-b:\n    image: y\n".to_string(),
+            "in.yml:4: services.a-b: `a_b` and `a-b` would both be `a-b` on Kubernetes",
+        ),
+    ];
+    for (text, expected) in cases {
+        let (out, dir) = Berth::schemas_only()
+            .file("in.yml", &text)
+            .args(["import", "in.yml", "--name", "shop"])
+            .run();
+        out.code(2).stderr_contains(expected);
+        assert!(
+            stacks_written(dir.path()).is_empty(),
+            "{text:?} wrote a module"
+        );
+    }
+    // Networks are no Kubernetes objects and keep distinct engine names: both are kept.
+    let (out, dir) = Berth::schemas_only()
+        .file(
+            "in.yml",
+            &format!("{web}networks:\n  a_b: {{}}\n  a-b: {{}}\n"),
+        )
+        .args(["import", "in.yml", "--name", "shop"])
+        .run();
+    out.code(0);
+    let args = ["build", "--no-profile", "--out", "out"].map(String::from);
+    run_in(dir.path(), &args).code(0);
+    let compose = std::fs::read_to_string(dir.path().join("out/shop/none/compose.yaml"))
+        .expect("compose written");
+    assert!(
+        compose.contains("  a_b:") && compose.contains("  a-b:"),
+        "{compose}"
+    );
 }
 
 #[test]
