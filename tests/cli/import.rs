@@ -67,6 +67,17 @@ fn normalise(doc: &mut Value, renamed: Option<&BTreeMap<String, String>>) -> Vec
                 health.entry(key).or_insert(default);
             }
         }
+        // berth tags a build with the name Compose gives it unasked (`<project>-<service>`,
+        // tag latest), so that every backend runs the same image: not a difference.
+        if !original
+            && service.contains_key("build")
+            && service
+                .get("image")
+                .and_then(Value::as_str)
+                .is_some_and(|image| image.ends_with(&format!("-{name}:latest")))
+        {
+            service.remove("image");
+        }
         if let Some(scale) = service.remove("scale")
             && scale != 1
         {
