@@ -61,13 +61,19 @@ impl Build {
 }
 
 /// Every warning once: the same field of one stack is reported once whichever profiles
-/// repeat it, in (stack, profile, backend, field) order, so runs print the same bytes.
+/// repeat it, naming those profiles, in (stack, profile, backend, field) order, so runs
+/// print the same bytes.
 fn print_warnings(builds: &[Built], format: Format) {
     let mut seen = std::collections::BTreeSet::new();
     let mut lines = Vec::new();
+    let mut profiles: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for built in builds {
         for warning in &built.warnings {
-            let line = format!("{} (stack `{}`)", warning, built.stack);
+            let line = format!("{} (stack `{}`", warning, built.stack);
+            profiles
+                .entry(line.clone())
+                .or_default()
+                .push(&built.profile);
             if seen.insert(line.clone()) {
                 lines.push((built, warning, line));
             }
@@ -76,7 +82,13 @@ fn print_warnings(builds: &[Built], format: Format) {
     match format {
         Format::Text => {
             for (_, _, line) in &lines {
-                eprintln!("{line}");
+                let named = &profiles[line];
+                let noun = if named.len() == 1 {
+                    "profile"
+                } else {
+                    "profiles"
+                };
+                eprintln!("{line}, {noun} {})", named.join(", "));
             }
         }
         Format::Json => {
