@@ -248,6 +248,8 @@ fn bind_mounts_are_translated_or_named() {
         out.stderr.lines().any(
             |line| line.starts_with("warning: k8s: modules/stacks/aigym.ncl:")
                 && line.contains(": services.api.volumes[0]: bind mount ./src/app")
+                // Only dev mounts the source folder, and the line says which profile.
+                && line.ends_with("(stack `aigym`, profile dev)")
         ),
         "{}",
         out.stderr
