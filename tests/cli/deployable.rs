@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Berth, Output, REPO};
+use crate::support::{Berth, Output, podman_profile};
 
 const STACKS: [&str; 5] = ["aigym", "ape", "freshpoc", "melvin", "rag-engine"];
 const PROFILES: [&str; 4] = ["dev", "staging", "prod-lite", "podman"];
@@ -17,19 +17,7 @@ const PROFILES: [&str; 4] = ["dev", "staging", "prod-lite", "podman"];
 /// The bundled project plus a `podman` profile: prod-lite with Quadlet units on (as
 /// `quadlet::podman` makes it).
 fn podman() -> Berth {
-    let prod_lite = std::fs::read_to_string(Path::new(REPO).join("profiles/prod-lite.ncl"))
-        .expect("read prod-lite");
-    let podman = prod_lite
-        .replace("name = \"prod-lite\",", "name = \"podman\",")
-        .replace(
-            "  systemd = true,",
-            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
-        );
-    assert_ne!(
-        podman, prod_lite,
-        "prod-lite.ncl changed shape: no podman profile"
-    );
-    Berth::bundled().file("profiles/podman.ncl", &podman)
+    Berth::bundled().file("profiles/podman.ncl", &podman_profile())
 }
 
 /// Every bundled stack built for every profile (the bundled ones and `podman`).

@@ -1,22 +1,13 @@
 //! podman Quadlet units (profile switch `quadlet`): accepted by the Quadlet checks and
 //! systemd-analyze, health-gated ordering kept, and the environment script run for real.
 
-use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Berth, REPO, copy_dir, n_passed, validate_artifacts};
+use crate::support::{Berth, copy_dir, n_passed, podman_profile, validate_artifacts};
 
 /// The bundled project plus a `podman` profile: prod-lite with Quadlet units on.
 fn podman() -> Berth {
-    let prod_lite = std::fs::read_to_string(Path::new(REPO).join("profiles/prod-lite.ncl"))
-        .expect("read prod-lite");
-    let podman = prod_lite
-        .replace("name = \"prod-lite\",", "name = \"podman\",")
-        .replace(
-            "  systemd = true,",
-            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
-        );
-    Berth::bundled().file("profiles/podman.ncl", &podman)
+    Berth::bundled().file("profiles/podman.ncl", &podman_profile())
 }
 
 #[test]
@@ -144,14 +135,7 @@ fn berth_env_renders_the_environment_from_the_hosts_env() {
 /// volume or network is referred to by name, never created by a unit.
 #[test]
 fn volumes_and_networks_have_the_names_compose_gives_them() {
-    let prod_lite = std::fs::read_to_string(Path::new(REPO).join("profiles/prod-lite.ncl"))
-        .expect("read prod-lite");
-    let podman = prod_lite
-        .replace("name = \"prod-lite\",", "name = \"podman\",")
-        .replace(
-            "  systemd = true,",
-            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
-        );
+    let podman = podman_profile();
     let (out, _dir) = Berth::schemas_only()
         .file("profiles/podman.ncl", &podman)
         .file(

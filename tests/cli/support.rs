@@ -221,3 +221,21 @@ pub fn read_tree(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
         })
         .collect()
 }
+
+/// The text of a `podman` profile: the bundled prod-lite with Quadlet units on, for
+/// podman 5.2 hosts.
+pub fn podman_profile() -> String {
+    let prod_lite = std::fs::read_to_string(Path::new(REPO).join("profiles/prod-lite.ncl"))
+        .expect("read prod-lite");
+    let podman = prod_lite
+        .replace("name = \"prod-lite\",", "name = \"podman\",")
+        .replace(
+            "  systemd = true,",
+            "  systemd = true,\n  quadlet = true,\n  podman_version = \"5.2\",",
+        );
+    assert_ne!(
+        podman, prod_lite,
+        "prod-lite.ncl changed shape: no podman profile"
+    );
+    podman
+}
