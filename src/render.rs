@@ -59,6 +59,12 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
     })
 }
 
+/// The folders of configuration files berth writes for services to mount (Prometheus,
+/// Alertmanager, Grafana, nginx): Kubernetes ships them as ConfigMaps, and the install
+/// text does not ask the operator for them.
+pub const GENERATED_DIRS: [&str; 4] =
+    [prometheus::DIR, alertmanager::DIR, grafana::DIR, nginx::DIR];
+
 /// The output of every renderer for one stack.
 #[derive(Debug, Clone)]
 pub struct Rendered {

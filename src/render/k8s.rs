@@ -36,7 +36,7 @@ use serde::Serialize;
 
 use super::fidelity::{self, Backend, Warning};
 use super::yaml::to_yaml;
-use super::{Artifact, RenderError, alertmanager, grafana, header, nginx, prometheus};
+use super::{Artifact, RenderError, header};
 use crate::error::Diagnostic;
 use crate::model::validate::kubernetes_name;
 use crate::model::{Condition, MountKind, Service, Stack, Variable};
@@ -129,7 +129,7 @@ impl<'a> Context<'a> {
         let mut generated: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
         for artifact in config_files {
             let path = artifact.path.to_string_lossy().into_owned();
-            for dir in [prometheus::DIR, alertmanager::DIR, grafana::DIR, nginx::DIR] {
+            for dir in super::GENERATED_DIRS {
                 if let Some(inside) = path.strip_prefix(&format!("{dir}/")) {
                     generated
                         .entry(format!("./{dir}"))

@@ -157,15 +157,8 @@ fn built_images_note(stack: &Stack) -> String {
 }
 
 /// The host folders the services mount that this build does not hold (berth writes the
-/// configuration folders of Prometheus, Alertmanager, Grafana and nginx): the operator
-/// provides them, or Docker creates them empty and root-owned.
-pub fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
-    let generated = [
-        super::prometheus::DIR,
-        super::alertmanager::DIR,
-        super::grafana::DIR,
-        super::nginx::DIR,
-    ];
+/// [`super::GENERATED_DIRS`]): the operator provides them, with each service that mounts it.
+fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
     let mut paths: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
     for (name, service) in &stack.services {
         for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
@@ -178,7 +171,7 @@ pub fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
             };
             let relative = source.trim_start_matches("./").trim_end_matches('/');
             // The host's root (node exporter's view of it) is there on every host.
-            if generated.contains(&relative) || source == "/" {
+            if super::GENERATED_DIRS.contains(&relative) || source == "/" {
                 continue;
             }
             let users = paths.entry(source.clone()).or_default();

@@ -367,30 +367,9 @@ fn generation_numbers(stdout: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Whether an engine answers. When none does, the test `name` is written to
-/// `$BERTH_SKIP_LOG` (one line each), so the suite's summary says how many did not run.
+/// Whether an engine answers (see [`crate::support::engine_answers`]).
 fn engine_answers(name: &str) -> bool {
-    let answered = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !answered {
-        assert!(
-            std::env::var("BERTH_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "BERTH_REQUIRE_DOCKER=1 but no Docker engine answers `docker version`"
-        );
-        eprintln!("\n!!! SKIPPED: no Docker engine answers; apply tests did not run !!!\n");
-        if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(log)
-                .expect("open BERTH_SKIP_LOG");
-            writeln!(file, "apply::{name}").expect("write BERTH_SKIP_LOG");
-        }
-    }
-    answered
+    crate::support::engine_answers("apply", name)
 }
 
 fn busybox_binary() -> &'static str {

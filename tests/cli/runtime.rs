@@ -629,32 +629,9 @@ fn health(container: &str) -> String {
     .to_string()
 }
 
-/// Whether an engine answers. When none does, the test `name` is written to
-/// `$BERTH_SKIP_LOG` (one line each), so the suite's summary says how many did not run.
+/// Whether an engine answers (see [`crate::support::engine_answers`]).
 fn engine_answers(name: &str) -> bool {
-    let answered = Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !answered {
-        assert!(
-            std::env::var("BERTH_REQUIRE_DOCKER").as_deref() != Ok("1"),
-            "BERTH_REQUIRE_DOCKER=1 but no Docker engine answers `docker version`"
-        );
-        eprintln!("\n!!! SKIPPED: no Docker engine answers; runtime tests did not run !!!\n");
-        if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
-            use std::io::Write;
-            let mut file = std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(log)
-                .expect("open BERTH_SKIP_LOG");
-            // One write per line: tests run in parallel, and O_APPEND keeps one write whole.
-            file.write_all(format!("runtime::{name}\n").as_bytes())
-                .expect("write BERTH_SKIP_LOG");
-        }
-    }
-    answered
+    crate::support::engine_answers("runtime", name)
 }
 
 /// Runs docker; it must succeed. Its standard output.

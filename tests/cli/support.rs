@@ -239,3 +239,32 @@ pub fn podman_profile() -> String {
     );
     podman
 }
+
+/// Whether a Docker engine answers. When none does, the test `module::name` is written to
+/// `$BERTH_SKIP_LOG` (one line each), so the suite's summary says how many did not run;
+/// under `BERTH_REQUIRE_DOCKER=1` a missing engine fails the test instead.
+pub fn engine_answers(module: &str, name: &str) -> bool {
+    let answered = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !answered {
+        assert!(
+            std::env::var("BERTH_REQUIRE_DOCKER").as_deref() != Ok("1"),
+            "BERTH_REQUIRE_DOCKER=1 but no Docker engine answers `docker version`"
+        );
+        eprintln!("\n!!! SKIPPED: no Docker engine answers; {module} tests did not run !!!\n");
+        if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
+            use std::io::Write;
+            let mut file = std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(log)
+                .expect("open BERTH_SKIP_LOG");
+            // One write per line: tests run in parallel, and O_APPEND keeps one write whole.
+            file.write_all(format!("{module}::{name}\n").as_bytes())
+                .expect("write BERTH_SKIP_LOG");
+        }
+    }
+    answered
+}
