@@ -9,7 +9,8 @@
 //!   composes them with Kubernetes' own `$(VAR)` expansion;
 //! - workloads: a one-shot job that others wait to complete is a Job; a service with a
 //!   backup (or `kubernetes.stateful`) is a StatefulSet with a claim per replica for the
-//!   volumes only it uses; everything else is a Deployment;
+//!   volumes only it uses; a host agent (a `host_path` mount) is a DaemonSet; everything
+//!   else is a Deployment;
 //! - `depends_on` becomes init containers that wait until the dependency's Service
 //!   answers (a Service routes only to ready pods, so this also waits for health);
 //! - volumes are PersistentVolumeClaims; bind mounts of folders berth generates (e.g.
@@ -25,7 +26,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use k8s_openapi::api::apps::v1::{
-    Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet, StatefulSetSpec,
+    DaemonSet, DaemonSetSpec, Deployment, DeploymentSpec, DeploymentStrategy, StatefulSet,
+    StatefulSetSpec,
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
@@ -41,7 +43,8 @@ use crate::error::Diagnostic;
 use crate::model::validate::kubernetes_name;
 use crate::model::{Condition, MountKind, Service, Stack, Variable};
 use env::environment;
-use expose::{autoscaler, headless_name, headless_service, ingress_object, service_object};
+pub use expose::headless_name;
+use expose::{autoscaler, headless_service, ingress_object, service_object};
 use pod::pod_template;
 use storage::mounts_single_node_claim;
 
@@ -387,6 +390,17 @@ fn service_manifests(
             ..Job::default()
         })?);
         "Job"
+    } else if reads_the_node(service) {
+        docs.push(yaml(&DaemonSet {
+            metadata: ctx.meta(&k8s, name),
+            spec: Some(DaemonSetSpec {
+                selector,
+                template: pod,
+                ..DaemonSetSpec::default()
+            }),
+            ..DaemonSet::default()
+        })?);
+        "DaemonSet"
     } else if stateful {
         docs.push(yaml(&StatefulSet {
             metadata: ctx.meta(&k8s, name),
@@ -418,7 +432,7 @@ fn service_manifests(
     if !is_job && !service.ports.is_empty() {
         docs.push(yaml(&service_object(ctx, name, service))?);
     }
-    if kind == "StatefulSet" {
+    if kind == "StatefulSet" || (!is_job && service.metrics.is_some()) {
         docs.push(yaml(&headless_service(ctx, name, service))?);
     }
     if let Some(autoscaling) = &service.kubernetes.autoscaling {
@@ -456,6 +470,12 @@ fn service_manifests(
         })
         .collect();
     Ok(format!("{comment}{}", documents(&docs)))
+}
+
+/// A host agent (it mounts a host path: a node's metrics, a node's logs) runs on every
+/// node, as it runs on the one Docker host: a Deployment would watch one random node.
+fn reads_the_node(service: &Service) -> bool {
+    service.kubernetes.autoscaling.is_none() && service.volumes.iter().any(|mount| mount.host_path)
 }
 
 /// A name Kubernetes accepts (DNS-1123): lower case, '-' instead of '_' and '/', no dots.

@@ -24,20 +24,36 @@ const BACKUP_MAX_AGE_SECONDS: u32 = 26 * 3600;
 /// # Errors
 /// Only if the YAML serializer fails.
 pub fn prometheus(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
-    files(stack, stack.profile.systemd)
+    files(stack, stack.profile.systemd, Platform::Host)
 }
 
 /// The Prometheus files the Kubernetes manifests carry: the same, without the backup
-/// rules, since no timer runs backups there (they would fire forever).
+/// rules, since no timer runs backups there (they would fire forever), and scraping every
+/// pod through its service's headless Service: the ClusterIP name would reach one random
+/// pod per scrape, and a node exporter on one random node.
 ///
 /// # Errors
 /// Only if the YAML serializer fails.
 pub fn for_kubernetes(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
-    files(stack, false)
+    files(stack, false, Platform::Kubernetes)
+}
+
+/// Where Prometheus runs, which decides how it finds every replica of a service.
+#[derive(Clone, Copy, PartialEq)]
+enum Platform {
+    /// Docker's DNS answers a service name with one A record per container.
+    Host,
+    /// The headless Service `<service>-headless` answers with one A record per pod,
+    /// unready ones included (`publishNotReadyAddresses`), so a failing pod reads `up 0`.
+    Kubernetes,
 }
 
 /// `backups_run`: the host runs the backup timers, whose metric the backup rules read.
-fn files(stack: &Stack, backups_run: bool) -> Result<Vec<Artifact>, RenderError> {
+fn files(
+    stack: &Stack,
+    backups_run: bool,
+    platform: Platform,
+) -> Result<Vec<Artifact>, RenderError> {
     let Some(prometheus) = &stack.monitoring.prometheus else {
         return Ok(Vec::new());
     };
@@ -60,7 +76,7 @@ fn files(stack: &Stack, backups_run: bool) -> Result<Vec<Artifact>, RenderError>
                     static_configs: vec![StaticConfig::new(address(stack, alertmanager, 9093))],
                 }],
             }),
-        scrape_configs: scrape_configs(stack, prometheus),
+        scrape_configs: scrape_configs(stack, prometheus, platform),
     };
     let rules = Rules {
         groups: rule_groups(stack, backups_run),
@@ -192,7 +208,7 @@ struct Rule {
 
 // -- model -> Prometheus -------------------------------------------------------------------
 
-fn scrape_configs(stack: &Stack, prometheus: &str) -> Vec<ScrapeConfig> {
+fn scrape_configs(stack: &Stack, prometheus: &str, platform: Platform) -> Vec<ScrapeConfig> {
     let mut self_job = ScrapeConfig::new("prometheus");
     self_job.static_configs.push(StaticConfig::new(format!(
         "localhost:{}",
@@ -206,7 +222,13 @@ fn scrape_configs(stack: &Stack, prometheus: &str) -> Vec<ScrapeConfig> {
         let mut job = ScrapeConfig::new(name);
         job.scrape_interval = metrics.interval.as_ref().map(ToString::to_string);
         job.metrics_path = (metrics.path != "/metrics").then(|| metrics.path.clone());
-        if service.replicas > 1 {
+        if platform == Platform::Kubernetes {
+            job.dns_sd_configs.push(DnsSdConfig {
+                names: vec![super::k8s::headless_name(name)],
+                kind: "A",
+                port: metrics.port,
+            });
+        } else if service.replicas > 1 {
             job.dns_sd_configs.push(DnsSdConfig {
                 names: vec![name.clone()],
                 kind: "A",

@@ -375,3 +375,102 @@ fn environment_secrets_jobs_and_non_root_pods_translate() {
         ["TOKEN="]
     );
 }
+
+/// Docker never restarts an unhealthy container; Kubernetes restarts one failing its
+/// liveness probe. Readiness keeps the healthcheck's meaning, liveness waits three times as
+/// long, and a start period becomes a startup probe rather than a fixed initial delay.
+#[test]
+fn a_healthcheck_becomes_startup_readiness_and_a_patient_liveness_probe() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/probes.ncl",
+            r#"fun profile => {
+  services = {
+    db = {
+      image = "busybox:1",
+      healthcheck = { test = ["true"], interval = "5s", retries = 4, start_period = "21s" },
+    },
+    web = { image = "busybox:1", healthcheck = { test = ["true"], interval = "10s", retries = 2 } },
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "probes", "--no-profile"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join("out/probes/none/k8s");
+    let container = |service: &str| {
+        let text = std::fs::read_to_string(k8s.join(format!("{service}.yaml"))).expect("read");
+        find(&documents(&text), "Deployment")["spec"]["template"]["spec"]["containers"][0].clone()
+    };
+    let db = container("db");
+    assert_eq!(db["readinessProbe"]["failureThreshold"], 4, "{db}");
+    assert_eq!(db["livenessProbe"]["failureThreshold"], 12, "{db}");
+    assert!(db["livenessProbe"]["initialDelaySeconds"].is_null(), "{db}");
+    // 21 s is five periods of 5 s, then the healthcheck's own four retries.
+    assert_eq!(db["startupProbe"]["failureThreshold"], 9, "{db}");
+    assert_eq!(db["startupProbe"]["periodSeconds"], 5, "{db}");
+    assert_eq!(db["startupProbe"]["exec"]["command"][0], "true", "{db}");
+    let web = container("web");
+    assert!(web["startupProbe"].is_null(), "{web}");
+    assert_eq!(web["readinessProbe"]["failureThreshold"], 2, "{web}");
+    assert_eq!(web["livenessProbe"]["failureThreshold"], 6, "{web}");
+}
+
+/// A ClusterIP name reaches one random pod per scrape, and a node agent run as a
+/// Deployment watches one random node: on Kubernetes, host agents are DaemonSets and
+/// Prometheus discovers every pod of a scraped service through its headless Service,
+/// unready pods included so that a failing replica reads `up 0`.
+#[test]
+fn prometheus_scrapes_every_pod_and_host_agents_run_on_every_node() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "freshpoc", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join("out/freshpoc/prod-lite/k8s");
+    let read = |file: &str| documents(&std::fs::read_to_string(k8s.join(file)).expect(file));
+    let node = read("node-exporter.yaml");
+    assert!(node.iter().all(|doc| doc["kind"] != "Deployment"));
+    assert!(find(&node, "DaemonSet")["spec"]["replicas"].is_null());
+    let prometheus = read("prometheus.yaml");
+    let config = prometheus
+        .iter()
+        .find(|doc| doc["kind"] == "ConfigMap" && doc["data"]["prometheus.yml"].is_string())
+        .expect("prometheus ConfigMap");
+    let config: serde_json::Value =
+        serde_saphyr::from_str(config["data"]["prometheus.yml"].as_str().expect("text"))
+            .expect("prometheus.yml");
+    let jobs = config["scrape_configs"].as_array().expect("jobs");
+    let mut n_checked = 0;
+    for job in jobs {
+        let name = job["job_name"].as_str().expect("job_name");
+        if ["prometheus", "health", "reachable"].contains(&name) {
+            continue;
+        }
+        assert!(
+            job["static_configs"].is_null(),
+            "{name} scrapes a ClusterIP: {job}"
+        );
+        let headless = job["dns_sd_configs"][0]["names"][0]
+            .as_str()
+            .expect("names");
+        assert_eq!(headless, format!("{name}-headless"));
+        let service = read(&format!("{name}.yaml"))
+            .into_iter()
+            .find(|doc| doc["kind"] == "Service" && doc["metadata"]["name"] == headless)
+            .unwrap_or_else(|| panic!("no Service {headless}"));
+        assert_eq!(service["spec"]["clusterIP"], "None");
+        assert_eq!(service["spec"]["publishNotReadyAddresses"], true);
+        let port = &job["dns_sd_configs"][0]["port"];
+        assert!(
+            service["spec"]["ports"]
+                .as_array()
+                .expect("ports")
+                .iter()
+                .any(|p| &p["port"] == port),
+            "{headless} lacks the metrics port {port}"
+        );
+        n_checked += 1;
+    }
+    assert!(n_checked >= 9, "only {n_checked} scrape jobs checked");
+}

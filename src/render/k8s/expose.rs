@@ -44,19 +44,39 @@ pub(super) fn service_object(ctx: &Context, name: &str, service: &Service) -> KS
     }
 }
 
-/// The headless Service that governs a StatefulSet (stable pod DNS names); the ClusterIP
-/// Service stays the one clients reach.
+/// The headless Service of a StatefulSet (stable pod DNS names) or of a service Prometheus
+/// scrapes (one A record per pod, as Docker's DNS gives per container); the ClusterIP
+/// Service stays the one clients reach. Unready pods are listed too: Prometheus must see a
+/// failing replica to report it `up 0`, and a StatefulSet's peers must find each other
+/// before they are ready.
 pub(super) fn headless_service(ctx: &Context, name: &str, service: &Service) -> KService {
     let mut headless = service_object(ctx, name, service);
     headless.metadata.name = Some(headless_name(name));
     if let Some(spec) = headless.spec.as_mut() {
         spec.type_ = None;
         spec.cluster_ip = Some("None".to_string());
+        spec.publish_not_ready_addresses = Some(true);
+        if let Some(metrics) = &service.metrics {
+            let ports = spec.ports.get_or_insert_with(Vec::new);
+            if !ports
+                .iter()
+                .any(|port| port.port == i32::from(metrics.port))
+            {
+                ports.push(ServicePort {
+                    name: Some("metrics".to_string()),
+                    port: i32::from(metrics.port),
+                    target_port: Some(IntOrString::Int(i32::from(metrics.port))),
+                    protocol: Some("TCP".to_string()),
+                    ..ServicePort::default()
+                });
+            }
+        }
     }
     headless
 }
 
-pub(super) fn headless_name(name: &str) -> String {
+/// `<service>-headless`: the Service Prometheus discovers a service's pods through.
+pub fn headless_name(name: &str) -> String {
     format!("{}-headless", k8s_name(name))
 }
 

@@ -195,15 +195,10 @@ pub(super) fn main_container(
             (None, Command::Exec(args)) => args.iter().map(|arg| env.expand(arg)).collect(),
         }
     };
-    let healthcheck = service.healthcheck.as_ref();
-    let probe = |healthcheck| probe(healthcheck, env);
-    let mut liveness = healthcheck.map(probe);
-    if let (Some(probe), Some(start)) = (
-        liveness.as_mut(),
-        healthcheck.and_then(|h| h.start_period.as_ref()),
-    ) {
-        probe.initial_delay_seconds = Some(seconds(start));
-    }
+    let probes = service
+        .healthcheck
+        .as_ref()
+        .map(|healthcheck| Probes::of(healthcheck, env));
     Container {
         name: k8s_name(name),
         image: Some(image),
@@ -224,8 +219,9 @@ pub(super) fn main_container(
         ports: (!service.ports.is_empty())
             .then(|| service.ports.iter().map(container_port).collect()),
         resources: resources(service),
-        readiness_probe: healthcheck.map(probe),
-        liveness_probe: liveness,
+        startup_probe: probes.as_ref().and_then(|probes| probes.startup.clone()),
+        readiness_probe: probes.as_ref().map(|probes| probes.readiness.clone()),
+        liveness_probe: probes.map(|probes| probes.liveness),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         security_context: container_security(service),
         ..Container::default()
@@ -338,7 +334,47 @@ pub(super) fn binary_quantity(size: &ByteSize) -> String {
     }
 }
 
-pub(super) fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
+/// The three probes Kubernetes asks for, from the one healthcheck Compose has.
+///
+/// Docker never restarts an unhealthy container; Kubernetes restarts one whose liveness
+/// probe fails. So the healthcheck's meaning is kept by readiness (out of its Service
+/// after `retries` failures, as Compose marks it unhealthy), while liveness restarts only
+/// after three times as long a failure, and never during the start period: a startup probe
+/// gives the container `start_period` plus `retries` intervals to answer first, so a
+/// database replaying its log after an unclean stop is not killed half-way.
+pub(super) struct Probes {
+    pub startup: Option<Probe>,
+    pub readiness: Probe,
+    pub liveness: Probe,
+}
+
+impl Probes {
+    pub(super) fn of(healthcheck: &Healthcheck, env: &Environment) -> Probes {
+        let readiness = probe(healthcheck, env);
+        let failures = readiness.failure_threshold.unwrap_or(1);
+        let startup = healthcheck.start_period.as_ref().map(|start| {
+            let period = seconds(&healthcheck.interval);
+            Probe {
+                failure_threshold: Some((seconds(start) + period - 1) / period.max(1) + failures),
+                ..readiness.clone()
+            }
+        });
+        let liveness = Probe {
+            failure_threshold: Some(failures.saturating_mul(LIVENESS_PATIENCE)),
+            ..readiness.clone()
+        };
+        Probes {
+            startup,
+            readiness,
+            liveness,
+        }
+    }
+}
+
+/// How many times longer than readiness a liveness probe waits before a restart.
+const LIVENESS_PATIENCE: i32 = 3;
+
+fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
     let Healthcheck {
         test,
         interval,
