@@ -171,17 +171,7 @@ pub const SERVICE_FIELDS: &[Row] = &[
     row("environment", [R, R, R, R]),
     row("ports", [R, R, R, R]),
     row("volumes", [R, R, R, R]),
-    row(
-        "secrets",
-        [
-            R,
-            Reported(
-                "podman secrets must be created on the host (`podman secret create`); the unit does not mount them",
-            ),
-            R,
-            R,
-        ],
-    ),
+    row("secrets", [R, R, R, R]),
     row(
         "networks",
         [
@@ -314,7 +304,8 @@ pub const SERVICE_FIELDS: &[Row] = &[
         [
             Na(FILES_ONLY),
             Na(FILES_ONLY),
-            Na(FILES_ONLY),
+            // A headless Service, through which the cluster's Prometheus finds every pod.
+            R,
             Na(FILES_ONLY),
         ],
     ),

@@ -267,18 +267,22 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         unit = unit.entry("Exec", command_words(stack, command));
     }
     unit = ports_and_mounts(stack, service, unit);
+    if !service.secrets.is_empty() {
+        // berth-env writes them to the host's tmpfs before each start, as Compose mounts
+        // an environment secret: never on disk, and no value in `podman inspect`.
+        unit = unit.entry(
+            "Volume",
+            format!("{}:/run/secrets:ro,Z", secrets_dir(stack, name)),
+        );
+    }
     unit = health(stack, service, unit, awaited_healthy);
     unit = limits(stack, service, unit);
-    unit = unit.section("Service").entry(
-        "ExecStartPre",
-        exec_line(&[
-            "/bin/bash",
-            &format!("{install_dir}/{DIR}/{ENV_SCRIPT}"),
-            &stack.name,
-            name,
-            &install_dir,
-        ]),
-    );
+    let script = format!("{install_dir}/{DIR}/{ENV_SCRIPT}");
+    let mut env_command = vec!["/bin/bash", &script, &stack.name, name, &install_dir];
+    env_command.extend(service.secrets.iter().map(String::as_str));
+    unit = unit
+        .section("Service")
+        .entry("ExecStartPre", exec_line(&env_command));
     unit = if is_job {
         // A job others wait to complete: active once it has exited successfully.
         unit.entry("Type", "oneshot")
@@ -557,6 +561,11 @@ fn json_array(words: &[String]) -> String {
     serde_json::to_string(words).unwrap_or_default()
 }
 
+/// The host folder (on `/run`, a tmpfs) where berth-env writes a service's file secrets.
+fn secrets_dir(stack: &Stack, service: &str) -> String {
+    format!("/run/berth/{}/{service}.secrets", stack.name)
+}
+
 /// `KEY=template` lines in compose's interpolation syntax, rendered on the host by berth-env.
 fn env_template(stack: &Stack, service: &Service) -> String {
     let mut out = header(stack);
@@ -566,14 +575,17 @@ fn env_template(stack: &Stack, service: &Service) -> String {
     out
 }
 
-const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR
+const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR [SECRET...]
 # Renders INSTALL_DIR/quadlet/STACK-SERVICE.env.tmpl with the variables of INSTALL_DIR/.env into
 # /run/berth/STACK/SERVICE.env, the container's EnvironmentFile. Understands exactly what
 # berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $.
+# Each SECRET variable is written to /run/berth/STACK/SERVICE.secrets/<name in lower case>,
+# which the unit mounts at /run/secrets (a missing one stops the unit).
 set -euo pipefail
 umask 077
 
 stack="$1" service="$2" install_dir="$3"
+shift 3
 template="$install_dir/quadlet/$stack-$service.env.tmpl"
 out_dir="${BERTH_RUNTIME_DIR:-/run/berth}/$stack"
 out="$out_dir/$service.env"
@@ -627,4 +639,24 @@ if [ -f "$template" ]; then
   done <"$template"
 fi
 mv "$tmp" "$out"
+
+if [ "$#" -gt 0 ]; then
+  # Readable by the container's user whoever it is (0444, as Compose mounts secrets); the
+  # folder above stays root's alone (0700).
+  secrets="$out_dir/$service.secrets"
+  staged="$(mktemp -d "$out_dir/.$service.secrets.XXXXXX")"
+  trap 'rm -f "$tmp"; rm -rf "$staged"' EXIT
+  for name in "$@"; do
+    if [ -z "${vars[$name]:-}" ]; then
+      echo "berth-env: $service: the secret $name is not set in $install_dir/.env" >&2
+      rm -rf "$secrets"
+      exit 1
+    fi
+    printf '%s' "${vars[$name]}" >"$staged/${name,,}"
+    chmod 0444 "$staged/${name,,}"
+  done
+  chmod 0755 "$staged"
+  rm -rf "$secrets"
+  mv "$staged" "$secrets"
+fi
 "##;

@@ -392,3 +392,73 @@ fn units_fit_the_podman_release_the_profile_names() {
         )
         .wrote_nothing();
 }
+
+/// File secrets reach a Quadlet container as Compose mounts them, at /run/secrets/<name>:
+/// berth-env writes each from the host's .env onto /run before the start (0444 files, so
+/// an image's own user reads them; a missing one stops the unit), and the unit mounts the
+/// folder. Alertmanager reads its receiver URL so in prod-lite.
+#[test]
+fn file_secrets_are_written_by_berth_env_and_mounted_at_run_secrets() {
+    let (out, _dir) = podman()
+        .args(["build", "--stack", "ape", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/ape/podman");
+    let unit = std::fs::read_to_string(built.join("quadlet/ape-alertmanager.container"))
+        .expect("alertmanager unit");
+    assert!(
+        unit.contains("Volume=/run/berth/ape/alertmanager.secrets:/run/secrets:ro,Z\n"),
+        "{unit}"
+    );
+    let pre = unit
+        .lines()
+        .find(|line| line.starts_with("ExecStartPre="))
+        .expect("ExecStartPre");
+    assert!(
+        pre.ends_with(" ape alertmanager /opt/ape ALERTMANAGER_WEBHOOK_URL"),
+        "{pre}"
+    );
+    let install = tempfile::tempdir().expect("install dir");
+    copy_dir(&built, install.path());
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let run = |env: &str| {
+        std::fs::write(install.path().join(".env"), env).expect("write .env");
+        Command::new("bash")
+            .arg(install.path().join("quadlet/berth-env"))
+            .args(["ape", "alertmanager"])
+            .arg(install.path())
+            .arg("ALERTMANAGER_WEBHOOK_URL")
+            .env("BERTH_RUNTIME_DIR", runtime.path())
+            .output()
+            .expect("run berth-env")
+    };
+    let output = run("ALERTMANAGER_WEBHOOK_URL=\"https://hooks.example/a b#c\"\n");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let dir = runtime.path().join("ape/alertmanager.secrets");
+    let file = dir.join("alertmanager_webhook_url");
+    assert_eq!(
+        std::fs::read_to_string(&file).expect("secret file"),
+        "https://hooks.example/a b#c"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path).expect("stat").permissions().mode() & 0o777
+    };
+    assert_eq!(mode(&file), 0o444);
+    assert_eq!(mode(&dir), 0o755);
+    assert_eq!(mode(&runtime.path().join("ape")), 0o700);
+    // Without the value the unit does not start, and the old file is not left behind.
+    let output = run("OTHER=1\n");
+    assert!(!output.status.success(), "started without its secret");
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("the secret ALERTMANAGER_WEBHOOK_URL is not set"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!dir.exists(), "the previous value was left on the host");
+}
