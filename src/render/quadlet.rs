@@ -591,17 +591,6 @@ out_dir="${BERTH_RUNTIME_DIR:-/run/berth}/$stack"
 out="$out_dir/$service.env"
 mkdir -p "$out_dir"
 
-declare -A vars=()
-if [ -f "$install_dir/.env" ]; then
-  while IFS= read -r line || [ -n "$line" ]; do
-    case "$line" in '' | '#'*) continue ;; esac
-    key="${line%%=*}" value="${line#*=}"
-    # Surrounding quotes, as docker compose strips them.
-    if [[ "$value" =~ ^\"(.*)\"$ || "$value" =~ ^\'(.*)\'$ ]]; then value="${BASH_REMATCH[1]}"; fi
-    vars["$key"]="$value"
-  done <"$install_dir/.env"
-fi
-
 expand() {
   local rest="$1" result="" name modifier word
   while [[ "$rest" == *'$'* ]]; do
@@ -626,6 +615,72 @@ expand() {
   done
   printf '%s' "$result$rest"
 }
+
+declare -A vars=()
+env_file="$install_dir/.env"
+
+fail() {
+  echo "berth-env: $service: $*" >&2
+  exit 1
+}
+
+trim() {
+  local text="$1"
+  text="${text#"${text%%[![:space:]]*}"}"
+  printf '%s' "${text%"${text##*[![:space:]]}"}"
+}
+
+# A double-quoted value as Compose reads it: up to the first unescaped quote, with \n, \t,
+# \r and \<char> escapes. Prints nothing and fails when the quote is not closed.
+double_quoted() {
+  local rest="$1" out="" c
+  while [ -n "$rest" ]; do
+    c="${rest:0:1}" rest="${rest:1}"
+    if [ "$c" = "\\" ]; then
+      c="${rest:0:1}" rest="${rest:1}"
+      case "$c" in n) out+=$'\n' ;; t) out+=$'\t' ;; r) out+=$'\r' ;; '') out+="\\" ;; *) out+="$c" ;; esac
+    elif [ "$c" = '"' ]; then
+      printf '%s' "$out"
+      return 0
+    else
+      out+="$c"
+    fi
+  done
+  return 1
+}
+
+# The host's .env with Compose's rules: `#` comment lines, an optional `export `, spaces
+# around `=`, single quotes literal, double quotes with escapes, an unquoted value up to an
+# inline ` #` comment, and `${NAME}` in unquoted and double-quoted values reading the
+# lines above.
+if [ -f "$env_file" ]; then
+  n=0
+  while IFS= read -r line || [ -n "$line" ]; do
+    n=$((n + 1))
+    line="$(trim "$line")"
+    case "$line" in '' | '#'*) continue ;; esac
+    line="${line#export }"
+    case "$line" in *=*) ;; *) continue ;; esac
+    key="$(trim "${line%%=*}")"
+    value="$(trim "${line#*=}")"
+    case "$value" in
+      "'"*)
+        value="${value#\'}"
+        case "$value" in *"'"*) value="${value%%\'*}" ;; *) fail "$env_file:$n: unterminated '-quoted value (podman hosts take one line per value)" ;; esac
+        ;;
+      '"'*)
+        value="$(double_quoted "${value#\"}")" || fail "$env_file:$n: unterminated \"-quoted value (podman hosts take one line per value)"
+        value="$(expand "$value")"
+        ;;
+      *)
+        case "$value" in *" #"*) value="$(trim "${value%% #*}")" ;; esac
+        value="$(expand "$value")"
+        ;;
+    esac
+    case "$value" in *$'\n'* | *$'\r'*) fail "$env_file:$n: $key holds a line break, which podman's environment file cannot carry" ;; esac
+    vars["$key"]="$value"
+  done <"$env_file"
+fi
 
 tmp="$out.tmp"
 trap 'rm -f "$tmp"' EXIT

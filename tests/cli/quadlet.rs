@@ -462,3 +462,101 @@ fn file_secrets_are_written_by_berth_env_and_mounted_at_run_secrets() {
     );
     assert!(!dir.exists(), "the previous value was left on the host");
 }
+
+/// berth-env reads the host's .env as docker compose does (the same file runs the compose
+/// stack): `export `, spaces around `=`, inline comments, both quotes, escapes, and values
+/// reading the lines above. Checked against compose's own reading of the generated compose
+/// file, value by value.
+#[test]
+fn berth_env_reads_the_env_file_as_compose_does() {
+    let names = ["A", "B", "C", "D", "E", "F", "G", "H", "I"];
+    let variables: String = names
+        .iter()
+        .map(|name| format!("    {name} = {{ description = \"{name}.\", default = \"unset\" }},\n"))
+        .collect();
+    let environment: String = names
+        .iter()
+        .map(|name| format!("      V_{name} = \"${{{name}}}\",\n"))
+        .collect();
+    let stack = format!(
+        "fun profile => {{\n  variables = {{\n{variables}  }},\n  services.web = {{\n    image = \"docker.io/library/busybox:1\",\n    environment = {{\n{environment}    }},\n  }},\n}}\n"
+    );
+    let (out, _dir) = podman()
+        .file("modules/stacks/envs.ncl", &stack)
+        .args(["build", "--stack", "envs", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/envs/podman");
+    let env = concat!(
+        "# a comment\n",
+        "export A=plain\n",
+        "B = two words # an inline comment\n",
+        "C='single $quoted # kept'\n",
+        "D=\"double \\\"quoted\\\" \\\\ and # kept\"\n",
+        "E=has#hash\n",
+        "  F=  \n",
+        "G=\"tab\\there\"\n",
+        "H=${A}-and-${B}\n",
+        "I=\"${C}!\"\n",
+    );
+    std::fs::write(built.join(".env"), env).expect("write .env");
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let output = Command::new("bash")
+        .arg(built.join("quadlet/berth-env"))
+        .args(["envs", "web"])
+        .arg(&built)
+        .env("BERTH_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("run berth-env");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rendered = std::fs::read_to_string(runtime.path().join("envs/web.env")).expect("env");
+    let ours: std::collections::BTreeMap<&str, &str> = rendered
+        .lines()
+        .filter_map(|line| line.split_once('='))
+        .collect();
+    let compose = Command::new("docker")
+        .args(["compose", "--env-file"])
+        .arg(built.join(".env"))
+        .arg("-f")
+        .arg(built.join("compose.yaml"))
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("run docker compose config");
+    assert!(
+        compose.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compose.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&compose.stdout).expect("json");
+    let theirs = &config["services"]["web"]["environment"];
+    for name in names {
+        let key = format!("V_{name}");
+        // `config` writes a literal `$` as `$$`, for its output to be read again.
+        let compose_value = theirs[&key].as_str().map(|value| value.replace("$$", "$"));
+        assert_eq!(
+            Some(ours.get(key.as_str()).copied().unwrap_or("<missing>")),
+            compose_value.as_deref(),
+            "{key}: berth-env and compose read .env differently\n{rendered}"
+        );
+    }
+    assert_eq!(ours["V_H"], "plain-and-two words");
+    // A value podman's one-line environment file cannot carry is refused, with its line.
+    std::fs::write(built.join(".env"), "A=\"two\\nlines\"\n").expect("write .env");
+    let output = Command::new("bash")
+        .arg(built.join("quadlet/berth-env"))
+        .args(["envs", "web"])
+        .arg(&built)
+        .env("BERTH_RUNTIME_DIR", runtime.path())
+        .output()
+        .expect("run berth-env");
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains(".env:1: A holds a line break"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
