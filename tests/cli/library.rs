@@ -357,3 +357,74 @@ fn berth_series() -> String {
         _ => panic!("version {version}"),
     }
 }
+
+/// What an editor's Nickel tooling sees: upstream Nickel's own evaluator (the py-nickel
+/// bindings of Nickel 1.18, built apart from berth), given only `berth library path` as
+/// its import path, resolves the init'ed stack's `import "berth.ncl"` and
+/// `import "services/…"` to the library and evaluates it through `finalize`, contracts
+/// included: a misspelt field is refused there too.
+#[test]
+fn upstream_nickel_resolves_an_init_project_through_the_library_path() {
+    let python = crate::validators::validators_home().join("venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/install-validators",
+        python.display()
+    );
+    let here = Elsewhere::new();
+    here.run(".", &["init", "shop"]).code(0);
+    let path = here.run("shop", &["library", "path"]);
+    path.code(0);
+    let import_paths: Vec<&str> = path.stdout.trim_end().split(':').collect();
+    let library = Path::new(import_paths[2]).parent().expect("library root");
+    let evaluate = |stack: &Path| {
+        let expr = format!(
+            "let berth = import \"berth.ncl\" in berth.finalize \"shop\" (import \"{}\") (import \"{}\")",
+            stack.display(),
+            library.join("profiles/staging.ncl").display()
+        );
+        let script = "import json, sys, nickel\ntry:\n    print(nickel.run(sys.argv[1], sys.argv[2].split(':')))\nexcept Exception as e:\n    print(e, file=sys.stderr)\n    sys.exit(1)\n";
+        Command::new(&python)
+            .args(["-c", script, &expr, path.stdout.trim_end()])
+            .output()
+            .expect("run py-nickel")
+    };
+    let stack = here.path("shop/modules/stacks/shop.ncl");
+    let output = evaluate(&stack);
+    assert!(
+        output.status.success(),
+        "upstream Nickel did not evaluate the stack: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let services: Vec<&String> = value["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .collect();
+    assert!(services.len() >= 2, "{services:?}");
+    assert_eq!(value["profile"]["name"], "staging");
+    // The same files berth builds from: its compose file has exactly these services.
+    here.run("shop", &["build", "--profile", "staging"]).code(0);
+    let compose: serde_json::Value =
+        serde_saphyr::from_str(&here.read("shop/out/shop/staging/compose.yaml")).expect("yaml");
+    let built: Vec<&String> = compose["services"]
+        .as_object()
+        .expect("compose services")
+        .keys()
+        .filter(|name| !name.ends_with("-chown"))
+        .collect();
+    assert_eq!(services, built);
+
+    let source = here.read("shop/modules/stacks/shop.ncl");
+    let misspelt = source.replacen("environment = {", "enviroment = {", 1);
+    assert_ne!(misspelt, source, "the init stack sets no environment");
+    here.write("shop/modules/stacks/shop.ncl", &misspelt);
+    let output = evaluate(&stack);
+    assert!(!output.status.success(), "a misspelt field was accepted");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("enviroment"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -518,8 +518,8 @@ fn berth_env_reads_the_env_file_as_compose_does() {
         .lines()
         .filter_map(|line| line.split_once('='))
         .collect();
-    let compose = Command::new("docker")
-        .args(["compose", "--env-file"])
+    let compose = Command::new(crate::validators::compose())
+        .arg("--env-file")
         .arg(built.join(".env"))
         .arg("-f")
         .arg(built.join("compose.yaml"))

@@ -8,7 +8,7 @@ use crate::support::{Berth, REPO, n_passed, validate_artifacts};
 
 const INSTALL_HINT: &str = "run scripts/install-validators (scripts/test does it for you)";
 
-fn validators_home() -> PathBuf {
+pub fn validators_home() -> PathBuf {
     std::env::var_os("ARTIFACT_VALIDATORS_HOME")
         .map_or_else(|| PathBuf::from("/opt/artifact-validators"), PathBuf::from)
 }
