@@ -1,11 +1,13 @@
 //! The only module that writes files. A tree of artifacts is written into a temporary
 //! folder beside its destination and renamed into place, so a failed run leaves the old
-//! output untouched and a reader never sees half a build. berth deletes only what it
+//! output untouched and a reader never sees half a file; into an existing output folder,
+//! only the files that differ are written (`update`), as one transaction. berth deletes only what it
 //! wrote: an output folder carries a marker listing berth's files ([`MARKER`]), and a
 //! folder that is not berth's, or holds a file berth did not write, is refused untouched.
 
 pub mod golden;
 mod owned;
+mod update;
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
@@ -14,8 +16,10 @@ use crate::error::OutputError;
 
 pub use owned::MARKER;
 
-/// Replaces `dest` as a whole with `tree` (paths relative to `dest`), and marks it as
-/// berth's output. `project_root` is the project being built, which `dest` must not hold.
+/// Makes `dest` hold exactly `tree` (paths relative to `dest`) and marks it as berth's
+/// output. Only what differs is written: a file that already holds the right bytes is
+/// not touched (see `update`). `project_root` is the project being built, which `dest`
+/// must not hold.
 ///
 /// # Errors
 /// `dest` is not berth's to replace (see [`MARKER`]), or any IO failure; `dest` then
@@ -25,26 +29,46 @@ pub fn replace_dir(
     project_root: &Path,
     tree: &BTreeMap<PathBuf, String>,
 ) -> Result<(), OutputError> {
-    owned::claim(dest, project_root, tree, None)?;
+    let claimed = owned::claim(dest, project_root, tree, None)?;
+    let marker = owned::marker(tree.keys());
+    if claimed.exists {
+        if let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, None)? {
+            return apply_plan(dest, &plan);
+        }
+    }
     let mut marked = tree.clone();
-    marked.insert(PathBuf::from(MARKER), owned::marker(tree.keys()));
+    marked.insert(PathBuf::from(MARKER), marker);
     let staged = stage(dest, &marked)?;
     swap_into_place(staged.path(), dest)
 }
 
-/// Replaces only the given sub-folders of `dest` (e.g. `ape/dev`), leaving the rest alone,
-/// and adds their files to the marker.
+/// Makes only the given sub-folders of `dest` (e.g. `ape/dev`) hold `tree`'s files,
+/// leaving the rest alone, and adds their files to the marker. Only what differs is
+/// written, as in [`replace_dir`].
 ///
 /// # Errors
-/// `dest` or one of the sub-folders is not berth's to replace, or any IO failure; folders
-/// not yet swapped keep their old contents.
+/// `dest` or one of the sub-folders is not berth's to replace, or any IO failure; `dest`
+/// then still holds what it held before.
 pub fn replace_subdirs(
     dest: &Path,
     project_root: &Path,
     subdirs: &[PathBuf],
     tree: &BTreeMap<PathBuf, String>,
 ) -> Result<(), OutputError> {
-    let previous = owned::claim(dest, project_root, tree, Some(subdirs))?;
+    let claimed = owned::claim(dest, project_root, tree, Some(subdirs))?;
+    // Files of the folders replaced are now exactly `tree`'s; the others stay listed.
+    let kept = claimed
+        .listed
+        .iter()
+        .filter(|path| !subdirs.iter().any(|subdir| path.starts_with(subdir)));
+    let listed: std::collections::BTreeSet<&PathBuf> = kept.chain(tree.keys()).collect();
+    let marker = owned::marker(listed.into_iter());
+    if claimed.exists {
+        let scope = Some(subdirs);
+        if let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, scope)? {
+            return apply_plan(dest, &plan);
+        }
+    }
     let staged = stage(dest, tree)?;
     for subdir in subdirs {
         let target = dest.join(subdir);
@@ -52,12 +76,15 @@ pub fn replace_subdirs(
         std::fs::create_dir_all(parent).map_err(io(parent))?;
         swap_into_place(&staged.path().join(subdir), &target)?;
     }
-    // Files of the folders just replaced are now exactly `tree`'s; the others stay listed.
-    let kept = previous
-        .iter()
-        .filter(|path| !subdirs.iter().any(|subdir| path.starts_with(subdir)));
-    let listed: std::collections::BTreeSet<&PathBuf> = kept.chain(tree.keys()).collect();
-    replace_file(&dest.join(MARKER), &owned::marker(listed.into_iter()))
+    replace_file(&dest.join(MARKER), &marker)
+}
+
+fn apply_plan(dest: &Path, plan: &update::Plan<'_>) -> Result<(), OutputError> {
+    if plan.is_empty() {
+        tracing::debug!("{}: every file is up to date", dest.display());
+        return Ok(());
+    }
+    update::apply(dest, plan)
 }
 
 /// Writes one file through a temporary file beside it and a rename: readers see the old
@@ -178,28 +205,41 @@ pub fn is_empty_or_missing(dir: &Path) -> Result<bool, OutputError> {
     }
 }
 
-/// Writes `tree` into a fresh temporary folder beside `dest` (same filesystem, so renames work).
+/// Writes `tree` into a fresh temporary folder beside `dest` (same filesystem, so renames
+/// work), creating each folder once.
 fn stage(dest: &Path, tree: &BTreeMap<PathBuf, String>) -> Result<tempfile::TempDir, OutputError> {
+    let staged = staging_dir(dest)?;
+    let mut dirs = std::collections::BTreeSet::new();
+    for path in tree.keys() {
+        if !is_safe_relative(path) {
+            return Err(OutputError::UnsafePath { path: path.clone() });
+        }
+        let parents = path.ancestors().skip(1);
+        dirs.extend(parents.filter(|dir| !dir.as_os_str().is_empty()));
+    }
+    // Sorted by components: a folder comes before the folders inside it.
+    for dir in dirs {
+        let dir = staged.path().join(dir);
+        std::fs::create_dir(&dir).map_err(io(&dir))?;
+    }
+    for (path, contents) in tree {
+        let file = staged.path().join(path);
+        std::fs::write(&file, contents).map_err(io(&file))?;
+    }
+    Ok(staged)
+}
+
+/// A fresh, empty temporary folder beside `dest`, removed when dropped.
+fn staging_dir(dest: &Path) -> Result<tempfile::TempDir, OutputError> {
     let parent = match dest.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-    let staged = tempfile::Builder::new()
+    tempfile::Builder::new()
         .prefix(".berth-staging-")
         .tempdir_in(&parent)
-        .map_err(io(&parent))?;
-    for (path, contents) in tree {
-        if !is_safe_relative(path) {
-            return Err(OutputError::UnsafePath { path: path.clone() });
-        }
-        let file = staged.path().join(path);
-        if let Some(dir) = file.parent() {
-            std::fs::create_dir_all(dir).map_err(io(dir))?;
-        }
-        std::fs::write(&file, contents).map_err(io(&file))?;
-    }
-    Ok(staged)
+        .map_err(io(&parent))
 }
 
 /// Moves `new` to `dest`; an existing `dest` is moved aside first and deleted afterwards.

@@ -17,8 +17,20 @@ const HEADER: &str = "# This folder is berth's output: every build replaces it.\
 /// At most this many unlisted files are named in the error; the rest are counted.
 const N_NAMED: usize = 5;
 
+/// What [`claim`] found in an output folder.
+#[derive(Debug, Default)]
+pub struct Claimed {
+    /// The files the marker lists.
+    pub listed: BTreeSet<PathBuf>,
+    /// Every file (or symlink) below the folder, the marker included; empty when the
+    /// folder does not exist.
+    pub existing: Vec<PathBuf>,
+    /// Whether the folder exists.
+    pub exists: bool,
+}
+
 /// Checks that berth may write `tree` into `dest` (as a whole, or only `subdirs` of it)
-/// and returns the files the marker lists.
+/// and returns what is there.
 ///
 /// # Errors
 /// `dest` holds the project, is not a folder, is a non-empty folder without the marker,
@@ -28,7 +40,7 @@ pub fn claim(
     project_root: &Path,
     tree: &BTreeMap<PathBuf, String>,
     subdirs: Option<&[PathBuf]>,
-) -> Result<BTreeSet<PathBuf>, OutputError> {
+) -> Result<Claimed, OutputError> {
     let dest_resolved = resolve(dest);
     if resolve(project_root).starts_with(&dest_resolved) {
         return Err(OutputError::HoldsProject {
@@ -37,7 +49,7 @@ pub fn claim(
     }
     let Ok(metadata) = std::fs::metadata(dest) else {
         // Nothing there yet (a dangling symlink is replaced like a missing folder).
-        return Ok(BTreeSet::new());
+        return Ok(Claimed::default());
     };
     if !metadata.is_dir() {
         return Err(OutputError::NotAFolder {
@@ -48,7 +60,10 @@ pub fn claim(
     let marker_path = dest.join(MARKER);
     if !marker_path.is_file() {
         if existing.is_empty() {
-            return Ok(BTreeSet::new());
+            return Ok(Claimed {
+                exists: true,
+                ..Claimed::default()
+            });
         }
         return Err(OutputError::NotOwned {
             dest: dest.to_path_buf(),
@@ -59,12 +74,17 @@ pub fn claim(
     let in_scope =
         |path: &Path| subdirs.is_none_or(|dirs| dirs.iter().any(|d| path.starts_with(d)));
     let unlisted: Vec<PathBuf> = existing
-        .into_iter()
-        .filter(|path| path != Path::new(MARKER) && in_scope(path))
-        .filter(|path| !listed.contains(path) && !tree.contains_key(path))
+        .iter()
+        .filter(|path| path.as_path() != Path::new(MARKER) && in_scope(path))
+        .filter(|path| !listed.contains(*path) && !tree.contains_key(*path))
+        .cloned()
         .collect();
     if unlisted.is_empty() {
-        Ok(listed)
+        Ok(Claimed {
+            listed,
+            existing,
+            exists: true,
+        })
     } else {
         Err(OutputError::NotBerths {
             dest: dest.to_path_buf(),
