@@ -102,8 +102,21 @@ pub struct Monitoring {
     pub loki: Option<String>,
     pub node_exporter: Option<String>,
     pub blackbox: Option<String>,
+    /// Exporter services by what they export: each gets its Grafana dashboard.
+    #[serde(default)]
+    pub exporters: BTreeMap<String, ExporterKind>,
     /// Secret variable whose file holds Alertmanager's webhook URL (read as `url_file`).
     pub alert_webhook_secret: Option<String>,
+}
+
+/// What an exporter service exports, which says the panels of its dashboard.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum ExporterKind {
+    /// postgres_exporter (PostgreSQL, TimescaleDB).
+    Postgres,
+    /// redis_exporter.
+    Redis,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -39,12 +39,10 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
         warnings.extend(fidelity::warnings(stack, fidelity::Backend::Quadlet));
     }
     let mut config_files = prometheus::prometheus(stack)?;
+    config_files.extend(grafana::grafana(stack)?);
     let mut cluster_files = prometheus::for_kubernetes(stack)?;
-    for files in [
-        alertmanager::alertmanager(stack)?,
-        grafana::grafana(stack)?,
-        nginx::nginx(stack),
-    ] {
+    cluster_files.extend(grafana::for_kubernetes(stack)?);
+    for files in [alertmanager::alertmanager(stack)?, nginx::nginx(stack)] {
         cluster_files.extend(files.iter().cloned());
         config_files.extend(files);
     }

@@ -455,6 +455,7 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
         loki,
         node_exporter,
         blackbox,
+        exporters,
         alert_webhook_secret,
     } = &stack.monitoring;
     let roles = [
@@ -477,6 +478,17 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 stack.services.keys(),
             ));
         }
+    }
+    for service in exporters
+        .keys()
+        .filter(|s| !stack.services.contains_key(s.as_str()))
+    {
+        found.push(unknown(
+            format!("monitoring.exporters.{service}"),
+            "service",
+            service,
+            stack.services.keys(),
+        ));
     }
     if let Some(secret) = alert_webhook_secret {
         webhook_secret(stack, alertmanager.as_deref(), secret, found);

@@ -17,7 +17,7 @@ use crate::model::{HealthTest, Service, Stack};
 pub const DIR: &str = "prometheus";
 const RULES_FILE: &str = "alerts.rules.yml";
 /// A backup is late when its last success is older than this: a nightly run plus slack.
-const BACKUP_MAX_AGE_SECONDS: u32 = 26 * 3600;
+pub(super) const BACKUP_MAX_AGE_SECONDS: u32 = 26 * 3600;
 
 /// The Prometheus files of `stack`; none when it runs no Prometheus.
 ///
@@ -251,9 +251,9 @@ fn scrape_configs(stack: &Stack, prometheus: &str, platform: Platform) -> Vec<Sc
 }
 
 /// The blackbox job probing HTTP healthchecks.
-const HEALTH_JOB: &str = "health";
+pub(super) const HEALTH_JOB: &str = "health";
 /// The blackbox job connecting to services whose healthcheck is a command.
-const REACHABLE_JOB: &str = "reachable";
+pub(super) const REACHABLE_JOB: &str = "reachable";
 
 /// `http://service:port/path` of an HTTP healthcheck.
 fn http_target(name: &str, service: &Service) -> Option<String> {
@@ -266,7 +266,7 @@ fn http_target(name: &str, service: &Service) -> Option<String> {
 /// `service:port` of the first TCP port of a service whose healthcheck is a command: the
 /// blackbox exporter cannot run the command, but a refused connection is an outage too.
 /// A service that serves its own metrics (Qdrant) is probed by its scrape already: `up`.
-fn tcp_target(name: &str, service: &Service) -> Option<String> {
+pub(super) fn tcp_target(name: &str, service: &Service) -> Option<String> {
     if service.metrics.is_some() {
         return None;
     }

@@ -15,6 +15,7 @@ mod bad_input;
 mod build;
 mod check;
 mod crashes;
+mod dashboards;
 mod deployable;
 mod fidelity;
 mod fuzz;
