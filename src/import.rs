@@ -596,6 +596,17 @@ mod fuzz {
         "external",
         "name",
         "x-extra",
+        "mem_limit",
+        "mem_reservation",
+        "cpu_shares",
+        "dns",
+        "dns_search",
+        "dns_opt",
+        "tty",
+        "stdin_open",
+        "pid",
+        "security_opt",
+        "reservations",
         "<<",
     ];
 

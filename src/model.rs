@@ -185,6 +185,20 @@ pub struct Service {
     pub shm_size: Option<ByteSize>,
     #[serde(default)]
     pub tmpfs: Vec<String>,
+    #[serde(default)]
+    pub dns: Vec<String>,
+    #[serde(default)]
+    pub dns_search: Vec<String>,
+    #[serde(default)]
+    pub dns_opt: Vec<String>,
+    #[serde(default)]
+    pub tty: bool,
+    #[serde(default)]
+    pub stdin_open: bool,
+    pub pid: Option<Pid>,
+    #[serde(default)]
+    pub security_opt: Vec<String>,
+    pub gpus: Option<Gpus>,
     pub backup: Option<Backup>,
     pub metrics: Option<Metrics>,
     #[serde(default)]
@@ -718,6 +732,98 @@ impl Restart {
     /// Restarted after it exits successfully, too (what a one-shot job must not be).
     pub fn restarts_after_success(self) -> bool {
         matches!(self, Restart::Always | Restart::UnlessStopped)
+    }
+}
+
+/// Whose process namespace a container sees (Compose's `pid`); only the host's for now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pid {
+    Host,
+}
+
+impl Pid {
+    /// Compose's and Docker's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Pid::Host => "host",
+        }
+    }
+}
+
+/// GPUs reserved for a container.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Gpus {
+    #[serde(default)]
+    pub count: GpuCount,
+    #[serde(default)]
+    pub device_ids: Vec<String>,
+    #[serde(default = "nvidia")]
+    pub driver: String,
+}
+
+fn nvidia() -> String {
+    "nvidia".to_string()
+}
+
+/// How many GPUs: all of them, or the first N.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum GpuCount {
+    #[default]
+    #[serde(deserialize_with = "all")]
+    All,
+    Count(u32),
+}
+
+fn all<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<(), D::Error> {
+    let text = String::deserialize(deserializer)?;
+    if text == "all" {
+        Ok(())
+    } else {
+        Err(serde::de::Error::custom("expected \"all\""))
+    }
+}
+
+impl Gpus {
+    /// Specific devices were named (then the count means nothing).
+    pub fn by_id(&self) -> bool {
+        !self.device_ids.is_empty()
+    }
+}
+
+/// One `security_opt` entry as Docker reads it: `name=value`, or the older `name:value`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecurityOption<'a> {
+    /// `no-new-privileges` (alone: true).
+    NoNewPrivileges(bool),
+    /// `seccomp=unconfined`, or a profile file.
+    Seccomp(&'a str),
+    /// `apparmor=unconfined`, or the name of a profile loaded on the host.
+    AppArmor(&'a str),
+    /// `label=disable`, `label=type:spc_t`…
+    Label(&'a str),
+    Other,
+}
+
+impl<'a> SecurityOption<'a> {
+    pub fn parse(text: &'a str) -> SecurityOption<'a> {
+        let (name, value) = match text.split_once('=') {
+            Some(pair) => pair,
+            None => text.split_once(':').unwrap_or((text, "")),
+        };
+        match name {
+            "no-new-privileges" => match value {
+                "" | "true" => SecurityOption::NoNewPrivileges(true),
+                "false" => SecurityOption::NoNewPrivileges(false),
+                _ => SecurityOption::Other,
+            },
+            "seccomp" if !value.is_empty() => SecurityOption::Seccomp(value),
+            "apparmor" if !value.is_empty() => SecurityOption::AppArmor(value),
+            "label" if !value.is_empty() => SecurityOption::Label(value),
+            _ => SecurityOption::Other,
+        }
     }
 }
 

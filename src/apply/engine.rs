@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, EndpointSettings, HealthConfig,
+    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, EndpointSettings, HealthConfig,
     HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkConnectRequest,
     NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
     RestartPolicyNameEnum, VolumeCreateRequest,
@@ -514,6 +514,20 @@ pub fn create_body(
         devices: (!spec.devices.is_empty())
             .then(|| spec.devices.iter().map(|d| device_mapping(d)).collect()),
         network_mode: spec.networks.first().cloned(),
+        dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+        dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
+        dns_options: (!spec.dns_opt.is_empty()).then(|| spec.dns_opt.clone()),
+        pid_mode: spec.pid.clone(),
+        security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
+        device_requests: spec.gpus.as_ref().map(|gpus| {
+            vec![DeviceRequest {
+                driver: Some(gpus.driver.clone()),
+                count: gpus.count,
+                device_ids: (!gpus.device_ids.is_empty()).then(|| gpus.device_ids.clone()),
+                capabilities: Some(vec![vec!["gpu".to_string()]]),
+                options: None,
+            }]
+        }),
         ..Default::default()
     };
     let networking_config = spec.networks.first().map(|network| NetworkingConfig {
@@ -552,6 +566,8 @@ pub fn create_body(
         }),
         labels: Some(all_labels),
         stop_timeout: spec.stop_grace_seconds.map(to_i64),
+        tty: spec.tty.then_some(true),
+        open_stdin: spec.stdin_open.then_some(true),
         host_config: Some(host_config),
         networking_config,
         ..Default::default()

@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 
 use super::values::Values;
 use crate::model::{
-    Build, Command, Condition, HealthTest, Healthcheck, Logging, Mount, MountKind, Port, Published,
-    Service, Stack, Text,
+    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Port,
+    Published, Service, Stack, Text,
 };
 use crate::model::{ByteSize, Duration};
 
@@ -111,6 +111,30 @@ pub struct ContainerSpec {
     /// Extra host names on a network (engine name), besides the service name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_search: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dns_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tty: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stdin_open: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pid: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub security_opt: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<GpuSpec>,
+}
+
+/// A GPU request as the engine takes it: `count` -1 is all of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GpuSpec {
+    pub driver: String,
+    pub count: Option<i64>,
+    pub device_ids: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -338,6 +362,14 @@ fn container_spec(
         cap_drop,
         shm_size,
         tmpfs,
+        dns,
+        dns_search,
+        dns_opt,
+        tty,
+        stdin_open,
+        pid,
+        security_opt,
+        gpus,
         // Rendered as files by other backends; nothing for the engine.
         backup: _,
         metrics: _,
@@ -446,6 +478,21 @@ fn container_spec(
         devices: devices.iter().map(expand).collect(),
         sysctls: sysctls.clone(),
         aliases,
+        dns: dns.clone(),
+        dns_search: dns_search.clone(),
+        dns_opt: dns_opt.clone(),
+        tty: *tty,
+        stdin_open: *stdin_open,
+        pid: pid.map(|pid| pid.as_str().to_string()),
+        security_opt: security_opt.clone(),
+        gpus: gpus.as_ref().map(|gpus| GpuSpec {
+            driver: gpus.driver.clone(),
+            count: (!gpus.by_id()).then_some(match gpus.count {
+                GpuCount::All => -1,
+                GpuCount::Count(n) => i64::from(n),
+            }),
+            device_ids: gpus.device_ids.clone(),
+        }),
     }
 }
 

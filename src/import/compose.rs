@@ -24,14 +24,10 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "cpu_rt_period",
     "cpu_rt_runtime",
     "cpu_shares",
-    "cpus",
     "cpuset",
     "credential_spec",
     "develop",
     "device_cgroup_rules",
-    "dns",
-    "dns_opt",
-    "dns_search",
     "domainname",
     "external_links",
     "gpus",
@@ -41,24 +37,18 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "label_file",
     "links",
     "mac_address",
-    "mem_limit",
-    "mem_reservation",
     "mem_swappiness",
     "memswap_limit",
     "models",
     "oom_kill_disable",
     "oom_score_adj",
-    "pid",
     "pids_limit",
     "post_start",
     "pre_stop",
     "provider",
     "runtime",
     "secrets",
-    "security_opt",
-    "stdin_open",
     "storage_opt",
-    "tty",
     "use_api_socket",
     "userns_mode",
     "uts",
@@ -298,6 +288,7 @@ impl<'a> Translator<'a> {
         };
         let mut out = Out::default();
         let mut replicas: Option<(u64, Expr)> = None;
+        let mut legacy = Vec::new();
         for (key, value) in entries {
             let path = format!("services.{name}.{}", key.name);
             if matches!(value.value, Value::Null) && key.name != "environment" {
@@ -327,7 +318,23 @@ impl<'a> Translator<'a> {
                         out.push("shm_size", Expr::Str(size));
                     }
                 }
-                "init" | "read_only" | "privileged" | "attach" => {
+                "dns" | "dns_search" | "dns_opt" | "security_opt" => {
+                    let items = self.fixed_list(value, &path);
+                    out.push(
+                        &key.name,
+                        Expr::Array(items.into_iter().map(Expr::Str).collect()),
+                    );
+                }
+                "pid" => match self.fixed(value, &path) {
+                    Some(pid) if pid == "host" => out.push("pid", Expr::Str(pid)),
+                    Some(other) => self.lose(
+                        key.line,
+                        path,
+                        format!("`pid: {other}`: berth's `pid` holds \"host\" only"),
+                    ),
+                    None => {}
+                },
+                "init" | "read_only" | "privileged" | "attach" | "tty" | "stdin_open" => {
                     if let Some(flag) = self.flag(value, &path) {
                         out.push(&key.name, Expr::Bool(flag));
                     }
@@ -392,6 +399,11 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "deploy" => self.deploy(value, &path, &mut out, &mut replicas),
+                "mem_limit" | "mem_reservation" | "cpus" => {
+                    if let Some(resource) = self.legacy_resource(&key.name, value, &path) {
+                        legacy.push(resource);
+                    }
+                }
                 "scale" => {
                     if let Some(count) = self.count(value, &path) {
                         replicas = Some((count, Expr::Int(count_i64(count))));
@@ -441,6 +453,7 @@ impl<'a> Translator<'a> {
         {
             out.push("replicas", expr);
         }
+        self.merge_legacy_resources(&mut out, legacy);
         Ok(ServiceOut {
             fields: out.finish(),
         })
@@ -536,6 +549,19 @@ impl<'a> Translator<'a> {
                 .filter_map(|(i, item)| self.text(item, &format!("{path}[{i}]")))
                 .collect(),
             _ => self.text(node, path).into_iter().collect(),
+        }
+    }
+
+    /// A string or a list of them, for fields berth holds as plain strings (no `${VAR}`):
+    /// variables take their values now, and are reported.
+    fn fixed_list(&mut self, node: &Node, path: &str) -> Vec<String> {
+        match &node.value {
+            Value::Seq(items) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| self.fixed(item, &format!("{path}[{i}]")))
+                .collect(),
+            _ => self.fixed(node, path).into_iter().collect(),
         }
     }
 
@@ -1322,22 +1348,18 @@ impl<'a> Translator<'a> {
                             let resource_at = format!("{set_at}.{}", resource.name);
                             match resource.name.as_str() {
                                 "cpus" => {
-                                    let cpus = self.fixed(amount, &resource_at);
-                                    match cpus.as_deref().map(str::parse::<f64>) {
-                                        Some(Ok(cpus)) if cpus > 0.0 => {
-                                            fields.push(Field::new("cpus", Expr::Float(cpus)));
-                                        }
-                                        Some(_) => self.lose(
-                                            amount.line,
-                                            resource_at,
-                                            "not a positive number of CPUs",
-                                        ),
-                                        None => {}
+                                    if let Some(cpus) = self.cpus(amount, &resource_at) {
+                                        fields.push(Field::new("cpus", Expr::Float(cpus)));
                                     }
                                 }
                                 "memory" => {
                                     if let Some(size) = self.byte_size(amount, &resource_at) {
                                         fields.push(Field::new("memory", Expr::Str(size)));
+                                    }
+                                }
+                                "devices" if set.name == "reservations" => {
+                                    if let Some(gpus) = self.gpus(amount, &resource_at) {
+                                        out.push("gpus", gpus);
                                     }
                                 }
                                 other => self.lose(
@@ -1359,6 +1381,155 @@ impl<'a> Translator<'a> {
                     self.lose(key.line, at, format!("deploy `{other}` has no berth field"));
                     out.comment(format!("not imported (deploy.{other}): {}", summary(value)));
                 }
+            }
+        }
+    }
+
+    /// A device reservation of GPUs (`capabilities: [gpu]`) as berth's `gpus`; any other
+    /// device, or several, is a loss.
+    fn gpus(&mut self, node: &Node, path: &str) -> Option<Expr> {
+        let items: &[Node] = match &node.value {
+            Value::Seq(items) => items,
+            _ => &[],
+        };
+        let [device] = items else {
+            self.lose(
+                node.line,
+                path,
+                format!(
+                    "berth reserves one GPU request per service, not {}",
+                    summary(node)
+                ),
+            );
+            return None;
+        };
+        let capabilities = device
+            .get("capabilities")
+            .map(|node| self.fixed_list(node, path))
+            .unwrap_or_default();
+        if capabilities != ["gpu"] {
+            self.lose(
+                device.line,
+                path,
+                format!(
+                    "only `capabilities: [gpu]` devices have a berth field (`gpus`), not {}",
+                    summary(device)
+                ),
+            );
+            return None;
+        }
+        let mut fields = Vec::new();
+        for (key, value) in device.entries().unwrap_or_default() {
+            let at = format!("{path}[0].{}", key.name);
+            match key.name.as_str() {
+                "capabilities" => {}
+                "driver" => match self.fixed(value, &at) {
+                    Some(driver) if driver == "nvidia" => {}
+                    Some(driver) => fields.push(Field::new("driver", Expr::Str(driver))),
+                    None => return None,
+                },
+                "count" => match self.fixed(value, &at)?.as_str() {
+                    "all" => {}
+                    text => match text.parse::<u32>() {
+                        Ok(count) if count > 0 => {
+                            fields.push(Field::new("count", Expr::Int(i64::from(count))));
+                        }
+                        _ => {
+                            self.lose(value.line, at, format!("{text:?} is not a number of GPUs"));
+                            return None;
+                        }
+                    },
+                },
+                "device_ids" => {
+                    let ids = self.fixed_list(value, &at);
+                    fields.push(Field::new(
+                        "device_ids",
+                        Expr::Array(ids.into_iter().map(Expr::Str).collect()),
+                    ));
+                }
+                other => {
+                    self.lose(key.line, at, format!("device `{other}` has no berth field"));
+                    return None;
+                }
+            }
+        }
+        Some(Expr::Record(fields))
+    }
+
+    fn cpus(&mut self, node: &Node, path: &str) -> Option<f64> {
+        match self.fixed(node, path).as_deref().map(str::parse::<f64>) {
+            Some(Ok(cpus)) if cpus > 0.0 => Some(cpus),
+            Some(_) => {
+                self.lose(node.line, path, "not a positive number of CPUs");
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Compose's service-level `mem_limit`, `mem_reservation` and `cpus` set the same
+    /// engine fields as `deploy.resources` (Memory, MemoryReservation, NanoCpus), so they
+    /// become berth's `resources`.
+    fn legacy_resource(&mut self, key: &str, node: &Node, path: &str) -> Option<Legacy> {
+        let (set, resource, value) = match key {
+            "mem_limit" => ("limits", "memory", Expr::Str(self.byte_size(node, path)?)),
+            "mem_reservation" => (
+                "reservations",
+                "memory",
+                Expr::Str(self.byte_size(node, path)?),
+            ),
+            _ => ("limits", "cpus", Expr::Float(self.cpus(node, path)?)),
+        };
+        Some(Legacy {
+            set,
+            resource,
+            value,
+            line: node.line,
+            path: path.to_string(),
+        })
+    }
+
+    /// Adds the legacy resource keys to `resources` (from `deploy`, when the service has
+    /// it). Compose refuses a service whose two spellings differ, and so does the import.
+    fn merge_legacy_resources(&mut self, out: &mut Out, legacy: Vec<Legacy>) {
+        if legacy.is_empty() {
+            return;
+        }
+        if !out.fields.iter().any(|field| field.name == "resources") {
+            out.push("resources", Expr::Record(Vec::new()));
+        }
+        let Some(Field {
+            value: Expr::Record(sets),
+            ..
+        }) = out
+            .fields
+            .iter_mut()
+            .find(|field| field.name == "resources")
+        else {
+            return;
+        };
+        for item in legacy {
+            if !sets.iter().any(|field| field.name == item.set) {
+                sets.push(Field::new(item.set, Expr::Record(Vec::new())));
+            }
+            let Some(Field {
+                value: Expr::Record(fields),
+                ..
+            }) = sets.iter_mut().find(|field| field.name == item.set)
+            else {
+                continue;
+            };
+            match fields.iter().find(|field| field.name == item.resource) {
+                None => fields.push(Field::new(item.resource, item.value)),
+                Some(existing) if existing.value == item.value => {}
+                Some(_) => self.refuse(
+                    item.line,
+                    item.path,
+                    format!(
+                        "differs from deploy.resources.{}.{}; Compose refuses two distinct values",
+                        item.set, item.resource
+                    ),
+                ),
             }
         }
     }
@@ -1538,6 +1709,15 @@ impl<'a> Translator<'a> {
             fields.push(Field::new("external", Expr::Bool(flag)));
         }
     }
+}
+
+/// A service-level resource key (`mem_limit`…) on its way into `resources`.
+struct Legacy {
+    set: &'static str,
+    resource: &'static str,
+    value: Expr,
+    line: u64,
+    path: String,
 }
 
 /// Fields in the order the Compose file wrote them; `ports` and `expose` share one field.
@@ -1737,6 +1917,7 @@ fn unsupported_reason(key: &str) -> String {
                 "`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)"
             )
         }
+        "cpu_shares" => "`cpu_shares` is a relative weight under contention (1024 = normal); berth's `resources` hold absolute CPUs (Kubernetes turns a reservation of N CPUs into N×1024 shares, Compose and Docker do not), so it is not mapped: set `resources.reservations.cpus` to shares/1024 if that is what was meant".to_string(),
         other => format!("`{other}` has no berth field"),
     }
 }

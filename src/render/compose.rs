@@ -11,9 +11,9 @@ use serde_saphyr::{Commented, FlowSeq};
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::{
-    Build, Command, Condition, EnvFile, HealthTest, Healthcheck, Logging, Mount, MountKind,
-    Network, Port, Published, ResourceSet, Resources, Service, Stack, Text, Ulimit, Variable,
-    Volume,
+    Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
+    MountKind, Network, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text, Ulimit,
+    Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -165,6 +165,20 @@ struct ComposeService {
     labels: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     logging: Option<ComposeLogging>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dns_search: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    dns_opt: Vec<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tty: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stdin_open: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pid: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    security_opt: Vec<String>,
 }
 
 /// An argument vector: on one line (`[CMD, curl, -f, …]`) when every word reads the same
@@ -323,6 +337,26 @@ struct ComposeResourceSet {
     cpus: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     memory: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    devices: Vec<ComposeDevice>,
+}
+
+/// A device reservation; berth's are GPUs.
+#[derive(Serialize)]
+struct ComposeDevice {
+    driver: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    count: Option<ComposeGpuCount>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    device_ids: Vec<String>,
+    capabilities: [&'static str; 1],
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ComposeGpuCount {
+    All(&'static str),
+    Count(u32),
 }
 
 #[derive(Serialize)]
@@ -416,6 +450,14 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         cap_drop,
         shm_size,
         tmpfs,
+        dns,
+        dns_search,
+        dns_opt,
+        tty,
+        stdin_open,
+        pid,
+        security_opt,
+        gpus,
         // Rendered by the systemd and Prometheus backends.
         backup: _,
         metrics: _,
@@ -488,7 +530,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
             .as_ref()
             .map(|healthcheck| healthcheck_of(stack, healthcheck)),
         restart: restart.map(|r| r.as_str().to_string()),
-        deploy: deploy_of(*replicas, resources),
+        deploy: deploy_of(*replicas, resources, gpus.as_ref()),
         stop_grace_period: stop_grace_period.as_ref().map(ToString::to_string),
         stop_signal: stop_signal.clone(),
         attach: *attach,
@@ -526,6 +568,13 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
                 driver: driver.clone(),
                 options: options.clone(),
             }),
+        dns: dns.clone(),
+        dns_search: dns_search.clone(),
+        dns_opt: dns_opt.clone(),
+        tty: *tty,
+        stdin_open: *stdin_open,
+        pid: pid.map(Pid::as_str),
+        security_opt: security_opt.clone(),
     }
 }
 
@@ -685,15 +734,26 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
     }
 }
 
-fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
+fn deploy_of(replicas: u32, resources: &Resources, gpus: Option<&Gpus>) -> Option<ComposeDeploy> {
     let set = |set: &ResourceSet| {
         (!set.is_empty()).then(|| ComposeResourceSet {
             cpus: set.cpus.map(|cpus| format!("{cpus:?}")),
             memory: set.memory.as_ref().map(ToString::to_string),
+            devices: Vec::new(),
         })
     };
     let limits = set(&resources.limits);
-    let reservations = set(&resources.reservations);
+    let mut reservations = set(&resources.reservations);
+    if let Some(gpus) = gpus {
+        reservations
+            .get_or_insert_with(|| ComposeResourceSet {
+                cpus: None,
+                memory: None,
+                devices: Vec::new(),
+            })
+            .devices
+            .push(gpu_device(gpus));
+    }
     let resources = (limits.is_some() || reservations.is_some()).then_some(ComposeResources {
         limits,
         reservations,
@@ -703,6 +763,24 @@ fn deploy_of(replicas: u32, resources: &Resources) -> Option<ComposeDeploy> {
         replicas,
         resources,
     })
+}
+
+/// Compose refuses `count` beside `device_ids`.
+fn gpu_device(gpus: &Gpus) -> ComposeDevice {
+    let Gpus {
+        count,
+        device_ids,
+        driver,
+    } = gpus;
+    ComposeDevice {
+        driver: driver.clone(),
+        count: (!gpus.by_id()).then_some(match count {
+            GpuCount::All => ComposeGpuCount::All("all"),
+            GpuCount::Count(n) => ComposeGpuCount::Count(*n),
+        }),
+        device_ids: device_ids.clone(),
+        capabilities: ["gpu"],
+    }
 }
 
 fn volume_of(volume: &Volume) -> ComposeVolume {

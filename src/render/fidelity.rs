@@ -10,7 +10,7 @@
 use std::fmt;
 
 use crate::error::Diagnostic;
-use crate::model::{Command, Service, Stack, Text};
+use crate::model::{Command, GpuCount, SecurityOption, Service, Stack, Text};
 
 /// A target that renders services.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -291,6 +291,24 @@ pub const SERVICE_FIELDS: &[Row] = &[
     row("shm_size", [R, R, R, R]),
     row("tmpfs", [R, R, R, R]),
     row(
+        "dns",
+        [
+            R,
+            R,
+            Reported(
+                "pods resolve through the cluster DNS, which forwards to the node's servers; set upstream servers in CoreDNS (dnsConfig nameservers would be tried only when it fails, or replace it and lose the stack's service names)",
+            ),
+            R,
+        ],
+    ),
+    row("dns_search", [R, R, R, R]),
+    row("dns_opt", [R, R, R, R]),
+    row("tty", [R, R, R, R]),
+    row("stdin_open", [R, R, R, R]),
+    row("pid", [R, R, R, R]),
+    row("security_opt", [R, R, R, R]),
+    row("gpus", [R, R, R, R]),
+    row(
         "backup",
         [
             Na(FILES_ONLY),
@@ -377,8 +395,111 @@ pub fn service_warnings(stack: &Stack, name: &str, backend: Backend) -> Vec<Warn
     found.extend(unexpanded(stack, name, service, backend));
     if backend == Backend::Quadlet {
         found.extend(quadlet_partial(name, service));
+        found.extend(quadlet_gpus(name, service));
+    }
+    if backend == Backend::Kubernetes {
+        found.extend(k8s_security_options(name, service));
+        found.extend(k8s_gpus(name, service));
+    }
+    if backend == Backend::Apply {
+        found.extend(apply_security_options(name, service));
     }
     found
+}
+
+/// `security_opt` entries a securityContext has no field for: SELinux `label=disable`
+/// (Kubernetes cannot turn labelling off), a seccomp profile file (a Localhost profile
+/// must be on the node), anything else Docker knows.
+fn k8s_security_options(name: &str, service: &Service) -> Vec<Warning> {
+    service
+        .security_opt
+        .iter()
+        .enumerate()
+        .filter(|(_, option)| match SecurityOption::parse(option) {
+            SecurityOption::NoNewPrivileges(_) | SecurityOption::AppArmor(_) => false,
+            SecurityOption::Seccomp(profile) => profile != "unconfined",
+            SecurityOption::Label(label) => !matches!(
+                label.split_once(':'),
+                Some(("user" | "role" | "type" | "level", _))
+            ),
+            SecurityOption::Other => true,
+        })
+        .map(|(index, option)| {
+            warning(
+                Backend::Kubernetes,
+                format!("services.{name}.security_opt[{index}]"),
+                format!("`{option}` has no securityContext field (it maps no-new-privileges, seccomp=unconfined, apparmor=…, label=user|role|type|level:…); left out"),
+            )
+        })
+        .collect()
+}
+
+/// Kubernetes asks for a number of `nvidia.com/gpu`: not all of a node's, not chosen ones,
+/// not another vendor's under this field.
+fn k8s_gpus(name: &str, service: &Service) -> Vec<Warning> {
+    let Some(gpus) = &service.gpus else {
+        return Vec::new();
+    };
+    let at = |field: &str| format!("services.{name}.gpus.{field}");
+    let mut found = Vec::new();
+    if gpus.driver != "nvidia" {
+        found.push(warning(
+            Backend::Kubernetes,
+            at("driver"),
+            format!(
+                "only NVIDIA GPUs are requested (nvidia.com/gpu); `{}` is left out",
+                gpus.driver
+            ),
+        ));
+    } else if gpus.by_id() {
+        found.push(warning(
+            Backend::Kubernetes,
+            at("device_ids"),
+            "the device plugin picks the GPUs; as many are requested as IDs are named",
+        ));
+    } else if gpus.count == GpuCount::All {
+        found.push(warning(
+            Backend::Kubernetes,
+            at("count"),
+            "Kubernetes requests a number of GPUs, not all of a node's; none is requested: set a count",
+        ));
+    }
+    found
+}
+
+/// podman names GPUs through CDI (`nvidia.com/gpu=…`): another driver has no name there.
+fn quadlet_gpus(name: &str, service: &Service) -> Vec<Warning> {
+    match &service.gpus {
+        Some(gpus) if gpus.driver != "nvidia" => vec![warning(
+            Backend::Quadlet,
+            format!("services.{name}.gpus.driver"),
+            format!(
+                "podman's CDI names NVIDIA GPUs only here; `{}` is left out",
+                gpus.driver
+            ),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// The engine API takes a seccomp profile's JSON, which the Docker CLI and Compose read
+/// from the file named; apply passes options as they are, so a file is refused.
+fn apply_security_options(name: &str, service: &Service) -> Vec<Warning> {
+    service
+        .security_opt
+        .iter()
+        .enumerate()
+        .filter(|(_, option)| {
+            matches!(SecurityOption::parse(option), SecurityOption::Seccomp(profile) if profile != "unconfined")
+        })
+        .map(|(index, option)| {
+            warning(
+                Backend::Apply,
+                format!("services.{name}.security_opt[{index}]"),
+                format!("`{option}`: apply does not read seccomp profile files; use Compose"),
+            )
+        })
+        .collect()
 }
 
 fn warning(backend: Backend, field: String, message: impl Into<String>) -> Warning {
@@ -520,6 +641,14 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         cap_drop,
         shm_size,
         tmpfs,
+        dns,
+        dns_search,
+        dns_opt,
+        tty,
+        stdin_open,
+        pid,
+        security_opt,
+        gpus,
         backup,
         metrics,
         kubernetes,
@@ -570,6 +699,14 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("cap_drop", !cap_drop.is_empty()),
         ("shm_size", shm_size.is_some()),
         ("tmpfs", !tmpfs.is_empty()),
+        ("dns", !dns.is_empty()),
+        ("dns_search", !dns_search.is_empty()),
+        ("dns_opt", !dns_opt.is_empty()),
+        ("tty", *tty),
+        ("stdin_open", *stdin_open),
+        ("pid", pid.is_some()),
+        ("security_opt", !security_opt.is_empty()),
+        ("gpus", gpus.is_some()),
         ("backup", backup.is_some()),
         ("metrics", metrics.is_some()),
         (

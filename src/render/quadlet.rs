@@ -19,8 +19,8 @@ use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
-    Command, Condition, HealthTest, Logging, Mount, MountKind, Network, Protocol, Published,
-    Restart, Service, Stack, Text, Variable,
+    Command, Condition, GpuCount, Gpus, HealthTest, Logging, Mount, MountKind, Network, Protocol,
+    Published, Restart, Service, Stack, Text, Variable,
 };
 
 pub const DIR: &str = "quadlet";
@@ -469,6 +469,18 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     for (key, value) in &service.sysctls {
         unit = unit.entry("Sysctl", environment(key, value));
     }
+    for server in &service.dns {
+        unit = unit.entry("DNS", server.clone());
+    }
+    for domain in &service.dns_search {
+        unit = unit.entry("DNSSearch", domain.clone());
+    }
+    for option in &service.dns_opt {
+        unit = unit.entry("DNSOption", option.clone());
+    }
+    for device in service.gpus.iter().flat_map(cdi_devices) {
+        unit = unit.entry("AddDevice", device);
+    }
     if let Some(signal) = &service.stop_signal {
         unit = unit.entry("StopSignal", signal.clone());
     }
@@ -488,10 +500,40 @@ fn limits(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
     if service.init == Some(true) {
         args.push("--init".to_string());
     }
+    // Quadlet has no keys for these (podman run options carry them).
+    if service.tty {
+        args.push("--tty".to_string());
+    }
+    if service.stdin_open {
+        args.push("--interactive".to_string());
+    }
+    if let Some(pid) = service.pid {
+        args.push(format!("--pid={}", pid.as_str()));
+    }
+    for option in &service.security_opt {
+        args.push(podman_arg("--security-opt", option));
+    }
     if !args.is_empty() {
         unit = unit.entry("PodmanArgs", args.join(" "));
     }
     unit
+}
+
+/// GPUs by their CDI names, as the NVIDIA container toolkit generates them for podman:
+/// the first N by index, as Docker's count picks them. Another driver is reported.
+fn cdi_devices(gpus: &Gpus) -> Vec<String> {
+    if gpus.driver != "nvidia" {
+        return Vec::new();
+    }
+    let names: Vec<String> = match gpus.count {
+        _ if gpus.by_id() => gpus.device_ids.clone(),
+        GpuCount::All => vec!["all".to_string()],
+        GpuCount::Count(n) => (0..n).map(|index| index.to_string()).collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| format!("nvidia.com/gpu={name}"))
+        .collect()
 }
 
 fn restart_of(policy: Option<Restart>) -> &'static str {

@@ -1014,3 +1014,88 @@ fn an_interrupted_apply_is_converged_by_the_next() {
     assert_eq!(rig.health("api"), "healthy");
     rig.berth("plan", &[]).code(0);
 }
+
+#[test]
+fn dns_tty_stdin_pid_and_security_options_reach_the_engine() {
+    let Some(rig) = Rig::new("bt-runopts") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      dns = ["10.0.0.2"],
+      dns_search = ["example.internal"],
+      dns_opt = ["ndots:2"],
+      tty = true,
+      stdin_open = true,
+      pid = "host",
+      security_opt = ["no-new-privileges:true"],
+    },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    let seen = docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}} {{.Config.Tty}} {{.Config.OpenStdin}} {{.HostConfig.PidMode}}",
+        "bt-runopts-app-1",
+    ]);
+    assert_eq!(
+        seen.trim(),
+        r#"["10.0.0.2"] ["example.internal"] ["ndots:2"] true true host"#
+    );
+    // The engine adds `label=disable` of its own beside a host PID namespace.
+    let security = docker(&[
+        "inspect",
+        "--format",
+        "{{json .HostConfig.SecurityOpt}}",
+        "bt-runopts-app-1",
+    ]);
+    assert!(
+        security.contains(r#""no-new-privileges:true""#),
+        "{security}"
+    );
+    // The container reads them: its resolver searches the domain with the option, and
+    // sees the host's processes (PID 1 is the host's init, not `sleep`).
+    let resolv = rig.exec("app", &["cat", "/etc/resolv.conf"]);
+    assert!(resolv.contains("search example.internal"), "{resolv}");
+    assert!(resolv.contains("ndots:2"), "{resolv}");
+    let first = rig.exec("app", &["cat", "/proc/1/comm"]);
+    assert_ne!(first.trim(), "sleep", "pid: host not in effect");
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove, 2 unchanged");
+}
+
+/// A GPU reservation reaches the engine as a device request: on a host with the NVIDIA
+/// runtime the container runs with it; elsewhere the engine itself refuses to start it
+/// for want of the driver, and apply says so and removes what it created.
+#[test]
+fn a_gpu_reservation_reaches_the_engine_as_a_device_request() {
+    let Some(rig) = Rig::new("bt-gpu") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & { command = ["sleep", "100000"], gpus.count = 1 },"#,
+        "",
+    );
+    let applied = rig.berth("apply", &[]);
+    if applied.code == 0 {
+        let requests = docker(&[
+            "inspect",
+            "--format",
+            "{{json .HostConfig.DeviceRequests}}",
+            "bt-gpu-app-1",
+        ]);
+        assert!(
+            requests.contains(r#""Driver":"nvidia","Count":1"#)
+                && requests.contains(r#"[["gpu"]]"#),
+            "{requests}"
+        );
+    } else {
+        applied.stderr_contains(
+            r#"could not select device driver "nvidia" with capabilities: [[gpu]]"#,
+        );
+        assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    }
+}

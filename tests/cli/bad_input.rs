@@ -72,6 +72,14 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    dns_not_a_list,
+    dns_search_not_a_list,
+    dns_opt_not_a_list,
+    tty_not_a_bool,
+    stdin_open_not_a_bool,
+    pid_not_host,
+    security_opt_not_a_list,
+    gpus_count_zero,
     syntax_error,
     misspelt_field,
     misspelt_multiline_field,

@@ -96,6 +96,11 @@ const VALUES: &[&str] = &[
     "\"10 gigs\"",
     "\"30s\"",
     "\"1x\"",
+    "\"host\"",
+    "[\"10.0.0.2\"]",
+    "[\"no-new-privileges:true\", \"seccomp=unconfined\", \"label=disable\"]",
+    "[\"seccomp=/etc/profile.json\"]",
+    "[\"ndots:2\"]",
 ];
 
 const FIELDS: &[&str] = &[
@@ -119,6 +124,13 @@ const FIELDS: &[&str] = &[
     "metrics",
     "kubernetes",
     "user",
+    "dns",
+    "dns_search",
+    "dns_opt",
+    "tty",
+    "stdin_open",
+    "pid",
+    "security_opt",
     "imgae",
 ];
 

@@ -474,3 +474,132 @@ fn prometheus_scrapes_every_pod_and_host_agents_run_on_every_node() {
     }
     assert!(n_checked >= 9, "only {n_checked} scrape jobs checked");
 }
+
+/// dns, tty, stdin_open, pid and security_opt in every backend's files, each accepted by
+/// its real checker (Compose, the Quadlet checks, kubernetes-validate, kustomize): the pod
+/// gets what a securityContext can say, and the manifest names what it cannot.
+#[test]
+fn runtime_options_reach_every_backend() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &crate::support::podman_profile())
+        .file(
+            "modules/stacks/opts.ncl",
+            r#"fun profile => {
+  services.agent = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    dns = ["10.0.0.2"],
+    dns_search = ["example.internal"],
+    dns_opt = ["ndots:2", "rotate"],
+    tty = true,
+    stdin_open = true,
+    pid = "host",
+    security_opt = ["no-new-privileges:true", "seccomp=unconfined", "apparmor=unconfined", "label=type:spc_t", "label=disable"],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "opts", "--profile", "podman"])
+        .run();
+    out.code(0)
+        .stderr_contains("warning: k8s: modules/stacks/opts.ncl:5:11: services.agent.dns: pods resolve through the cluster DNS")
+        .stderr_contains("services.agent.security_opt[4]: `label=disable` has no securityContext field");
+    let built = out.root.join("out/opts/podman");
+    crate::support::validate_artifacts(&built);
+    let manifest = std::fs::read_to_string(built.join("k8s/agent.yaml")).expect("manifest");
+    let docs = documents(&manifest);
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["hostPID"], true, "{pod}");
+    assert_eq!(
+        pod["dnsConfig"],
+        serde_json::json!({
+            "searches": ["example.internal"],
+            "options": [{ "name": "ndots", "value": "2" }, { "name": "rotate" }],
+        })
+    );
+    let container = &pod["containers"][0];
+    assert_eq!(container["tty"], true);
+    assert_eq!(container["stdin"], true);
+    assert_eq!(
+        container["securityContext"],
+        serde_json::json!({
+            "allowPrivilegeEscalation": false,
+            "seccompProfile": { "type": "Unconfined" },
+            "appArmorProfile": { "type": "Unconfined" },
+            "seLinuxOptions": { "type": "spc_t" },
+        })
+    );
+    assert!(
+        manifest.contains("# Not carried by Kubernetes: services.agent.dns:"),
+        "{manifest}"
+    );
+    let unit = std::fs::read_to_string(built.join("quadlet/opts-agent.container")).expect("unit");
+    for line in [
+        "DNS=10.0.0.2",
+        "DNSSearch=example.internal",
+        "DNSOption=ndots:2",
+        "PodmanArgs=--tty --interactive --pid=host --security-opt=no-new-privileges:true --security-opt=seccomp=unconfined --security-opt=apparmor=unconfined --security-opt=label=type:spc_t --security-opt=label=disable",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "no {line:?} in:\n{unit}");
+    }
+}
+
+/// A GPU reservation: Compose's device request, podman's CDI devices, Kubernetes'
+/// nvidia.com/gpu limit, each accepted by its checker; what a backend cannot ask for is named.
+#[test]
+fn gpu_reservations_reach_every_backend() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &crate::support::podman_profile())
+        .file(
+            "modules/stacks/gpu.ncl",
+            r#"let ollama = import "services/ollama.ncl" in
+fun profile => ollama { gpus = true } & {
+  services.all = { image = "busybox:1", command = ["sleep", "1000"], gpus = {} },
+  services.picked = { image = "busybox:1", command = ["sleep", "1000"], gpus.device_ids = ["1", "GPU-3a"] },
+}
+"#,
+        )
+        .args(["build", "--stack", "gpu", "--profile", "podman"])
+        .run();
+    out.code(0)
+        .stderr_contains("services.all.gpus.count: Kubernetes requests a number of GPUs")
+        .stderr_contains("services.picked.gpus.device_ids: the device plugin picks the GPUs");
+    assert!(
+        !out.stderr.contains("services.ollama.gpus"),
+        "a count of 1 is carried everywhere:\n{}",
+        out.stderr
+    );
+    let built = out.root.join("out/gpu/podman");
+    crate::support::validate_artifacts(&built);
+    let compose = std::fs::read_to_string(built.join("compose.yaml")).expect("compose");
+    let compose: serde_json::Value = serde_saphyr::from_str(&compose).expect("yaml");
+    assert_eq!(
+        compose["services"]["ollama"]["deploy"]["resources"]["reservations"]["devices"],
+        serde_json::json!([{ "driver": "nvidia", "count": 1, "capabilities": ["gpu"] }])
+    );
+    assert_eq!(
+        compose["services"]["picked"]["deploy"]["resources"]["reservations"]["devices"],
+        serde_json::json!([{ "driver": "nvidia", "device_ids": ["1", "GPU-3a"], "capabilities": ["gpu"] }])
+    );
+    let limits = |service: &str| {
+        let docs = documents(
+            &std::fs::read_to_string(built.join(format!("k8s/{service}.yaml"))).expect("manifest"),
+        );
+        docs.iter()
+            .find(|doc| doc["kind"] == "Deployment" || doc["kind"] == "StatefulSet")
+            .expect("workload")["spec"]["template"]["spec"]["containers"][0]["resources"]
+            .clone()
+    };
+    assert_eq!(limits("ollama")["limits"]["nvidia.com/gpu"], "1");
+    assert_eq!(limits("picked")["limits"]["nvidia.com/gpu"], "2");
+    assert!(limits("all").get("limits").is_none());
+    let unit = |service: &str| {
+        std::fs::read_to_string(built.join(format!("quadlet/gpu-{service}.container")))
+            .expect("unit")
+    };
+    assert!(unit("ollama").contains("\nAddDevice=nvidia.com/gpu=0\n"));
+    assert!(unit("all").contains("\nAddDevice=nvidia.com/gpu=all\n"));
+    assert!(
+        unit("picked").contains("\nAddDevice=nvidia.com/gpu=1\nAddDevice=nvidia.com/gpu=GPU-3a\n")
+    );
+}

@@ -4,9 +4,10 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::{
-    Capabilities, ConfigMapEnvSource, Container, ContainerPort, EmptyDirVolumeSource,
-    EnvFromSource, ExecAction, HTTPGetAction, HostAlias, KeyToPath, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SecretVolumeSource, SecurityContext,
+    AppArmorProfile, Capabilities, ConfigMapEnvSource, Container, ContainerPort,
+    EmptyDirVolumeSource, EnvFromSource, ExecAction, HTTPGetAction, HostAlias, KeyToPath,
+    PodDNSConfig, PodDNSConfigOption, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SELinuxOptions, SeccompProfile, SecretVolumeSource, SecurityContext,
     Volume as KVolume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
@@ -18,7 +19,8 @@ use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
-    ByteSize, Command, Duration, HealthTest, Healthcheck, Port, Service, Stack, Text,
+    ByteSize, Command, Duration, GpuCount, Gpus, HealthTest, Healthcheck, Pid, Port,
+    SecurityOption, Service, Stack, Text,
 };
 
 /// The pod template, and what its storage needs besides (claims, config maps).
@@ -77,6 +79,10 @@ pub(super) fn pod_template(
             .as_ref()
             .map(|d| i64::from(seconds(d))),
         host_aliases: host_aliases(service),
+        // One service is one pod, so the pod's DNS settings are the container's. Its
+        // `dns` servers are reported (fidelity): the cluster DNS stays first.
+        dns_config: dns_config(service),
+        host_pid: service.pid.map(|Pid::Host| true),
         // Compose gives a container no `<SERVICE>_PORT`-style variables; Kubernetes' service
         // links would, and images that read their prefix as configuration (Neo4j's
         // `NEO4J_*`) refuse to start on them.
@@ -224,8 +230,35 @@ pub(super) fn main_container(
         liveness_probe: probes.map(|probes| probes.liveness),
         volume_mounts: (!mounts.is_empty()).then_some(mounts),
         security_context: container_security(service),
+        tty: service.tty.then_some(true),
+        stdin: service.stdin_open.then_some(true),
         ..Container::default()
     }
+}
+
+fn dns_config(service: &Service) -> Option<PodDNSConfig> {
+    if service.dns_search.is_empty() && service.dns_opt.is_empty() {
+        return None;
+    }
+    let options = service
+        .dns_opt
+        .iter()
+        .map(|option| {
+            let (name, value) = match option.split_once(':') {
+                Some((name, value)) => (name, Some(value.to_string())),
+                None => (option.as_str(), None),
+            };
+            PodDNSConfigOption {
+                name: Some(name.to_string()),
+                value,
+            }
+        })
+        .collect::<Vec<_>>();
+    Some(PodDNSConfig {
+        nameservers: None,
+        options: (!options.is_empty()).then_some(options),
+        searches: (!service.dns_search.is_empty()).then(|| service.dns_search.clone()),
+    })
 }
 
 pub(super) fn container_security(service: &Service) -> Option<SecurityContext> {
@@ -235,14 +268,61 @@ pub(super) fn container_security(service: &Service) -> Option<SecurityContext> {
             drop: (!service.cap_drop.is_empty()).then(|| service.cap_drop.clone()),
         });
     let non_root = service.kubernetes.run_as_non_root;
-    let context = SecurityContext {
+    let mut context = SecurityContext {
         privileged: service.privileged.filter(|p| *p),
         read_only_root_filesystem: service.read_only.filter(|r| *r),
         allow_privilege_escalation: non_root.then_some(false),
         capabilities,
         ..SecurityContext::default()
     };
+    for option in &service.security_opt {
+        security_option(&mut context, SecurityOption::parse(option));
+    }
     (context != SecurityContext::default()).then_some(context)
+}
+
+/// The `security_opt` entries a securityContext has a field for; the others are reported
+/// (`fidelity::k8s_security_option`).
+fn security_option(context: &mut SecurityContext, option: SecurityOption<'_>) {
+    match option {
+        SecurityOption::NoNewPrivileges(true) => context.allow_privilege_escalation = Some(false),
+        SecurityOption::Seccomp("unconfined") => {
+            context.seccomp_profile = Some(SeccompProfile {
+                type_: "Unconfined".to_string(),
+                localhost_profile: None,
+            });
+        }
+        SecurityOption::AppArmor(profile) => {
+            context.app_armor_profile = Some(match profile {
+                "unconfined" => AppArmorProfile {
+                    type_: "Unconfined".to_string(),
+                    localhost_profile: None,
+                },
+                name => AppArmorProfile {
+                    type_: "Localhost".to_string(),
+                    localhost_profile: Some(name.to_string()),
+                },
+            });
+        }
+        SecurityOption::Label(label) => {
+            let options = context
+                .se_linux_options
+                .get_or_insert_with(SELinuxOptions::default);
+            match label.split_once(':') {
+                Some(("user", value)) => options.user = Some(value.to_string()),
+                Some(("role", value)) => options.role = Some(value.to_string()),
+                Some(("type", value)) => options.type_ = Some(value.to_string()),
+                Some(("level", value)) => options.level = Some(value.to_string()),
+                _ => {}
+            }
+            if context.se_linux_options == Some(SELinuxOptions::default()) {
+                context.se_linux_options = None;
+            }
+        }
+        SecurityOption::NoNewPrivileges(false)
+        | SecurityOption::Seccomp(_)
+        | SecurityOption::Other => {}
+    }
 }
 
 pub(super) fn numeric_user(user: Option<&str>) -> (Option<i64>, Option<i64>) {
@@ -292,10 +372,17 @@ pub(super) fn resources(service: &Service) -> Option<ResourceRequirements> {
         }
         (!map.is_empty()).then_some(map)
     };
-    let limits = set(
+    let mut limits = set(
         service.resources.limits.cpus,
         &service.resources.limits.memory,
     );
+    // Extended resources are asked for in limits alone (the request follows); what
+    // cannot be asked (all GPUs, another vendor) is reported by `fidelity`.
+    if let Some(n_gpus) = service.gpus.as_ref().and_then(gpu_count) {
+        limits
+            .get_or_insert_with(BTreeMap::new)
+            .insert("nvidia.com/gpu".to_string(), Quantity(n_gpus.to_string()));
+    }
     let requests = set(
         service.resources.reservations.cpus,
         &service.resources.reservations.memory,
@@ -305,6 +392,17 @@ pub(super) fn resources(service: &Service) -> Option<ResourceRequirements> {
         requests,
         ..ResourceRequirements::default()
     })
+}
+
+fn gpu_count(gpus: &Gpus) -> Option<usize> {
+    if gpus.driver != "nvidia" {
+        return None;
+    }
+    match gpus.count {
+        _ if gpus.by_id() => Some(gpus.device_ids.len()),
+        GpuCount::Count(n) => usize::try_from(n).ok(),
+        GpuCount::All => None,
+    }
 }
 
 pub(super) fn millicores(cpus: f64) -> String {
