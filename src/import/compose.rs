@@ -30,7 +30,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "device_cgroup_rules",
     "domainname",
     "external_links",
-    "gpus",
     "group_add",
     "ipc",
     "isolation",
@@ -399,6 +398,16 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "deploy" => self.deploy(value, &path, &mut out, &mut replicas),
+                // Compose's short form of a GPU reservation: `all`, or devices whose
+                // capabilities are GPUs.
+                "gpus" if value.scalar_text().as_deref() == Some("all") => {
+                    out.push("gpus", Expr::Record(Vec::new()));
+                }
+                "gpus" => {
+                    if let Some(gpus) = self.gpus(value, &path, true) {
+                        out.push("gpus", gpus);
+                    }
+                }
                 "mem_limit" | "mem_reservation" | "cpus" => {
                     if let Some(resource) = self.legacy_resource(&key.name, value, &path) {
                         legacy.push(resource);
@@ -1358,7 +1367,7 @@ impl<'a> Translator<'a> {
                                     }
                                 }
                                 "devices" if set.name == "reservations" => {
-                                    if let Some(gpus) = self.gpus(amount, &resource_at) {
+                                    if let Some(gpus) = self.gpus(amount, &resource_at, false) {
                                         out.push("gpus", gpus);
                                     }
                                 }
@@ -1385,9 +1394,9 @@ impl<'a> Translator<'a> {
         }
     }
 
-    /// A device reservation of GPUs (`capabilities: [gpu]`) as berth's `gpus`; any other
-    /// device, or several, is a loss.
-    fn gpus(&mut self, node: &Node, path: &str) -> Option<Expr> {
+    /// A device reservation of GPUs (`capabilities: [gpu]`, implied under the `gpus` key)
+    /// as berth's `gpus`; any other device, or several, is a loss.
+    fn gpus(&mut self, node: &Node, path: &str, implied: bool) -> Option<Expr> {
         let items: &[Node] = match &node.value {
             Value::Seq(items) => items,
             _ => &[],
@@ -1407,7 +1416,7 @@ impl<'a> Translator<'a> {
             .get("capabilities")
             .map(|node| self.fixed_list(node, path))
             .unwrap_or_default();
-        if capabilities != ["gpu"] {
+        if capabilities != ["gpu"] && !(implied && capabilities.is_empty()) {
             self.lose(
                 device.line,
                 path,

@@ -1193,3 +1193,46 @@ fn legacy_resources_and_runtime_keys_round_trip() {
         "in.yml:4: services.web.pid: `pid: service:db`: berth's `pid` holds \"host\" only",
     );
 }
+
+/// Compose's two spellings of a GPU reservation become `gpus`; a device that is not a GPU
+/// is listed, not kept.
+#[test]
+fn gpu_reservations_in_either_spelling_become_gpus() {
+    let compose = "services:\n  all:\n    image: x\n    gpus: all\n  two:\n    image: x\n    gpus:\n      - driver: nvidia\n        count: 2\n  tpu:\n    image: x\n    deploy:\n      resources:\n        reservations:\n          devices:\n            - driver: tpu\n              capabilities: [tpu]\n";
+    let (out, dir) = import_text(compose, &["--allow-lossy", "--name", "gpu"]);
+    out.code(0).stderr_contains(
+        "in.yml:16: services.tpu.deploy.resources.reservations.devices: only `capabilities: [gpu]` devices",
+    );
+    let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
+    assert_eq!(lossy, 1, "{}", out.stderr);
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "gpu".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let ours = compose_json(
+        &root.join("out/gpu/none/compose.yaml"),
+        &root,
+        "gpu",
+        "*",
+        &BTreeMap::new(),
+    )
+    .expect("compose reads berth's file");
+    let devices = |service: &str| {
+        ours["services"][service]["deploy"]["resources"]["reservations"]["devices"].clone()
+    };
+    assert_eq!(
+        devices("all"),
+        serde_json::json!([{ "driver": "nvidia", "count": -1, "capabilities": ["gpu"] }])
+    );
+    assert_eq!(
+        devices("two"),
+        serde_json::json!([{ "driver": "nvidia", "count": 2, "capabilities": ["gpu"] }])
+    );
+}
