@@ -142,6 +142,31 @@ impl Selection {
     }
 }
 
+/// Whether and where results are reused (see `cache`).
+#[derive(Debug, Clone, Args)]
+struct CacheArgs {
+    /// Build cache folder. Default: $BERTH_CACHE_DIR, else $XDG_CACHE_HOME/berth, else
+    /// ~/.cache/berth.
+    #[arg(long, value_name = "DIR", conflicts_with = "no_cache")]
+    cache_dir: Option<PathBuf>,
+    /// Evaluate every stack: reuse no cached result and store none.
+    #[arg(long)]
+    no_cache: bool,
+}
+
+impl CacheArgs {
+    fn open(&self, project: &Project) -> Option<crate::cache::Cache> {
+        if self.no_cache {
+            return None;
+        }
+        let dir = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(crate::cache::Cache::default_dir);
+        Some(crate::cache::Cache::open(&dir, project))
+    }
+}
+
 /// What a command ended with, short of an error.
 pub enum Outcome {
     Done,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::Error;
+use crate::cache::{Cache, Entry};
 use crate::error::StrictError;
 use crate::eval::{self, EVAL_STACK_SIZE};
 use crate::model::Stack;
@@ -112,6 +113,45 @@ pub fn compile_one(
     Ok((model, built))
 }
 
+/// [`compile_one`], or the result kept in `cache` for the same inputs: the same
+/// artifacts and warnings, and a strict profile still refuses them.
+///
+/// # Errors
+/// As [`compile_one`].
+pub fn compile_cached(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    cache: Option<&Cache>,
+) -> Result<Built, Error> {
+    let Some((cache, key)) = cache.and_then(|c| Some((c, c.key(project, stack, profile)?))) else {
+        return compile_one(project, stack, profile).map(|(_, built)| built);
+    };
+    let built_from = |entry: Entry| Built {
+        stack: stack.name.clone(),
+        profile: profile.name().to_string(),
+        artifacts: entry.artifacts,
+        warnings: entry.warnings,
+    };
+    if let Some(entry) = cache.get(&key) {
+        let strict = entry.strict;
+        let built = built_from(entry);
+        if strict {
+            built.refuse_warnings()?;
+        }
+        tracing::debug!("{}/{}: reused from the cache", built.stack, built.profile);
+        return Ok(built);
+    }
+    let (model, built) = compile_one(project, stack, profile)?;
+    let entry = Entry {
+        artifacts: built.artifacts.clone(),
+        warnings: built.warnings.clone(),
+        strict: model.profile.strict,
+    };
+    cache.put(&key, &entry);
+    Ok(built)
+}
+
 /// Compiles every stack with every profile, on up to `jobs` threads.
 ///
 /// # Errors
@@ -121,6 +161,20 @@ pub fn compile_all(
     stacks: &[StackRef],
     profiles: &[ProfileRef],
     jobs: usize,
+) -> Result<Vec<Built>, Error> {
+    compile_all_cached(project, stacks, profiles, jobs, None)
+}
+
+/// [`compile_all`], reusing and filling `cache` (see [`compile_cached`]).
+///
+/// # Errors
+/// As [`compile_all`].
+pub fn compile_all_cached(
+    project: &Project,
+    stacks: &[StackRef],
+    profiles: &[ProfileRef],
+    jobs: usize,
+    cache: Option<&Cache>,
 ) -> Result<Vec<Built>, Error> {
     let targets: Vec<(&StackRef, &ProfileRef)> = stacks
         .iter()
@@ -134,7 +188,7 @@ pub fn compile_all(
         for _ in 0..n_workers {
             let worker = || {
                 while let Some((index, (stack, profile))) = next(&queue) {
-                    let result = compile_one(project, stack, profile).map(|(_, built)| built);
+                    let result = compile_cached(project, stack, profile, cache);
                     lock(&results).push((index, result));
                 }
             };
@@ -154,9 +208,7 @@ pub fn compile_all(
         return on_eval_thread(|| {
             targets
                 .iter()
-                .map(|(stack, profile)| {
-                    compile_one(project, stack, profile).map(|(_, built)| built)
-                })
+                .map(|(stack, profile)| compile_cached(project, stack, profile, cache))
                 .collect()
         });
     }

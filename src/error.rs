@@ -182,7 +182,7 @@ impl fmt::Display for Location {
 }
 
 /// One problem with a field of the model.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Diagnostic {
     /// Where the offending value was written, when berth could trace it.
     pub location: Option<Location>,

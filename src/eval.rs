@@ -5,6 +5,7 @@
 //! running out of stack ends that child, not berth.
 
 mod child;
+mod closure;
 mod explain;
 mod inputs;
 mod positions;
@@ -19,6 +20,7 @@ use nickel_lang_core::{
 };
 
 pub use child::{answer, evaluate_in_children};
+pub use closure::{Reads, digest as inputs_digest};
 pub use positions::Positions;
 
 use crate::error::EvalError;
@@ -65,15 +67,24 @@ pub fn evaluate_here(
     stack: &StackRef,
     profile: &ProfileRef,
 ) -> Result<Evaluated, EvalError> {
+    evaluate_in_process(project, stack, profile, true)
+}
+
+/// [`evaluate_here`]; `check_nesting` false when every project module's nesting was
+/// checked already (by the parent of an evaluation process).
+fn evaluate_in_process(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    check_nesting: bool,
+) -> Result<Evaluated, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
         report: explain::without_addresses(&relative_paths(project, &report)),
     };
-    inputs::check(project, stack, profile).map_err(&fail)?;
-    // A string source resolves its imports against its virtual path, so give it one inside
-    // the project (a relative name would resolve against the process's working directory).
-    let main_path = project.root().join("__berth_main__.ncl");
+    inputs::check(project, stack, profile, check_nesting).map_err(&fail)?;
+    let main_path = main_path(project);
     let mut program: Program<CacheImpl> = ProgramBuilder::new()
         .add_source_string(main_source(stack, profile), main_path)
         .add_import_paths(project.import_paths())
@@ -95,6 +106,30 @@ pub fn evaluate_here(
     // `to_value` keeps integers as integers (deserializing through serde_json::Value would not).
     let value = serde_json::to_value(&value).map_err(|e| fail(e.to_string()))?;
     Ok(Evaluated { value, positions })
+}
+
+/// Whether every module of the project nests shallowly enough to be evaluated, checked
+/// once per run: a result reused from the cache must not hide the error a build would
+/// report, and evaluation processes need not check again (when not, they check and
+/// report it as before).
+pub fn modules_nest_shallowly(project: &Project) -> bool {
+    static CHECKED: std::sync::OnceLock<(std::path::PathBuf, bool)> = std::sync::OnceLock::new();
+    let (root, passed) = CHECKED.get_or_init(|| {
+        let passed = inputs::check_nesting(project).is_ok();
+        (project.root().to_path_buf(), passed)
+    });
+    if root == project.root() {
+        *passed
+    } else {
+        inputs::check_nesting(project).is_ok()
+    }
+}
+
+/// The path of the expression berth evaluates: inside the project, as a string source
+/// resolves its imports against its virtual path (a relative name would resolve against
+/// the process's working directory).
+fn main_path(project: &Project) -> std::path::PathBuf {
+    project.root().join("__berth_main__.ncl")
 }
 
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.

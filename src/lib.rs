@@ -7,6 +7,7 @@
 //! - [`model`]: deserialize into typed [`model::Stack`], then [`model::validate`] what contracts cannot see;
 //! - [`render`]: pure functions from the model to artifacts, one file per target;
 //! - [`output`]: write artifacts atomically, compare them with `golden/`;
+//! - [`cache`]: keep each stack × profile result under a digest of everything it read;
 //! - [`compile`]: drive the stages for stacks × profiles in parallel;
 //! - [`apply`]: converge a Docker engine to a compiled stack (plan, apply, rollback, down);
 //! - [`cli`]: the thin command line over all of it.
@@ -15,6 +16,7 @@
 //! located types and sits at the bottom of the import graph.
 
 pub mod apply;
+pub mod cache;
 pub mod cli;
 pub mod compile;
 pub mod env_file;

@@ -31,10 +31,10 @@ pub fn replace_dir(
 ) -> Result<(), OutputError> {
     let claimed = owned::claim(dest, project_root, tree, None)?;
     let marker = owned::marker(tree.keys());
-    if claimed.exists {
-        if let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, None)? {
-            return apply_plan(dest, &plan);
-        }
+    if claimed.exists
+        && let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, None)?
+    {
+        return apply_plan(dest, &plan);
     }
     let mut marked = tree.clone();
     marked.insert(PathBuf::from(MARKER), marker);
@@ -63,11 +63,11 @@ pub fn replace_subdirs(
         .filter(|path| !subdirs.iter().any(|subdir| path.starts_with(subdir)));
     let listed: std::collections::BTreeSet<&PathBuf> = kept.chain(tree.keys()).collect();
     let marker = owned::marker(listed.into_iter());
-    if claimed.exists {
-        let scope = Some(subdirs);
-        if let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, scope)? {
-            return apply_plan(dest, &plan);
-        }
+    let scope = Some(subdirs);
+    if claimed.exists
+        && let Some(plan) = update::plan(dest, &claimed.existing, tree, &marker, scope)?
+    {
+        return apply_plan(dest, &plan);
     }
     let staged = stage(dest, tree)?;
     for subdir in subdirs {

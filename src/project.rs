@@ -81,6 +81,15 @@ impl Project {
         Ok(Project { root, library })
     }
 
+    /// The project at `root` with its library at `library`, as a parent berth process
+    /// opened them (the child that evaluates for it checks and writes nothing again).
+    pub fn opened(root: &Path, library: &Path) -> Project {
+        Project {
+            root: root.to_path_buf(),
+            library: library.to_path_buf(),
+        }
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -20,7 +20,7 @@ use std::path::PathBuf;
 use crate::model::Stack;
 
 /// One generated file, with its path relative to `out/<stack>/<profile>/`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Artifact {
     pub path: PathBuf,
     pub contents: String,

@@ -2,9 +2,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{Outcome, Selection, jobs};
+use super::{CacheArgs, Outcome, Selection, jobs};
 use crate::Error;
-use crate::compile::{Built, compile_all, tree};
+use crate::compile::{Built, compile_all_cached, tree};
 use crate::output;
 use crate::project::Project;
 
@@ -16,6 +16,8 @@ use crate::project::Project;
 pub struct Build {
     #[command(flatten)]
     selection: Selection,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Output folder: new, empty, or one berth wrote (it lists its files in .berth-output).
     #[arg(long, default_value = "out", value_name = "DIR")]
     out: PathBuf,
@@ -36,7 +38,8 @@ enum Format {
 impl Build {
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let (stacks, profiles) = self.selection.resolve(project)?;
-        let builds = compile_all(project, &stacks, &profiles, jobs())?;
+        let cache = self.cache.open(project);
+        let builds = compile_all_cached(project, &stacks, &profiles, jobs(), cache.as_ref())?;
         if self.strict {
             for built in &builds {
                 built.refuse_warnings()?;

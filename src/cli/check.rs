@@ -2,9 +2,9 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{Outcome, Selection, jobs};
+use super::{CacheArgs, Outcome, Selection, jobs};
 use crate::Error;
-use crate::compile::{compile_all, tree};
+use crate::compile::{compile_all_cached, tree};
 use crate::output::{self, golden};
 use crate::project::Project;
 
@@ -15,6 +15,8 @@ use crate::project::Project;
 pub struct Check {
     #[command(flatten)]
     selection: Selection,
+    #[command(flatten)]
+    cache: CacheArgs,
     /// Golden folder, relative to the project root unless absolute.
     #[arg(long, default_value = "golden", value_name = "DIR")]
     golden: PathBuf,
@@ -32,7 +34,8 @@ enum Format {
 impl Check {
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let (stacks, profiles) = self.selection.resolve(project)?;
-        let builds = compile_all(project, &stacks, &profiles, jobs())?;
+        let cache = self.cache.open(project);
+        let builds = compile_all_cached(project, &stacks, &profiles, jobs(), cache.as_ref())?;
         let fresh = tree(&builds);
         let golden_dir = project.root().join(&self.golden);
         let mut blessed = output::read_tree(&golden_dir)?;

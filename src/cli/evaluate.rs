@@ -21,11 +21,21 @@ pub struct Evaluate {
     profile: Option<String>,
     #[arg(long, value_name = "FILE", requires = "profile")]
     profile_path: Option<PathBuf>,
+    /// The library folder the parent materialised (the child then neither checks
+    /// berth.toml nor the library again).
+    #[arg(long, value_name = "DIR")]
+    library: Option<PathBuf>,
+    /// The parent checked the nesting of every project module already.
+    #[arg(long)]
+    modules_checked: bool,
 }
 
 impl Evaluate {
     pub fn run(self, root: &Path) -> Result<Outcome, Error> {
-        let project = Project::open(root)?;
+        let project = match &self.library {
+            Some(library) => Project::opened(root, library),
+            None => Project::open(root)?,
+        };
         let stack = StackRef {
             name: self.stack,
             path: self.stack_path,
@@ -34,7 +44,8 @@ impl Evaluate {
             (Some(name), Some(path)) => ProfileRef::File { name, path },
             _ => ProfileRef::None,
         };
-        let answer = on_eval_thread(|| Ok(eval::answer(&project, &stack, &profile)))?;
+        let checked = self.modules_checked;
+        let answer = on_eval_thread(|| Ok(eval::answer(&project, &stack, &profile, checked)))?;
         // A parent that went away has no use for the answer.
         let _ = std::io::stdout().write_all(answer.as_bytes());
         Ok(Outcome::Done)

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
-use super::{EvalError, Evaluated, evaluate_here};
+use super::{EvalError, Evaluated, evaluate_in_process};
 use crate::project::{ProfileRef, Project, StackRef};
 
 /// What the child writes on its stdout: the evaluated stack, or berth's report of why not.
@@ -26,8 +26,15 @@ pub fn evaluate_in_children(executable: PathBuf) {
 
 /// The child's side: evaluates in this process and returns the answer as JSON. Must run
 /// on a thread with [`super::EVAL_STACK_SIZE`] of stack (writing the JSON recurses too).
-pub fn answer(project: &Project, stack: &StackRef, profile: &ProfileRef) -> String {
-    let answer: Answer = evaluate_here(project, stack, profile).map_err(|e| e.report);
+/// `modules_checked`: the parent checked the nesting of every project module already.
+pub fn answer(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    modules_checked: bool,
+) -> String {
+    let answer: Answer =
+        evaluate_in_process(project, stack, profile, !modules_checked).map_err(|e| e.report);
     serde_json::to_string(&answer).unwrap_or_else(|e| {
         let answer: Answer = Err(format!(
             "the evaluated stack cannot be written as JSON: {e}"
@@ -66,6 +73,12 @@ pub(super) fn evaluate(
     }
     command
         .arg("__evaluate")
+        .arg("--library")
+        .arg(project.library());
+    if super::modules_nest_shallowly(project) {
+        command.arg("--modules-checked");
+    }
+    command
         .arg("--stack")
         .arg(&stack.name)
         .arg("--stack-path")
@@ -77,6 +90,10 @@ pub(super) fn evaluate(
             .arg("--profile-path")
             .arg(path);
     }
+    // The child allocates on its one evaluation thread; glibc gives a thread its own
+    // arena, grown an mprotect call at a time (some 14,000 for the bundled build), where
+    // the main arena grows with a few brk calls.
+    command.env("MALLOC_ARENA_MAX", "1");
     let output = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

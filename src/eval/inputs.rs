@@ -12,11 +12,29 @@ use crate::project::{ProfileRef, Project, StackRef};
 ///
 /// # Errors
 /// berth's report: `file[:line:col]: cause`, with a hint where one helps.
-pub fn check(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Result<(), String> {
+/// `nesting`: whether to check the nesting of every project module (not when it was
+/// checked already for this run).
+pub fn check(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    nesting: bool,
+) -> Result<(), String> {
     read_module(project, &stack.path)?;
     if let ProfileRef::File { path, .. } = profile {
         read_module(project, path)?;
     }
+    if nesting {
+        check_nesting(project)?;
+    }
+    Ok(())
+}
+
+/// Checks the nesting of every module of the project.
+///
+/// # Errors
+/// As [`check`].
+pub fn check_nesting(project: &Project) -> Result<(), String> {
     for file in project_modules(project) {
         // A file berth cannot read is reported if and when something imports it.
         if let Ok(source) = std::fs::read_to_string(&file) {

@@ -13,7 +13,9 @@ use crate::error::Diagnostic;
 use crate::model::{Command, GpuCount, SecurityOption, Service, Stack, Text};
 
 /// A target that renders services.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
 pub enum Backend {
     Compose,
     Quadlet,
@@ -65,7 +67,7 @@ impl Row {
 }
 
 /// A field a backend cannot carry, as one stack sets it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Warning {
     pub backend: Backend,
     pub diagnostic: Diagnostic,

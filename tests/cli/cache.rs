@@ -1,0 +1,193 @@
+//! The build cache: a cached build gives the same bytes and the same warnings as an
+//! uncached one over every bundled configuration; an edit anywhere in the import closure
+//! (a module's import, a file added where an import would now resolve) is seen; a damaged
+//! entry is ignored and rebuilt; two builds at once share one cache.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Berth, REPO, read_tree, run_in_env};
+
+const WEB: &str = "fun profile => { services.web.image = \"nginx:1.27-alpine\" }\n";
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|arg| (*arg).to_string()).collect()
+}
+
+/// Runs berth in `root` with its caches in `cache`.
+fn berth(root: &Path, cache: &Path, list: &[&str]) -> crate::support::Output {
+    let cache = cache.to_string_lossy();
+    run_in_env(root, &args(list), &[("BERTH_CACHE_DIR", &cache)])
+}
+
+/// The cache entries below `cache`.
+fn entries(cache: &Path) -> Vec<PathBuf> {
+    walkdir::WalkDir::new(cache.join("builds"))
+        .sort_by_file_name()
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|entry| entry.file_type().is_file())
+        .map(walkdir::DirEntry::into_path)
+        .collect()
+}
+
+fn n_reused(stderr: &str) -> usize {
+    stderr.matches("reused from the cache").count()
+}
+
+#[test]
+fn a_cached_build_is_byte_identical_for_every_bundled_configuration() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (plain, dir) = Berth::bundled()
+        .args(["build", "--no-cache", "--out", "plain"])
+        .run();
+    plain.code(0);
+    let root = dir.path();
+    assert!(entries(cache.path()).is_empty());
+    let filled = berth(root, cache.path(), &["build", "--out", "filled"]);
+    filled.code(0);
+    assert_eq!(entries(cache.path()).len(), 15, "5 stacks × 3 profiles");
+    let reused = berth(root, cache.path(), &["build", "--out", "reused"]);
+    reused.code(0);
+    let plain_tree = read_tree(&root.join("plain"));
+    assert_eq!(read_tree(&root.join("filled")), plain_tree);
+    assert_eq!(read_tree(&root.join("reused")), plain_tree);
+    // Warnings are part of the result: a cached build prints the same ones.
+    assert!(plain.stderr.contains("warning: "), "{}", plain.stderr);
+    assert_eq!(reused.stderr, plain.stderr);
+    let verbose = berth(root, cache.path(), &["-vv", "build", "--out", "reused"]);
+    verbose.code(0);
+    assert_eq!(n_reused(&verbose.stderr), 15, "{}", verbose.stderr);
+    let golden = Path::new(REPO).join("golden");
+    let golden = golden.to_string_lossy();
+    berth(root, cache.path(), &["-vv", "check", "--golden", &golden])
+        .code(0)
+        .stdout_contains("check: clean");
+}
+
+#[test]
+fn an_edit_anywhere_in_the_import_closure_is_seen() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    // The stack imports a service module, which imports tag.ncl: found in schemas/ after
+    // looking in the module's own folder, modules/services/.
+    let (first, dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/web.ncl",
+            "fun profile => import \"services/mine.ncl\"\n",
+        )
+        .file(
+            "modules/services/mine.ncl",
+            "let tag = import \"tag.ncl\" in { services.web.image = \"nginx:%{tag}\" }\n",
+        )
+        .file("schemas/tag.ncl", "\"1.27-alpine\"\n")
+        .args(["--version"])
+        .run();
+    first.code(0);
+    let root = dir.path();
+    let build = ["-vv", "build", "--profile", "dev", "--out", "out"];
+    let image = || {
+        let compose =
+            std::fs::read_to_string(root.join("out/web/dev/compose.yaml")).expect("compose.yaml");
+        let line = compose.lines().find(|line| line.contains("image:"));
+        line.expect("an image line").trim().to_string()
+    };
+    let expect = |tag: &str, reused: usize| {
+        let out = berth(root, cache.path(), &build);
+        out.code(0);
+        assert_eq!(n_reused(&out.stderr), reused, "{}", out.stderr);
+        assert_eq!(image(), format!("image: nginx:{tag}"));
+    };
+    expect("1.27-alpine", 0);
+    expect("1.27-alpine", 1);
+    std::fs::write(root.join("schemas/tag.ncl"), "\"1.28-alpine\"\n").expect("edit");
+    expect("1.28-alpine", 0);
+    // Now the import resolves to a file beside the importing module.
+    std::fs::write(root.join("modules/services/tag.ncl"), "\"1.29-alpine\"\n").expect("add");
+    expect("1.29-alpine", 0);
+    expect("1.29-alpine", 1);
+    std::fs::remove_file(root.join("modules/services/tag.ncl")).expect("remove");
+    // The state of before is a key seen before: its entry is reused.
+    expect("1.28-alpine", 1);
+}
+
+#[test]
+fn a_damaged_entry_is_ignored_and_rebuilt() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (first, dir) = Berth::schemas_only()
+        .file("modules/stacks/web.ncl", WEB)
+        .args(["--version"])
+        .run();
+    first.code(0);
+    let root = dir.path();
+    let build = ["-vv", "build", "--profile", "dev", "--out", "out"];
+    berth(root, cache.path(), &build).code(0);
+    let expected = read_tree(&root.join("out"));
+    let [entry] = entries(cache.path()).try_into().expect("one entry");
+    let whole = std::fs::read_to_string(&entry).expect("entry");
+    let truncated = &whole[..whole.len() / 2];
+    let altered = whole.replace("nginx:1.27-alpine", "nginx:6.66-alpine");
+    assert_ne!(altered, whole);
+    for damaged in [truncated, &altered, ""] {
+        std::fs::write(&entry, damaged).expect("damage the entry");
+        let out = berth(root, cache.path(), &build);
+        out.code(0)
+            .stderr_contains("a damaged cache entry, rebuilt");
+        assert_eq!(n_reused(&out.stderr), 0, "{}", out.stderr);
+        assert_eq!(read_tree(&root.join("out")), expected);
+        assert_eq!(std::fs::read_to_string(&entry).expect("entry"), whole);
+    }
+    // --no-cache reads and writes no entry.
+    std::fs::remove_dir_all(cache.path().join("builds")).expect("empty the cache");
+    let out = berth(root, cache.path(), &["build", "--no-cache", "--out", "out"]);
+    out.code(0);
+    assert!(entries(cache.path()).is_empty());
+    let other = tempfile::tempdir().expect("another cache");
+    let other_dir = other.path().to_string_lossy();
+    let out = berth(
+        root,
+        cache.path(),
+        &["build", "--cache-dir", &other_dir, "--out", "out"],
+    );
+    out.code(0);
+    assert!(entries(cache.path()).is_empty());
+    assert_eq!(
+        entries(other.path()).len(),
+        3,
+        "--cache-dir holds the entries"
+    );
+}
+
+#[test]
+fn two_builds_at_once_share_one_cache() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let mut project = Berth::schemas_only();
+    for name in ["a", "b", "c"] {
+        project = project.file(&format!("modules/stacks/{name}.ncl"), WEB);
+    }
+    let (plain, dir) = project
+        .args(["build", "--no-cache", "--out", "plain"])
+        .run();
+    plain.code(0);
+    let root = dir.path();
+    let cache_dir = cache.path();
+    let outputs = std::thread::scope(|scope| {
+        let builds: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|out| scope.spawn(move || berth(root, cache_dir, &["build", "--out", out])))
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| build.join().expect("build thread"))
+            .collect::<Vec<_>>()
+    });
+    for out in &outputs {
+        out.code(0);
+    }
+    let expected = read_tree(&root.join("plain"));
+    assert_eq!(read_tree(&root.join("one")), expected);
+    assert_eq!(read_tree(&root.join("two")), expected);
+    assert_eq!(entries(cache.path()).len(), 9);
+    let again = berth(root, cache.path(), &["-vv", "build", "--out", "three"]);
+    again.code(0);
+    assert_eq!(n_reused(&again.stderr), 9, "{}", again.stderr);
+    assert_eq!(read_tree(&root.join("three")), expected);
+}
