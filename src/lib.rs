@@ -17,9 +17,11 @@
 pub mod apply;
 pub mod cli;
 pub mod compile;
+pub mod doc;
 pub mod env_file;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod import;
 pub mod init;
 pub mod library;
@@ -49,6 +51,8 @@ pub enum Error {
     Import(#[from] import::ImportFailure),
     #[error(transparent)]
     Init(#[from] init::InitError),
+    #[error(transparent)]
+    Explain(#[from] explain::ExplainError),
 }
 
 impl Error {

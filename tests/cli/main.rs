@@ -16,6 +16,8 @@ mod build;
 mod check;
 mod crashes;
 mod deployable;
+mod doc;
+mod explain;
 mod fidelity;
 mod fuzz;
 mod hostile;
