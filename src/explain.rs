@@ -166,6 +166,11 @@ pub fn explain(layers: &Layers, path: &FieldPath, ctx: &Context) -> Result<Expla
     })
 }
 
+/// Whether the built stack holds `path`.
+pub fn is_set(layers: &Layers, path: &FieldPath) -> bool {
+    find(&layers.merged, path.segments()).is_some()
+}
+
 /// Every leaf path of the built stack (arrays count as leaves), for `--all`.
 pub fn leaf_paths(layers: &Layers) -> Vec<FieldPath> {
     let mut out = Vec::new();

@@ -40,7 +40,7 @@ impl Doc {
         }
         // Parameters with a contract default document it there; a missing sentence is
         // reported, not refused, so that a project's own modules need not follow suit.
-        for field in doc::undocumented(&modules) {
+        for field in doc::without_doc(&modules) {
             tracing::warn!("{field}: a parameter without a doc string");
         }
         let options = doc::options(&schema, &modules);

@@ -67,8 +67,19 @@ impl Explain {
             let evaluated = eval::evaluate(project, &stack, &profile)?;
             let model = Stack::from_evaluated(&evaluated)?;
             let env_template = render::env::env_template(&model).contents;
-            let layers = eval::layers(project, &stack, &profile)?;
-            let schema = eval::schema_records(project)?;
+            let layers = eval::layers(project, &stack, &profile, &evaluated.value)?;
+            let paths = if all {
+                explain::leaf_paths(&layers)
+            } else {
+                paths
+            };
+            // The schema is read only for a field the built stack lacks (its documented
+            // default, or the field meant): it costs as much as the layers.
+            let schema = if paths.iter().all(|path| explain::is_set(&layers, path)) {
+                Vec::new()
+            } else {
+                eval::schema_records(project)?
+            };
             let ctx = Context {
                 stack: &stack.name,
                 profile: profile.name(),

@@ -33,7 +33,8 @@ pub struct Layers {
     pub settings: Node,
     /// The stack's file name, its `name` unless it sets one.
     pub stem: String,
-    /// What `finalize` gives: the merge of all of the above, checked against `Stack`.
+    /// What `finalize` gives: the merge of all of the above, checked against `Stack`
+    /// (the value [`super::evaluate`] returned; places are the layers').
     pub merged: Node,
 }
 
@@ -79,8 +80,8 @@ impl Priority {
     }
 }
 
-/// Evaluates the layers of `stack` with `profile` (`layers` and `finalize` in
-/// `schemas/berth.ncl`), in this process. Call it after [`super::evaluate`] succeeded
+/// Evaluates the layers of `stack` with `profile` (`layers` in `schemas/berth.ncl`,
+/// which `finalize` merges), in this process; `merged` is [`super::evaluate`]'s value. Call it after [`super::evaluate`] succeeded
 /// for the same pair, which reports a broken stack the way `build` does and keeps a value
 /// nested too deep out of this process. Must run on a thread with
 /// [`super::EVAL_STACK_SIZE`] of stack.
@@ -91,6 +92,7 @@ pub fn layers(
     project: &Project,
     stack: &StackRef,
     profile: &ProfileRef,
+    merged: &serde_json::Value,
 ) -> Result<Layers, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
@@ -113,13 +115,9 @@ pub fn layers(
         project,
     };
     let top = reader.node(&value, MergePriority::Neutral, None);
-    let mut parts = match top.value {
-        NodeValue::Record(parts) => parts,
+    let mut layers = match top.value {
+        NodeValue::Record(layers) => layers,
         NodeValue::Value(_) => BTreeMap::new(),
-    };
-    let mut layers = match parts.remove("layers").map(|node| node.value) {
-        Some(NodeValue::Record(layers)) => layers,
-        _ => BTreeMap::new(),
     };
     let mut take = |name: &str| {
         layers.remove(name).ok_or_else(|| {
@@ -138,22 +136,38 @@ pub fn layers(
         service_defaults: take("service_defaults")?,
         settings: take("settings")?,
         stem,
-        merged: parts
-            .remove("merged")
-            .ok_or_else(|| fail("no merged stack".to_string()))?,
+        merged: Node::from_json(merged),
     })
 }
 
-/// `{ layers = berth.layers …, merged = berth.finalize … }` for the stack and profile.
+impl Node {
+    /// A value without places or priorities (a record is walked into).
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        let value = match value {
+            serde_json::Value::Object(fields) => NodeValue::Record(
+                fields
+                    .iter()
+                    .map(|(key, child)| (key.clone(), Node::from_json(child)))
+                    .collect(),
+            ),
+            other => NodeValue::Value(other.clone()),
+        };
+        Node {
+            priority: Priority::Plain,
+            location: None,
+            field_location: None,
+            value,
+        }
+    }
+}
+
+/// `berth.layers …` for the stack and profile.
 fn layers_source(stack: &StackRef, profile: &ProfileRef) -> String {
-    let args = format!(
-        "\"{}\" (import \"{}\") {}",
+    format!(
+        "let berth = import \"berth.ncl\" in\nberth.layers \"{}\" (import \"{}\") {}\n",
         nickel_string(&stack.name),
         nickel_string(&stack.path.to_string_lossy()),
         profile_expr(profile),
-    );
-    format!(
-        "let berth = import \"berth.ncl\" in\n{{ layers = berth.layers {args}, merged = berth.finalize {args} }}\n"
     )
 }
 
