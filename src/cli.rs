@@ -26,8 +26,10 @@ mod build;
 mod check;
 mod completions;
 mod deploy;
+mod doc;
 mod down;
 mod evaluate;
+mod explain;
 mod generations;
 mod import;
 mod init;
@@ -74,7 +76,9 @@ const EXAMPLES: &str = "Examples:
   berth rollback --stack ape --profile dev
   berth import docker-compose.yml --name shop
   berth init shop                      start a project in ./shop
-  berth list --modules                 which modules come from berth's library";
+  berth list --modules                 which modules come from berth's library
+  berth explain --stack ape --profile prod-lite services.api.replicas
+                                       why a field has its value";
 
 #[derive(Debug, Subcommand)]
 enum Command {
@@ -86,6 +90,10 @@ enum Command {
     Bless(bless::Bless),
     /// List stacks, profiles, and the services of each stack.
     List(list::List),
+    /// Show a field's final value and every definition that took part, with its priority.
+    Explain(explain::Explain),
+    /// Generate the options reference from the contracts' doc strings.
+    Doc(doc::Doc),
     /// Show what apply would change on the Docker engine; exit 1 if anything.
     Plan(plan::Plan),
     /// Converge the Docker engine to a stack, health-gated, with rollback on failure.
@@ -223,6 +231,8 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         Command::Check(command) => command.run(&project),
         Command::Bless(command) => command.run(&project),
         Command::List(command) => command.run(&project),
+        Command::Explain(command) => command.run(&project),
+        Command::Doc(command) => command.run(&project),
         Command::Plan(command) => command.run(&project),
         Command::Apply(command) => command.run(&project, cli.quiet),
         Command::Generations(_)

@@ -9,7 +9,9 @@ mod closure;
 mod explain;
 mod inputs;
 mod positions;
+mod query;
 mod scan;
+mod schema;
 mod typo;
 
 use nickel_lang_core::{
@@ -22,6 +24,8 @@ use nickel_lang_core::{
 pub use child::{answer, evaluate_in_children};
 pub use closure::{Reads, digest as inputs_digest};
 pub use positions::Positions;
+pub use query::{Layers, Node, NodeValue, Priority, layers};
+pub use schema::{SCHEMA_FILES, SchemaField, SchemaRecord, module_params, schema_records};
 
 use crate::error::EvalError;
 use crate::project::{ProfileRef, Project, StackRef};
@@ -134,18 +138,22 @@ fn main_path(project: &Project) -> std::path::PathBuf {
 
 /// The expression berth evaluates: `finalize` applied to the stack module and the profile.
 fn main_source(stack: &StackRef, profile: &ProfileRef) -> String {
-    let profile_expr = match profile {
-        ProfileRef::File { path, .. } => {
-            format!("(import \"{}\")", nickel_string(&path.to_string_lossy()))
-        }
-        ProfileRef::None => "berth.no_profile".to_string(),
-    };
     format!(
         "let berth = import \"berth.ncl\" in\nberth.finalize \"{}\" (import \"{}\") {}\n",
         nickel_string(&stack.name),
         nickel_string(&stack.path.to_string_lossy()),
-        profile_expr,
+        profile_expr(profile),
     )
+}
+
+/// The profile as a Nickel expression (`berth` bound to the library).
+fn profile_expr(profile: &ProfileRef) -> String {
+    match profile {
+        ProfileRef::File { path, .. } => {
+            format!("(import \"{}\")", nickel_string(&path.to_string_lossy()))
+        }
+        ProfileRef::None => "berth.no_profile".to_string(),
+    }
 }
 
 /// Escapes text for a Nickel double-quoted string (which interpolates `%{`).

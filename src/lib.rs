@@ -19,9 +19,11 @@ pub mod apply;
 pub mod cache;
 pub mod cli;
 pub mod compile;
+pub mod doc;
 pub mod env_file;
 pub mod error;
 pub mod eval;
+pub mod explain;
 pub mod import;
 pub mod init;
 pub mod library;
@@ -51,6 +53,8 @@ pub enum Error {
     Import(#[from] import::ImportFailure),
     #[error(transparent)]
     Init(#[from] init::InitError),
+    #[error(transparent)]
+    Explain(#[from] explain::ExplainError),
 }
 
 impl Error {

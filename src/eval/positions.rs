@@ -113,7 +113,7 @@ impl Walker<'_> {
 }
 
 /// A user-file location for `pos`; `None` for the stdlib and generated sources.
-fn user_location(files: &Files, project: &Project, pos: TermPos) -> Option<Location> {
+pub(super) fn user_location(files: &Files, project: &Project, pos: TermPos) -> Option<Location> {
     let span = pos.into_opt()?;
     if files.is_stdlib(span.src_id) {
         return None;

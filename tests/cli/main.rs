@@ -18,6 +18,8 @@ mod check;
 mod crashes;
 mod dashboards;
 mod deployable;
+mod doc;
+mod explain;
 mod fidelity;
 mod fuzz;
 mod hostile;

@@ -1,0 +1,220 @@
+//! The layers `finalize` merges, evaluated apart, each as a tree that keeps what the merge
+//! decides by (every field's priority) and where each value was written: what
+//! `berth explain` reads. Nothing Nickel-typed leaves; the reading is `crate::explain`'s.
+
+use std::collections::BTreeMap;
+
+use nickel_lang_core::{
+    error::report::{ColorOpt, report_as_str},
+    eval::cache::CacheImpl,
+    eval::value::{NickelValue, ValueContentRef},
+    files::Files,
+    position::PosTable,
+    program::{Program, ProgramBuilder},
+    term::MergePriority,
+};
+use serde::Serialize;
+
+use super::{explain, nickel_string, positions::user_location, profile_expr, relative_paths};
+use crate::error::{EvalError, Location};
+use crate::project::{ProfileRef, Project, StackRef};
+
+/// One stack × profile, apart and together.
+#[derive(Debug, Clone, Serialize)]
+pub struct Layers {
+    /// `module profile` without `overrides`: service modules and the stack itself.
+    pub stack: Node,
+    /// The stack's `overrides."<profile>"` (an empty record when it has none).
+    pub overrides: Node,
+    /// The profile's `service_defaults`, merged into every service.
+    pub service_defaults: Node,
+    /// The profile without `service_defaults`, after the `Profile` contract (whose
+    /// `| default` values it then holds): the stack's `profile`.
+    pub settings: Node,
+    /// The stack's file name, its `name` unless it sets one.
+    pub stem: String,
+    /// What `finalize` gives: the merge of all of the above, checked against `Stack`
+    /// (the value [`super::evaluate`] returned; places are the layers').
+    pub merged: Node,
+}
+
+/// A field's value in one layer, with its merge priority and place.
+#[derive(Debug, Clone, Serialize)]
+pub struct Node {
+    pub priority: Priority,
+    /// Where the value was written (the field's name when the value has no place).
+    pub location: Option<Location>,
+    /// Where the field's name was written (`image | default = p.image` in a service
+    /// module, whose value a stack passed as a parameter).
+    pub field_location: Option<Location>,
+    pub value: NodeValue,
+}
+
+/// A record is walked into; anything else (arrays too: they never merge) is a value.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeValue {
+    Record(BTreeMap<String, Node>),
+    Value(serde_json::Value),
+}
+
+/// A field's merge priority, as written: `| default`, none, `| priority N`, `| force`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Priority {
+    Default,
+    Plain,
+    Number(f64),
+    Force,
+}
+
+impl Priority {
+    /// Nickel's order: default < plain = `priority 0` < higher numbers < force.
+    pub fn rank(&self) -> (u8, f64) {
+        match self {
+            Priority::Default => (0, 0.0),
+            Priority::Plain => (1, 0.0),
+            Priority::Number(n) => (1, *n),
+            Priority::Force => (2, 0.0),
+        }
+    }
+}
+
+/// Evaluates the layers of `stack` with `profile` (`layers` in `schemas/berth.ncl`,
+/// which `finalize` merges), in this process; `merged` is [`super::evaluate`]'s value. Call it after [`super::evaluate`] succeeded
+/// for the same pair, which reports a broken stack the way `build` does and keeps a value
+/// nested too deep out of this process. Must run on a thread with
+/// [`super::EVAL_STACK_SIZE`] of stack.
+///
+/// # Errors
+/// Nickel's report, should the layers not evaluate.
+pub fn layers(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    merged: &serde_json::Value,
+) -> Result<Layers, EvalError> {
+    let fail = |report: String| EvalError {
+        stack: stack.name.clone(),
+        profile: profile.name().to_string(),
+        report: explain::without_addresses(&relative_paths(project, &report)),
+    };
+    let main_path = project.root().join("__berth_main__.ncl");
+    let mut program: Program<CacheImpl> = ProgramBuilder::new()
+        .add_source_string(layers_source(stack, profile), main_path)
+        .add_import_paths(project.import_paths())
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let value = program
+        .eval_full_for_export()
+        .map_err(|e| fail(report_as_str(&mut program.files(), e, ColorOpt::Never)))?;
+    let files = program.files();
+    let reader = Reader {
+        table: program.pos_table(),
+        files: &files,
+        project,
+    };
+    let top = reader.node(&value, MergePriority::Neutral, None);
+    let mut layers = match top.value {
+        NodeValue::Record(layers) => layers,
+        NodeValue::Value(_) => BTreeMap::new(),
+    };
+    let mut take = |name: &str| {
+        layers.remove(name).ok_or_else(|| {
+            fail(format!(
+                "berth.ncl's `layers` gave no `{name}` (a project's own schemas/berth.ncl must keep it)"
+            ))
+        })
+    };
+    let stem = match take("name")?.value {
+        NodeValue::Value(serde_json::Value::String(stem)) => stem,
+        _ => stack.name.clone(),
+    };
+    Ok(Layers {
+        stack: take("stack")?,
+        overrides: take("overrides")?,
+        service_defaults: take("service_defaults")?,
+        settings: take("settings")?,
+        stem,
+        merged: Node::from_json(merged),
+    })
+}
+
+impl Node {
+    /// A value without places or priorities (a record is walked into).
+    pub fn from_json(value: &serde_json::Value) -> Node {
+        let value = match value {
+            serde_json::Value::Object(fields) => NodeValue::Record(
+                fields
+                    .iter()
+                    .map(|(key, child)| (key.clone(), Node::from_json(child)))
+                    .collect(),
+            ),
+            other => NodeValue::Value(other.clone()),
+        };
+        Node {
+            priority: Priority::Plain,
+            location: None,
+            field_location: None,
+            value,
+        }
+    }
+}
+
+/// `berth.layers …` for the stack and profile.
+fn layers_source(stack: &StackRef, profile: &ProfileRef) -> String {
+    format!(
+        "let berth = import \"berth.ncl\" in\nberth.layers \"{}\" (import \"{}\") {}\n",
+        nickel_string(&stack.name),
+        nickel_string(&stack.path.to_string_lossy()),
+        profile_expr(profile),
+    )
+}
+
+struct Reader<'a> {
+    table: &'a PosTable,
+    files: &'a Files,
+    project: &'a Project,
+}
+
+impl Reader<'_> {
+    fn node(
+        &self,
+        value: &NickelValue,
+        priority: MergePriority,
+        field_place: Option<Location>,
+    ) -> Node {
+        let location = user_location(self.files, self.project, value.pos(self.table))
+            .or_else(|| field_place.clone());
+        let value = match value.content_ref() {
+            ValueContentRef::Record(record) => {
+                let mut fields = BTreeMap::new();
+                for (ident, field) in record.into_opt().iter().flat_map(|r| &r.fields) {
+                    let Some(child) = &field.value else { continue };
+                    let place = user_location(self.files, self.project, ident.pos);
+                    let node = self.node(child, field.metadata.priority().clone(), place);
+                    fields.insert(ident.label().to_string(), node);
+                }
+                NodeValue::Record(fields)
+            }
+            // Export-validated already by `evaluate`; a value that does not convert is shown
+            // as null rather than failing the explanation of every other field.
+            _ => NodeValue::Value(serde_json::to_value(value).unwrap_or_default()),
+        };
+        Node {
+            priority: priority_of(&priority),
+            location,
+            field_location: field_place,
+            value,
+        }
+    }
+}
+
+fn priority_of(priority: &MergePriority) -> Priority {
+    match priority {
+        MergePriority::Bottom => Priority::Default,
+        MergePriority::Neutral => Priority::Plain,
+        MergePriority::Top => Priority::Force,
+        MergePriority::Numeral(n) => Priority::Number(n.to_string().parse().unwrap_or(0.0)),
+    }
+}
