@@ -6,9 +6,11 @@
 //! (the desired state, pure) → [`mod@plan`] (desired against observed, pure) → [`mod@converge`]
 //! (carries the plan out through [`engine`]) → [`state`] (generations, lock, files).
 
+pub mod backup;
 pub mod converge;
 pub mod engine;
 pub mod plan;
+pub mod secrets;
 pub mod spec;
 pub mod state;
 pub mod values;
@@ -22,9 +24,10 @@ use crate::Error;
 use crate::compile::{compile_one, on_eval_thread};
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
-use converge::{Failure, Progress, Stopped, converge};
+use converge::{Failure, Interrupt, Progress, Stopped, converge};
 use engine::{Engine, Observer};
 use plan::{Options, Plan};
+use secrets::{DigestKey, Identity};
 use spec::{Desired, Places};
 use state::{Generation, StateDir, artifacts_hash};
 use values::Values;
@@ -39,6 +42,8 @@ pub enum ApplyError {
     },
     #[error("{}: {message}", path.display())]
     EnvFile { path: PathBuf, message: String },
+    #[error("{0}")]
+    Secrets(String),
     #[error(
         "{action}: {message}\nhint: is the Docker engine running, and may this user reach its socket (DOCKER_HOST)?"
     )]
@@ -49,10 +54,14 @@ pub enum ApplyError {
         context: PathBuf,
         message: String,
     },
+    #[error(
+        "the backup of `{service}` before apply changes it failed: {message}\nnothing was changed\nhint: fix the backup command, or pass --no-backup to apply without one"
+    )]
+    Backup { service: String, message: String },
     #[error("{}", preflight_problems(problems))]
     Preflight { problems: Vec<String> },
     #[error(
-        "stack `{stack}` is being applied by another berth ({holder}); lock: {}",
+        "stack `{stack}` is being applied by another berth ({holder}); lock: {}\nhint: if that berth is gone (a machine that died holding a lock on shared storage), pass --break-lock",
         path.display()
     )]
     Locked {
@@ -80,6 +89,11 @@ pub enum ApplyError {
     State {
         path: PathBuf,
         source: std::io::Error,
+    },
+    #[error("{}", interrupted(rolled_back_to, rollback_error.as_deref()))]
+    Interrupted {
+        rolled_back_to: Option<u32>,
+        rollback_error: Option<String>,
     },
     #[error("{}", failed(failure, rolled_back_to, rollback_error.as_deref()))]
     Failed {
@@ -109,6 +123,19 @@ fn missing_variables(env_file: Option<&Path>, names: &[String]) -> String {
         "no value for {}; nothing was changed\nhint: set them in {file} or in the environment; .env.template describes each",
         names.join(", ")
     )
+}
+
+fn interrupted(rolled_back_to: &Option<u32>, rollback_error: Option<&str>) -> String {
+    let text = "apply interrupted: the container operation in flight was finished and nothing new was started; ";
+    match (rolled_back_to, rollback_error) {
+        (_, Some(error)) => format!("{text}rolling back failed: {error}"),
+        (Some(n), None) => {
+            format!("{text}rolled back to generation {n}, the host runs what it ran before")
+        }
+        (None, None) => format!(
+            "{text}no earlier generation: removed the containers this apply created (volumes kept)"
+        ),
+    }
 }
 
 fn failed(failure: &Failure, rolled_back_to: &Option<u32>, rollback_error: Option<&str>) -> String {
@@ -142,9 +169,14 @@ pub struct Target<'a> {
     pub profile: ProfileRef,
     /// Variable values; missing is fine when the environment has them all.
     pub env_file: Option<PathBuf>,
+    /// The age identity that opens `secrets/<profile>.env.age` (else
+    /// `$BERTH_AGE_IDENTITY`).
+    pub identity: Option<PathBuf>,
     pub state: StateDir,
     /// Folder relative build contexts and non-generated bind sources start from.
     pub build_root: PathBuf,
+    /// Where backups before a risky change go, instead of the profile's backup root.
+    pub backup_root: Option<PathBuf>,
 }
 
 /// The model compiled and placed on this host.
@@ -154,8 +186,97 @@ struct Prepared {
     desired: Desired,
     /// Generated folders services mount: (store path, path relative to the artifacts).
     files: Vec<(PathBuf, String)>,
-    /// Secret files: (path, value).
-    secrets: Vec<(PathBuf, String)>,
+    secrets: SecretSource,
+}
+
+/// Where secret values come from on this run (the process environment, the env file, the
+/// profile's encrypted secrets file), and the key their digests are made with.
+pub struct SecretSource {
+    env_file: Option<PathBuf>,
+    file: BTreeMap<String, String>,
+    vault: BTreeMap<String, String>,
+    key: DigestKey,
+}
+
+impl SecretSource {
+    /// Opens `secrets/<profile>.env.age` under `root` if there is one. `create_key`: make
+    /// this user's digest key when there is none (apply), or use a throw-away one (plan).
+    ///
+    /// # Errors
+    /// An unreadable env file, a secrets file that cannot be opened.
+    pub fn open(
+        root: &Path,
+        profile: &str,
+        env_file: Option<&Path>,
+        identity: Option<&Path>,
+        create_key: bool,
+    ) -> Result<SecretSource, ApplyError> {
+        let identity = Identity::load(identity)?;
+        let vault = secrets::read_vault(&secrets::vault_path(root, profile), identity.as_ref())?;
+        let file = match env_file {
+            Some(path) if path.exists() => {
+                read_env_file(path).map_err(|message| ApplyError::EnvFile {
+                    path: path.to_path_buf(),
+                    message,
+                })?
+            }
+            _ => BTreeMap::new(),
+        };
+        Ok(SecretSource {
+            env_file: env_file.map(Path::to_path_buf),
+            file,
+            vault,
+            key: DigestKey::load(identity.as_ref(), create_key)?,
+        })
+    }
+
+    fn lookup(&self, name: &str) -> Option<String> {
+        std::env::var(name)
+            .ok()
+            .or_else(|| self.file.get(name).cloned())
+            .or_else(|| self.vault.get(name).cloned())
+    }
+
+    /// The values of the secrets `desired` uses, `known` first, then this source's, with
+    /// each digest brought up to date. Returns the names whose digest changed.
+    fn values_for(
+        &self,
+        desired: &mut Desired,
+        known: Option<&Values>,
+    ) -> Result<(Values, Vec<String>), ApplyError> {
+        let mut values = BTreeMap::new();
+        let mut missing = Vec::new();
+        let mut changed = Vec::new();
+        for service in desired.services.values_mut() {
+            for (name, digest) in &mut service.container.secrets {
+                let value = known
+                    .and_then(|k| k.secret(name).map(str::to_string))
+                    .or_else(|| self.lookup(name));
+                let Some(value) = value else {
+                    if !missing.contains(name) {
+                        missing.push(name.clone());
+                    }
+                    continue;
+                };
+                let now = self.key.digest(name, &value);
+                if *digest != now {
+                    *digest = now;
+                    if !changed.contains(name) {
+                        changed.push(name.clone());
+                    }
+                }
+                values.insert(name.clone(), value);
+            }
+        }
+        if !missing.is_empty() {
+            return Err(ApplyError::MissingVariables {
+                env_file: self.env_file.clone(),
+                names: missing,
+            });
+        }
+        changed.sort();
+        Ok((Values::of_secrets(values), changed))
+    }
 }
 
 /// An env file's variables, read as Compose reads them.
@@ -184,14 +305,22 @@ fn env_file_problems(
     problems
 }
 
-fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
+fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
     let (model, built) =
         on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
     let problems = spec::unsupported(&model);
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
     }
-    let values = Values::resolve(&model, target.env_file.as_deref(), |name| {
+    let source = SecretSource::open(
+        target.project.root(),
+        &model.profile.name,
+        target.env_file.as_deref(),
+        target.identity.as_deref(),
+        // Only a stack with secrets needs this user's digest key.
+        create_key && model.variables.values().any(|v| v.secret),
+    )?;
+    let values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
         std::env::var(name).ok()
     })?;
     let problems = env_file_problems(&model, &values, &target.build_root);
@@ -200,7 +329,6 @@ fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
     }
     let artifacts = built.artifacts;
     let files = RefCell::new(Vec::new());
-    let secrets = RefCell::new(Vec::new());
     let bind = |relative: &str| match target.state.files_path(&model.name, &artifacts, relative) {
         Some(stored) => {
             files
@@ -210,26 +338,41 @@ fn prepare(target: &Target<'_>) -> Result<Prepared, Error> {
         }
         None => target.build_root.join(relative),
     };
-    let secret = |_variable: &str, value: &str| {
-        let path = target.state.secret_path(&model.name, value);
-        secrets.borrow_mut().push((path.clone(), value.to_string()));
-        path
+    let digest = |name: &str| {
+        source
+            .key
+            .digest(name, values.secret(name).unwrap_or_default())
     };
     let env_file = |path: &str| read_env_file(&target.build_root.join(path)).unwrap_or_default();
     let places = Places {
         build_root: &target.build_root,
         bind: &bind,
-        secret: &secret,
+        digest: &digest,
         env_file: &env_file,
     };
     let desired = spec::desired(&model, &values, &places);
+    let problems = secret_file_problems(&desired);
+    if !problems.is_empty() {
+        return Err(ApplyError::Preflight { problems }.into());
+    }
     Ok(Prepared {
         desired,
         values,
         files: files.into_inner(),
-        secrets: secrets.into_inner(),
+        secrets: source,
         artifacts,
     })
+}
+
+/// Secret files are copied into the container before it starts, which a read-only root
+/// file system refuses.
+fn secret_file_problems(desired: &Desired) -> Vec<String> {
+    desired
+        .services
+        .iter()
+        .filter(|(_, s)| s.container.read_only == Some(true) && !s.container.secret_files.is_empty())
+        .map(|(name, _)| format!("{name}: apply copies secret files into the container, and its root file system is read-only; pass the secret as an environment value instead"))
+        .collect()
 }
 
 /// What `plan` found.
@@ -244,7 +387,7 @@ pub struct Planned {
 /// # Errors
 /// Compile errors, missing variables, an engine that does not answer.
 pub async fn plan(target: &Target<'_>, options: Options) -> Result<Planned, Error> {
-    let mut prepared = prepare(target)?;
+    let mut prepared = prepare(target, false)?;
     let observer = Observer::connect().await?;
     let mut notes = Vec::new();
     for (name, service) in &mut prepared.desired.services {
@@ -271,6 +414,24 @@ pub async fn plan(target: &Target<'_>, options: Options) -> Result<Planned, Erro
         deployed.as_ref().map(|g| &g.desired),
         options,
     );
+    for step in &plan.containers {
+        let risky = matches!(
+            step.step.change,
+            plan::Change::Recreate(_) | plan::Change::Remove
+        );
+        let has_backup = prepared
+            .desired
+            .services
+            .get(&step.service)
+            .or_else(|| deployed.as_ref()?.desired.services.get(&step.service))
+            .is_some_and(|s| s.backup.is_some());
+        if risky && has_backup && step.replica == 1 && options.backup {
+            notes.push(format!(
+                "{}: apply backs it up first (--no-backup skips that)",
+                step.service
+            ));
+        }
+    }
     Ok(Planned { plan, notes })
 }
 
@@ -279,6 +440,8 @@ pub struct Applied {
     pub plan: Plan,
     /// The generation recorded, `None` when nothing changed.
     pub generation: Option<u32>,
+    /// Backups taken before the change.
+    pub backups: Vec<backup::Taken>,
 }
 
 /// Converges the engine to the stack, after `confirm` accepts the plan.
@@ -294,18 +457,22 @@ pub async fn apply(
     confirm: impl FnOnce(&Plan) -> bool,
     progress: Progress,
 ) -> Result<Option<Applied>, Error> {
-    let mut prepared = prepare(target)?;
+    let mut prepared = prepare(target, true)?;
     let stack = prepared.desired.stack.clone();
     let _lock = target.state.lock(&stack)?;
     let engine = Engine::take_control(Observer::connect().await?);
-    preflight(&engine, &mut prepared.desired, options.build, &progress).await?;
+    preflight(
+        &engine,
+        &mut prepared.desired,
+        &prepared.values,
+        options.build,
+        &progress,
+    )
+    .await?;
     for (path, relative) in &prepared.files {
         target
             .state
             .store_files(path, relative, &prepared.artifacts)?;
-    }
-    for (path, value) in &prepared.secrets {
-        target.state.store_secret(path, value)?;
     }
     let observed = engine.observe(&stack).await?;
     let deployed = last_generation(&target.state, &prepared.desired)?;
@@ -319,23 +486,58 @@ pub async fn apply(
         return Ok(Some(Applied {
             plan,
             generation: None,
+            backups: Vec::new(),
         }));
     }
     if !confirm(&plan) {
         return Ok(None);
     }
-    match converge(&engine, &prepared.desired, &plan, timeout, progress.clone()).await {
+    // From the first change on, SIGINT and SIGTERM roll back instead of ending berth.
+    let interrupt = Interrupt::on_signals(progress.clone()).map_err(|e| ApplyError::Engine {
+        action: "installing the SIGINT and SIGTERM handlers".into(),
+        message: e.to_string(),
+    })?;
+    let backups = if options.backup {
+        backup::before_changes(
+            &engine,
+            &plan,
+            &prepared.desired,
+            deployed.as_ref(),
+            target.backup_root.as_deref(),
+            &progress,
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    target
+        .state
+        .add_backups(&stack, &prepared.desired.profile, &backups)?;
+    match converge(
+        &engine,
+        &prepared.desired,
+        &plan,
+        timeout,
+        progress.clone(),
+        &prepared.values,
+        &interrupt,
+    )
+    .await
+    {
         Ok(()) => {
             let generation = new_generation("apply".into(), &prepared.desired, &prepared.artifacts);
-            let number = target
-                .state
-                .record(generation, &prepared.values, &prepared.artifacts)?;
+            let number =
+                target
+                    .state
+                    .record(generation, &prepared.values.public(), &prepared.artifacts)?;
             Ok(Some(Applied {
                 plan,
                 generation: Some(number),
+                backups,
             }))
         }
         Err(stopped) => {
+            let was_interrupted = matches!(stopped, Stopped::Interrupted);
             let failure = as_failure(stopped);
             progress(format!(
                 "rolling back: {} {}",
@@ -346,6 +548,10 @@ pub async fn apply(
                 &target.state,
                 &prepared.desired,
                 deployed.as_ref(),
+                Secrets {
+                    source: &prepared.secrets,
+                    known: Some(&prepared.values),
+                },
                 timeout,
                 &progress,
             )
@@ -354,6 +560,13 @@ pub async fn apply(
                 Ok(()) => (deployed.as_ref().map(|g| g.number), None),
                 Err(e) => (None, Some(e.to_string())),
             };
+            if was_interrupted {
+                return Err(ApplyError::Interrupted {
+                    rolled_back_to,
+                    rollback_error,
+                }
+                .into());
+            }
             Err(ApplyError::Failed {
                 failure: Box::new(failure),
                 rolled_back_to,
@@ -364,8 +577,17 @@ pub async fn apply(
     }
 }
 
+/// How a rollback went.
+pub struct RolledBack {
+    /// The generation recorded for it.
+    pub number: u32,
+    /// Secrets whose value differs from the one the generation ran with: the host now
+    /// runs their current value.
+    pub changed_secrets: Vec<String>,
+}
+
 /// Re-applies generation `to` (default: the one before the last) and records it as a
-/// new generation. Needs only the state folder, not the modules.
+/// new generation. Needs only the state folder and the secret values, not the modules.
 ///
 /// # Errors
 /// No such generation, its images are gone, or a service fails (then the host is put
@@ -375,9 +597,10 @@ pub async fn rollback(
     stack: &str,
     profile: &str,
     to: Option<u32>,
+    source: &SecretSource,
     timeout: Duration,
     progress: Progress,
-) -> Result<u32, Error> {
+) -> Result<RolledBack, Error> {
     let generations = state.generations(stack, profile)?;
     let nothing = |what: &str| ApplyError::NothingToRollBackTo {
         stack: stack.into(),
@@ -399,32 +622,43 @@ pub async fn rollback(
     };
     let _lock = state.lock(stack)?;
     let engine = Engine::take_control(Observer::connect().await?);
-    if let Err(stopped) = converge_to(&engine, state, &wanted, timeout, &progress).await {
-        let failure = as_failure(stopped);
-        let back = restore(
-            &engine,
-            state,
-            &latest.desired,
-            Some(&latest),
-            timeout,
-            &progress,
-        )
-        .await;
-        return Err(ApplyError::Failed {
-            failure: Box::new(failure),
-            rolled_back_to: back.is_ok().then_some(latest.number),
-            rollback_error: back.err().map(|e| e.to_string()),
+    let secrets = Secrets {
+        source,
+        known: None,
+    };
+    let converged = match converge_to(&engine, state, &wanted, &secrets, timeout, &progress).await {
+        Ok(converged) => converged,
+        Err(stopped) => {
+            let failure = as_failure(stopped);
+            let back = restore(
+                &engine,
+                state,
+                &latest.desired,
+                Some(&latest),
+                secrets,
+                timeout,
+                &progress,
+            )
+            .await;
+            return Err(ApplyError::Failed {
+                failure: Box::new(failure),
+                rolled_back_to: back.is_ok().then_some(latest.number),
+                rollback_error: back.err().map(|e| e.to_string()),
+            }
+            .into());
         }
-        .into());
-    }
+    };
     let values = state.values(stack, profile, wanted.number)?;
     let artifacts = generation_artifacts(state, &wanted)?;
     let generation = new_generation(
         format!("rollback to {}", wanted.number),
-        &wanted.desired,
+        &converged.desired,
         &artifacts,
     );
-    Ok(state.record(generation, &values, &artifacts)?)
+    Ok(RolledBack {
+        number: state.record(generation, &values, &artifacts)?,
+        changed_secrets: converged.changed_secrets,
+    })
 }
 
 /// Stops and removes the stack's containers (with this profile, or all of them) and, once
@@ -466,6 +700,7 @@ pub async fn down(
 async fn preflight(
     engine: &Engine,
     desired: &mut Desired,
+    values: &Values,
     rebuild: bool,
     progress: &Progress,
 ) -> Result<(), Error> {
@@ -480,7 +715,12 @@ async fn preflight(
             let wanted = rebuild || engine.image_id(&reference).await?.is_none();
             if wanted && built.insert((reference.clone(), build.context.clone())) {
                 progress(format!("{name:<16} building {reference}"));
-                if let Err(e) = engine.build(build, &reference).await {
+                // A build argument may be a secret: revealed for the engine only.
+                let mut build = build.clone();
+                for value in build.args.values_mut() {
+                    *value = secrets::reveal(value, &|n| values.secret(n)).unwrap_or_default();
+                }
+                if let Err(e) = engine.build(&build, &reference).await {
                     problems.push(format!("{name}: {e}"));
                     continue;
                 }
@@ -521,6 +761,7 @@ async fn restore(
     state: &StateDir,
     desired: &Desired,
     generation: Option<&Generation>,
+    secrets: Secrets<'_>,
     timeout: Duration,
     progress: &Progress,
 ) -> Result<(), Error> {
@@ -535,8 +776,9 @@ async fn restore(
         }
         return Ok(());
     };
-    converge_to(engine, state, generation, timeout, progress)
+    converge_to(engine, state, generation, &secrets, timeout, progress)
         .await
+        .map(|_| ())
         .map_err(|stopped| {
             let failure = as_failure(stopped);
             Error::from(ApplyError::Engine {
@@ -546,15 +788,42 @@ async fn restore(
         })
 }
 
-/// Converges to a recorded generation: its pinned images, its files and secrets.
+/// Where the secret values a generation needs come from: the values of this apply first
+/// (`known`), then the source.
+#[derive(Clone, Copy)]
+struct Secrets<'a> {
+    source: &'a SecretSource,
+    known: Option<&'a Values>,
+}
+
+/// A generation as it now runs.
+struct Converged {
+    /// Its spec, with the digests of the secret values it now runs with.
+    desired: Desired,
+    changed_secrets: Vec<String>,
+}
+
+/// Converges to a recorded generation: its pinned images, its files, and the current
+/// values of its secrets (which are not kept), saying which of them have changed since.
 async fn converge_to(
     engine: &Engine,
     state: &StateDir,
     generation: &Generation,
+    secrets: &Secrets<'_>,
     timeout: Duration,
     progress: &Progress,
-) -> Result<(), Stopped> {
-    let desired = &generation.desired;
+) -> Result<Converged, Stopped> {
+    let mut desired = generation.desired.clone();
+    let (values, changed_secrets) = secrets
+        .source
+        .values_for(&mut desired, secrets.known)
+        .map_err(Stopped::Engine)?;
+    for name in &changed_secrets {
+        progress(format!(
+            "secret {name} has changed since generation {}: it runs with its current value",
+            generation.number
+        ));
+    }
     let mut problems = Vec::new();
     for (name, service) in &desired.services {
         if let Some(id) = &service.container.image_id
@@ -582,27 +851,35 @@ async fn converge_to(
         prune: true,
         ..Options::default()
     };
-    let plan = plan::plan(desired, &observed, None, options);
-    converge(engine, desired, &plan, timeout, progress.clone()).await
+    let plan = plan::plan(&desired, &observed, None, options);
+    // Getting back to a generation is not to be cut short: it is what an interrupt asks for.
+    let interrupt = Interrupt::never();
+    converge(
+        engine,
+        &desired,
+        &plan,
+        timeout,
+        progress.clone(),
+        &values,
+        &interrupt,
+    )
+    .await?;
+    Ok(Converged {
+        desired,
+        changed_secrets,
+    })
 }
 
-/// Rewrites the secret and generated files a generation's containers mount, should they
-/// have been removed from the state folder since.
+/// Rewrites the generated files a generation's containers mount, should they have been
+/// removed from the state folder since.
 fn restore_files(state: &StateDir, generation: &Generation) -> Result<(), ApplyError> {
     let desired = &generation.desired;
-    let values = state.values(&desired.stack, &desired.profile, generation.number)?;
     let sources: Vec<PathBuf> = desired
         .services
         .values()
         .flat_map(|s| &s.container.mounts)
         .filter_map(|m| m.source.as_ref().map(PathBuf::from))
         .collect();
-    for value in values.0.values() {
-        let path = state.secret_path(&desired.stack, value);
-        if sources.contains(&path) {
-            state.store_secret(&path, value)?;
-        }
-    }
     let files_root = state.root().join(&desired.stack).join("files");
     let mut artifacts = None;
     for source in sources
@@ -667,6 +944,12 @@ fn new_generation(source: String, desired: &Desired, artifacts: &[Artifact]) -> 
 fn as_failure(stopped: Stopped) -> Failure {
     match stopped {
         Stopped::Service(failure) => failure,
+        Stopped::Interrupted => Failure {
+            service: "(all)".into(),
+            container: String::new(),
+            reason: "interrupted (SIGINT or SIGTERM)".into(),
+            log_tail: String::new(),
+        },
         Stopped::Engine(error) => Failure {
             service: "(engine)".into(),
             container: String::new(),

@@ -37,6 +37,7 @@ mod library;
 mod list;
 mod plan;
 mod rollback;
+mod secrets;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -102,6 +103,8 @@ enum Command {
     Generations(generations::Generations),
     /// Return the host to an earlier generation.
     Rollback(rollback::Rollback),
+    /// Manage a profile's encrypted secrets (secrets/<profile>.env.age).
+    Secrets(secrets::Secrets),
     /// Remove what apply created for a stack (volumes are kept).
     Down(down::Down),
     /// Turn a Compose file into a stack module; list what cannot be kept.
@@ -207,12 +210,13 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
     // These read only the state folder and the engine, not the modules.
     match cli.command {
         Command::Generations(command) => return command.run(),
-        Command::Rollback(command) => return command.run(cli.quiet),
+        Command::Rollback(command) => return command.run(&cli.root, cli.quiet),
         Command::Down(command) => return command.run(),
         // Writes into modules/stacks/ by default, but needs no project to read.
         Command::Import(command) => return command.run(&cli.root),
         // These make a project, or need none.
         Command::Init(command) => return command.run(&cli.root),
+        Command::Secrets(command) => return command.run(&cli.root),
         Command::Library(command) => return command.run(&cli.root),
         Command::Completions(command) => return command.run(),
         Command::Man(command) => return command.run(),
@@ -240,6 +244,7 @@ fn execute(cli: Cli) -> Result<Outcome, Error> {
         | Command::Down(_)
         | Command::Import(_)
         | Command::Init(_)
+        | Command::Secrets(_)
         | Command::Library(_)
         | Command::Completions(_)
         | Command::Man(_)

@@ -64,6 +64,8 @@ impl Error {
         match self {
             Error::Import(import::ImportFailure::Lossy { .. })
             | Error::Apply(apply::ApplyError::Failed { .. }) => 1,
+            // As a shell reports a command ended by SIGINT.
+            Error::Apply(apply::ApplyError::Interrupted { .. }) => 130,
             _ => 2,
         }
     }

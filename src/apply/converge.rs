@@ -17,6 +17,7 @@ use super::engine::{
 };
 use super::plan::{Change, ContainerStep, Plan};
 use super::spec::{Desired, ServiceSpec};
+use super::values::Values;
 use crate::model::Condition;
 
 /// What went wrong with one service, with what its container said last.
@@ -28,11 +29,70 @@ pub struct Failure {
     pub log_tail: String,
 }
 
-/// Either the engine refused a request, or a service did not come up.
+/// Either the engine refused a request, or a service did not come up, or the user
+/// interrupted (SIGINT, SIGTERM).
 #[derive(Debug)]
 pub enum Stopped {
     Engine(ApplyError),
     Service(Failure),
+    Interrupted,
+}
+
+/// Whether SIGINT or SIGTERM has arrived. Convergence asks between engine operations, so
+/// the one in flight finishes and no new one starts.
+#[derive(Clone)]
+pub struct Interrupt(watch::Receiver<bool>);
+
+impl Interrupt {
+    /// Never set: for the rollback that follows an interrupt, which must run to its end.
+    pub fn never() -> Interrupt {
+        Interrupt(watch::channel(false).1)
+    }
+
+    /// Set by the first SIGINT or SIGTERM from now on (instead of the process ending).
+    ///
+    /// # Errors
+    /// The signal handlers cannot be installed.
+    pub fn on_signals(progress: Progress) -> std::io::Result<Interrupt> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut interrupt = signal(SignalKind::interrupt())?;
+        let mut terminate = signal(SignalKind::terminate())?;
+        let (sender, receiver) = watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = interrupt.recv() => {}
+                    _ = terminate.recv() => {}
+                }
+                if !sender.send_replace(true) {
+                    progress(
+                        "interrupted: finishing the operation in flight, then rolling back".into(),
+                    );
+                }
+            }
+        });
+        Ok(Interrupt(receiver))
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    fn check(&self) -> Result<(), Stopped> {
+        if self.is_set() {
+            Err(Stopped::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Returns once interrupted; never, when nothing can interrupt any more.
+    async fn wait(&self) {
+        let mut receiver = self.0.clone();
+        if receiver.wait_for(|set| *set).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
 }
 
 /// Receives one line per service event (created, healthy, failed…).
@@ -69,7 +129,10 @@ pub async fn converge(
     plan: &Plan,
     timeout: Duration,
     progress: Progress,
+    secrets: &Values,
+    interrupt: &Interrupt,
 ) -> Result<(), Stopped> {
+    interrupt.check()?;
     let started = Instant::now();
     let stack_labels = BTreeMap::from([
         (LABEL_STACK.to_string(), desired.stack.clone()),
@@ -99,6 +162,7 @@ pub async fn converge(
         .iter()
         .filter(|c| c.step.change == Change::Remove)
     {
+        interrupt.check()?;
         if let Some(id) = &step.existing {
             engine
                 .remove_container(id, 10)
@@ -107,7 +171,17 @@ pub async fn converge(
             progress(format!("{:<16} removed", step.service));
         }
     }
-    let services = run_services(engine, desired, plan, timeout, started, &progress).await;
+    let secrets = Arc::new(secrets.clone());
+    let services = run_services(
+        engine,
+        desired,
+        plan,
+        (timeout, started),
+        &progress,
+        &secrets,
+        interrupt,
+    )
+    .await;
     // Networks go last: a network in use cannot be removed.
     for step in plan.networks.iter().filter(|s| s.change == Change::Remove) {
         engine
@@ -128,9 +202,10 @@ async fn run_services(
     engine: &Engine,
     desired: &Desired,
     plan: &Plan,
-    timeout: Duration,
-    started: Instant,
+    (timeout, started): (Duration, Instant),
     progress: &Progress,
+    secrets: &Arc<Values>,
+    interrupt: &Interrupt,
 ) -> Result<(), Stopped> {
     let mut senders = BTreeMap::new();
     let mut receivers = BTreeMap::new();
@@ -170,6 +245,8 @@ async fn run_services(
             started,
             progress: progress.clone(),
             quiet: false,
+            secrets: secrets.clone(),
+            interrupt: interrupt.clone(),
         };
         tasks.push(tokio::spawn(async move {
             let outcome = task.run(&sender).await;
@@ -193,7 +270,9 @@ async fn run_services(
     }
     // Report the cause, not the dependents that gave up because of it.
     let cause = failures.iter().position(|f| !gave_up(f)).unwrap_or(0);
-    if failures.is_empty() {
+    if interrupt.is_set() && !failures.is_empty() {
+        Err(Stopped::Interrupted)
+    } else if failures.is_empty() {
         Ok(())
     } else {
         Err(failures.swap_remove(cause))
@@ -216,6 +295,8 @@ struct ServiceTask {
     started: Instant,
     progress: Progress,
     quiet: bool,
+    secrets: Arc<Values>,
+    interrupt: Interrupt,
 }
 
 impl ServiceTask {
@@ -227,14 +308,17 @@ impl ServiceTask {
         let mut steps = std::mem::take(&mut self.steps);
         for step in &mut steps {
             if step.step.change == Change::Create {
+                self.interrupt.check()?;
                 step.existing = Some(self.create(&step.step.name, step.replica).await?);
             }
         }
         for (dependency, condition, mut receiver) in std::mem::take(&mut self.dependencies) {
-            let waited = receiver
-                .wait_for(|r| r.meets(condition) || *r == Reached::Failed)
-                .await
-                .map(|r| *r);
+            let waited = tokio::select! {
+                waited = receiver.wait_for(|r| r.meets(condition) || *r == Reached::Failed) => {
+                    waited.map(|r| *r)
+                }
+                () = self.interrupt.wait() => return Err(Stopped::Interrupted),
+            };
             if matches!(waited, Ok(r) if r != Reached::Failed) {
                 continue;
             }
@@ -246,6 +330,7 @@ impl ServiceTask {
         }
         let mut ids = Vec::new();
         for step in steps {
+            self.interrupt.check()?;
             ids.push((step.step.name.clone(), self.carry_out(&step).await?));
         }
         self.settle(&ids, reached).await
@@ -288,7 +373,17 @@ impl ServiceTask {
     }
 
     async fn create(&self, name: &str, replica: u32) -> Result<String, Stopped> {
-        let container = &self.spec.container;
+        // The values go to the engine in the create request and the copied files only.
+        let container = &self
+            .spec
+            .container
+            .revealed(&|secret| self.secrets.secret(secret))
+            .map_err(|secret| {
+                Stopped::Engine(ApplyError::MissingVariables {
+                    env_file: None,
+                    names: vec![secret],
+                })
+            })?;
         // Run the image by name when the name still means the pinned image (readable
         // `docker ps`); by ID when the tag has moved on since (a rollback).
         let current = self
@@ -305,7 +400,8 @@ impl ServiceTask {
             (LABEL_STACK.to_string(), self.stack.clone()),
             (LABEL_PROFILE.to_string(), self.profile.clone()),
             (LABEL_SERVICE.to_string(), self.name.clone()),
-            (LABEL_HASH.to_string(), container.hash()),
+            // The hash of the spec with placeholders: a label holds no value.
+            (LABEL_HASH.to_string(), self.spec.container.hash()),
             (LABEL_REPLICA.to_string(), replica.to_string()),
         ]);
         let body = create_body(container, &image, replica, labels, &self.name);
@@ -314,10 +410,26 @@ impl ServiceTask {
             .iter()
             .map(|network| (network.clone(), container.aliases_on(network, &self.name)))
             .collect();
-        self.engine
+        let id = self
+            .engine
             .create_container(name, body, &endpoints)
             .await
-            .map_err(Stopped::Engine)
+            .map_err(Stopped::Engine)?;
+        let files: Vec<(String, String)> = container
+            .secret_files
+            .iter()
+            .map(|(path, secret)| {
+                let value = self.secrets.secret(secret).unwrap_or_default();
+                (path.clone(), value.to_string())
+            })
+            .collect();
+        if !files.is_empty() {
+            self.engine
+                .copy_files(&id, &files)
+                .await
+                .map_err(Stopped::Engine)?;
+        }
+        Ok(id)
     }
 
     /// Watches the containers until each is where the service must end: running (and
@@ -331,6 +443,7 @@ impl ServiceTask {
         let has_healthcheck = self.spec.container.healthcheck.is_some();
         let mut announced = Reached::Pending;
         loop {
+            self.interrupt.check()?;
             let mut all = Vec::new();
             for (name, id) in ids {
                 let status = self.engine.status(id).await.map_err(Stopped::Engine)?;

@@ -351,6 +351,43 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// Copies files (absolute path in the container → contents, readable by all as
+    /// Compose's secret files are) into a created container, before it starts: through
+    /// the engine's archive API, so nothing is written on the host.
+    ///
+    /// # Errors
+    /// The engine refuses (a read-only root file system, say).
+    pub async fn copy_files(&self, id: &str, files: &[(String, String)]) -> Result<(), ApplyError> {
+        let failed = |e: std::io::Error| ApplyError::Engine {
+            action: "copying secret files into a container".into(),
+            message: e.to_string(),
+        };
+        let mut archive = tar::Builder::new(Vec::new());
+        for (path, contents) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(contents.len() as u64);
+            header.set_mode(0o444);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            archive
+                .append_data(
+                    &mut header,
+                    path.trim_start_matches('/'),
+                    contents.as_bytes(),
+                )
+                .map_err(failed)?;
+        }
+        let body = archive.into_inner().map_err(failed)?;
+        let options = bollard::query_parameters::UploadToContainerOptionsBuilder::default()
+            .path("/")
+            .build();
+        self.docker()
+            .upload_to_container(id, Some(options), bollard::body_full(body.into()))
+            .await
+            .map_err(engine_error("copying secret files into a container"))
+    }
+
     /// # Errors
     /// The engine refuses.
     pub async fn start(&self, id: &str) -> Result<(), ApplyError> {
@@ -378,6 +415,153 @@ impl Engine {
             }) => Ok(()),
             Err(e) => Err(engine_error("removing a container")(e)),
         }
+    }
+
+    /// Stops a container within its grace period, keeping it.
+    ///
+    /// # Errors
+    /// The engine refuses.
+    pub async fn stop(&self, id: &str, grace_seconds: u64) -> Result<(), ApplyError> {
+        let stop = StopContainerOptionsBuilder::default()
+            .t(i32::try_from(grace_seconds).unwrap_or(10))
+            .build();
+        match self.docker().stop_container(id, Some(stop)).await {
+            // 304: it was stopped already.
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(engine_error("stopping a container")(e)),
+        }
+    }
+
+    /// Runs `sh -c command` in a running container, as `docker exec` does; its standard
+    /// output goes to `out`.
+    ///
+    /// # Errors
+    /// The engine refuses, or the command fails (with the end of its standard error).
+    pub async fn exec_to(
+        &self,
+        id: &str,
+        command: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<(), String> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        let config = CreateExecOptions {
+            cmd: Some(vec!["sh".to_string(), "-c".into(), command.into()]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let exec = self
+            .docker()
+            .create_exec(id, config)
+            .await
+            .map_err(|e| e.to_string())?;
+        let StartExecResults::Attached { mut output, .. } = self
+            .docker()
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Err("the engine did not attach to the command".into());
+        };
+        let mut errors = String::new();
+        while let Some(chunk) = output.next().await {
+            match chunk.map_err(|e| e.to_string())? {
+                bollard::container::LogOutput::StdOut { message } => {
+                    out.write_all(&message).map_err(|e| e.to_string())?;
+                }
+                other => errors.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+        let code = self
+            .docker()
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .exit_code
+            .unwrap_or(0);
+        exit_status(code, &errors)
+    }
+
+    /// Runs `sh -c command` in a one-off container made from `id`'s image, with its
+    /// environment and volumes and no network, as the systemd backup units' offline dumps
+    /// do; its standard output goes to `out`. `id` should be stopped.
+    ///
+    /// # Errors
+    /// The engine refuses, or the command fails (with the end of its standard error).
+    pub async fn run_beside(
+        &self,
+        id: &str,
+        command: &str,
+        out: &mut impl std::io::Write,
+    ) -> Result<(), String> {
+        let inspected = self
+            .docker()
+            .inspect_container(id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| e.to_string())?;
+        let config = inspected.config.unwrap_or_default();
+        let body = ContainerCreateBody {
+            image: inspected.image.or(config.image),
+            env: config.env,
+            user: config.user,
+            entrypoint: Some(vec!["sh".into()]),
+            cmd: Some(vec!["-c".into(), command.into()]),
+            host_config: Some(HostConfig {
+                volumes_from: Some(vec![id.to_string()]),
+                network_mode: Some("none".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker()
+            .create_container(
+                None::<bollard::query_parameters::CreateContainerOptions>,
+                body,
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        let outcome = self.run_to_end(&created.id, out).await;
+        let _ = self.remove_container(&created.id, 0).await;
+        outcome
+    }
+
+    /// Starts a created container and copies its output until it ends. Attached, not
+    /// read back from the log driver, which would mangle a binary dump.
+    async fn run_to_end(&self, id: &str, out: &mut impl std::io::Write) -> Result<(), String> {
+        let options = bollard::query_parameters::AttachContainerOptionsBuilder::default()
+            .stream(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let mut attached = self
+            .docker()
+            .attach_container(id, Some(options))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.start(id).await.map_err(|e| e.to_string())?;
+        let mut errors = String::new();
+        while let Some(chunk) = attached.output.next().await {
+            match chunk.map_err(|e| e.to_string())? {
+                bollard::container::LogOutput::StdOut { message } => {
+                    out.write_all(&message).map_err(|e| e.to_string())?;
+                }
+                other => errors.push_str(&String::from_utf8_lossy(&other.into_bytes())),
+            }
+        }
+        let mut wait = self
+            .docker()
+            .wait_container(id, None::<bollard::query_parameters::WaitContainerOptions>);
+        let code = match wait.next().await {
+            Some(Ok(response)) => response.status_code,
+            Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("the engine did not say how the command ended".into()),
+        };
+        exit_status(code, &errors)
     }
 
     /// Builds an image through the engine from a context folder, tagged `tag`.
@@ -571,6 +755,20 @@ pub fn create_body(
         host_config: Some(host_config),
         networking_config,
         ..Default::default()
+    }
+}
+
+/// A command's exit code as a result, with the last lines of its standard error.
+fn exit_status(code: i64, errors: &str) -> Result<(), String> {
+    if code == 0 {
+        return Ok(());
+    }
+    let lines: Vec<&str> = errors.lines().collect();
+    let tail = lines[lines.len().saturating_sub(5)..].join("\n  | ");
+    if tail.is_empty() {
+        Err(format!("exited with code {code}"))
+    } else {
+        Err(format!("exited with code {code}:\n  | {tail}"))
     }
 }
 

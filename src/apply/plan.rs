@@ -49,6 +49,8 @@ pub struct Options {
     pub prune_volumes: bool,
     /// Rebuild images that have a build section even when the engine has them.
     pub build: bool,
+    /// Back up a service that declares a backup before recreating or removing it.
+    pub backup: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -342,6 +344,7 @@ mod tests {
                     replicas: 1,
                     build: None,
                     container: container(env),
+                    backup: None,
                 },
             )]),
         }

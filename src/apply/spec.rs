@@ -54,6 +54,23 @@ pub struct ServiceSpec {
     pub replicas: u32,
     pub build: Option<BuildSpec>,
     pub container: ContainerSpec,
+    /// The backup apply takes before it recreates or removes the service.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupSpec>,
+}
+
+/// A service's backup, as its systemd backup unit runs it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BackupSpec {
+    /// Run by `sh -c`; the dump on its standard output.
+    pub command: String,
+    /// Reads a dump on its standard input.
+    pub restore: Option<String>,
+    pub extension: String,
+    /// Dumped from a one-off container while the service is stopped.
+    pub offline: bool,
+    /// The stack's backup folder on the host.
+    pub dir: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +144,14 @@ pub struct ContainerSpec {
     pub security_opt: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpus: Option<GpuSpec>,
+    /// The secrets the container uses (in placeholders or as files), each with the keyed
+    /// digest of its value: a changed value changes the hash, and no value is kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, String>,
+    /// Secret files, path in the container → secret name: copied in by the engine API
+    /// between create and start, never written on the host.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secret_files: BTreeMap<String, String>,
 }
 
 /// A GPU request as the engine takes it: `count` -1 is all of them.
@@ -176,8 +201,8 @@ pub struct Places<'a> {
     pub build_root: &'a Path,
     /// The host path a relative bind source (`./prometheus`) is mounted from.
     pub bind: &'a dyn Fn(&str) -> PathBuf,
-    /// The host file holding a secret's value.
-    pub secret: &'a dyn Fn(&str, &str) -> PathBuf,
+    /// The keyed digest of a secret's value, by name.
+    pub digest: &'a dyn Fn(&str) -> String,
     /// The variables of an env file (path as the service names it); empty when the file
     /// is missing, which pre-flight has already refused unless the file is optional.
     pub env_file: &'a dyn Fn(&str) -> BTreeMap<String, String>,
@@ -189,6 +214,35 @@ impl ContainerSpec {
         std::iter::once(service.to_string())
             .chain(self.aliases.get(network).into_iter().flatten().cloned())
             .collect()
+    }
+
+    /// The spec with each secret placeholder replaced by its value: what the engine gets,
+    /// and only the engine.
+    ///
+    /// # Errors
+    /// The name of a secret with no value.
+    pub fn revealed<'a>(
+        &self,
+        value: &impl Fn(&str) -> Option<&'a str>,
+    ) -> Result<ContainerSpec, String> {
+        let json = serde_json::to_value(self).map_err(|e| e.to_string())?;
+        let json = reveal_json(json, value)?;
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    }
+
+    /// Every secret name the spec's placeholders and files refer to.
+    pub fn secret_names(&self) -> std::collections::BTreeSet<String> {
+        let names = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let record = |name: &str| {
+            names.borrow_mut().insert(name.to_string());
+            Some("")
+        };
+        if let Ok(json) = serde_json::to_value(self) {
+            let _ = reveal_json(json, &record);
+        }
+        let mut names = names.into_inner();
+        names.extend(self.secret_files.values().cloned());
+        names
     }
 
     /// The `berth.config-hash` of this spec: SHA-256 of its canonical JSON (maps are
@@ -204,6 +258,28 @@ impl Desired {
     pub fn container_name(&self, service: &str, replica: u32) -> String {
         format!("{}-{service}-{replica}", self.stack)
     }
+}
+
+fn reveal_json<'a>(
+    json: serde_json::Value,
+    value: &impl Fn(&str) -> Option<&'a str>,
+) -> Result<serde_json::Value, String> {
+    use serde_json::Value;
+    Ok(match json {
+        Value::String(text) => Value::String(super::secrets::reveal(&text, value)?),
+        Value::Array(items) => Value::Array(
+            items
+                .into_iter()
+                .map(|item| reveal_json(item, value))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .map(|(key, item)| Ok((key, reveal_json(item, value)?)))
+                .collect::<Result<_, String>>()?,
+        ),
+        other => other,
+    })
 }
 
 pub fn hex(digest: &[u8]) -> String {
@@ -267,6 +343,13 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
                     .as_ref()
                     .map(|build| build_spec(build, values, places)),
                 container: container_spec(stack, name, service, values, places),
+                backup: service.backup.as_ref().map(|backup| BackupSpec {
+                    command: backup.command.clone(),
+                    restore: backup.restore.clone(),
+                    extension: backup.extension.clone(),
+                    offline: backup.offline,
+                    dir: stack.backup_dir(),
+                }),
             };
             (name.clone(), spec)
         })
@@ -370,7 +453,7 @@ fn container_spec(
         pid,
         security_opt,
         gpus,
-        // Rendered as files by other backends; nothing for the engine.
+        // Not the container's: `ServiceSpec::backup`, taken before a risky change.
         backup: _,
         metrics: _,
         kubernetes: _,
@@ -380,22 +463,19 @@ fn container_spec(
         Some(image) => values.expand(image),
         None => image_reference(stack, name, service),
     };
-    let mut mounts: Vec<MountSpec> = volumes
+    let mounts: Vec<MountSpec> = volumes
         .iter()
         .map(|mount| mount_spec(stack, mount, values, places))
         .collect();
-    mounts.extend(secrets.iter().map(|variable| {
-        MountSpec {
-            kind: "bind".into(),
-            source: Some(
-                (places.secret)(variable, values.get(variable).unwrap_or_default())
-                    .display()
-                    .to_string(),
-            ),
-            target: format!("/run/secrets/{}", Stack::secret_file_name(variable)),
-            read_only: true,
-        }
-    }));
+    let secret_files = secrets
+        .iter()
+        .map(|variable| {
+            (
+                format!("/run/secrets/{}", Stack::secret_file_name(variable)),
+                variable.clone(),
+            )
+        })
+        .collect();
     let network_name = |key: &String| stack.network_engine_name(key);
     let aliases = network_aliases
         .iter()
@@ -418,7 +498,7 @@ fn container_spec(
             networks.push(name);
         }
     }
-    ContainerSpec {
+    let mut spec = ContainerSpec {
         image,
         image_id: None,
         entrypoint: entrypoint.as_ref().map(|c| argv(c, values)),
@@ -493,7 +573,18 @@ fn container_spec(
             }),
             device_ids: gpus.device_ids.clone(),
         }),
-    }
+        secrets: BTreeMap::new(),
+        secret_files,
+    };
+    spec.secrets = spec
+        .secret_names()
+        .into_iter()
+        .map(|name| {
+            let digest = (places.digest)(&name);
+            (name, digest)
+        })
+        .collect();
+    spec
 }
 
 /// What the model can say and apply cannot do yet, one sentence per service and field;

@@ -1,11 +1,12 @@
 //! berth's own records on the host, in the state folder: generations (what each successful
-//! apply ran, so it can be run again), the lock that keeps two applies apart, and the files
-//! containers bind-mount (generated configs, secrets), stored by content hash.
+//! apply ran, so it can be run again), the lock that keeps two applies apart, and the
+//! generated files containers bind-mount, stored by content hash. No secret value is ever
+//! written here: a generation names the secrets a container used, with a keyed digest
+//! (see [`super::secrets`]).
 //!
 //! ```text
 //! <state>/<stack>/lock
 //! <state>/<stack>/files/<hash>/…            generated files a service mounts
-//! <state>/<stack>/secrets/<hash>            one secret value (folder mode 0700)
 //! <state>/<stack>/<profile>/generations/<n>/{generation.json, values.json, artifacts/…}
 //! ```
 
@@ -18,14 +19,16 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::ApplyError;
+use super::backup::Taken;
 use super::spec::{Desired, hex};
-use super::values::Values;
 use crate::render::Artifact;
 
 /// The root of berth's state on this host.
 #[derive(Debug, Clone)]
 pub struct StateDir {
     root: PathBuf,
+    /// Take the lock even when another berth holds it (`--break-lock`).
+    break_lock: bool,
 }
 
 /// One recorded apply.
@@ -60,7 +63,15 @@ impl StateDir {
             .or_else(|| from_env("XDG_STATE_HOME").map(|d| PathBuf::from(d).join("berth")))
             .or_else(|| from_env("HOME").map(|home| PathBuf::from(home).join(".local/state/berth")))
             .unwrap_or_else(|| PathBuf::from(".berth-state"));
-        StateDir { root }
+        StateDir {
+            root,
+            break_lock: false,
+        }
+    }
+
+    /// The same folder, whose lock is taken even when another berth holds it.
+    pub fn breaking_lock(self, break_lock: bool) -> StateDir {
+        StateDir { break_lock, ..self }
     }
 
     pub fn root(&self) -> &Path {
@@ -81,7 +92,9 @@ impl StateDir {
             .join(number.to_string())
     }
 
-    /// Takes the stack's lock, or says who holds it.
+    /// Takes the stack's lock, or says who holds it and since when. With `break_lock`,
+    /// takes it even so: the lock file is replaced, so the holder (gone, on another machine whose
+    /// lock the network file system never released) keeps a lock on a file no one reads.
     ///
     /// # Errors
     /// Another apply holds it, or the state folder cannot be written.
@@ -89,32 +102,40 @@ impl StateDir {
         let dir = self.stack_dir(stack);
         create_dir(&dir)?;
         let path = dir.join("lock");
-        let mut file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| io_error(&path, e))?;
+        let open = || {
+            fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(|e| io_error(&path, e))
+        };
+        let mut file = open()?;
         match file.try_lock() {
             Ok(()) => {}
-            Err(fs::TryLockError::WouldBlock) => {
-                let holder = fs::read_to_string(&path).unwrap_or_default();
-                let holder = if holder.trim().is_empty() {
-                    "holder unknown".into()
-                } else {
-                    holder
-                };
-                return Err(ApplyError::Locked {
-                    stack: stack.to_string(),
-                    path,
-                    holder: holder.trim().to_string(),
-                });
+            Err(fs::TryLockError::WouldBlock) if self.break_lock => {
+                tracing::warn!("breaking the lock of {}", path.display());
+                fs::remove_file(&path).map_err(|e| io_error(&path, e))?;
+                file = open()?;
+                match file.try_lock() {
+                    Ok(()) => {}
+                    Err(fs::TryLockError::WouldBlock) => return Err(locked(stack, &path)),
+                    Err(fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
+                }
             }
+            Err(fs::TryLockError::WouldBlock) => return Err(locked(stack, &path)),
             Err(fs::TryLockError::Error(e)) => return Err(io_error(&path, e)),
         }
         file.set_len(0).map_err(|e| io_error(&path, e))?;
-        writeln!(file, "pid {}", std::process::id()).map_err(|e| io_error(&path, e))?;
+        writeln!(
+            file,
+            "pid {} on {} since {}",
+            std::process::id(),
+            host_name(),
+            now()
+        )
+        .map_err(|e| io_error(&path, e))?;
         Ok(Lock { _file: file })
     }
 
@@ -179,27 +200,49 @@ impl StateDir {
         Ok(())
     }
 
-    /// The host file a secret value is mounted from.
-    pub fn secret_path(&self, stack: &str, value: &str) -> PathBuf {
-        let hash = &hex(&Sha256::digest(value.as_bytes()))[..16];
-        self.stack_dir(stack).join("secrets").join(hash)
+    fn backups_path(&self, stack: &str, profile: &str) -> PathBuf {
+        self.stack_dir(stack).join(profile).join("backups.json")
     }
 
-    /// Writes a secret value to its file, readable by its owner only.
+    /// The backups apply took before risky changes, oldest first.
     ///
     /// # Errors
-    /// The state folder cannot be written.
-    pub fn store_secret(&self, path: &Path, value: &str) -> Result<(), ApplyError> {
-        if path.exists() {
+    /// The record cannot be read.
+    pub fn backups(&self, stack: &str, profile: &str) -> Result<Vec<Taken>, ApplyError> {
+        let path = self.backups_path(stack, profile);
+        match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| ApplyError::Corrupt {
+                path,
+                message: e.to_string(),
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_error(&path, e)),
+        }
+    }
+
+    /// Adds backups to the record (written beside and renamed: whole or as it was).
+    ///
+    /// # Errors
+    /// The state folder cannot be read or written.
+    pub fn add_backups(
+        &self,
+        stack: &str,
+        profile: &str,
+        taken: &[Taken],
+    ) -> Result<(), ApplyError> {
+        if taken.is_empty() {
             return Ok(());
         }
+        let mut all = self.backups(stack, profile)?;
+        all.extend_from_slice(taken);
+        let path = self.backups_path(stack, profile);
         if let Some(parent) = path.parent() {
-            create_private_dir(parent)?;
+            create_dir(parent)?;
         }
-        // The folder keeps other host users out; inside the container the file must be
-        // readable by whatever user the image runs as, as Compose makes its secrets.
-        write_private(path, value.as_bytes())?;
-        set_mode(path, 0o444)
+        let staging = path.with_extension("json.partial");
+        let json = serde_json::to_string_pretty(&all).unwrap_or_default() + "\n";
+        fs::write(&staging, json).map_err(|e| io_error(&staging, e))?;
+        fs::rename(&staging, &path).map_err(|e| io_error(&path, e))
     }
 
     /// Every recorded generation of a stack and profile, oldest first.
@@ -247,11 +290,16 @@ impl StateDir {
         })
     }
 
-    /// The variable values generation `number` was applied with.
+    /// The values of the variables that are no secret generation `number` was applied with.
     ///
     /// # Errors
     /// The file cannot be read.
-    pub fn values(&self, stack: &str, profile: &str, number: u32) -> Result<Values, ApplyError> {
+    pub fn values(
+        &self,
+        stack: &str,
+        profile: &str,
+        number: u32,
+    ) -> Result<BTreeMap<String, String>, ApplyError> {
         let path = self
             .generations_dir(stack, profile)
             .join(number.to_string())
@@ -271,7 +319,7 @@ impl StateDir {
     pub fn record(
         &self,
         mut generation: Generation,
-        values: &Values,
+        values: &BTreeMap<String, String>,
         artifacts: &[Artifact],
     ) -> Result<u32, ApplyError> {
         let dir = self.generations_dir(&generation.desired.stack, &generation.desired.profile);
@@ -288,7 +336,7 @@ impl StateDir {
         let json = serde_json::to_string_pretty(&generation).unwrap_or_default() + "\n";
         let record = staging.path().join("generation.json");
         fs::write(&record, json).map_err(|e| io_error(&record, e))?;
-        // The values include secrets: readable by the owner only, like a filled-in .env.
+        // No secrets, but still what this host's configuration is: the owner's only.
         let values_json = serde_json::to_string_pretty(values).unwrap_or_default() + "\n";
         write_private(&staging.path().join("values.json"), values_json.as_bytes())?;
         for artifact in artifacts {
@@ -303,6 +351,49 @@ impl StateDir {
         fs::rename(&staged, &target).map_err(|e| io_error(&target, e))?;
         Ok(number)
     }
+}
+
+/// Who holds a lock and for how long, from the line its holder wrote.
+fn locked(stack: &str, path: &Path) -> ApplyError {
+    let line = fs::read_to_string(path).unwrap_or_default();
+    let line = line.trim();
+    let holder = match line.rsplit_once(" since ") {
+        Some((who, since)) => match since.parse::<u64>() {
+            Ok(since) => format!("{who}, for {}", age(now().saturating_sub(since))),
+            Err(_) => line.to_string(),
+        },
+        None if line.is_empty() => "holder unknown".into(),
+        None => line.to_string(),
+    };
+    ApplyError::Locked {
+        stack: stack.to_string(),
+        path: path.to_path_buf(),
+        holder,
+    }
+}
+
+/// `3h 2m`, `5m 10s` or `42s`.
+fn age(seconds: u64) -> String {
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m {}s", seconds / 60, seconds % 60),
+        _ => format!("{}h {}m", seconds / 3600, seconds % 3600 / 60),
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn host_name() -> String {
+    fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| fs::read_to_string("/etc/hostname"))
+        .map(|name| name.trim().to_string())
+        .ok()
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "an unknown host".into())
 }
 
 /// SHA-256 of a set of artifacts, the generation's model hash.
@@ -321,11 +412,6 @@ fn create_dir(path: &Path) -> Result<(), ApplyError> {
     fs::create_dir_all(path).map_err(|e| io_error(path, e))
 }
 
-fn create_private_dir(path: &Path) -> Result<(), ApplyError> {
-    create_dir(path)?;
-    set_mode(path, 0o700)
-}
-
 fn write_private(path: &Path, contents: &[u8]) -> Result<(), ApplyError> {
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -336,17 +422,6 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<(), ApplyError> {
     }
     let mut file = options.open(path).map_err(|e| io_error(path, e))?;
     file.write_all(contents).map_err(|e| io_error(path, e))
-}
-
-#[cfg(unix)]
-fn set_mode(path: &Path, mode: u32) -> Result<(), ApplyError> {
-    use std::os::unix::fs::PermissionsExt;
-    fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(|e| io_error(path, e))
-}
-
-#[cfg(not(unix))]
-fn set_mode(_path: &Path, _mode: u32) -> Result<(), ApplyError> {
-    Ok(())
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> ApplyError {

@@ -1,18 +1,24 @@
 //! The values of a stack's variables on the host being converged: the process
-//! environment, then the env file, then (dev profiles only) a secret's dev value, then the
-//! declared default. The same order compose reads `.env` in, so `apply` and
-//! `docker compose up` on the generated file see the same values.
+//! environment, then the env file, then the profile's encrypted secrets file, then (dev
+//! profiles only) a secret's dev value, then the declared default. The same order compose
+//! reads `.env` in, so `apply` and `docker compose up` on the generated file see the same
+//! values. A secret expands to a placeholder (see [`super::secrets`]): its value reaches
+//! the engine and nothing else.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use super::ApplyError;
+use super::secrets::placeholder;
 use crate::model::Stack;
 use crate::model::Text;
 
 /// Every declared variable of a stack with the value it has on this host.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Values(pub BTreeMap<String, String>);
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Values {
+    values: BTreeMap<String, String>,
+    secret: BTreeSet<String>,
+}
 
 impl Values {
     /// Resolves every variable `stack` declares.
@@ -23,6 +29,7 @@ impl Values {
     pub fn resolve(
         stack: &Stack,
         env_file: Option<&Path>,
+        vault: &BTreeMap<String, String>,
         process: impl Fn(&str) -> Option<String>,
     ) -> Result<Values, ApplyError> {
         let file = match env_file {
@@ -38,6 +45,7 @@ impl Values {
                 .filter(|_| variable.secret && stack.profile.dev_secrets);
             let value = process(name)
                 .or_else(|| file.get(name).cloned())
+                .or_else(|| vault.get(name).cloned())
                 .or(dev_value)
                 .or_else(|| variable.default.clone().filter(|_| !variable.secret));
             match value {
@@ -47,8 +55,14 @@ impl Values {
                 None => missing.push(name.clone()),
             }
         }
+        let secret = stack
+            .variables
+            .iter()
+            .filter(|(_, v)| v.secret)
+            .map(|(name, _)| name.clone())
+            .collect();
         if missing.is_empty() {
-            Ok(Values(values))
+            Ok(Values { values, secret })
         } else {
             Err(ApplyError::MissingVariables {
                 env_file: env_file.map(Path::to_path_buf),
@@ -57,19 +71,49 @@ impl Values {
         }
     }
 
-    /// `text` with every `${NAME}` replaced by its value (validation has checked that each
-    /// reference is declared; one that is not stays as written).
+    /// `text` with every `${NAME}` replaced by its value, or by a placeholder for a secret
+    /// (validation has checked that each reference is declared; one that is not stays as
+    /// written).
     pub fn expand(&self, text: &Text) -> String {
         text.render(str::to_string, |name| {
-            self.0
+            if self.secret.contains(name) {
+                return placeholder(name);
+            }
+            self.values
                 .get(name)
                 .cloned()
                 .unwrap_or_else(|| format!("${{{name}}}"))
         })
     }
 
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.get(name).map(String::as_str)
+    /// Values as given; the names in `secret` expand to placeholders.
+    pub fn new(values: BTreeMap<String, String>, secret: BTreeSet<String>) -> Values {
+        Values { values, secret }
+    }
+
+    /// Only secrets, `name` → value: what a recorded generation needs to run again.
+    pub fn of_secrets(values: BTreeMap<String, String>) -> Values {
+        Values {
+            secret: values.keys().cloned().collect(),
+            values,
+        }
+    }
+
+    /// A secret's value, for the engine only.
+    pub fn secret(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .filter(|_| self.secret.contains(name))
+            .map(String::as_str)
+    }
+
+    /// The values that are no secret: what a generation may record.
+    pub fn public(&self) -> BTreeMap<String, String> {
+        self.values
+            .iter()
+            .filter(|(name, _)| !self.secret.contains(*name))
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect()
     }
 }
 

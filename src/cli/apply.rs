@@ -36,6 +36,12 @@ pub struct Apply {
     /// default, as with `docker compose up`, only missing images are built).
     #[arg(long)]
     build: bool,
+    /// Do not back up services that declare a backup before recreating or removing them.
+    #[arg(long)]
+    no_backup: bool,
+    /// Where those backups go [default: the profile's backup_root, per stack].
+    #[arg(long, value_name = "DIR")]
+    backup_root: Option<std::path::PathBuf>,
 }
 
 impl Apply {
@@ -48,11 +54,13 @@ impl Apply {
             }
             .into());
         }
-        let target = self.deployment.target(project)?;
+        let mut target = self.deployment.target(project)?;
+        target.backup_root = self.backup_root.clone();
         let options = Options {
             prune: !self.no_prune,
             prune_volumes: self.prune_volumes,
             build: self.build,
+            backup: !self.no_backup,
         };
         let yes = self.yes;
         let confirm = move |plan: &apply::plan::Plan| {
@@ -66,6 +74,17 @@ impl Apply {
             confirm,
             progress(quiet),
         ))?;
+        for taken in applied.iter().flat_map(|a| &a.backups) {
+            say!(
+                "backup of {} (generation {}): {}",
+                taken.service,
+                taken.generation,
+                taken.path.display()
+            );
+            if let Some(restore) = &taken.restore {
+                say!("  restore: {restore}");
+            }
+        }
         match applied {
             None => say!("nothing applied"),
             Some(applied) => match applied.generation {

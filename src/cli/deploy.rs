@@ -40,11 +40,19 @@ pub struct Place {
     /// $XDG_STATE_HOME/berth, else ~/.local/state/berth].
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
+    /// The age identity that opens secrets/<profile>.env.age [default: $BERTH_AGE_IDENTITY,
+    /// a key or the path of a key file].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Take the stack's lock even though another berth holds it: only when that berth is
+    /// gone (say, a machine that died holding it on shared storage).
+    #[arg(long)]
+    pub break_lock: bool,
 }
 
 impl Place {
     pub fn state(&self) -> StateDir {
-        StateDir::locate(self.state_dir.as_deref())
+        StateDir::locate(self.state_dir.as_deref()).breaking_lock(self.break_lock)
     }
 }
 
@@ -70,8 +78,10 @@ impl Deployment {
             stack,
             profile,
             env_file: Some(self.place.env_file.clone()),
+            identity: self.place.identity.clone(),
             state: self.place.state(),
             build_root: project.root().to_path_buf(),
+            backup_root: None,
         })
     }
 }

@@ -20,7 +20,9 @@ pub struct Generations {
 
 impl Generations {
     pub fn run(self) -> Result<Outcome, Error> {
-        let generations = self.place.state().generations(&self.stack, &self.profile)?;
+        let state = self.place.state();
+        let generations = state.generations(&self.stack, &self.profile)?;
+        let backups = state.backups(&self.stack, &self.profile)?;
         if generations.is_empty() {
             say!(
                 "no generations of stack `{}` with profile `{}`",
@@ -43,6 +45,16 @@ impl Generations {
                 &generation.model_hash[..12.min(generation.model_hash.len())],
                 generation.desired.services.len(),
             );
+            for taken in backups.iter().filter(|b| b.generation == generation.number) {
+                say!(
+                    "      backup of {}: {}",
+                    taken.service,
+                    taken.path.display()
+                );
+                if let Some(restore) = &taken.restore {
+                    say!("        restore: {restore}");
+                }
+            }
         }
         Ok(Outcome::Done)
     }

@@ -32,6 +32,7 @@ impl Plan {
             prune: !self.no_prune,
             prune_volumes: self.prune_volumes,
             build: self.build,
+            backup: true,
         };
         let planned = block_on(apply::plan(&target, options))?;
         say!(

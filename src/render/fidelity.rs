@@ -316,7 +316,8 @@ pub const SERVICE_FIELDS: &[Row] = &[
             Na(FILES_ONLY),
             Na(FILES_ONLY),
             Reported("no backups on Kubernetes yet; run them as CronJobs"),
-            Na(FILES_ONLY),
+            // Taken before apply recreates or removes the service.
+            R,
         ],
     ),
     row(

@@ -17,6 +17,8 @@ use crate::support::{Berth, REPO, run_in_env};
 struct Rig {
     stack: String,
     dir: tempfile::TempDir,
+    /// Everything berth printed, stdout and stderr, for the secret scan.
+    printed: std::cell::RefCell<String>,
 }
 
 /// How the test stack looks this time.
@@ -64,6 +66,7 @@ impl Rig {
         let rig = Rig {
             stack: stack.to_string(),
             dir,
+            printed: Default::default(),
         };
         rig.clean_engine();
         rig.write(&Shape::default());
@@ -187,7 +190,15 @@ fun profile => {{
             args.push("--yes".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
-        run_in_env(self.root(), &args, env)
+        // berth's per-user digest key goes in the test's folder, not the tester's home.
+        let config = self.root().join("config").display().to_string();
+        let mut env = env.to_vec();
+        env.push(("XDG_CONFIG_HOME", &config));
+        let output = run_in_env(self.root(), &args, &env);
+        self.printed
+            .borrow_mut()
+            .push_str(&format!("{}{}", output.stdout, output.stderr));
+        output
     }
 
     /// Container name → (id, status) of the stack's containers.
@@ -665,15 +676,33 @@ fn a_second_apply_is_refused_while_another_holds_the_lock() {
     std::fs::create_dir_all(lock.parent().expect("parent")).expect("mkdir");
     let file = std::fs::File::create(&lock).expect("create lock");
     file.lock().expect("take the lock");
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        - 125;
+    std::fs::write(&lock, format!("pid 4242 on far-away-host since {since}\n")).expect("holder");
     rig.berth("apply", &[])
         .code(2)
-        .stderr_contains("stack `bt-lock` is being applied by another berth");
+        .stderr_contains("stack `bt-lock` is being applied by another berth")
+        // Held for 125 s when written; the apply before this may have taken seconds.
+        .stderr_contains("(pid 4242 on far-away-host, for 2m ")
+        .stderr_contains("--break-lock");
     assert!(rig.containers().is_empty());
-    // The lock, not something else, was the reason: released, the same apply goes through.
+    // The lock, not something else, was the reason: broken on purpose, the same apply
+    // goes through while the other still holds its (now orphaned) lock.
+    rig.berth("apply", &["--break-lock"])
+        .code(0)
+        .stdout_contains("applied: generation 1");
+    let holder = std::fs::read_to_string(&lock).expect("lock");
+    assert!(
+        holder.starts_with("pid ") && !holder.contains("4242"),
+        "{holder}"
+    );
     drop(file);
     rig.berth("apply", &[])
         .code(0)
-        .stdout_contains("applied: generation 1");
+        .stdout_contains("up to date");
 }
 
 #[test]
@@ -805,16 +834,205 @@ fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaul
             "no {expected}: {env}"
         );
     }
-    // The recorded values include secrets: only the owner may read them.
+    // The recorded values are the ones that are no secret.
     let values = rig.state().join("bt-vars/dev/generations/1/values.json");
     let text = std::fs::read_to_string(&values).expect("values.json");
-    assert!(text.contains("file-d"), "{text}");
-    use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&values)
-        .expect("stat")
-        .permissions()
-        .mode();
-    assert_eq!(mode & 0o777, 0o600, "values.json mode {mode:o}");
+    assert!(
+        text.contains("process-a") && text.contains("file-b"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("file-d") && !text.contains("dev-e"),
+        "{text}"
+    );
+    // A dev value is written in the module and in the dev artifacts on purpose; a value
+    // from the env file must be nowhere.
+    assert_no_secret_at_rest(&rig, &["file-d"]);
+}
+
+/// No secret value in any file of the state folder, the config folder (the digest key),
+/// or anything berth printed.
+#[track_caller]
+fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
+    let mut files = 0;
+    for folder in [rig.state(), rig.root().join("config")] {
+        if !folder.exists() {
+            continue;
+        }
+        for (path, bytes) in crate::support::read_tree(&folder) {
+            files += 1;
+            let text = String::from_utf8_lossy(&bytes);
+            for value in values {
+                assert!(
+                    !text.contains(value),
+                    "{} holds the secret value {value:?}",
+                    folder.join(path).display()
+                );
+            }
+        }
+    }
+    assert!(files > 0, "the scan read no file");
+    let printed = rig.printed.borrow();
+    assert!(!printed.is_empty(), "the scan read no output");
+    for value in values {
+        assert!(
+            !printed.contains(value),
+            "berth printed {value:?}:\n{printed}"
+        );
+    }
+}
+
+/// Runs `berth secrets set NAME` with the value on stdin.
+fn set_secret(rig: &Rig, key: &Path, name: &str, value: &str) -> crate::support::Output {
+    use std::io::Write;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["secrets", "set", name, "--profile", "none", "--identity"])
+        .arg(key)
+        .current_dir(rig.root())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn berth");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(format!("{value}\n").as_bytes())
+        .expect("write the value");
+    let output = child.wait_with_output().expect("wait");
+    let output = crate::support::Output {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        root: rig.root().to_path_buf(),
+    };
+    rig.printed
+        .borrow_mut()
+        .push_str(&format!("{}{}", output.stdout, output.stderr));
+    output
+}
+
+#[test]
+fn secrets_reach_the_containers_and_never_rest_in_plain_text() {
+    let Some(rig) = Rig::new("bt-secret") else {
+        return;
+    };
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sh", "-c", "echo ${SHORT} > /arg; exec sleep 100000"],
+      environment = { TOKEN = "${TOKEN}", PLAIN = "${PLAIN}" },
+      secrets = ["DB_PASSWORD"],
+    },"#,
+        r#"variables = {
+    TOKEN = { description = "From the env file.", secret = true },
+    SHORT = { description = "From the process.", secret = true },
+    DB_PASSWORD = { description = "From the encrypted file.", secret = true },
+    PLAIN = { description = "No secret.", default = "plain-value" },
+  },"#,
+    );
+    let identity = age::x25519::Identity::generate();
+    let key = rig.root().join("age.key");
+    {
+        use age::secrecy::ExposeSecret;
+        std::fs::write(
+            &key,
+            format!("# test key\n{}\n", identity.to_string().expose_secret()),
+        )
+        .expect("key");
+    }
+    let (token, short, password) = ("tok-3f9a1c-envfile", "Qz7!", "pw-71be0d-vault");
+    std::fs::write(rig.root().join(".env"), format!("TOKEN={token}\n")).expect(".env");
+    set_secret(&rig, &key, "DB_PASSWORD", password)
+        .code(0)
+        .stdout_contains("secrets/none.env.age");
+    let vault = std::fs::read(rig.root().join("secrets/none.env.age")).expect("vault");
+    assert!(
+        !String::from_utf8_lossy(&vault).contains(password),
+        "the secrets file is not encrypted"
+    );
+    let key_arg = key.display().to_string();
+    // Without the identity, the encrypted file is named, and nothing happens.
+    rig.berth_env("apply", &[], &[("SHORT", short)])
+        .code(2)
+        .stderr_contains("none.env.age: encrypted, and no age identity");
+    assert!(rig.containers().is_empty());
+
+    rig.berth_env("plan", &["--identity", &key_arg], &[("SHORT", short)])
+        .code(1);
+    rig.berth_env("apply", &["--identity", &key_arg], &[("SHORT", short)])
+        .code(0)
+        .stdout_contains("generation 1");
+    let env = rig.exec("api", &["env"]);
+    assert!(env.lines().any(|l| l == format!("TOKEN={token}")), "{env}");
+    assert_eq!(rig.exec("api", &["cat", "/arg"]).trim(), short);
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/db_password"]),
+        password
+    );
+    let generation = std::fs::read_to_string(
+        rig.state()
+            .join("bt-secret/none/generations/1/generation.json"),
+    )
+    .expect("generation.json");
+    assert!(
+        generation.contains("\"DB_PASSWORD\": \"hmac-sha256:")
+            && generation.contains("\"SHORT\": \"hmac-sha256:"),
+        "{generation}"
+    );
+    let listed = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["secrets", "list", "--profile", "none"])
+        .env("BERTH_AGE_IDENTITY", &key)
+        .current_dir(rig.root())
+        .output()
+        .expect("berth secrets list");
+    let listed_out = String::from_utf8_lossy(&listed.stdout).into_owned();
+    assert!(listed.status.success(), "{listed:?}");
+    assert_eq!(listed_out, "DB_PASSWORD\n");
+    rig.printed.borrow_mut().push_str(&listed_out);
+
+    // A new value in the encrypted file: the service is recreated, and a rollback to
+    // generation 1 runs the current value, and says so.
+    let new_password = "pw-2c94aa-rotated";
+    set_secret(&rig, &key, "DB_PASSWORD", new_password).code(0);
+    let api = rig.id("api");
+    let plan = rig.berth_env("plan", &["--identity", &key_arg], &[("SHORT", short)]);
+    plan.code(1)
+        .stdout_contains("recreate (secrets.DB_PASSWORD)");
+    rig.berth_env("apply", &["--identity", &key_arg], &[("SHORT", short)])
+        .code(0)
+        .stdout_contains("generation 2");
+    assert_ne!(rig.id("api"), api);
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/db_password"]),
+        new_password
+    );
+    rig.berth_env(
+        "rollback",
+        &["--profile", "none", "--to", "1", "--identity", &key_arg],
+        &[("SHORT", short)],
+    )
+    .code(0)
+    .stdout_contains("now generation 3")
+    .stdout_contains("secret DB_PASSWORD has changed since that generation");
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/db_password"]),
+        new_password
+    );
+    rig.berth_env("plan", &["--identity", &key_arg], &[("SHORT", short)])
+        .code(0);
+
+    assert_no_secret_at_rest(&rig, &[token, short, password, new_password]);
+    // The engine's labels hold no value either.
+    let labels = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        "bt-secret-api-1",
+    ]);
+    for value in [token, short, password, new_password] {
+        assert!(!labels.contains(value), "{labels}");
+    }
 }
 
 #[test]
@@ -959,59 +1177,97 @@ fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
 }
 
 #[test]
-fn an_interrupted_apply_is_converged_by_the_next() {
+fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
     let Some(rig) = Rig::new("bt-int") else {
         return;
     };
-    rig.write(&Shape {
-        api_broken: true,
-        ..Shape::default()
-    });
-    let mut args = vec![
-        "apply".to_string(),
-        "--stack".into(),
-        "bt-int".into(),
-        "--no-profile".into(),
-        "--yes".into(),
-        "--state-dir".into(),
-        rig.state().display().to_string(),
-    ];
-    args.push("--timeout".into());
-    args.push("10m".into());
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(&args)
-        .current_dir(rig.root())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("spawn berth");
-    // Interrupt it (as Ctrl-C does) once db runs and api is waiting to turn healthy.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
-    while !rig.containers().contains_key("bt-int-api-1") {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "api was never created"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
-    let pid = child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
-    child.wait().expect("wait");
-    assert!(!rig.containers().is_empty(), "nothing left to converge");
-
-    rig.write(&Shape::default());
+    // api's second version never turns healthy: its probe fails inside a start period,
+    // which does not count failures, so only the signal ends the wait.
+    let module = |note: &str, probe: &str| {
+        format!(
+            r#"    db = IMAGE & {{
+      command = ["sh", "-c", "echo boot >> /data/boots; exec sleep 100000"],
+      volumes = [{{ source = "data", target = "/data" }}],
+      environment.NOTE = "{note}",
+    }},
+    api = IMAGE & {{
+      command = ["sleep", "100000"],
+      depends_on.db = "started",
+      healthcheck = {{ test = ["{probe}"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" }},
+    }},"#
+        )
+    };
+    rig.write_module(&module("first", "true"), "volumes.data = {},");
     rig.berth("apply", &[])
         .code(0)
-        .stdout_contains("applied: generation 1");
-    let names: Vec<String> = rig.containers().into_keys().collect();
-    assert_eq!(names, ["bt-int-api-1", "bt-int-db-1", "bt-int-worker-1"]);
-    assert_eq!(rig.health("api"), "healthy");
+        .stdout_contains("generation 1");
+    let good_hash = rig.label("api", "berth.config-hash");
+    let boots = || rig.exec("db", &["cat", "/data/boots"]).lines().count();
+    assert_eq!(boots(), 1);
+
+    for (round, signal) in ["-INT", "-TERM"].into_iter().enumerate() {
+        rig.write_module(&module("second", "false"), "volumes.data = {},");
+        let api = rig.id("api");
+        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args([
+                "apply",
+                "--stack",
+                "bt-int",
+                "--no-profile",
+                "--yes",
+                "--timeout",
+                "10m",
+            ])
+            .arg("--state-dir")
+            .arg(rig.state())
+            .current_dir(rig.root())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn berth");
+        // Signal it once the new api exists and waits to turn healthy.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        loop {
+            let now = rig.id("api");
+            if !now.is_empty() && now != api && rig.health("api") == "starting" {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "api was never recreated"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args([signal, &pid])
+                .status()
+                .expect("kill")
+                .success()
+        );
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(130), "{signal}: {stderr}");
+        assert!(
+            stderr.contains("apply interrupted") && stderr.contains("rolled back to generation 1"),
+            "{signal}: {stderr}"
+        );
+        assert_eq!(rig.health("api"), "healthy", "{signal}");
+        assert_eq!(rig.label("api", "berth.config-hash"), good_hash, "{signal}");
+        let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "bt-int-db-1"]);
+        assert!(env.contains("\"NOTE=first\""), "{signal}: {env}");
+        // db was recreated by the apply and again by the rollback: every boot is kept.
+        assert_eq!(
+            boots(),
+            1 + 2 * (round + 1),
+            "{signal}: the volume lost data"
+        );
+        let generations = rig.berth("generations", &["--profile", "none"]);
+        assert_eq!(generation_numbers(&generations.stdout), [1], "{signal}");
+    }
+    // The lock was released, and the host is exactly generation 1.
+    rig.write_module(&module("first", "true"), "volumes.data = {},");
     rig.berth("plan", &[]).code(0);
 }
 
@@ -1098,4 +1354,116 @@ fn a_gpu_reservation_reaches_the_engine_as_a_device_request() {
         );
         assert!(rig.containers().is_empty(), "{:?}", rig.containers());
     }
+}
+
+#[test]
+fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
+    let Some(rig) = Rig::new("bt-backup") else {
+        return;
+    };
+    let module = |note: &str, backup: &str| {
+        format!(
+            r#"    db = IMAGE & {{
+      command = ["sh", "-c", "echo boot >> /data/rows; exec sleep 100000"],
+      volumes = [{{ source = "data", target = "/data" }}],
+      environment.NOTE = "{note}",
+      backup = {{ {backup} }},
+    }},"#
+        )
+    };
+    let online = r#"command = "cat /data/rows", restore = "cat > /data/rows", extension = "txt""#;
+    rig.write_module(&module("first", online), "volumes.data = {},");
+    let root = rig.root().join("backups");
+    let root_arg = root.display().to_string();
+    rig.berth("apply", &["--backup-root", &root_arg])
+        .code(0)
+        .stdout_contains("generation 1");
+    assert!(!root.exists(), "a first apply backed up what it created");
+    let dir = root.join("bt-backup");
+    let backups = || -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
+            .unwrap_or_default();
+        files.sort();
+        files
+    };
+
+    // Recreating db backs it up first, from the running container.
+    rig.write_module(&module("second", online), "volumes.data = {},");
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("db: apply backs it up first");
+    let applied = rig.berth("apply", &["--backup-root", &root_arg]);
+    applied
+        .code(0)
+        .stdout_contains("generation 2")
+        .stdout_contains("backup of db (generation 1): ")
+        .stdout_contains("restore: docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows' < ");
+    let files = backups();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0]
+        .file_name()
+        .expect("name")
+        .to_string_lossy()
+        .into_owned();
+    assert!(
+        name.starts_with("db-generation-1-") && name.ends_with(".txt"),
+        "{name}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&files[0]).expect("backup"),
+        "boot\n"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&files[0])
+        .expect("stat")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "backup mode {mode:o}");
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    generations
+        .code(0)
+        .stdout_contains(&format!("backup of db: {}", files[0].display()));
+
+    // A backup that fails stops apply before anything changed.
+    let failing = r#"command = "echo partial; echo no disk >&2; exit 3", extension = "txt""#;
+    rig.write_module(&module("third", failing), "volumes.data = {},");
+    let db = rig.id("db");
+    rig.berth("apply", &["--backup-root", &root_arg])
+        .code(2)
+        .stderr_contains("the backup of `db` before apply changes it failed")
+        .stderr_contains("exited with code 3")
+        .stderr_contains("no disk")
+        .stderr_contains("--no-backup");
+    assert_eq!(rig.id("db"), db, "a failed backup let apply go on");
+    assert_eq!(rig.health("db"), "running");
+    assert_eq!(
+        backups().len(),
+        1,
+        "a failed backup left a file: {:?}",
+        backups()
+    );
+    // --no-backup goes through without one.
+    rig.berth("apply", &["--backup-root", &root_arg, "--no-backup"])
+        .code(0)
+        .stdout_contains("generation 3");
+    assert_eq!(backups().len(), 1);
+
+    // An offline dump runs beside the stopped service, on its volumes.
+    let offline = r#"command = "cat /data/rows", extension = "txt", offline = true"#;
+    rig.write_module(&module("fourth", offline), "volumes.data = {},");
+    rig.berth("apply", &["--backup-root", &root_arg])
+        .code(0)
+        .stdout_contains("backup of db (generation 3): ");
+    let files = backups();
+    assert_eq!(files.len(), 2, "{files:?}");
+    let newest = files
+        .iter()
+        .find(|f| f.to_string_lossy().contains("db-generation-3-"))
+        .expect("the offline backup");
+    assert_eq!(
+        std::fs::read_to_string(newest).expect("backup"),
+        "boot\n".repeat(3)
+    );
+    assert_eq!(rig.exec("db", &["cat", "/data/rows"]), "boot\n".repeat(4));
 }

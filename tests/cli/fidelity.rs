@@ -197,20 +197,21 @@ impl Output {
 
 /// The engine's view of the probe service, as apply would create it.
 fn apply_spec(stack: &Stack) -> String {
-    let values = Values(
+    let values = Values::new(
         stack
             .variables
             .keys()
             .map(|name| (name.clone(), "value".to_string()))
             .collect(),
+        Default::default(),
     );
     let bind = |path: &str| PathBuf::from("/state/files").join(path);
-    let secret = |name: &str, _: &str| PathBuf::from("/state/secrets").join(name);
+    let digest = |name: &str| format!("digest-of-{name}");
     let env_file = |_: &str| BTreeMap::from([("FROM_FILE".to_string(), "1".to_string())]);
     let places = Places {
         build_root: Path::new("/project"),
         bind: &bind,
-        secret: &secret,
+        digest: &digest,
         env_file: &env_file,
     };
     let desired = desired(stack, &values, &places);
