@@ -18,6 +18,7 @@ mod crashes;
 mod dashboards;
 mod deployable;
 mod fidelity;
+mod files;
 mod fuzz;
 mod hostile;
 mod import;
