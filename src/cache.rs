@@ -41,6 +41,16 @@ pub struct Entry {
     pub warnings: Vec<Warning>,
     /// The profile asks for a strict build (its warnings are errors).
     pub strict: bool,
+    /// Templates the build read (project-relative path → SHA-256 of their text): files
+    /// outside the Nickel import closure, so the key cannot cover them; an entry whose
+    /// templates changed is not reused.
+    #[serde(default)]
+    pub templates: std::collections::BTreeMap<String, String>,
+}
+
+/// The SHA-256 of a template's text, as [`Entry::templates`] records it.
+pub fn template_digest(text: &str) -> String {
+    hex(&Sha256::digest(text.as_bytes()))
 }
 
 impl Cache {

@@ -8,9 +8,9 @@ use std::sync::Mutex;
 
 use crate::Error;
 use crate::cache::{Cache, Entry};
-use crate::error::StrictError;
+use crate::error::{Diagnostic, ModelError, StrictError};
 use crate::eval::{self, EVAL_STACK_SIZE};
-use crate::model::Stack;
+use crate::model::{Stack, files};
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::fidelity::Warning;
 use crate::render::{self, Artifact};
@@ -84,7 +84,8 @@ pub fn compile_one(
     let started = std::time::Instant::now();
     let evaluated = eval::evaluate(project, stack, profile)?;
     let evaluated_in = started.elapsed();
-    let model = Stack::from_evaluated(&evaluated)?;
+    let mut model = Stack::from_evaluated(&evaluated)?;
+    resolve_files(project, &mut model, &evaluated.positions)?;
     let rendered = render::all(&model)?;
     let warnings: Vec<Warning> = rendered
         .warnings
@@ -133,7 +134,14 @@ pub fn compile_cached(
         artifacts: entry.artifacts,
         warnings: entry.warnings,
     };
-    if let Some(entry) = cache.get(&key) {
+    let templates_unchanged = |entry: &Entry| {
+        entry.templates.iter().all(|(path, digest)| {
+            project
+                .read_template(path)
+                .is_ok_and(|text| crate::cache::template_digest(&text) == *digest)
+        })
+    };
+    if let Some(entry) = cache.get(&key).filter(templates_unchanged) {
         let strict = entry.strict;
         let built = built_from(entry);
         if strict {
@@ -147,9 +155,52 @@ pub fn compile_cached(
         artifacts: built.artifacts.clone(),
         warnings: built.warnings.clone(),
         strict: model.profile.strict,
+        templates: files::templates(&model)
+            .into_iter()
+            .filter_map(|(_, path)| {
+                let text = project.read_template(&path).ok()?;
+                Some((path, crate::cache::template_digest(&text)))
+            })
+            .collect(),
     };
     cache.put(&key, &entry);
     Ok(built)
+}
+
+/// Reads the templates the stack's `files` name and renders every file into the model
+/// (`model::files`): a missing template or a template error is the user's, located at
+/// the field or at the template's line.
+fn resolve_files(
+    project: &Project,
+    model: &mut Stack,
+    positions: &eval::Positions,
+) -> Result<(), ModelError> {
+    let mut sources = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (field, path) in files::templates(model) {
+        match project.read_template(&path) {
+            Ok(text) => {
+                sources.insert(path, text);
+            }
+            Err(message) => problems.push(Diagnostic::new(field, message)),
+        }
+    }
+    if problems.is_empty() {
+        problems = files::resolve(model, &sources);
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    for problem in &mut problems {
+        if problem.location.is_none() {
+            problem.location = positions.locate(&problem.field);
+        }
+    }
+    Err(ModelError {
+        stack: model.name.clone(),
+        profile: model.profile.name.clone(),
+        diagnostics: problems,
+    })
 }
 
 /// Compiles every stack with every profile, on up to `jobs` threads.

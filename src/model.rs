@@ -2,6 +2,7 @@
 //! then checked by [`validate`] for what contracts cannot see (references, cycles, clashes).
 //! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
 
+pub mod files;
 pub mod podman;
 pub mod text;
 pub mod units;
@@ -145,6 +146,10 @@ pub struct Service {
     pub ports: Vec<Port>,
     #[serde(default)]
     pub volumes: Vec<Mount>,
+    /// Files berth writes and mounts read-only, by their path in the container; resolved
+    /// into `volumes` by [`files::resolve`] before rendering.
+    #[serde(default)]
+    pub files: BTreeMap<String, GeneratedFile>,
     /// Secret variables mounted as files under /run/secrets.
     #[serde(default)]
     pub secrets: Vec<String>,
@@ -203,6 +208,15 @@ pub struct Service {
     pub metrics: Option<Metrics>,
     #[serde(default)]
     pub kubernetes: Kubernetes,
+}
+
+/// A file a service mounts whose text comes from the model: a Nickel string or a template.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct GeneratedFile {
+    pub content: Option<String>,
+    /// A minijinja template, relative to the project root.
+    pub template: Option<String>,
 }
 
 /// What only the Kubernetes backend reads.

@@ -94,6 +94,25 @@ impl Project {
         &self.root
     }
 
+    /// The text of a template a stack names, relative to the project root.
+    ///
+    /// # Errors
+    /// The file is missing, unreadable, not UTF-8, or outside the project.
+    pub fn read_template(&self, relative: &str) -> Result<String, String> {
+        let path = Path::new(relative);
+        if path.is_absolute()
+            || path
+                .components()
+                .any(|c| matches!(c, std::path::Component::ParentDir))
+        {
+            return Err(format!(
+                "template `{relative}` is outside the project: give a path below its root"
+            ));
+        }
+        std::fs::read_to_string(self.root.join(path))
+            .map_err(|e| format!("cannot read template `{relative}`: {e}"))
+    }
+
     /// The folder holding berth's library for this run (`berth library path`).
     pub fn library(&self) -> &Path {
         &self.library

@@ -426,6 +426,8 @@ fn container_spec(
         environment,
         ports,
         volumes,
+        // Mounted through `volumes`, where `model::files::resolve` put their bind mounts.
+        files: _,
         secrets,
         networks,
         depends_on: _,

@@ -64,6 +64,8 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         environment,
         ports,
         volumes,
+        // Checked by `model::files::resolve`, which reads their templates first.
+        files: _,
         secrets: _,
         networks: _,
         network_aliases,

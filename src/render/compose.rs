@@ -425,6 +425,8 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         environment,
         ports,
         volumes,
+        // Bound through `volumes`, where `model::files::resolve` put their mounts.
+        files: _,
         secrets,
         networks,
         network_aliases,

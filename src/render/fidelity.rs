@@ -173,6 +173,9 @@ pub const SERVICE_FIELDS: &[Row] = &[
     row("environment", [R, R, R, R]),
     row("ports", [R, R, R, R]),
     row("volumes", [R, R, R, R]),
+    // A read-only bind of the generated file: compose and Quadlet bind it from the output
+    // folder, Kubernetes mounts it from a ConfigMap, apply from its content-hashed copy.
+    row("files", [R, R, R, R]),
     row("secrets", [R, R, R, R]),
     row(
         "networks",
@@ -619,6 +622,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         environment,
         ports,
         volumes,
+        files,
         secrets,
         networks,
         network_aliases,
@@ -674,6 +678,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("environment", !environment.is_empty()),
         ("ports", !ports.is_empty()),
         ("volumes", !volumes.is_empty()),
+        ("files", !files.is_empty()),
         ("secrets", !secrets.is_empty()),
         ("networks", !networks.is_empty()),
         ("network_aliases", !network_aliases.is_empty()),

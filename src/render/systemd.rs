@@ -171,7 +171,10 @@ fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
             };
             let relative = source.trim_start_matches("./").trim_end_matches('/');
             // The host's root (node exporter's view of it) is there on every host.
-            if super::GENERATED_DIRS.contains(&relative) || source == "/" {
+            let generated = super::GENERATED_DIRS
+                .iter()
+                .any(|dir| relative == *dir || relative.starts_with(&format!("{dir}/")));
+            if generated || source == "/" {
                 continue;
             }
             let users = paths.entry(source.clone()).or_default();

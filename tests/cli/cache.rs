@@ -191,3 +191,34 @@ fn two_builds_at_once_share_one_cache() {
     assert_eq!(n_reused(&again.stderr), 9, "{}", again.stderr);
     assert_eq!(read_tree(&root.join("three")), expected);
 }
+
+/// A template a service's `files` render is read outside the Nickel import closure: an
+/// entry records each template's digest and is not reused once one changed.
+#[test]
+fn an_edited_template_is_seen() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (first, dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/web.ncl",
+            "fun profile => { services.web = { image = \"nginx:1.27\", files.\"/etc/motd\" = { template = \"templates/motd.j2\" } } }\n",
+        )
+        .file("templates/motd.j2", "one {{ stack.name }}\n")
+        .args(["--version"])
+        .run();
+    first.code(0);
+    let root = dir.path();
+    let build = ["-vv", "build", "--profile", "dev", "--out", "out"];
+    let expect = |text: &str, reused: usize| {
+        let out = berth(root, cache.path(), &build);
+        out.code(0);
+        assert_eq!(n_reused(&out.stderr), reused, "{}", out.stderr);
+        let motd =
+            std::fs::read_to_string(root.join("out/web/dev/files/web/etc/motd")).expect("motd");
+        assert_eq!(motd, text);
+    };
+    expect("one web\n", 0);
+    expect("one web\n", 1);
+    std::fs::write(root.join("templates/motd.j2"), "two {{ stack.name }}\n").expect("edit");
+    expect("two web\n", 0);
+    expect("two web\n", 1);
+}

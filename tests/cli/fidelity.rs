@@ -39,6 +39,10 @@ const SAMPLES: &[(&str, &str)] = &[
     ("environment", r#"{ GREETING = "hello" }"#),
     ("ports", "[{ target = 9090, published = 9090 }]"),
     ("volumes", r#"[{ source = "data", target = "/data" }]"#),
+    (
+        "files",
+        r#"{ "/etc/probe.conf" = { content = "probe = 1\n" } }"#,
+    ),
     ("secrets", r#"["DB_PASSWORD"]"#),
     ("networks", r#"["back"]"#),
     ("network_aliases", r#"{ back = ["app-alias"] }"#),

@@ -157,7 +157,8 @@ impl Output {
             .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
             .collect();
         entries.sort();
-        let expected = ["modules", "profiles", "schemas"];
+        // `templates`: the project's own templates (files.rs).
+        let expected = ["modules", "profiles", "schemas", "templates"];
         assert!(
             entries.iter().all(|e| expected.contains(&e.as_str())),
             "berth wrote something on bad input: {entries:?}"

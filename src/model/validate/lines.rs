@@ -7,7 +7,8 @@
 //! `command`, `entrypoint`, `healthcheck.test`, `backup.command`, `backup.restore` —
 //! which Compose files often write as multi-line scripts: YAML and Kubernetes hold them,
 //! the unit writer quotes them with systemd's C escapes (`\n`), and a restore command is
-//! a comment, one `#` line per line. Environment values may span lines too (Compose
+//! a comment, one `#` line per line; a service's `files.<path>.content` is only ever its
+//! own file. Environment values may span lines too (Compose
 //! files carry properties files so), except in a profile that writes Quadlet units:
 //! podman reads a container's environment file one line per variable.
 
@@ -56,7 +57,10 @@ fn walk(value: &Value, quadlet: bool, path: &mut String, found: &mut Vec<Diagnos
 
 fn check(path: &str, text: &str, quadlet: bool, found: &mut Vec<Diagnostic>) {
     let environment = is_environment_value(path);
-    let multi_line = is_variable_description(path) || is_command(path) || environment && !quadlet;
+    let multi_line = is_variable_description(path)
+        || is_command(path)
+        || is_file_content(path)
+        || environment && !quadlet;
     if let Some(bad) = text.chars().find(|c| forbidden(*c, multi_line)) {
         let mut diagnostic = refusal(path, "text", bad);
         if environment && bad == '\n' {
@@ -78,6 +82,13 @@ fn is_variable_description(path: &str) -> bool {
     path.strip_prefix("variables.")
         .and_then(|rest| rest.strip_suffix(".description"))
         .is_some_and(|name| !name.contains('.'))
+}
+
+/// `services.<name>.files.<path>.content`: written only into its own file.
+fn is_file_content(path: &str) -> bool {
+    path.strip_prefix("services.")
+        .and_then(|rest| rest.split_once('.'))
+        .is_some_and(|(_, field)| field.starts_with("files.") && field.ends_with(".content"))
 }
 
 /// `services.<name>.command…`, `entrypoint…`, `healthcheck.test…`, `backup.command`,

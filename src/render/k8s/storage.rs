@@ -104,6 +104,41 @@ pub(super) fn storage(
                     ..SecretVolumeSource::default()
                 });
             }
+            // A file of the service's `files`: a ConfigMap of one key, mounted on the file
+            // alone (subPath), so the folder around it keeps the image's other files.
+            (MountKind::Bind, Some(source)) if generated_file(ctx, source).is_some() => {
+                let (inside, text) = generated_file(ctx, source).unwrap_or_default();
+                let file_name = mount
+                    .target
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                let map_name = fitted(format!(
+                    "{}-{}",
+                    k8s_name(name),
+                    k8s_name(source.trim_start_matches("./"))
+                ));
+                volume.config_map = Some(ConfigMapVolumeSource {
+                    name: map_name.clone(),
+                    items: Some(vec![KeyToPath {
+                        key: config_key(&inside),
+                        path: file_name.clone(),
+                        ..KeyToPath::default()
+                    }]),
+                    ..ConfigMapVolumeSource::default()
+                });
+                config_maps.push(ConfigMap {
+                    metadata: ctx.meta(&map_name, name),
+                    data: Some(BTreeMap::from([(config_key(&inside), text)])),
+                    ..ConfigMap::default()
+                });
+                let mut file_mount = mount_of(&volume_name, &mount.target, true);
+                file_mount.sub_path = Some(file_name);
+                mounts.push(file_mount);
+                volumes.push(volume);
+                continue;
+            }
             (MountKind::Bind, Some(source))
                 if ctx.generated.contains_key(source.trim_end_matches('/')) =>
             {
@@ -184,6 +219,16 @@ pub(super) fn storage(
         claims,
         config_maps,
     }
+}
+
+/// The path inside `files/` and the text of the generated file `source` binds, if it is one.
+fn generated_file(ctx: &Context, source: &str) -> Option<(String, String)> {
+    let inside = source.strip_prefix(&format!("./{}/", crate::model::files::DIR))?;
+    let text = ctx
+        .generated
+        .get(&format!("./{}", crate::model::files::DIR))?
+        .get(inside)?;
+    Some((inside.to_string(), text.clone()))
 }
 
 pub(super) fn mount_kind_name(kind: MountKind) -> &'static str {
