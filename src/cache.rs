@@ -143,6 +143,7 @@ mod tests {
             }],
             warnings: Vec::new(),
             strict: false,
+            templates: std::collections::BTreeMap::new(),
         }
     }
 
