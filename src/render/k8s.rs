@@ -7,7 +7,9 @@
 //!   variables gets them as `env` entries (secrets and required variables from the
 //!   `<stack>-secrets` Secret, the rest from the `<stack>-variables` ConfigMap) and
 //!   composes them with Kubernetes' own `$(VAR)` expansion;
-//! - workloads: a one-shot job that others wait to complete is a Job; a service with a
+//! - workloads: a one-shot job that others wait to complete is a Job, named after a digest
+//!   of its pod template and reading an unhashed copy of the Secret, because a Job's
+//!   template is immutable (a changed Job is a new Job; a rotated secret changes none); a service with a
 //!   backup (or `kubernetes.stateful`) is a StatefulSet with a claim per replica for the
 //!   volumes only it uses; a host agent (a `host_path` mount) is a DaemonSet; everything
 //!   else is a Deployment;
@@ -30,7 +32,7 @@ use k8s_openapi::api::apps::v1::{
     StatefulSetSpec,
 };
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, PodTemplateSpec};
 use k8s_openapi::api::policy::v1::{PodDisruptionBudget, PodDisruptionBudgetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -109,6 +111,8 @@ struct Context<'a> {
     volume_users: BTreeMap<&'a str, Vec<&'a str>>,
     /// Folder (as mounted, e.g. "./prometheus") -> generated files below it (path inside it -> text).
     generated: BTreeMap<String, BTreeMap<String, String>>,
+    /// Whether a Job's manifest read the unhashed Secret: only then is it generated.
+    job_secrets_read: std::cell::Cell<bool>,
 }
 
 impl<'a> Context<'a> {
@@ -154,6 +158,7 @@ impl<'a> Context<'a> {
             jobs,
             volume_users,
             generated,
+            job_secrets_read: std::cell::Cell::new(false),
         }
     }
 
@@ -203,6 +208,19 @@ impl<'a> Context<'a> {
 
     fn secret_name(&self) -> String {
         format!("{}-secrets", k8s_name(&self.stack.name))
+    }
+
+    /// The Secret `service` reads. kustomize names the stack's Secret after a hash of its
+    /// values, so rotating one rolls the Deployments that read it; a Job's pod template is
+    /// immutable, so Jobs read a copy without the hash (`<stack>-job-secrets`): a rotation
+    /// leaves their spec, hence `kubectl apply`, unchanged.
+    fn secret_name_for(&self, service: &str) -> String {
+        if self.jobs.contains(service) {
+            self.job_secrets_read.set(true);
+            format!("{}-job-secrets", k8s_name(&self.stack.name))
+        } else {
+            self.secret_name()
+        }
     }
 
     fn variables_name(&self) -> String {
@@ -284,6 +302,14 @@ struct Kustomization {
 struct SecretGenerator {
     name: String,
     envs: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    options: Option<GeneratorOptions>,
+}
+
+#[derive(Serialize)]
+struct GeneratorOptions {
+    #[serde(rename = "disableNameSuffixHash")]
+    disable_name_suffix_hash: bool,
 }
 
 fn kustomization(
@@ -297,10 +323,7 @@ fn kustomization(
         namespace: ctx.namespace.clone(),
         resources,
         secret_generator: if has_secrets {
-            vec![SecretGenerator {
-                name: ctx.secret_name(),
-                envs: vec![SECRETS_FILE.to_string()],
-            }]
+            secret_generators(ctx)
         } else {
             Vec::new()
         },
@@ -310,6 +333,26 @@ fn kustomization(
         header(ctx.stack),
         to_yaml("kustomization.yaml", &kustomization)?
     ))
+}
+
+/// The stack's Secret, hashed for rollouts; and, when Jobs run, the unhashed copy they read
+/// (see [`Context::secret_name_for`]).
+fn secret_generators(ctx: &Context) -> Vec<SecretGenerator> {
+    let mut generators = vec![SecretGenerator {
+        name: ctx.secret_name(),
+        envs: vec![SECRETS_FILE.to_string()],
+        options: None,
+    }];
+    if let Some(job) = ctx.jobs.first().filter(|_| ctx.job_secrets_read.get()) {
+        generators.push(SecretGenerator {
+            name: ctx.secret_name_for(job),
+            envs: vec![SECRETS_FILE.to_string()],
+            options: Some(GeneratorOptions {
+                disable_name_suffix_hash: true,
+            }),
+        });
+    }
+    generators
 }
 
 // -- one service ----------------------------------------------------------------------------
@@ -381,7 +424,7 @@ fn service_manifests(
     let k8s = k8s_name(name);
     let kind = if is_job {
         docs.push(yaml(&Job {
-            metadata: ctx.meta(&k8s, name),
+            metadata: ctx.meta(&job_name(&k8s, &pod)?, name),
             spec: Some(JobSpec {
                 backoff_limit: Some(4),
                 template: pod,
@@ -491,12 +534,24 @@ fn fitted(name: String) -> String {
     if name.len() <= LIMIT {
         return name;
     }
-    // FNV-1a: stable across machines and Rust versions, unlike the std hasher.
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = fnv1a(name.as_bytes());
     let kept = name[..LIMIT - 9].trim_end_matches('-');
     format!("{kept}-{:08x}", hash & 0xffff_ffff)
+}
+
+/// A Job's pod template cannot change once created (`kubectl apply` refuses it), so the
+/// name carries a digest of the template: a changed Job is a new one, which runs once.
+fn job_name(service: &str, template: &PodTemplateSpec) -> Result<String, RenderError> {
+    let digest = fnv1a(yaml(template)?.as_bytes()) & 0xffff_ffff;
+    let base = &service[..service.len().min(63 - 9)];
+    Ok(format!("{}-{digest:08x}", base.trim_end_matches('-')))
+}
+
+/// FNV-1a: stable across machines and Rust versions, unlike the std hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325_u64, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 fn yaml<T: Serialize>(value: &T) -> Result<String, RenderError> {

@@ -139,7 +139,12 @@ fn containers(k8s: &std::path::Path) -> Vec<(String, serde_json::Value)> {
             };
             for list in ["initContainers", "containers"] {
                 for container in pod[list].as_array().into_iter().flatten() {
-                    let name = format!("{}:{}", path.display(), container["name"]);
+                    let name = format!(
+                        "{}:{}:{}",
+                        path.display(),
+                        doc["kind"].as_str().unwrap_or("?"),
+                        container["name"]
+                    );
                     found.push((name, container.clone()));
                 }
             }
@@ -173,14 +178,19 @@ fn secrets_reach_pods_from_the_generated_secret_only() {
             )),
             "{kustomization}"
         );
-        // Every secret a pod reads comes from that Secret, by a key it holds, and every
-        // secret listed is read by some pod.
+        // Every secret a pod reads comes from that Secret (a Job's from its unhashed copy),
+        // by a key it holds, and every secret listed is read by some pod.
         let mut read = std::collections::BTreeSet::new();
         for (container, spec) in containers(&k8s) {
+            let secret = if container.contains("Job:") {
+                format!("{stack}-job-secrets")
+            } else {
+                format!("{stack}-secrets")
+            };
             for env in spec["env"].as_array().into_iter().flatten() {
                 let name = env["name"].as_str().expect("env name");
                 if let Some(reference) = env["valueFrom"].get("secretKeyRef") {
-                    assert_eq!(reference["name"], format!("{stack}-secrets"), "{container}");
+                    assert_eq!(reference["name"], secret, "{container}");
                     let key = reference["key"].as_str().expect("key");
                     assert!(names.contains(key), "{container}: {key} not in secrets.env");
                     read.insert(key.to_string());
@@ -191,6 +201,7 @@ fn secrets_reach_pods_from_the_generated_secret_only() {
         }
         // File secrets (`/run/secrets/<name>`) are read through a volume of the Secret.
         read.extend(secret_volume_keys(&k8s, &format!("{stack}-secrets")));
+        read.extend(secret_volume_keys(&k8s, &format!("{stack}-job-secrets")));
         assert_eq!(read, names, "{stack}: secrets listed but read by no pod");
     }
 }
@@ -602,4 +613,115 @@ fun profile => ollama { gpus = true } & {
     assert!(
         unit("picked").contains("\nAddDevice=nvidia.com/gpu=1\nAddDevice=nvidia.com/gpu=GPU-3a\n")
     );
+}
+
+/// The documents `kubectl kustomize` renders from the folder `k8s`.
+fn kustomized(k8s: &std::path::Path) -> Vec<serde_json::Value> {
+    let output = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(k8s)
+        .output()
+        .expect("run kubectl kustomize (scripts/install-validators installs kubectl)");
+    assert!(
+        output.status.success(),
+        "kubectl kustomize {}: {}",
+        k8s.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    documents(&String::from_utf8(output.stdout).expect("UTF-8 manifests"))
+}
+
+fn named<'a>(docs: &'a [serde_json::Value], kind: &str, prefix: &str) -> &'a serde_json::Value {
+    docs.iter()
+        .find(|doc| {
+            doc["kind"] == kind
+                && doc["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|name| name.starts_with(prefix))
+        })
+        .unwrap_or_else(|| panic!("no {kind} {prefix}* in the kustomized output"))
+}
+
+/// A Job's pod template is immutable: `kubectl apply` refuses a Job whose template changed.
+/// Rotating a secret (new values in secrets.env) must roll the Deployments (their Secret's
+/// hashed name changes) and leave every Job exactly as it was; a Job whose spec changes
+/// gets a new name, so it is a new Job instead of a refused update.
+#[test]
+fn a_rotated_secret_rolls_deployments_and_leaves_jobs_applicable() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "freshpoc", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let k8s = out.root.join("out/freshpoc/prod-lite/k8s");
+    let template = std::fs::read_to_string(k8s.join("secrets.env")).expect("secrets.env");
+    let fill = |value: &str| {
+        let filled: String = template
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .map(|line| format!("{line}{value}\n"))
+            .collect();
+        std::fs::write(k8s.join("secrets.env"), filled).expect("fill secrets.env");
+        kustomized(&k8s)
+    };
+    let before = fill("first-value");
+    let after = fill("rotated-value");
+
+    let job_before = named(&before, "Job", "airflow-init-");
+    let job_after = named(&after, "Job", "airflow-init-");
+    assert_eq!(job_before, job_after, "a rotation changed the Job");
+    let reads = |doc: &serde_json::Value| -> std::collections::BTreeSet<String> {
+        doc["spec"]["template"]["spec"]["containers"][0]["env"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|env| env["valueFrom"]["secretKeyRef"]["name"].as_str())
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        reads(job_after),
+        std::collections::BTreeSet::from(["freshpoc-job-secrets".to_string()])
+    );
+    // The Secret a Job reads exists under that very name, holding the rotated values.
+    let job_secret = named(&after, "Secret", "freshpoc-job-secrets");
+    assert_eq!(job_secret["metadata"]["name"], "freshpoc-job-secrets");
+
+    let airflow = |docs: &[serde_json::Value]| reads(named(docs, "Deployment", "airflow"));
+    let (hashed_before, hashed_after) = (airflow(&before), airflow(&after));
+    assert_eq!(hashed_before.len(), 1, "{hashed_before:?}");
+    assert!(
+        hashed_before
+            .iter()
+            .all(|name| name.starts_with("freshpoc-secrets-")),
+        "{hashed_before:?}"
+    );
+    assert_ne!(
+        hashed_before, hashed_after,
+        "a rotation did not roll airflow"
+    );
+
+    // A changed Job spec (here a newer image) is a Job of another name.
+    let module = std::fs::read_to_string(
+        std::path::Path::new(crate::support::REPO).join("modules/services/airflow.ncl"),
+    )
+    .expect("airflow module");
+    assert!(
+        module.contains("apache/airflow:2.10.2-"),
+        "the module's image moved"
+    );
+    let (changed, _dir) = Berth::bundled()
+        .file(
+            "modules/services/airflow.ncl",
+            &module.replace("apache/airflow:2.10.2-", "apache/airflow:2.10.3-"),
+        )
+        .args(["build", "--stack", "freshpoc", "--profile", "prod-lite"])
+        .run();
+    changed.code(0);
+    let job = |root: &std::path::Path| {
+        let text =
+            std::fs::read_to_string(root.join("out/freshpoc/prod-lite/k8s/airflow-init.yaml"))
+                .expect("airflow-init.yaml");
+        find(&documents(&text), "Job")["metadata"]["name"].clone()
+    };
+    assert_ne!(job(&out.root), job(&changed.root));
 }

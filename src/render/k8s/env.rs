@@ -94,12 +94,12 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
     }
     let mut sources: Vec<EnvVar> = held
         .iter()
-        .map(|(key, variable)| variable_source(ctx, variable, key))
+        .map(|(key, variable)| variable_source(ctx, name, variable, key))
         .collect();
     for variable in read {
         holders.entry(variable).or_insert_with_key(|variable| {
             let helper = format!("{HELPER_PREFIX}{variable}");
-            sources.push(variable_source(ctx, variable, &helper));
+            sources.push(variable_source(ctx, name, variable, &helper));
             helper
         });
     }
@@ -148,13 +148,13 @@ fn command_variables(service: &Service) -> impl Iterator<Item = String> + '_ {
         .map(str::to_string)
 }
 
-/// The `env` entry `name`, read from where the stack keeps `variable`.
-pub(super) fn variable_source(ctx: &Context, variable: &str, name: &str) -> EnvVar {
+/// The `env` entry `name` of `service`, read from where the stack keeps `variable`.
+pub(super) fn variable_source(ctx: &Context, service: &str, variable: &str, name: &str) -> EnvVar {
     let is_secret = ctx.stack.variables.get(variable).is_none_or(from_secret);
     let value_from = if is_secret {
         EnvVarSource {
             secret_key_ref: Some(SecretKeySelector {
-                name: ctx.secret_name(),
+                name: ctx.secret_name_for(service),
                 key: variable.to_string(),
                 ..SecretKeySelector::default()
             }),

@@ -39,7 +39,7 @@ pub(super) fn pod_template(
     let mut storage = storage(ctx, name, service, stateful, notes);
     let mut volumes = std::mem::take(&mut storage.volumes);
     let mut mounts = std::mem::take(&mut storage.mounts);
-    for (volume, mount) in secret_files(ctx, service)
+    for (volume, mount) in secret_files(ctx, name, service)
         .into_iter()
         .chain(shared_memory(service))
     {
@@ -112,7 +112,7 @@ pub(super) fn pod_template(
 
 /// File secrets at `/run/secrets/<name>`, as Compose mounts them: one read-only volume of
 /// the stack's Secret (made by the kustomization's secretGenerator) with the service's keys.
-fn secret_files(ctx: &Context, service: &Service) -> Option<(KVolume, VolumeMount)> {
+fn secret_files(ctx: &Context, name: &str, service: &Service) -> Option<(KVolume, VolumeMount)> {
     if service.secrets.is_empty() {
         return None;
     }
@@ -128,7 +128,7 @@ fn secret_files(ctx: &Context, service: &Service) -> Option<(KVolume, VolumeMoun
     let volume = KVolume {
         name: "run-secrets".to_string(),
         secret: Some(SecretVolumeSource {
-            secret_name: Some(ctx.secret_name()),
+            secret_name: Some(ctx.secret_name_for(name)),
             items: Some(items),
             // 0444, as Compose writes them: images that drop to a user must still read them.
             default_mode: Some(0o444),
