@@ -555,6 +555,8 @@ pub struct Metrics {
     pub interval: Option<Duration>,
     /// The exporter's gauge of what it watches (`pg_up`): 0 raises an alert.
     pub up_metric: Option<String>,
+    /// The service the exporter reports on: its alert is labelled with it.
+    pub watches: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

@@ -23,6 +23,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     for (name, service) in &stack.services {
         image_or_build(name, service, &mut found);
         dependencies(stack, name, service, &mut found);
+        watched(stack, name, service, &mut found);
         mounts(stack, name, service, &mut found);
         networks(stack, name, service, &mut found);
         replicas_and_ports(name, service, &mut found);
@@ -179,6 +180,17 @@ fn image_or_build(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
             Diagnostic::new(format!("services.{name}"), "needs an `image` or a `build`")
                 .with_hint("e.g. image = \"postgres:16\" or build = { context = \"./api\" }"),
         );
+    }
+}
+
+/// `metrics.watches` names a service of the stack.
+fn watched(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(watched) = service.metrics.as_ref().and_then(|m| m.watches.as_ref()) else {
+        return;
+    };
+    if !stack.services.contains_key(watched) {
+        let field = format!("services.{name}.metrics.watches");
+        found.push(unknown(field, "service", watched, stack.services.keys()));
     }
 }
 

@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::yaml::to_yaml;
-use super::{Artifact, RenderError, header};
+use super::{Artifact, RenderError, header, prometheus};
 use crate::model::Stack;
 
 pub const DIR: &str = "alertmanager";
@@ -44,6 +44,7 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
             repeat_interval: "4h".to_string(),
         },
         receivers: vec![receiver],
+        inhibit_rules: inhibitions(stack),
     };
     let note = if config.receivers[0].webhook_configs.is_empty() {
         "# No receiver is configured (set `alert_webhook` in the profile, or\n# `monitoring.alert_webhook_secret`): alerts show in Alertmanager's UI only.\n"
@@ -57,10 +58,33 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     }])
 }
 
+/// A database that is down fails its TCP probe and its exporter's gauge at once: the probe
+/// alert (the direct symptom) holds back the exporter's for the same service, so one outage
+/// pages once; a database that answers but refuses its exporter still raises the latter.
+fn inhibitions(stack: &Stack) -> Vec<Inhibition> {
+    if !prometheus::probed_and_exported(stack) {
+        return Vec::new();
+    }
+    vec![Inhibition {
+        source_matchers: vec![format!("alertname=\"{}\"", prometheus::UNREACHABLE_ALERT)],
+        target_matchers: vec![format!("alertname=\"{}\"", prometheus::EXPORTER_ALERT)],
+        equal: vec!["service".to_string()],
+    }]
+}
+
 #[derive(Serialize)]
 struct Config {
     route: Route,
     receivers: Vec<Receiver>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    inhibit_rules: Vec<Inhibition>,
+}
+
+#[derive(Serialize)]
+struct Inhibition {
+    source_matchers: Vec<String>,
+    target_matchers: Vec<String>,
+    equal: Vec<String>,
 }
 
 #[derive(Serialize)]

@@ -343,7 +343,7 @@ fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
             .any(|(name, s)| tcp_target(name, s).is_some())
         {
             availability.push(rule(
-                "ServiceUnreachable",
+                UNREACHABLE_ALERT,
                 &format!("probe_success{{job=\"{REACHABLE_JOB}\"}} == 0"),
                 "2m",
                 "critical",
@@ -373,25 +373,56 @@ fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
 }
 
 /// An exporter answers its scrapes (`up` is 1) while what it watches is down: its own
-/// gauge (`pg_up`, `redis_up`) says so. One rule per exporter, labelled with it.
+/// gauge (`pg_up`, `redis_up`) says so. One rule per exporter, labelled with the service it
+/// watches (`metrics.watches`; else the exporter), as the probes of that service are: the
+/// label Alertmanager's inhibition matches on (see `render::alertmanager`).
 fn exporter_rules(stack: &Stack) -> Vec<Rule> {
     stack
         .services
         .iter()
         .filter_map(|(name, service)| {
-            let metric = service.metrics.as_ref()?.up_metric.as_ref()?;
+            let metrics = service.metrics.as_ref()?;
+            let metric = metrics.up_metric.as_ref()?;
+            let (summary, description) = match &metrics.watches {
+                Some(watched) => (
+                    format!("{name} cannot reach {watched}"),
+                    format!("{name} answers its scrapes but its `{metric}` has been 0 for 2 minutes: {watched} is down or refuses it."),
+                ),
+                None => (
+                    format!("{name} cannot reach the service it exports"),
+                    format!("{name} answers its scrapes but its `{metric}` has been 0 for 2 minutes: the service it watches is down or refuses it."),
+                ),
+            };
             let mut down = rule(
-                "ExporterTargetDown",
+                EXPORTER_ALERT,
                 &format!("{metric}{{job=\"{name}\"}} == 0"),
                 "2m",
                 "critical",
-                &format!("{name} cannot reach the service it exports"),
-                &format!("{name} answers its scrapes but its `{metric}` has been 0 for 2 minutes: the service it watches is down or refuses it."),
+                &summary,
+                &description,
             );
-            down.labels.insert("service".to_string(), name.clone());
+            let service = metrics.watches.as_ref().unwrap_or(name);
+            down.labels.insert("service".to_string(), service.clone());
+            down.labels.insert("exporter".to_string(), name.clone());
             Some(down)
         })
         .collect()
+}
+
+/// The alert of an exporter whose database is down, and of a service refusing connections.
+pub(super) const EXPORTER_ALERT: &str = "ExporterTargetDown";
+pub(super) const UNREACHABLE_ALERT: &str = "ServiceUnreachable";
+
+/// Whether some exporter watches a service the blackbox exporter also probes over TCP:
+/// one outage raises both alerts, and Alertmanager should page once.
+pub(super) fn probed_and_exported(stack: &Stack) -> bool {
+    stack.monitoring.blackbox.is_some()
+        && stack.services.values().any(|service| {
+            let watched = service.metrics.as_ref().and_then(|m| m.watches.as_ref());
+            watched
+                .and_then(|watched| Some((watched, stack.services.get(watched)?)))
+                .is_some_and(|(watched, target)| tcp_target(watched, target).is_some())
+        })
 }
 
 fn host_rules() -> Vec<Rule> {
