@@ -36,6 +36,10 @@ struct Images {
     postgres: String,
     redis: String,
     nginx: String,
+    prometheus: String,
+    blackbox: String,
+    postgres_exporter: String,
+    redis_exporter: String,
 }
 
 impl Images {
@@ -64,6 +68,10 @@ impl Images {
             postgres: tag("postgres"),
             redis: tag("redis"),
             nginx: tag("nginx"),
+            prometheus: tag("prometheus"),
+            blackbox: tag("blackbox"),
+            postgres_exporter: tag("postgres-exporter"),
+            redis_exporter: tag("redis-exporter"),
         }
     }
 }
@@ -80,6 +88,29 @@ struct Project {
 impl Project {
     /// `None` (after a loud message) when no engine answers and none is required.
     fn new(test: &str) -> Option<Project> {
+        Project::with_stack(test, |images, project| {
+            format!(
+                r#"# The runtime test's stack: the bundled modules with locally built images.
+let postgres = import "services/postgres.ncl" in
+let redis = import "services/redis.ncl" in
+let nginx = import "services/nginx.ncl" in
+fun profile =>
+  postgres {{ image = "{postgres}", database = "shop" }}
+  & redis {{ image = "{redis}" }}
+  & nginx {{ image = "{nginx}", http_port = {port}, upstreams = ["postgres", "redis"] }}
+  & {{ name = "{stack}", description = "berth's runtime test: postgres, redis and nginx" }}
+"#,
+                postgres = images.postgres,
+                redis = images.redis,
+                nginx = images.nginx,
+                port = project.port,
+                stack = project.stack,
+            )
+        })
+    }
+
+    /// A project whose one stack is `stack(images, project)`, its name `project.stack`.
+    fn with_stack(test: &str, stack: impl Fn(&Images, &Project) -> String) -> Option<Project> {
         if !engine_answers(test) {
             return None;
         }
@@ -97,33 +128,14 @@ impl Project {
         project
             .berth(&["init", "--stack", &project.stack, "."])
             .code(0);
-        // The example stack init wrote gives way to one of postgres, redis and nginx: the
-        // library's modules, only their images replaced.
+        // The example stack init wrote gives way to the test's: the library's modules, only
+        // their images replaced.
         let module = format!("modules/stacks/{}.ncl", project.stack);
         assert!(
             project.root().join(&module).exists(),
             "init wrote no {module}"
         );
-        project.write(
-            &module,
-            &format!(
-                r#"# The runtime test's stack: the bundled modules with locally built images.
-let postgres = import "services/postgres.ncl" in
-let redis = import "services/redis.ncl" in
-let nginx = import "services/nginx.ncl" in
-fun profile =>
-  postgres {{ image = "{postgres}", database = "shop" }}
-  & redis {{ image = "{redis}" }}
-  & nginx {{ image = "{nginx}", http_port = {port}, upstreams = ["postgres", "redis"] }}
-  & {{ name = "{stack}", description = "berth's runtime test: postgres, redis and nginx" }}
-"#,
-                postgres = images.postgres,
-                redis = images.redis,
-                nginx = images.nginx,
-                port = project.port,
-                stack = project.stack,
-            ),
-        );
+        project.write(&module, &stack(&images, &project));
         project.operator_files(project.root());
         Some(project)
     }
@@ -589,24 +601,25 @@ fn restore_comment(unit: &str) -> String {
     panic!("no restore command in the unit:\n{unit}")
 }
 
-/// `GET /` on the host port, HTTP/1.0 (the server closes): the body.
+/// `GET /` on the host port: the body of a 200 answer.
 fn http_get(port: u16) -> String {
+    let (head, body) = http_request(port, "/").expect("nginx answers on its port");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    body
+}
+
+/// `GET path` on the host port, HTTP/1.0 (the server closes): the head and the body.
+fn http_request(port: u16, path: &str) -> std::io::Result<(String, String)> {
     use std::io::{Read, Write};
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect to nginx's port");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .expect("timeout");
-    stream
-        .write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
-        .expect("send request");
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+    stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes())?;
     let mut response = String::new();
-    stream.read_to_string(&mut response).expect("read response");
+    stream.read_to_string(&mut response)?;
     let (head, body) = response
         .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP response: {response:?}"));
-    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    body.to_string()
+        .ok_or_else(|| std::io::Error::other(format!("no HTTP response: {response:?}")))?;
+    Ok((head.to_string(), body.to_string()))
 }
 
 /// A host port nothing listens on now (the kernel's pick).
@@ -833,4 +846,184 @@ impl Drop for ProxyGuard {
         }
         docker_status(&["network", "rm", &self.0]);
     }
+}
+
+/// The monitoring the modules generate works, not just validates: postgres and redis with
+/// their exporters, Prometheus and the blackbox exporter (each from Debian's packages),
+/// applied with the `staging` profile and berth's generated prometheus.yml and rules.
+/// Every scrape target is up, the exporters see their databases (`pg_up`, `redis_up` 1),
+/// every alert rule evaluates without error; then postgres stops, and the exporter's
+/// database-down rule and the TCP probe's rule both go pending, each naming postgres (one
+/// outage: Alertmanager's inhibition keeps the second from paging).
+#[test]
+fn the_generated_monitoring_scrapes_probes_and_raises_the_database_down_alerts() {
+    let prometheus_port = free_port();
+    let Some(project) = Project::with_stack("monitoring", |images, project| {
+        format!(
+            r#"# The monitoring runtime test's stack: bundled modules, locally built images.
+let postgres = import "services/postgres.ncl" in
+let redis = import "services/redis.ncl" in
+let prometheus = import "services/prometheus.ncl" in
+fun profile =>
+  postgres {{ image = "{postgres}", database = "shop", exporter = true, exporter_image = "{postgres_exporter}" }}
+  & redis {{ image = "{redis}", exporter = true, exporter_image = "{redis_exporter}" }}
+  & prometheus {{ image = "{prometheus}", host_port = {prometheus_port}, blackbox = true, blackbox_image = "{blackbox}" }}
+  & {{ name = "{stack}", description = "berth's monitoring runtime test" }}
+"#,
+            postgres = images.postgres,
+            postgres_exporter = images.postgres_exporter,
+            redis = images.redis,
+            redis_exporter = images.redis_exporter,
+            prometheus = images.prometheus,
+            blackbox = images.blackbox,
+            stack = project.stack,
+        )
+    }) else {
+        return;
+    };
+    let applied = project.berth(&[
+        "apply",
+        "--stack",
+        &project.stack,
+        "--profile",
+        "staging",
+        "--state-dir",
+        &project.state(),
+        "--yes",
+    ]);
+    applied.code(0);
+    let logs = || {
+        docker(&[
+            "logs",
+            "--tail",
+            "20",
+            &format!("{}-prometheus-1", project.stack),
+        ])
+    };
+
+    // Every target of the generated scrape configuration answers: the exporters, the
+    // health probes through the blackbox exporter, Prometheus itself.
+    let targets = wait_for(Duration::from_secs(120), || {
+        let targets = prometheus_api(prometheus_port, "/api/v1/targets")?;
+        let active = targets["data"]["activeTargets"].as_array()?.clone();
+        (!active.is_empty() && active.iter().all(|t| t["health"] == "up")).then_some(active)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "not every target is up: {:#}\n{}",
+            prometheus_api(prometheus_port, "/api/v1/targets").unwrap_or_default(),
+            logs()
+        )
+    });
+    let jobs: std::collections::BTreeSet<&str> = targets
+        .iter()
+        .filter_map(|t| t["labels"]["job"].as_str())
+        .collect();
+    for job in [
+        "prometheus",
+        "postgres-exporter",
+        "redis-exporter",
+        "health",
+        "reachable",
+    ] {
+        assert!(jobs.contains(job), "no {job} target: {jobs:?}");
+    }
+    for (metric, exporter) in [
+        ("pg_up", "postgres-exporter"),
+        ("redis_up", "redis-exporter"),
+    ] {
+        let value = wait_for(Duration::from_secs(60), || {
+            let result = prometheus_api(prometheus_port, &format!("/api/v1/query?query={metric}"))?;
+            let sample = result["data"]["result"].as_array()?.first()?.clone();
+            Some((sample["metric"]["job"].clone(), sample["value"][1].clone()))
+        });
+        assert_eq!(
+            value,
+            Some((serde_json::json!(exporter), serde_json::json!("1"))),
+            "{metric}"
+        );
+    }
+    // The alert rules load and evaluate without error.
+    let rules = wait_for(Duration::from_secs(60), || {
+        let rules = prometheus_api(prometheus_port, "/api/v1/rules")?;
+        let rules: Vec<serde_json::Value> = rules["data"]["groups"]
+            .as_array()?
+            .iter()
+            .flat_map(|group| group["rules"].as_array().cloned().unwrap_or_default())
+            .collect();
+        (!rules.is_empty()
+            && rules.iter().all(|rule| {
+                !rule["lastEvaluation"]
+                    .as_str()
+                    .unwrap_or("0001")
+                    .starts_with("0001")
+            }))
+        .then_some(rules)
+    })
+    .expect("the alert rules were never evaluated");
+    for rule in &rules {
+        assert_eq!(
+            rule["health"], "ok",
+            "rule {} fails: {rule:#}",
+            rule["name"]
+        );
+    }
+
+    // The database goes down: its exporter's rule and the TCP probe's both fire for it.
+    docker(&["stop", &format!("{}-postgres-1", project.stack)]);
+    let alerts = wait_for(Duration::from_secs(120), || {
+        let alerts = prometheus_api(prometheus_port, "/api/v1/alerts")?;
+        let alerts = alerts["data"]["alerts"].as_array()?.clone();
+        let names: std::collections::BTreeSet<String> = alerts
+            .iter()
+            .filter(|alert| ["pending", "firing"].contains(&alert["state"].as_str().unwrap_or("")))
+            .filter_map(|alert| alert["labels"]["alertname"].as_str().map(str::to_string))
+            .collect();
+        (names.contains("ExporterTargetDown") && names.contains("ServiceUnreachable"))
+            .then_some(alerts)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "postgres is down and no alert is pending: {:#}",
+            prometheus_api(prometheus_port, "/api/v1/alerts").unwrap_or_default()
+        )
+    });
+    let about = |name: &str| -> Vec<String> {
+        alerts
+            .iter()
+            .filter(|alert| alert["labels"]["alertname"] == name)
+            .map(|alert| {
+                alert["labels"]["service"]
+                    .as_str()
+                    .unwrap_or("?")
+                    .to_string()
+            })
+            .collect()
+    };
+    // Both name postgres (`metrics.watches`): the label Alertmanager's inhibition matches.
+    assert_eq!(about("ExporterTargetDown"), ["postgres"]);
+    assert_eq!(about("ServiceUnreachable"), ["postgres"]);
+}
+
+/// Polls `probe` every second until it gives a value or `limit` passes.
+fn wait_for<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = Instant::now();
+    loop {
+        if let Some(value) = probe() {
+            return Some(value);
+        }
+        if start.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
+/// A Prometheus API answer on the host port (`None` while it does not answer with JSON).
+fn prometheus_api(port: u16, path: &str) -> Option<serde_json::Value> {
+    let (head, body) = http_request(port, path).ok()?;
+    // Go's server answers an HTTP/1.0 request as HTTP/1.0 (nginx says 1.1): the status only.
+    (head.split(' ').nth(1) == Some("200"))
+        .then(|| serde_json::from_str(&body).ok())
+        .flatten()
 }
