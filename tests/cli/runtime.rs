@@ -40,6 +40,7 @@ struct Images {
     blackbox: String,
     postgres_exporter: String,
     redis_exporter: String,
+    alertmanager: String,
 }
 
 impl Images {
@@ -72,6 +73,7 @@ impl Images {
             blackbox: tag("blackbox"),
             postgres_exporter: tag("postgres-exporter"),
             redis_exporter: tag("redis-exporter"),
+            alertmanager: tag("alertmanager"),
         }
     }
 }
@@ -853,11 +855,13 @@ impl Drop for ProxyGuard {
 /// applied with the `staging` profile and berth's generated prometheus.yml and rules.
 /// Every scrape target is up, the exporters see their databases (`pg_up`, `redis_up` 1),
 /// every alert rule evaluates without error; then postgres stops, and the exporter's
-/// database-down rule and the TCP probe's rule both go pending, each naming postgres (one
-/// outage: Alertmanager's inhibition keeps the second from paging).
+/// database-down rule and the TCP probe's rule both fire, each naming postgres, and
+/// Alertmanager (with berth's alertmanager.yml) suppresses the exporter's: one outage, one
+/// page.
 #[test]
 fn the_generated_monitoring_scrapes_probes_and_raises_the_database_down_alerts() {
     let prometheus_port = free_port();
+    let alertmanager_port = free_port();
     let Some(project) = Project::with_stack("monitoring", |images, project| {
         format!(
             r#"# The monitoring runtime test's stack: bundled modules, locally built images.
@@ -867,7 +871,11 @@ let prometheus = import "services/prometheus.ncl" in
 fun profile =>
   postgres {{ image = "{postgres}", database = "shop", exporter = true, exporter_image = "{postgres_exporter}" }}
   & redis {{ image = "{redis}", exporter = true, exporter_image = "{redis_exporter}" }}
-  & prometheus {{ image = "{prometheus}", host_port = {prometheus_port}, blackbox = true, blackbox_image = "{blackbox}" }}
+  & prometheus {{
+      image = "{prometheus}", host_port = {prometheus_port},
+      blackbox = true, blackbox_image = "{blackbox}",
+      alertmanager = true, alertmanager_image = "{alertmanager}", alertmanager_host_port = {alertmanager_port},
+    }}
   & {{ name = "{stack}", description = "berth's monitoring runtime test" }}
 "#,
             postgres = images.postgres,
@@ -876,11 +884,20 @@ fun profile =>
             redis_exporter = images.redis_exporter,
             prometheus = images.prometheus,
             blackbox = images.blackbox,
+            alertmanager = images.alertmanager,
             stack = project.stack,
         )
     }) else {
         return;
     };
+    // The receiver is a required secret; nothing listens there (the test reads the alerts'
+    // state from Alertmanager's API, not from a delivery).
+    project.write(
+        ".env",
+        &format!(
+            "POSTGRES_PASSWORD={PASSWORD}\nALERTMANAGER_WEBHOOK_URL=http://127.0.0.1:9/no-receiver\n"
+        ),
+    );
     let applied = project.berth(&[
         "apply",
         "--stack",
@@ -904,14 +921,14 @@ fun profile =>
     // Every target of the generated scrape configuration answers: the exporters, the
     // health probes through the blackbox exporter, Prometheus itself.
     let targets = wait_for(Duration::from_secs(120), || {
-        let targets = prometheus_api(prometheus_port, "/api/v1/targets")?;
+        let targets = http_json(prometheus_port, "/api/v1/targets")?;
         let active = targets["data"]["activeTargets"].as_array()?.clone();
         (!active.is_empty() && active.iter().all(|t| t["health"] == "up")).then_some(active)
     })
     .unwrap_or_else(|| {
         panic!(
             "not every target is up: {:#}\n{}",
-            prometheus_api(prometheus_port, "/api/v1/targets").unwrap_or_default(),
+            http_json(prometheus_port, "/api/v1/targets").unwrap_or_default(),
             logs()
         )
     });
@@ -933,7 +950,7 @@ fun profile =>
         ("redis_up", "redis-exporter"),
     ] {
         let value = wait_for(Duration::from_secs(60), || {
-            let result = prometheus_api(prometheus_port, &format!("/api/v1/query?query={metric}"))?;
+            let result = http_json(prometheus_port, &format!("/api/v1/query?query={metric}"))?;
             let sample = result["data"]["result"].as_array()?.first()?.clone();
             Some((sample["metric"]["job"].clone(), sample["value"][1].clone()))
         });
@@ -945,7 +962,7 @@ fun profile =>
     }
     // The alert rules load and evaluate without error.
     let rules = wait_for(Duration::from_secs(60), || {
-        let rules = prometheus_api(prometheus_port, "/api/v1/rules")?;
+        let rules = http_json(prometheus_port, "/api/v1/rules")?;
         let rules: Vec<serde_json::Value> = rules["data"]["groups"]
             .as_array()?
             .iter()
@@ -972,7 +989,7 @@ fun profile =>
     // The database goes down: its exporter's rule and the TCP probe's both fire for it.
     docker(&["stop", &format!("{}-postgres-1", project.stack)]);
     let alerts = wait_for(Duration::from_secs(120), || {
-        let alerts = prometheus_api(prometheus_port, "/api/v1/alerts")?;
+        let alerts = http_json(prometheus_port, "/api/v1/alerts")?;
         let alerts = alerts["data"]["alerts"].as_array()?.clone();
         let names: std::collections::BTreeSet<String> = alerts
             .iter()
@@ -985,7 +1002,7 @@ fun profile =>
     .unwrap_or_else(|| {
         panic!(
             "postgres is down and no alert is pending: {:#}",
-            prometheus_api(prometheus_port, "/api/v1/alerts").unwrap_or_default()
+            http_json(prometheus_port, "/api/v1/alerts").unwrap_or_default()
         )
     });
     let about = |name: &str| -> Vec<String> {
@@ -1003,6 +1020,44 @@ fun profile =>
     // Both name postgres (`metrics.watches`): the label Alertmanager's inhibition matches.
     assert_eq!(about("ExporterTargetDown"), ["postgres"]);
     assert_eq!(about("ServiceUnreachable"), ["postgres"]);
+
+    // Once both fire (`for: 2m`), Alertmanager holds the exporter's back: it is suppressed,
+    // inhibited by the probe's alert, which alone is active (would page).
+    let states = wait_for(Duration::from_secs(240), || {
+        let alerts = http_json(alertmanager_port, "/api/v2/alerts")?;
+        let states: std::collections::BTreeMap<String, (String, usize)> = alerts
+            .as_array()?
+            .iter()
+            .filter(|alert| alert["labels"]["service"] == "postgres")
+            .filter_map(|alert| {
+                Some((
+                    alert["labels"]["alertname"].as_str()?.to_string(),
+                    (
+                        alert["status"]["state"].as_str()?.to_string(),
+                        alert["status"]["inhibitedBy"].as_array()?.len(),
+                    ),
+                ))
+            })
+            .collect();
+        (states.contains_key("ExporterTargetDown") && states.contains_key("ServiceUnreachable"))
+            .then_some(states)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "Alertmanager never received both alerts: {:#}",
+            http_json(alertmanager_port, "/api/v2/alerts").unwrap_or_default()
+        )
+    });
+    assert_eq!(
+        states["ServiceUnreachable"],
+        ("active".to_string(), 0),
+        "{states:?}"
+    );
+    assert_eq!(
+        states["ExporterTargetDown"],
+        ("suppressed".to_string(), 1),
+        "{states:?}"
+    );
 }
 
 /// Polls `probe` every second until it gives a value or `limit` passes.
@@ -1019,8 +1074,8 @@ fn wait_for<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<
     }
 }
 
-/// A Prometheus API answer on the host port (`None` while it does not answer with JSON).
-fn prometheus_api(port: u16, path: &str) -> Option<serde_json::Value> {
+/// A JSON answer (status 200) on the host port; `None` while there is none.
+fn http_json(port: u16, path: &str) -> Option<serde_json::Value> {
     let (head, body) = http_request(port, path).ok()?;
     // Go's server answers an HTTP/1.0 request as HTTP/1.0 (nginx says 1.1): the status only.
     (head.split(' ').nth(1) == Some("200"))
