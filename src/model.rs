@@ -634,6 +634,26 @@ impl Stack {
     }
 }
 
+/// An image reference with its registry spelt out, as Docker reads a short one: a first
+/// path component that is no host (no `.` or `:`, not `localhost`) means Docker Hub, and a
+/// single-component name its `library/` namespace. Docker and containerd read a short name
+/// so; podman and CRI-O search the registries of their host's registries.conf instead, and
+/// with `short-name-mode = "enforcing"` (RHEL, Fedora) a unit that pulls without a TTY fails.
+/// Written out, the name means the same image in every backend. A reference still holding
+/// `${` (a variable read at deploy time) is left as it is.
+pub fn qualified_image(reference: &str) -> String {
+    if reference.contains("${") {
+        return reference.to_string();
+    }
+    match reference.split_once('/') {
+        Some((first, _)) if first.contains(['.', ':']) || first == "localhost" => {
+            reference.to_string()
+        }
+        Some(_) => format!("docker.io/{reference}"),
+        None => format!("docker.io/library/{reference}"),
+    }
+}
+
 /// The engine name of a stack volume or network, one rule for Compose, Quadlet, apply and
 /// import so that every backend finds the same data: its `name` when set; an external one's
 /// key (it exists already, under that name); else `<stack>_<key>`, Compose's own default for
@@ -1124,4 +1144,31 @@ fn optional_env_text<'de, D: serde::Deserializer<'de>>(
     raw.map(env_text)
         .transpose()
         .map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::qualified_image;
+
+    #[test]
+    fn short_image_names_are_read_as_docker_reads_them() {
+        for (short, qualified) in [
+            ("redis:7.4-alpine", "docker.io/library/redis:7.4-alpine"),
+            ("neo4j", "docker.io/library/neo4j"),
+            (
+                "oliver006/redis_exporter:v1.62.0",
+                "docker.io/oliver006/redis_exporter:v1.62.0",
+            ),
+            (
+                "docker.io/prom/prometheus:v2.55.1",
+                "docker.io/prom/prometheus:v2.55.1",
+            ),
+            ("ghcr.io/org/app@sha256:ab", "ghcr.io/org/app@sha256:ab"),
+            ("registry:5000/app:1", "registry:5000/app:1"),
+            ("localhost/ape-api:latest", "localhost/ape-api:latest"),
+            ("${IMAGE}", "${IMAGE}"),
+        ] {
+            assert_eq!(qualified_image(short), qualified, "{short}");
+        }
+    }
 }

@@ -54,7 +54,7 @@ pub const DIR: &str = "k8s";
 
 const SECRETS_FILE: &str = "secrets.env";
 
-const WAIT_IMAGE: &str = "busybox:1.36";
+const WAIT_IMAGE: &str = "docker.io/library/busybox:1.36";
 
 /// The manifests of `stack`. `config_files` are the files the other renderers generated
 /// for it (Prometheus, Alertmanager, Grafana), shipped as ConfigMaps where mounted.

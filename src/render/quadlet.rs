@@ -20,7 +20,7 @@ use super::{Artifact, header, header_text};
 use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
     Command, Condition, GpuCount, Gpus, HealthTest, Logging, Mount, MountKind, Network, Protocol,
-    Published, Restart, Service, Stack, Text, Variable,
+    Published, Restart, Service, Stack, Text, Variable, qualified_image,
 };
 
 pub const DIR: &str = "quadlet";
@@ -215,7 +215,7 @@ pub(super) fn image(stack: &Stack, name: &str, service: &Service) -> String {
             // Podman qualifies a short name with a registry; a local build is localhost's.
             None => format!("localhost/{}", stack.built_image(name)),
         },
-        |image| baked(stack, image),
+        |image| qualified_image(&baked(stack, image)),
     )
 }
 

@@ -218,15 +218,7 @@ fn every_database_exporter_has_a_rule_on_its_own_up_gauge_and_every_healthcheck_
 }
 
 pub fn promtool() -> PathBuf {
-    let home = std::env::var_os("ARTIFACT_VALIDATORS_HOME")
-        .map_or_else(|| PathBuf::from("/opt/artifact-validators"), PathBuf::from);
-    let path = home.join("bin/promtool");
-    assert!(
-        path.exists(),
-        "promtool not found at {}: run scripts/install-validators",
-        path.display()
-    );
-    path
+    crate::support::validator("promtool")
 }
 
 /// The generated rules in the real rule engine: `promtool test rules` with a down series

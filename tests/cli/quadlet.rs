@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::support::{Berth, copy_dir, n_passed, podman_profile, validate_artifacts};
+use crate::support::{Berth, copy_dir, n_passed, podman_profile, validate_artifacts, validator};
 
 /// The bundled project plus a `podman` profile: prod-lite with Quadlet units on.
 fn podman() -> Berth {
@@ -41,6 +41,53 @@ fn quadlet_units_pass_the_checks_for_every_stack() {
         .run();
     plain.code(0);
     assert!(!plain.root.join("out/ape/prod-lite/quadlet").exists());
+}
+
+/// podman's own Quadlet generator (`quadlet -dryrun`, trixie's 5.4) turns every unit of
+/// every bundled stack into its systemd service, with no warning (a short image name, which
+/// podman resolves through the host's registries.conf, is one) and no unit skipped.
+#[test]
+fn podmans_generator_turns_every_unit_into_a_service() {
+    let (out, _dir) = podman().args(["build", "--profile", "podman"]).run();
+    out.code(0);
+    for stack in ["aigym", "ape", "freshpoc", "melvin", "rag-engine"] {
+        let dir = out.root.join(format!("out/{stack}/podman/quadlet"));
+        let run = Command::new(validator("quadlet"))
+            .arg("-dryrun")
+            .env("QUADLET_UNIT_DIRS", &dir)
+            .output()
+            .expect("run quadlet");
+        let stdout = String::from_utf8_lossy(&run.stdout);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{stack}: quadlet failed:\n{stderr}");
+        let complaints: Vec<&str> = stderr
+            .lines()
+            .filter(|line| !line.contains("Loading source unit file"))
+            .collect();
+        assert!(complaints.is_empty(), "{stack}: {complaints:#?}");
+        let mut units = 0;
+        for entry in std::fs::read_dir(&dir).expect("read the quadlet folder") {
+            let file = entry.expect("entry").file_name();
+            let file = file.to_string_lossy();
+            let service = match file.rsplit_once('.') {
+                Some((name, "container")) => format!("{name}.service"),
+                Some((name, "volume")) => format!("{name}-volume.service"),
+                Some((name, "network")) => format!("{name}-network.service"),
+                _ => continue,
+            };
+            units += 1;
+            let generated = stdout
+                .split(&format!("---{service}---\n"))
+                .nth(1)
+                .unwrap_or_else(|| panic!("{stack}: no {service} for {file}:\n{stdout}"));
+            let generated = generated.split("\n---").next().unwrap_or_default();
+            assert!(
+                generated.contains("\nExecStart=/usr/bin/podman "),
+                "{stack}: {service}:\n{generated}"
+            );
+        }
+        assert!(units >= 5, "{stack}: only {units} units");
+    }
 }
 
 #[test]

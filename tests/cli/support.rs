@@ -269,3 +269,17 @@ pub fn engine_answers(module: &str, name: &str) -> bool {
     }
     answered
 }
+
+/// A validator scripts/install-validators linked into `$ARTIFACT_VALIDATORS_HOME/bin`
+/// (default /opt/artifact-validators); the test fails naming the script when it is missing.
+pub fn validator(name: &str) -> PathBuf {
+    let home = std::env::var_os("ARTIFACT_VALIDATORS_HOME")
+        .map_or_else(|| PathBuf::from("/opt/artifact-validators"), PathBuf::from);
+    let path = home.join("bin").join(name);
+    assert!(
+        path.exists(),
+        "{name} not found at {}: run scripts/install-validators",
+        path.display()
+    );
+    path
+}

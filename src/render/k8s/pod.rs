@@ -20,7 +20,7 @@ use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
     ByteSize, Command, Duration, GpuCount, Gpus, HealthTest, Healthcheck, Pid, Port,
-    SecurityOption, Service, Stack, Text,
+    SecurityOption, Service, Stack, Text, qualified_image,
 };
 
 /// The pod template, and what its storage needs besides (claims, config maps).
@@ -188,10 +188,10 @@ pub(super) fn main_container(
 ) -> Container {
     // A local build is on no registry: the node must have it loaded (IfNotPresent).
     let built = service.image.is_none() && ctx.stack.profile.registry.is_none();
-    let image = service
-        .image
-        .as_ref()
-        .map_or_else(|| ctx.stack.built_image(name), |image| declared(ctx, image));
+    let image = service.image.as_ref().map_or_else(
+        || ctx.stack.built_image(name),
+        |image| qualified_image(&declared(ctx, image)),
+    );
     let words = |command: &Command| -> Vec<String> {
         match (command.words(), command) {
             (Some(words), _) => words.iter().map(|word| env.expand(word)).collect(),
