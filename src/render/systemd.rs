@@ -85,11 +85,16 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Service")
         // `up --wait` returns once every service is running or healthy, so the unit is
         // "active" exactly when the stack is; containers are then kept up by their restart
-        // policy, and a failed start is retried by systemd with a back-off.
+        // policy, and a failed start is retried by systemd with a back-off (`Restart=` on
+        // a oneshot unit needs systemd 244: the header says so).
         .entry("Type", "oneshot")
         .entry("RemainAfterExit", "yes")
+        // Compose reads the project's .env itself, by its own rules (quotes, inline
+        // comments, `$`). No `EnvironmentFile=`: systemd would read the same file by other
+        // rules, keeping `# comments` in values and not expanding, and compose lets the
+        // process environment win over .env, so the unit would start the stack with other
+        // values than a `docker compose` run by hand in the same folder.
         .entry("WorkingDirectory", install_dir.clone())
-        .entry("EnvironmentFile", format!("{install_dir}/.env"))
         .entry(
             "ExecStartPre",
             exec_line(&compose_args(stack, &["config", "--quiet"])),
@@ -104,7 +109,7 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Install: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}",
+        "{}Needs systemd 244 or later (Debian 11, Ubuntu 20.04, RHEL 9): older releases refuse\n`Restart=` on a oneshot unit.\nInstall: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}",
         header_text(stack),
         stack.name,
         built_images_note(stack),

@@ -159,7 +159,6 @@ fn stack_unit_runs_compose_from_the_install_folder() {
         "Requires=docker.service",
         "After=docker.service network-online.target",
         "WorkingDirectory=/opt/rag-engine",
-        "EnvironmentFile=/opt/rag-engine/.env",
         "ExecStart=/usr/bin/docker compose --project-name rag-engine --file compose.yaml up --detach --wait --remove-orphans",
         "ExecStop=/usr/bin/docker compose --project-name rag-engine --file compose.yaml down",
         "Restart=on-failure",
@@ -167,6 +166,9 @@ fn stack_unit_runs_compose_from_the_install_folder() {
     ] {
         assert!(unit.contains(line), "unit lacks {line}:\n{unit}");
     }
+    // Compose reads .env by its own rules; systemd reading it too would hand compose other
+    // values (inline comments kept, no `$` expansion) that win over the file.
+    assert!(!unit.contains("EnvironmentFile="), "{unit}");
     // Neo4j community cannot dump a live database: its backup runs offline.
     let neo4j = read(
         &out,
