@@ -328,10 +328,22 @@ fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
         "Prometheus has not been able to scrape {{ $labels.job }} at {{ $labels.instance }} for 2 minutes.",
     )];
     availability.extend(exporter_rules(stack));
+    // An offline backup stops its service on purpose: while the backup script's gauge says
+    // so, that service's probes do not alert (systemd.rs writes it through node exporter).
+    let offline_backups = backups_run
+        && stack
+            .services
+            .values()
+            .any(|s| s.backup.as_ref().is_some_and(|backup| backup.offline));
+    let unless_backing_up = if offline_backups {
+        " unless on(service) berth_backup_running == 1"
+    } else {
+        ""
+    };
     if stack.monitoring.blackbox.is_some() {
         availability.push(rule(
             "ServiceUnhealthy",
-            &format!("probe_success{{job=\"{HEALTH_JOB}\"}} == 0"),
+            &format!("probe_success{{job=\"{HEALTH_JOB}\"}} == 0{unless_backing_up}"),
             "2m",
             "critical",
             "{{ $labels.service }} fails its health check",
@@ -344,7 +356,7 @@ fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
         {
             availability.push(rule(
                 UNREACHABLE_ALERT,
-                &format!("probe_success{{job=\"{REACHABLE_JOB}\"}} == 0"),
+                &format!("probe_success{{job=\"{REACHABLE_JOB}\"}} == 0{unless_backing_up}"),
                 "2m",
                 "critical",
                 "{{ $labels.service }} refuses connections",

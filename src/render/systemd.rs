@@ -452,16 +452,35 @@ const BACKUP_SCRIPT_BODY: &str = r##"stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 archive="$BERTH_BACKUP_DIR/$BERTH_SERVICE-$stamp.$BERTH_BACKUP_EXTENSION.gz"
 mkdir -p "$BERTH_BACKUP_DIR"
 
+textfile_dir=/var/lib/node_exporter/textfile_collector
+
+# berth_backup_running is 1 while an offline dump holds the service stopped: the health
+# and reachability alerts leave that service alone meanwhile (`unless on(service)`), so a
+# nightly backup does not page. Readable by node exporter, which runs as nobody.
+backup_running() {
+  [ -d "$textfile_dir" ] || return 0
+  local metric="$textfile_dir/berth-backup-running-$BERTH_STACK-$BERTH_SERVICE.prom"
+  {
+    echo "# HELP berth_backup_running Whether an offline backup holds the service stopped."
+    echo "# TYPE berth_backup_running gauge"
+    echo "berth_backup_running{stack=\"$BERTH_STACK\",service=\"$BERTH_SERVICE\"} $1"
+  } >"$metric.tmp"
+  chmod 0644 "$metric.tmp"
+  mv "$metric.tmp" "$metric"
+}
+
 cleanup() {
   rm -f "$archive.partial"
   if [ "$BERTH_BACKUP_MODE" = offline ]; then
     start_service
+    backup_running 0
   fi
 }
 trap cleanup EXIT
 
 if [ "$BERTH_BACKUP_MODE" = offline ]; then
   # The dump needs the service stopped: run it in a one-off container on the same volumes.
+  backup_running 1
   stop_service
   dump_offline | gzip >"$archive.partial"
 else
@@ -473,7 +492,6 @@ mv "$archive.partial" "$archive"
 find "$BERTH_BACKUP_DIR" -maxdepth 1 -name "$BERTH_SERVICE-[0-9]*.gz" | sort -r \
   | tail -n +"$((BERTH_BACKUP_KEEP + 1))" | xargs -r rm -f --
 
-textfile_dir=/var/lib/node_exporter/textfile_collector
 if [ -d "$textfile_dir" ]; then
   metric="$textfile_dir/berth-backup-$BERTH_STACK-$BERTH_SERVICE.prom"
   {

@@ -275,8 +275,10 @@ fn promtool_fires_the_outage_rules_on_down_series() {
             let rule = rules
                 .iter()
                 .find(|r| {
+                    // An exporter's rule is labelled with the exporter and the service it
+                    // watches; the probes' rule applies to every probed service.
                     r["alert"] == *alert
-                        && (probe_job.is_some() || r["labels"]["service"] == *service)
+                        && (probe_job.is_some() || r["labels"]["exporter"] == *service)
                 })
                 .unwrap_or_else(|| panic!("{stack}: no {alert} for {service}"));
             assert_eq!(rule["for"], "2m", "{alert}: {rule}");
@@ -354,6 +356,107 @@ fn promtool_fires_the_outage_rules_on_down_series() {
             String::from_utf8_lossy(&run.stderr)
         );
     }
+}
+
+/// APE's Neo4j is backed up offline (stopped for the dump): while the backup script's
+/// `berth_backup_running` gauge reads 1 its failing probes raise nothing; once it reads 0
+/// again (the service should be back), a still failing probe alerts after `for:` as usual.
+/// Another service's probes are not held back by Neo4j's backup.
+#[test]
+fn an_offline_backup_does_not_page_for_the_service_it_stops() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "ape", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let build = out.root.join("out/ape/prod-lite");
+    let running = |service: &str, values: &str| {
+        json!({
+            "series": format!(
+                "berth_backup_running{{job=\"node-exporter\",instance=\"node-exporter:9100\",stack=\"ape\",service=\"{service}\"}}"
+            ),
+            "values": values,
+        })
+    };
+    let probe = |job: &str, service: &str| {
+        format!("probe_success{{job=\"{job}\",instance=\"{service}:7474\",service=\"{service}\"}}")
+    };
+    let rules = rules(&build);
+    let mut tests = Vec::new();
+    for (alert, job) in [
+        ("ServiceUnhealthy", "health"),
+        ("ServiceUnreachable", "reachable"),
+    ] {
+        let rule = rules
+            .iter()
+            .find(|r| r["alert"] == alert)
+            .unwrap_or_else(|| panic!("no {alert} rule"));
+        let firing = |service: &str| {
+            let instance = format!("{service}:7474");
+            // The rule's templates, expanded as Prometheus does.
+            let annotations: serde_json::Map<String, Value> = rule["annotations"]
+                .as_object()
+                .expect("annotations")
+                .iter()
+                .map(|(key, text)| {
+                    let text = text.as_str().expect("annotation");
+                    let text = text
+                        .replace("{{ $labels.service }}", service)
+                        .replace("{{ $labels.instance }}", &instance);
+                    (key.clone(), Value::String(text))
+                })
+                .collect();
+            json!([{
+                "exp_labels": {
+                    "alertname": alert, "severity": "critical", "job": job,
+                    "instance": instance, "service": service,
+                },
+                "exp_annotations": annotations,
+            }])
+        };
+        // Neo4j down for 10 minutes: the first 5 under its backup (quiet), then not.
+        tests.push(json!({
+            "interval": "15s",
+            "input_series": [
+                { "series": probe(job, "neo4j"), "values": "0x40" },
+                running("neo4j", "1x20 0x20"),
+            ],
+            "alert_rule_test": [
+                { "eval_time": "4m", "alertname": alert, "exp_alerts": [] },
+                { "eval_time": "6m", "alertname": alert, "exp_alerts": [] },
+                { "eval_time": "8m", "alertname": alert, "exp_alerts": firing("neo4j") },
+            ],
+        }));
+        // Neo4j's backup holds back no other service's alert.
+        tests.push(json!({
+            "interval": "15s",
+            "input_series": [
+                { "series": probe(job, "api"), "values": "0x20" },
+                running("neo4j", "1x20"),
+            ],
+            "alert_rule_test": [
+                { "eval_time": "3m", "alertname": alert, "exp_alerts": firing("api") },
+            ],
+        }));
+    }
+    let test_file = build.join("prometheus/backup-window.test.yml");
+    let document = json!({
+        "rule_files": ["alerts.rules.yml"],
+        "evaluation_interval": "15s",
+        "tests": tests,
+    });
+    std::fs::write(&test_file, document.to_string()).expect("write test file");
+    let run = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .current_dir(build.join("prometheus"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        run.status.success(),
+        "promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
 }
 
 /// A stack of its own with an Alertmanager but no receiver, under the bundled
