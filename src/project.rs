@@ -96,12 +96,14 @@ impl Project {
 
     /// The text of a template a stack names, relative to the project root, or a library
     /// template, `berth:` then its path inside the library (as the nginx module names its
-    /// configuration's).
+    /// configuration's), read from the project's vendored library first.
     ///
     /// # Errors
     /// The file is missing, unreadable, not UTF-8, or outside the project (the library).
     pub fn read_template(&self, relative: &str) -> Result<String, String> {
         let (base, path) = match relative.strip_prefix(crate::library::PREFIX) {
+            // A vendored copy of the library in the project wins, as its modules do.
+            Some(inside) if self.root.join(inside).is_file() => (&self.root, Path::new(inside)),
             Some(inside) => (&self.library, Path::new(inside)),
             None => (&self.root, Path::new(relative)),
         };

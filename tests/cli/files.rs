@@ -231,6 +231,25 @@ fn a_route_to_an_undeclared_port_is_an_error_at_the_library_template_line() {
         .wrote_nothing();
 }
 
+/// A project that vendors the library's template (`berth library export`) renders its copy,
+/// as its vendored modules win over the built-in ones.
+#[test]
+fn a_vendored_library_template_wins_over_the_built_in_one() {
+    let (out, _dir) = proxied(1, API_ROUTE)
+        .file(
+            "modules/services/nginx.conf.j2",
+            "# vendored, tls {{ params.tls }}\n",
+        )
+        .run();
+    out.code(0);
+    let text = std::fs::read_to_string(
+        out.root
+            .join("out/web/none/files/nginx/etc/nginx/conf.d/default.conf"),
+    )
+    .expect("nginx configuration");
+    assert_eq!(text, "# vendored, tls True\n");
+}
+
 #[test]
 fn a_route_path_that_is_no_nginx_token_is_refused() {
     let (out, _dir) = proxied(1, r#"[{ path = "/a b", service = "api", port = 8000 }]"#).run();
