@@ -472,6 +472,30 @@ mod tests {
     }
 
     #[test]
+    fn a_moved_bind_source_is_named_as_the_file_it_mounts() {
+        let mount = |kind: &str, source: &str, target: &str| MountSpec {
+            kind: kind.into(),
+            source: Some(source.into()),
+            target: target.into(),
+            read_only: true,
+        };
+        let before = [
+            mount("bind", "/state/files/aaaa/motd", "/etc/motd"),
+            mount("volume", "data", "/data"),
+            mount("bind", "/srv/conf", "/conf"),
+        ];
+        let after = [
+            mount("bind", "/state/files/bbbb/motd", "/etc/motd"),
+            mount("volume", "data", "/data"),
+            mount("volume", "logs", "/logs"),
+        ];
+        assert_eq!(
+            changed_mounts(&before, &after),
+            ["mounts./conf", "file /etc/motd", "mounts./logs"]
+        );
+    }
+
+    #[test]
     fn leftovers_are_removed_only_when_pruning() {
         let wanted = desired(&[]);
         let mut observed = running_with(&[]);

@@ -355,3 +355,26 @@ fn loki_reads_a_configuration_with_its_retention_and_paths_on_its_volume() {
         );
     }
 }
+
+/// A certificate folder is the operator's files on the host: only a bind may be one.
+#[test]
+fn only_a_bind_mount_may_be_a_certificate_folder() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/web.ncl",
+            r#"fun profile => {
+  name = "web",
+  services.web = { image = "nginx:1.27", volumes = [{ source = "certs", target = "/certs", tls_certificate = true }] },
+  volumes.certs = {},
+}
+"#,
+        )
+        .args(["build", "--stack", "web", "--no-profile"])
+        .run();
+    out.code(2)
+        .stderr_contains("web.ncl:")
+        .stderr_contains(
+            "services.web.volumes[0].tls_certificate: a certificate folder is a bind mount",
+        )
+        .wrote_nothing();
+}
