@@ -351,7 +351,8 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
         env_file: &env_file,
     };
     let desired = spec::desired(&model, &values, &places);
-    let problems = secret_file_problems(&desired);
+    let mut problems = secret_file_problems(&desired);
+    problems.extend(bind_source_problems(&desired, &files.borrow()));
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
     }
@@ -362,6 +363,31 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
         secrets: source,
         artifacts,
     })
+}
+
+/// Host paths the services bind that do not exist: the engine's mount API refuses them
+/// only when the container is created, which is after other services changed. berth does
+/// not create them either (as Compose would, root-owned and empty): a certificate folder
+/// or a configuration file is the operator's to provide. The generated files berth stores
+/// (`stored`) are written after pre-flight and are not asked for.
+fn bind_source_problems(desired: &Desired, stored: &[(PathBuf, String)]) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, service) in &desired.services {
+        for mount in service.container.mounts.iter().filter(|m| m.kind == "bind") {
+            let Some(source) = mount.source.as_deref().map(Path::new) else {
+                continue;
+            };
+            let generated = stored.iter().any(|(path, _)| source.starts_with(path));
+            if !generated && !source.exists() {
+                problems.push(format!(
+                    "{name}: bind source {} (for {}) does not exist; create it before apply",
+                    source.display(),
+                    mount.target
+                ));
+            }
+        }
+    }
+    problems
 }
 
 /// Secret files are copied into the container before it starts, which a read-only root

@@ -48,8 +48,6 @@ pub const RECORD_PATHS: &[(&str, &str)] = &[
     ("Volume", "volumes.<name>"),
     ("Network", "networks.<name>"),
     ("Variable", "variables.<name>"),
-    ("Route", "proxy.routes[]"),
-    ("Proxy", "proxy"),
     ("Monitoring", "monitoring"),
     ("ProfileInfo", "profile"),
     ("Profile", "<profile file>"),

@@ -28,14 +28,19 @@ static FOLDERS: [(&str, Dir<'static>); 3] = [
 ];
 
 /// Every library file, keyed by its path inside the library (`schemas/berth.ncl`,
-/// `modules/services/postgres.ncl`, `profiles/dev.ncl`). Only `.ncl` files are part of it.
+/// `modules/services/postgres.ncl`, `profiles/dev.ncl`). Only `.ncl` files and the
+/// modules' minijinja templates (`.j2`, named `berth:<path>` in a `files` entry) are part
+/// of it.
 pub fn files() -> BTreeMap<PathBuf, String> {
     let mut tree = BTreeMap::new();
     for (prefix, dir) in &FOLDERS {
         for file in dir.files() {
-            let is_ncl = file.path().extension().is_some_and(|ext| ext == "ncl");
-            // The library is written in UTF-8 Nickel; anything else is not part of it.
-            if let (true, Some(contents)) = (is_ncl, file.contents_utf8()) {
+            let is_library = file
+                .path()
+                .extension()
+                .is_some_and(|ext| ext == "ncl" || ext == "j2");
+            // The library is written in UTF-8 Nickel and minijinja; anything else is not part of it.
+            if let (true, Some(contents)) = (is_library, file.contents_utf8()) {
                 tree.insert(Path::new(prefix).join(file.path()), contents.to_string());
             }
         }

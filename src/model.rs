@@ -35,28 +35,6 @@ pub struct Stack {
     pub variables: BTreeMap<String, Variable>,
     #[serde(default)]
     pub monitoring: Monitoring,
-    pub proxy: Option<Proxy>,
-}
-
-/// The reverse proxy whose configuration berth writes (set by the nginx module).
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Proxy {
-    pub service: String,
-    pub routes: Vec<Route>,
-    #[serde(default)]
-    pub tls: bool,
-    /// The bind source holding `tls.crt` and `tls.key` (the operator's).
-    pub certificates: Option<String>,
-}
-
-/// Requests under `path` go to `service`:`port`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct Route {
-    pub path: String,
-    pub service: String,
-    pub port: u16,
 }
 
 /// The profile's settings as the stack saw them.
@@ -215,8 +193,12 @@ pub struct Service {
 #[serde(deny_unknown_fields)]
 pub struct GeneratedFile {
     pub content: Option<String>,
-    /// A minijinja template, relative to the project root.
+    /// A minijinja template, relative to the project root (`berth:<path>`: the library's).
     pub template: Option<String>,
+    /// What the module hands its template besides the stack (`params` in the context),
+    /// e.g. the nginx module's routes.
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
 }
 
 /// What only the Kubernetes backend reads.
@@ -396,6 +378,10 @@ pub struct Mount {
     pub selinux: Option<String>,
     #[serde(default)]
     pub host_path: bool,
+    /// A bind of the operator's TLS certificate folder (`tls.crt`, `tls.key`): a TLS
+    /// Secret on Kubernetes, and the install text says where to put the files.
+    #[serde(default)]
+    pub tls_certificate: bool,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]

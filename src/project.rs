@@ -94,12 +94,19 @@ impl Project {
         &self.root
     }
 
-    /// The text of a template a stack names, relative to the project root.
+    /// The text of a template a stack names, relative to the project root, or a library
+    /// template, `berth:` then its path inside the library (as the nginx module names its
+    /// configuration's), read from the project's vendored library first.
     ///
     /// # Errors
-    /// The file is missing, unreadable, not UTF-8, or outside the project.
+    /// The file is missing, unreadable, not UTF-8, or outside the project (the library).
     pub fn read_template(&self, relative: &str) -> Result<String, String> {
-        let path = Path::new(relative);
+        let (base, path) = match relative.strip_prefix(crate::library::PREFIX) {
+            // A vendored copy of the library in the project wins, as its modules do.
+            Some(inside) if self.root.join(inside).is_file() => (&self.root, Path::new(inside)),
+            Some(inside) => (&self.library, Path::new(inside)),
+            None => (&self.root, Path::new(relative)),
+        };
         if path.is_absolute()
             || path
                 .components()
@@ -109,7 +116,7 @@ impl Project {
                 "template `{relative}` is outside the project: give a path below its root"
             ));
         }
-        std::fs::read_to_string(self.root.join(path))
+        std::fs::read_to_string(base.join(path))
             .map_err(|e| format!("cannot read template `{relative}`: {e}"))
     }
 

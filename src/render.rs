@@ -9,7 +9,6 @@ pub mod fidelity;
 pub mod files;
 pub mod grafana;
 pub mod k8s;
-pub mod nginx;
 pub mod prometheus;
 pub mod quadlet;
 pub mod systemd;
@@ -43,11 +42,7 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
     config_files.extend(grafana::grafana(stack)?);
     let mut cluster_files = prometheus::for_kubernetes(stack)?;
     cluster_files.extend(grafana::for_kubernetes(stack)?);
-    for files in [
-        alertmanager::alertmanager(stack)?,
-        nginx::nginx(stack),
-        files::files(stack),
-    ] {
+    for files in [alertmanager::alertmanager(stack)?, files::files(stack)] {
         cluster_files.extend(files.iter().cloned());
         config_files.extend(files);
     }
@@ -63,15 +58,10 @@ pub fn all(stack: &Stack) -> Result<Rendered, RenderError> {
 }
 
 /// The folders of configuration files berth writes for services to mount (Prometheus,
-/// Alertmanager, Grafana, nginx, the services' own `files`): Kubernetes ships them as
+/// Alertmanager, Grafana, the services' own `files`): Kubernetes ships them as
 /// ConfigMaps, and the install text does not ask the operator for them.
-pub const GENERATED_DIRS: [&str; 5] = [
-    prometheus::DIR,
-    alertmanager::DIR,
-    grafana::DIR,
-    nginx::DIR,
-    files::DIR,
-];
+pub const GENERATED_DIRS: [&str; 4] =
+    [prometheus::DIR, alertmanager::DIR, grafana::DIR, files::DIR];
 
 /// The output of every renderer for one stack.
 #[derive(Debug, Clone)]

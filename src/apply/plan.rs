@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::engine::{Existing, Health, Observed, Status};
-use super::spec::{ContainerSpec, Desired};
+use super::spec::{ContainerSpec, Desired, MountSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -240,6 +240,9 @@ fn changed_fields(previous: Option<&ContainerSpec>, current: &ContainerSpec) -> 
             continue;
         }
         match (old_value, new_value) {
+            (serde_json::Value::Array(_), serde_json::Value::Array(_)) if key == "mounts" => {
+                fields.extend(changed_mounts(&previous.mounts, &current.mounts));
+            }
             (serde_json::Value::Object(a), serde_json::Value::Object(b)) => {
                 let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
                 fields.extend(
@@ -252,6 +255,32 @@ fn changed_fields(previous: Option<&ContainerSpec>, current: &ContainerSpec) -> 
         }
     }
     fields
+}
+
+/// The mounts that differ, by target: `file <target>` for a bind whose source moved (a
+/// generated file is stored by content hash, so a new text is a new source), else
+/// `mounts.<target>`.
+fn changed_mounts(previous: &[MountSpec], current: &[MountSpec]) -> Vec<String> {
+    let targets: BTreeSet<&str> = previous
+        .iter()
+        .chain(current)
+        .map(|mount| mount.target.as_str())
+        .collect();
+    let at = |mounts: &'_ [MountSpec], target: &str| -> Option<MountSpec> {
+        mounts.iter().find(|mount| mount.target == target).cloned()
+    };
+    targets
+        .into_iter()
+        .filter_map(|target| match (at(previous, target), at(current, target)) {
+            (Some(old), Some(new)) if old == new => None,
+            (Some(old), Some(new))
+                if old.kind == "bind" && new.kind == "bind" && old.source != new.source =>
+            {
+                Some(format!("file {target}"))
+            }
+            _ => Some(format!("mounts.{target}")),
+        })
+        .collect()
 }
 
 impl Plan {
@@ -440,6 +469,30 @@ mod tests {
             Change::Recreate(vec!["environment.A".into()])
         );
         assert!(!plan.to_string().contains("secret-2"));
+    }
+
+    #[test]
+    fn a_moved_bind_source_is_named_as_the_file_it_mounts() {
+        let mount = |kind: &str, source: &str, target: &str| MountSpec {
+            kind: kind.into(),
+            source: Some(source.into()),
+            target: target.into(),
+            read_only: true,
+        };
+        let before = [
+            mount("bind", "/state/files/aaaa/motd", "/etc/motd"),
+            mount("volume", "data", "/data"),
+            mount("bind", "/srv/conf", "/conf"),
+        ];
+        let after = [
+            mount("bind", "/state/files/bbbb/motd", "/etc/motd"),
+            mount("volume", "data", "/data"),
+            mount("volume", "logs", "/logs"),
+        ];
+        assert_eq!(
+            changed_mounts(&before, &after),
+            ["mounts./conf", "file /etc/motd", "mounts./logs"]
+        );
     }
 
     #[test]

@@ -640,6 +640,8 @@ fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>
         create_host_path: _,
         selinux: _,
         host_path: _,
+        // A certificate folder is a plain bind to the engine (a Secret on Kubernetes only).
+        tls_certificate: _,
     } = mount;
     let (kind, source) = match kind {
         MountKind::Volume => (

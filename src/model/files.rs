@@ -71,6 +71,7 @@ pub fn resolve(stack: &mut Stack, sources: &BTreeMap<String, String>) -> Vec<Dia
             create_host_path: false,
             selinux: None,
             host_path: false,
+            tls_certificate: false,
         });
         if let Some(file) = service.files.get_mut(&target) {
             file.content = Some(text);
@@ -123,7 +124,15 @@ fn text(
                     format!("template `{path}` was not read"),
                 )
             })?;
-            render(path, source, context, service, &format!("{field}.template"))
+            let mut context = context.clone();
+            context["params"] = json!(file.params);
+            render(
+                path,
+                source,
+                &context,
+                service,
+                &format!("{field}.template"),
+            )
         }
         _ => Err(Diagnostic::new(
             field,
@@ -143,6 +152,17 @@ fn render(
 ) -> Result<String, Diagnostic> {
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template's own check of the stack (the nginx module's: a route's port is one its
+    // service declares) fails the build at its line, as a bad value in a module does.
+    env.add_function(
+        "fail",
+        |message: String| -> Result<String, minijinja::Error> {
+            Err(minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                message,
+            ))
+        },
+    );
     // A config file keeps its final line feed.
     env.set_keep_trailing_newline(true);
     let mut context = context.clone();

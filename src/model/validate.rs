@@ -35,7 +35,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         ingress_port(name, service, &mut found);
     }
     monitoring(stack, &mut found);
-    proxy(stack, &mut found);
+    certificates(stack, &mut found);
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
     variables(stack, &mut found);
@@ -424,47 +424,17 @@ fn autoscaling(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
     }
 }
 
-/// The proxy and its routes name services that exist and ports they serve; a path is one
-/// nginx token (it is written into the configuration as is).
-fn proxy(stack: &Stack, found: &mut Vec<Diagnostic>) {
-    let Some(proxy) = &stack.proxy else {
-        return;
-    };
-    if !stack.services.contains_key(&proxy.service) {
-        found.push(unknown(
-            "proxy.service".to_string(),
-            "service",
-            &proxy.service,
-            stack.services.keys(),
-        ));
-    }
-    for (index, route) in proxy.routes.iter().enumerate() {
-        let field = format!("proxy.routes[{index}]");
-        let path_ok = route.path.starts_with('/')
-            && route
-                .path
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c));
-        if !path_ok {
-            found.push(Diagnostic::new(
-                format!("{field}.path"),
-                format!("{:?} is not a URL path prefix such as \"/\" or \"/api/\" (letters, digits, `/-._~`)", route.path),
-            ));
-        }
-        match stack.services.get(&route.service) {
-            None => found.push(unknown(
-                format!("{field}.service"),
-                "service",
-                &route.service,
-                stack.services.keys(),
-            )),
-            Some(target) if !target.ports.iter().any(|port| port.target == route.port) => {
+/// A certificate folder (`tls_certificate`) is a bind mount: the operator's files on the
+/// host, a TLS Secret on Kubernetes.
+fn certificates(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    for (name, service) in &stack.services {
+        for (index, mount) in service.volumes.iter().enumerate() {
+            if mount.tls_certificate && mount.kind != MountKind::Bind {
                 found.push(Diagnostic::new(
-                    format!("{field}.port"),
-                    format!("{} declares no port {}", route.service, route.port),
+                    format!("services.{name}.volumes[{index}].tls_certificate"),
+                    "a certificate folder is a bind mount of the operator's files (type \"bind\")",
                 ));
             }
-            Some(_) => {}
         }
     }
 }

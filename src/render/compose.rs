@@ -296,8 +296,10 @@ struct ComposeMount {
 struct ComposeBindOptions {
     #[serde(skip_serializing_if = "Option::is_none")]
     selinux: Option<String>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    create_host_path: bool,
+    /// Written for every bind, `false` included: Compose v2 creates a missing bind source
+    /// (as an empty root-owned folder) unless told `false`, even in the long syntax.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    create_host_path: Option<bool>,
 }
 
 #[derive(Serialize)]
@@ -682,10 +684,15 @@ fn mount_of(stack: &Stack, mount: &Mount) -> ComposeMount {
         create_host_path,
         selinux,
         host_path: _,
+        tls_certificate: _,
     } = mount;
-    // Compose keeps the SELinux relabel flag under `bind:` for named volumes too.
-    let create_host_path = *create_host_path && *kind == MountKind::Bind;
-    let bind = (create_host_path || selinux.is_some()).then(|| ComposeBindOptions {
+    // Compose keeps the SELinux relabel flag under `bind:` for named volumes too. A bind
+    // states whether Compose may create its source: a folder Compose makes in place of a
+    // missing one is root's and empty (an operator's certificate folder, a configuration
+    // file turned into a folder), which fails later and further from the cause than
+    // Compose's "bind source path does not exist".
+    let create_host_path = (*kind == MountKind::Bind).then_some(*create_host_path);
+    let bind = (create_host_path.is_some() || selinux.is_some()).then(|| ComposeBindOptions {
         selinux: selinux.clone(),
         create_host_path,
     });

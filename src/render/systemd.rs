@@ -207,21 +207,27 @@ fn host_folders_note(stack: &Stack) -> String {
     )
 }
 
-/// The operator's certificate the proxy serves, when it serves HTTPS.
+/// The operator's certificates the services serve (binds marked `tls_certificate`).
 fn certificates_note(stack: &Stack) -> String {
-    match stack.proxy.as_ref().filter(|proxy| proxy.tls) {
-        Some(proxy) => format!(
-            "\nTLS: put the certificate chain and key in {}/{}/tls.crt and tls.key (read by {}).",
-            stack.install_dir(),
-            proxy
-                .certificates
-                .as_deref()
-                .unwrap_or("./nginx/certs")
-                .trim_start_matches("./"),
-            proxy.service
-        ),
-        None => String::new(),
+    let mut note = String::new();
+    for (name, service) in &stack.services {
+        for mount in service.volumes.iter().filter(|m| m.tls_certificate) {
+            let Some(source) = &mount.source else {
+                continue;
+            };
+            let source = stack
+                .declared_value(source)
+                .unwrap_or_else(|| source.to_string());
+            let folder = match source.strip_prefix("./") {
+                Some(relative) => format!("{}/{relative}", stack.install_dir()),
+                None => source,
+            };
+            note.push_str(&format!(
+                "\nTLS: put the certificate chain and key in {folder}/tls.crt and tls.key (read by {name})."
+            ));
+        }
     }
+    note
 }
 
 fn backup_unit_name(stack: &Stack, service: &str) -> String {

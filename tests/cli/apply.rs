@@ -1467,3 +1467,72 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
     );
     assert_eq!(rig.exec("db", &["cat", "/data/rows"]), "boot\n".repeat(4));
 }
+
+/// A generated file follows its template: editing the template recreates exactly the
+/// service that mounts the file (apply stores it by content hash), and `plan` names the
+/// file before anything changes.
+#[test]
+fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file() {
+    let Some(rig) = Rig::new("bt-tpl") else {
+        return;
+    };
+    let template = rig.root().join("templates/motd.j2");
+    std::fs::create_dir_all(template.parent().expect("parent")).expect("mkdir templates");
+    std::fs::write(&template, "hello from {{ stack.name }}\n").expect("write template");
+    rig.write_module(
+        r#"    web = IMAGE & { command = ["sleep", "100000"], files."/etc/motd" = { template = "templates/motd.j2" } },
+    other = IMAGE & { command = ["sleep", "100000"] },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.exec("web", &["cat", "/etc/motd"]),
+        "hello from bt-tpl\n"
+    );
+    let (web, other) = (rig.id("web"), rig.id("other"));
+
+    std::fs::write(&template, "goodbye from {{ stack.name }}\n").expect("edit template");
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("recreate (file /etc/motd)");
+    assert_eq!(rig.id("web"), web, "plan changed a container");
+    rig.berth("apply", &[]).code(0);
+    assert_ne!(rig.id("web"), web, "the file's service was not recreated");
+    assert_eq!(
+        rig.id("other"),
+        other,
+        "a service without the file was recreated"
+    );
+    assert_eq!(
+        rig.exec("web", &["cat", "/etc/motd"]),
+        "goodbye from bt-tpl\n"
+    );
+    rig.berth("plan", &[]).code(0);
+}
+
+/// Bind sources that do not exist are listed together before anything changes, and berth
+/// creates none of them (Compose would, as empty root-owned folders).
+#[test]
+fn preflight_lists_every_missing_bind_source_and_creates_none() {
+    let Some(rig) = Rig::new("bt-bind") else {
+        return;
+    };
+    rig.write_module(
+        r#"    a = IMAGE & { command = ["sleep", "100000"], volumes = [{ type = "bind", source = "./certs", target = "/certs" }] },
+    b = IMAGE & { command = ["sleep", "100000"], volumes = [{ type = "bind", source = "./conf/app.yml", target = "/etc/app.yml", read_only = true }] },"#,
+        "",
+    );
+    rig.berth("apply", &[])
+        .code(2)
+        .stderr_contains("pre-flight failed, nothing was changed")
+        .stderr_contains("certs (for /certs) does not exist")
+        .stderr_contains("conf/app.yml (for /etc/app.yml) does not exist");
+    assert!(rig.containers().is_empty());
+    assert!(rig.networks().trim().is_empty());
+    let created: Vec<PathBuf> = ["certs", "conf", "out/bt-bind/none/certs"]
+        .iter()
+        .map(|path| rig.root().join(path))
+        .filter(|path| path.exists())
+        .collect();
+    assert!(created.is_empty(), "berth created {created:?}");
+}

@@ -154,3 +154,227 @@ fn promtail_ships_the_folders_it_mounts_to_loki() {
         ["/var/log/**/*log", "/var/lib/docker/containers/**/*log"]
     );
 }
+
+/// A stack behind the library's nginx module: its configuration is a library template
+/// (`berth:`) rendered with the module's routes as `params`.
+fn proxied(api_replicas: u32, routes: &str) -> Berth {
+    let stack = format!(
+        r#"
+let nginx = import "services/nginx.ncl" in
+fun profile => nginx {{ https_port = 443, routes = {routes} }} & {{
+  name = "web",
+  services.api = {{
+    image = "busybox:1.36",
+    ports = [{{ target = 8000 }}],
+    replicas = {api_replicas},
+    healthcheck.test = ["true"],
+  }},
+}}
+"#
+    );
+    Berth::schemas_only()
+        .file("modules/stacks/web.ncl", &stack)
+        .args(["build", "--stack", "web", "--no-profile"])
+}
+
+const API_ROUTE: &str = r#"[{ path = "/", service = "api", port = 8000 }]"#;
+
+#[test]
+fn the_nginx_module_writes_its_proxy_from_the_library_template_and_follows_the_replicas() {
+    let conf = |n_replicas: u32| {
+        let (out, _dir) = proxied(n_replicas, API_ROUTE).run();
+        out.code(0);
+        let dir = out.root.join("out/web/none");
+        let compose = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose");
+        assert!(
+            compose.contains("source: ./files/nginx/etc/nginx/conf.d/default.conf\n        target: /etc/nginx/conf.d/default.conf\n        read_only: true"),
+            "{compose}"
+        );
+        std::fs::read_to_string(dir.join("files/nginx/etc/nginx/conf.d/default.conf"))
+            .expect("nginx configuration")
+    };
+    let (one, three) = (conf(1), conf(3));
+    assert!(
+        one.contains("# api: 1 replica. ")
+            && one.contains("upstream api_8000 {\n    server api:8000;\n    keepalive 8;\n}"),
+        "{one}"
+    );
+    assert!(
+        three.contains("# api: 3 replicas. ") && three.contains("    keepalive 24;\n"),
+        "{three}"
+    );
+    assert!(
+        three.contains("    location / {\n        proxy_pass http://api_8000;\n"),
+        "{three}"
+    );
+    assert!(
+        three.contains("listen 443 ssl;")
+            && three.contains("return 301 https://$host$request_uri;"),
+        "{three}"
+    );
+}
+
+/// The routes meet the final stack in the template: a port the service does not declare
+/// is an error at the library template's line (a service that does not exist already is,
+/// at the module's `depends_on`).
+#[test]
+fn a_route_to_an_undeclared_port_is_an_error_at_the_library_template_line() {
+    let (out, _dir) = proxied(1, r#"[{ path = "/", service = "api", port = 9000 }]"#).run();
+    out.code(2)
+        .stderr_contains("berth:modules/services/nginx.conf.j2:")
+        .stderr_contains("services.nginx.files./etc/nginx/conf.d/default.conf.template")
+        .stderr_contains("api declares no port 9000")
+        .wrote_nothing();
+    let (out, _dir) = proxied(1, r#"[{ path = "/", service = "ghost", port = 80 }]"#).run();
+    out.code(2)
+        .stderr_contains("services.nginx.depends_on.ghost: unknown service `ghost`")
+        .wrote_nothing();
+}
+
+/// A project that vendors the library's template (`berth library export`) renders its copy,
+/// as its vendored modules win over the built-in ones.
+#[test]
+fn a_vendored_library_template_wins_over_the_built_in_one() {
+    let (out, _dir) = proxied(1, API_ROUTE)
+        .file(
+            "modules/services/nginx.conf.j2",
+            "# vendored, tls {{ params.tls }}\n",
+        )
+        .run();
+    out.code(0);
+    let text = std::fs::read_to_string(
+        out.root
+            .join("out/web/none/files/nginx/etc/nginx/conf.d/default.conf"),
+    )
+    .expect("nginx configuration");
+    assert_eq!(text, "# vendored, tls True\n");
+}
+
+#[test]
+fn a_route_path_that_is_no_nginx_token_is_refused() {
+    let (out, _dir) = proxied(1, r#"[{ path = "/a b", service = "api", port = 8000 }]"#).run();
+    out.code(2)
+        .stderr_contains("expected a URL path prefix")
+        .wrote_nothing();
+}
+
+#[test]
+fn the_certificate_folder_is_a_tls_secret_on_kubernetes() {
+    let (out, _dir) = proxied(1, API_ROUTE).run();
+    out.code(0);
+    let dir = out.root.join("out/web/none");
+    let manifest = std::fs::read_to_string(dir.join("k8s/nginx.yaml")).expect("manifest");
+    assert!(manifest.contains("secretName: nginx-tls"), "{manifest}");
+}
+
+/// FreshPoC's Loki reads the configuration the loki module writes. No Loki binary installs
+/// from the registries (Debian's `loki` is a genetics program), so the file is checked
+/// structurally: every key is one Loki v3.1.1 reads (its yaml tags in pkg/loki/loki.go,
+/// pkg/loki/common/common.go, pkg/storage/config/schema_config.go,
+/// pkg/compactor/compactor.go, pkg/validation/limits.go), every path is on Loki's volume,
+/// and retention is on with the store it needs.
+#[test]
+fn loki_reads_a_configuration_with_its_retention_and_paths_on_its_volume() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "freshpoc", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/freshpoc/prod-lite");
+    let compose = std::fs::read_to_string(dir.join("compose.yaml")).expect("compose");
+    // The keys below were checked against this version; a new image needs them checked again.
+    assert!(
+        compose.contains("image: docker.io/grafana/loki:3.1.1\n"),
+        "{compose}"
+    );
+    assert!(
+        compose.contains("command: [-config.file=/etc/loki/config.yaml]\n")
+            && compose.contains("source: loki_data\n        target: /loki\n"),
+        "{compose}"
+    );
+    let text =
+        std::fs::read_to_string(dir.join("files/loki/etc/loki/config.yaml")).expect("loki config");
+    let config: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+    let keys = |value: &serde_json::Value| -> Vec<String> {
+        let mut keys: Vec<String> = value
+            .as_object()
+            .expect("a mapping")
+            .keys()
+            .cloned()
+            .collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&config),
+        [
+            "auth_enabled",
+            "common",
+            "compactor",
+            "limits_config",
+            "schema_config",
+            "server"
+        ]
+    );
+    assert_eq!(
+        keys(&config["common"]),
+        [
+            "instance_addr",
+            "path_prefix",
+            "replication_factor",
+            "ring",
+            "storage"
+        ]
+    );
+    assert_eq!(
+        keys(&config["compactor"]),
+        [
+            "delete_request_store",
+            "retention_enabled",
+            "working_directory"
+        ]
+    );
+    assert_eq!(config["compactor"]["retention_enabled"], true);
+    assert_eq!(config["compactor"]["delete_request_store"], "filesystem");
+    assert_eq!(config["limits_config"]["retention_period"], "30d");
+    let schema = &config["schema_config"]["configs"][0];
+    assert_eq!(
+        (&schema["store"], &schema["schema"], &schema["object_store"]),
+        (&"tsdb".into(), &"v13".into(), &"filesystem".into())
+    );
+    let filesystem = &config["common"]["storage"]["filesystem"];
+    for path in [
+        &config["common"]["path_prefix"],
+        &filesystem["chunks_directory"],
+        &filesystem["rules_directory"],
+        &config["compactor"]["working_directory"],
+    ] {
+        let path = path.as_str().expect("a path");
+        assert!(
+            path == "/loki" || path.starts_with("/loki/"),
+            "{path} is off the volume"
+        );
+    }
+}
+
+/// A certificate folder is the operator's files on the host: only a bind may be one.
+#[test]
+fn only_a_bind_mount_may_be_a_certificate_folder() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/web.ncl",
+            r#"fun profile => {
+  name = "web",
+  services.web = { image = "nginx:1.27", volumes = [{ source = "certs", target = "/certs", tls_certificate = true }] },
+  volumes.certs = {},
+}
+"#,
+        )
+        .args(["build", "--stack", "web", "--no-profile"])
+        .run();
+    out.code(2)
+        .stderr_contains("web.ncl:")
+        .stderr_contains(
+            "services.web.volumes[0].tls_certificate: a certificate folder is a bind mount",
+        )
+        .wrote_nothing();
+}

@@ -694,6 +694,7 @@ fn docker_status(args: &[&str]) -> bool {
 /// the runtime nginx image: `nginx -t` accepts it, the TLS server (on a throw-away
 /// certificate, standing in for the operator's) proxies to an upstream named `api` on the
 /// stack network, `/healthz` answers without it, and plain HTTP redirects to HTTPS.
+/// APE's prod-lite proxy (plain HTTP to its API replicas) passes `nginx -t` too.
 #[test]
 fn the_generated_proxy_configuration_serves_through_its_routes() {
     if !engine_answers("the_generated_proxy_configuration_serves_through_its_routes") {
@@ -701,11 +702,16 @@ fn the_generated_proxy_configuration_serves_through_its_routes() {
     }
     let images = Images::present();
     let (out, _dir) = crate::support::Berth::bundled()
-        .args(["build", "--stack", "rag-engine", "--profile", "prod-lite"])
+        .args(["build", "--profile", "prod-lite"])
         .run();
     out.code(0);
-    let build = out.root.join("out/rag-engine/prod-lite");
-    let conf = build.join("nginx/conf.d");
+    // The nginx module's `files` entry, /etc/nginx/conf.d/default.conf, in its folder.
+    let conf_of = |stack: &str| {
+        out.root.join(format!(
+            "out/{stack}/prod-lite/files/nginx/etc/nginx/conf.d"
+        ))
+    };
+    let conf = conf_of("rag-engine");
     assert!(
         conf.join("default.conf").exists(),
         "no generated nginx configuration"
@@ -760,28 +766,31 @@ fn the_generated_proxy_configuration_serves_through_its_routes() {
         &mount(&upstream_conf, "/etc/nginx/conf.d"),
         &images.nginx,
     ]);
-    let test = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            &name,
-            "-v",
-            &mount(&conf, "/etc/nginx/conf.d"),
-            "-v",
-            &mount(&certs, "/etc/nginx/certs"),
-            "--entrypoint",
-            "nginx",
-            &images.nginx,
-            "-t",
-        ])
-        .output()
-        .expect("run nginx -t");
-    assert!(
-        test.status.success(),
-        "nginx -t: {}",
-        String::from_utf8_lossy(&test.stderr)
-    );
+    for conf in [&conf, &conf_of("ape")] {
+        let test = Command::new("docker")
+            .args([
+                "run",
+                "--rm",
+                "--network",
+                &name,
+                "-v",
+                &mount(conf, "/etc/nginx/conf.d"),
+                "-v",
+                &mount(&certs, "/etc/nginx/certs"),
+                "--entrypoint",
+                "nginx",
+                &images.nginx,
+                "-t",
+            ])
+            .output()
+            .expect("run nginx -t");
+        assert!(
+            test.status.success(),
+            "nginx -t {}: {}",
+            conf.display(),
+            String::from_utf8_lossy(&test.stderr)
+        );
+    }
     let (http, https) = (free_port(), free_port());
     docker(&[
         "run",

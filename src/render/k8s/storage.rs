@@ -86,14 +86,7 @@ pub(super) fn storage(
             }
             // The proxy's certificate folder is, on Kubernetes, a TLS Secret the operator
             // (or cert-manager) makes: its keys are the file names nginx reads.
-            (MountKind::Bind, Some(source))
-                if ctx
-                    .stack
-                    .proxy
-                    .as_ref()
-                    .and_then(|p| p.certificates.as_deref())
-                    == Some(source.as_str()) =>
-            {
+            (MountKind::Bind, Some(source)) if mount.tls_certificate => {
                 let secret = format!("{}-tls", k8s_name(name));
                 notes.push(note(
                     format!("services.{name}.volumes[{index}]"),
