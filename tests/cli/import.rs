@@ -985,6 +985,54 @@ fn interpolations_become_declared_variables_and_credentials_stay_out() {
     assert!(template.contains("set the database password"), "{template}");
 }
 
+/// A healthcheck timing or restart policy that is one variable stays a variable when its
+/// default (else its env-file value) is a value of the field; otherwise it is fixed and listed.
+/// An anonymous volume stays anonymous.
+#[test]
+fn typed_fields_keep_their_variables_and_anonymous_volumes_stay() {
+    let compose = "services:\n  web:\n    image: x\n    restart: ${RESTART:-unless-stopped}\n    volumes: [/var/lib/x]\n    healthcheck:\n      test: [CMD, \"true\"]\n      interval: $HC_INTERVAL\n      timeout: ${HC_TIMEOUT:-soon}\n      retries: ${HC_RETRIES:-3}\n";
+    let (out, dir) = Berth::schemas_only()
+        .file("in.yml", compose)
+        .file("in.env", "HC_INTERVAL=45s\n")
+        .args(["import", "in.yml", "--env-file", "in.env", "--name", "web", "--allow-lossy"])
+        .run();
+    out.code(0);
+    // Only the timeout is lost: "soon" is no duration.
+    let lost: Vec<&str> = out.stderr.lines().filter(|l| l.contains("in.yml:")).collect();
+    assert!(!lost.is_empty(), "{}", out.stderr);
+    assert!(
+        lost.iter().all(|l| l.contains("in.yml:9: services.web.healthcheck.timeout")),
+        "{}",
+        out.stderr
+    );
+    let module =
+        std::fs::read_to_string(dir.path().join("modules/stacks/web.ncl")).expect("module");
+    for expected in [
+        "restart = \"${RESTART}\"",
+        "interval = \"${HC_INTERVAL}\"",
+        "retries = \"${HC_RETRIES}\"",
+        "{ target = \"/var/lib/x\" }",
+    ] {
+        assert!(module.contains(expected), "lacks {expected}:\n{module}");
+    }
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &["build".into(), "--stack".into(), "web".into(), "--no-profile".into()],
+    )
+    .code(0);
+    let compose_out =
+        std::fs::read_to_string(root.join("out/web/none/compose.yaml")).expect("compose");
+    for expected in [
+        "${RESTART:-unless-stopped}",
+        "${HC_INTERVAL:-45s}",
+        "${HC_RETRIES:-3}",
+        "target: /var/lib/x",
+    ] {
+        assert!(compose_out.contains(expected), "lacks {expected}:\n{compose_out}");
+    }
+}
+
 #[test]
 fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
     let compose = "services:\n  web:\n    image: x\n    ipc: [shareable]\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
