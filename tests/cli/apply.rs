@@ -1536,5 +1536,5 @@ fn an_anonymous_volume_is_created_by_the_engine() {
     rig.exec("app", &["touch", "/cache/written"]);
     rig.berth("plan", &[])
         .code(0)
-        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove, 1 unchanged");
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove, 2 unchanged");
 }
