@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::values::Values;
 use crate::model::{
-    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Param, Port,
-    Published, Service, Stack, Text,
+    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Param,
+    Port, Published, Service, Stack, Text,
 };
 use crate::model::{ByteSize, Duration};
 

@@ -225,7 +225,10 @@ impl<'a> Translator<'a> {
         if translated.text != format!("${{{}}}", found.name) {
             return None;
         }
-        let declared = self.variables.get(&found.name).and_then(|d| d.default.clone());
+        let declared = self
+            .variables
+            .get(&found.name)
+            .and_then(|d| d.default.clone());
         // An env-file value of a credential is not copied into the module, so it is no default.
         let from_env = (!super::looks_like_credential(&found.name))
             .then(|| self.env.get(&found.name).cloned())

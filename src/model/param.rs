@@ -220,7 +220,10 @@ mod tests {
         );
         let health = &stack["services"]["api"]["healthcheck"];
         let interval: Param<Duration> = serde_json::from_value(health["interval"].clone()).unwrap();
-        assert_eq!((interval.value().as_str(), interval.variable()), ("30s", Some("HC")));
+        assert_eq!(
+            (interval.value().as_str(), interval.variable()),
+            ("30s", Some("HC"))
+        );
         let retries: Param<u32> = serde_json::from_value(health["retries"].clone()).unwrap();
         assert_eq!(*retries.value(), 3);
         let fixed: Param<u32> = serde_json::from_value(serde_json::json!(4)).unwrap();
@@ -249,6 +252,9 @@ mod tests {
     fn a_default_of_the_wrong_kind_is_refused() {
         let bound = serde_json::json!({ VARIABLE: "HC", DEFAULT: "soon" });
         let err = serde_json::from_value::<Param<Duration>>(bound).unwrap_err();
-        assert!(err.to_string().contains("the default \"soon\" of `${HC}`"), "{err}");
+        assert!(
+            err.to_string().contains("the default \"soon\" of `${HC}`"),
+            "{err}"
+        );
     }
 }

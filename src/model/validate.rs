@@ -291,7 +291,10 @@ fn global(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
         found.push(
             Diagnostic::new(
                 &field,
-                format!("a global service runs one container per node, not {} replicas", service.replicas),
+                format!(
+                    "a global service runs one container per node, not {} replicas",
+                    service.replicas
+                ),
             )
             .with_hint("leave out `replicas`, or `global`"),
         );

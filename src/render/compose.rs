@@ -12,8 +12,8 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::{
     Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
-    MountKind, Network, Param, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text, Ulimit,
-    Variable, Volume,
+    MountKind, Network, Param, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text,
+    Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";

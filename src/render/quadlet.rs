@@ -288,8 +288,11 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         unit.entry("Type", "oneshot")
             .entry("RemainAfterExit", "yes")
     } else {
-        unit.entry("Restart", restart_of(service.restart.as_ref().map(|r| *r.value())))
-            .entry("TimeoutStartSec", "15min")
+        unit.entry(
+            "Restart",
+            restart_of(service.restart.as_ref().map(|r| *r.value())),
+        )
+        .entry("TimeoutStartSec", "15min")
     };
     unit = unit
         .section("Install")

@@ -416,7 +416,10 @@ fn typed_fields_holding_variables_follow_the_table() {
         "retries: ${HC_RETRIES:-4}",
         "restart: ${RESTART:-on-failure}",
     ] {
-        assert!(compose.contains(reference), "compose lacks `{reference}`:\n{compose}");
+        assert!(
+            compose.contains(reference),
+            "compose lacks `{reference}`:\n{compose}"
+        );
     }
     assert!(values.warnings.is_empty() && variables.warnings.is_empty());
     // Apply reads the host's values as docker compose does: the defaults give the spec the
@@ -426,15 +429,24 @@ fn typed_fields_holding_variables_follow_the_table() {
         let mut models = BTreeMap::new();
         for stack in project.stacks()? {
             if stack.name.starts_with("typed-") {
-                models.insert(stack.name.clone(), compile_one(&project, &stack, &profile)?.0);
+                models.insert(
+                    stack.name.clone(),
+                    compile_one(&project, &stack, &profile)?.0,
+                );
             }
         }
-        Ok((models["typed-values"].clone(), models["typed-variables"].clone()))
+        Ok((
+            models["typed-values"].clone(),
+            models["typed-variables"].clone(),
+        ))
     })
     .expect("both stacks build");
     let host = |pairs: &[(&str, &str)]| {
         Values::new(
-            pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             Default::default(),
         )
     };
@@ -449,7 +461,11 @@ fn typed_fields_holding_variables_follow_the_table() {
         apply_spec_with(&literal, &defaults),
         apply_spec_with(&variable, &defaults)
     );
-    let own = host(&[("HC_INTERVAL", "45s"), ("HC_RETRIES", "9"), ("RESTART", "always")]);
+    let own = host(&[
+        ("HC_INTERVAL", "45s"),
+        ("HC_RETRIES", "9"),
+        ("RESTART", "always"),
+    ]);
     let spec = apply_spec_with(&variable, &own);
     for expected in [
         r#""interval_ns": 45000000000"#,
@@ -457,7 +473,10 @@ fn typed_fields_holding_variables_follow_the_table() {
         r#""restart": "always""#,
         r#""timeout_ns": 3000000000"#,
     ] {
-        assert!(spec.contains(expected), "apply spec lacks {expected}:\n{spec}");
+        assert!(
+            spec.contains(expected),
+            "apply spec lacks {expected}:\n{spec}"
+        );
     }
     let wrong = host(&[("HC_INTERVAL", "soon"), ("RESTART", "sometimes")]);
     assert_eq!(
@@ -496,7 +515,10 @@ fn compose_accepts(dir: &Path, artifacts: &[berth::render::Artifact]) {
 fn an_anonymous_volume_in_every_backend() {
     let dir = probe_project();
     let mut fields: BTreeMap<&str, &str> = BASE.iter().copied().collect();
-    fields.insert("volumes", r#"[{ target = "/cache" }, { target = "/seed", read_only = true }]"#);
+    fields.insert(
+        "volumes",
+        r#"[{ target = "/cache" }, { target = "/seed", read_only = true }]"#,
+    );
     std::fs::write(
         dir.path().join("modules/stacks/anonymous.ncl"),
         probe_stack(&fields),
@@ -521,8 +543,14 @@ fn an_anonymous_volume_in_every_backend() {
     );
     compose_accepts(dir.path(), &built.artifacts);
     let quadlet = &output.by_backend[&Backend::Quadlet];
-    assert!(quadlet.contains("Mount=type=volume,destination=/cache\n"), "{quadlet}");
-    assert!(quadlet.contains("Mount=type=volume,destination=/seed,ro=true\n"), "{quadlet}");
+    assert!(
+        quadlet.contains("Mount=type=volume,destination=/cache\n"),
+        "{quadlet}"
+    );
+    assert!(
+        quadlet.contains("Mount=type=volume,destination=/seed,ro=true\n"),
+        "{quadlet}"
+    );
     let k8s = &output.by_backend[&Backend::Kubernetes];
     assert!(k8s.contains("emptyDir: {}"), "{k8s}");
     assert!(
@@ -531,7 +559,10 @@ fn an_anonymous_volume_in_every_backend() {
     );
     let warned: Vec<String> = built.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(warned.len(), 2, "{warned:?}");
-    assert!(warned.iter().all(|w| w.starts_with("warning: k8s: ")), "{warned:?}");
+    assert!(
+        warned.iter().all(|w| w.starts_with("warning: k8s: ")),
+        "{warned:?}"
+    );
     let apply: String = output.by_backend[&Backend::Apply]
         .split_whitespace()
         .collect();

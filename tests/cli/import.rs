@@ -986,14 +986,27 @@ fn typed_fields_keep_their_variables_and_anonymous_volumes_stay() {
     let (out, dir) = Berth::schemas_only()
         .file("in.yml", compose)
         .file("in.env", "HC_INTERVAL=45s\n")
-        .args(["import", "in.yml", "--env-file", "in.env", "--name", "web", "--allow-lossy"])
+        .args([
+            "import",
+            "in.yml",
+            "--env-file",
+            "in.env",
+            "--name",
+            "web",
+            "--allow-lossy",
+        ])
         .run();
     out.code(0);
     // Only the timeout is lost: "soon" is no duration.
-    let lost: Vec<&str> = out.stderr.lines().filter(|l| l.contains("in.yml:")).collect();
+    let lost: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("in.yml:"))
+        .collect();
     assert!(!lost.is_empty(), "{}", out.stderr);
     assert!(
-        lost.iter().all(|l| l.contains("in.yml:9: services.web.healthcheck.timeout")),
+        lost.iter()
+            .all(|l| l.contains("in.yml:9: services.web.healthcheck.timeout")),
         "{}",
         out.stderr
     );
@@ -1010,7 +1023,12 @@ fn typed_fields_keep_their_variables_and_anonymous_volumes_stay() {
     let root = dir.path().to_path_buf();
     run_in(
         &root,
-        &["build".into(), "--stack".into(), "web".into(), "--no-profile".into()],
+        &[
+            "build".into(),
+            "--stack".into(),
+            "web".into(),
+            "--no-profile".into(),
+        ],
     )
     .code(0);
     let compose_out =
@@ -1021,7 +1039,10 @@ fn typed_fields_keep_their_variables_and_anonymous_volumes_stay() {
         "${HC_RETRIES:-3}",
         "target: /var/lib/x",
     ] {
-        assert!(compose_out.contains(expected), "lacks {expected}:\n{compose_out}");
+        assert!(
+            compose_out.contains(expected),
+            "lacks {expected}:\n{compose_out}"
+        );
     }
 }
 

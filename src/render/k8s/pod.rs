@@ -453,7 +453,9 @@ impl Probes {
         let startup = healthcheck.start_period.as_ref().map(|start| {
             let period = seconds(healthcheck.interval.value());
             Probe {
-                failure_threshold: Some((seconds(start.value()) + period - 1) / period.max(1) + failures),
+                failure_threshold: Some(
+                    (seconds(start.value()) + period - 1) / period.max(1) + failures,
+                ),
                 ..readiness.clone()
             }
         });
