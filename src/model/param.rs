@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 
 use crate::error::Diagnostic;
 use crate::model::text::{REFERENCE_ERROR, Text};
+use crate::model::{Healthcheck, Service};
 
 /// The fields of a service that may hold a variable, as paths below the service.
 pub const SERVICE_PARAMS: &[&[&str]] = &[
@@ -23,6 +24,27 @@ pub const SERVICE_PARAMS: &[&[&str]] = &[
     &["healthcheck", "retries"],
     &["restart"],
 ];
+
+/// The variables a service's typed fields name (see [`SERVICE_PARAMS`]), in that order.
+pub fn service_variables(service: &Service) -> Vec<&str> {
+    let mut names = vec![service.restart.as_ref().and_then(Param::variable)];
+    if let Some(healthcheck) = &service.healthcheck {
+        let Healthcheck {
+            test: _,
+            interval,
+            timeout,
+            retries,
+            start_period,
+        } = healthcheck;
+        names.extend([
+            interval.variable(),
+            timeout.variable(),
+            start_period.as_ref().and_then(Param::variable),
+            retries.variable(),
+        ]);
+    }
+    names.into_iter().flatten().collect()
+}
 
 /// A typed value, written as itself or as a stack variable holding it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -400,6 +400,18 @@ fn typed_fields_holding_variables_follow_the_table() {
     .expect("both stacks build");
     let (values, variables) = (&outputs["typed-values"].0, &outputs["typed-variables"].0);
     compose_accepts(dir.path(), &outputs["typed-variables"].1);
+    // .env.template lists the service as a reader of each variable its typed fields name.
+    let template = outputs["typed-variables"]
+        .1
+        .iter()
+        .find(|a| a.path == Path::new(".env.template"))
+        .expect(".env.template");
+    assert_eq!(
+        template.contents.matches("# Read by: app.").count(),
+        5,
+        "{}",
+        template.contents
+    );
     for backend in [Backend::Quadlet, Backend::Kubernetes] {
         assert_eq!(
             values.by_backend[&backend],
