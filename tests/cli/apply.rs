@@ -1514,17 +1514,25 @@ fn typed_fields_read_their_variables_on_the_host() {
 }
 
 /// A volume without a source is anonymous: the engine creates one for the container, and
-/// a second apply changes nothing.
+/// a second apply changes nothing. A global service is one container on the one host.
 #[test]
 fn an_anonymous_volume_is_created_by_the_engine() {
     let Some(rig) = Rig::new("bt-anon") else {
         return;
     };
     rig.write_module(
-        r#"    app = IMAGE & { command = ["sleep", "100000"], volumes = [{ target = "/cache" }] },"#,
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      volumes = [{ target = "/cache" }],
+      global = true,
+    },"#,
         "",
     );
     rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.containers().keys().collect::<Vec<_>>(),
+        ["bt-anon-app-1"]
+    );
     let mounts = docker(&[
         "inspect",
         "--format",
