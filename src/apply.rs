@@ -323,7 +323,8 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
     let values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
         std::env::var(name).ok()
     })?;
-    let problems = env_file_problems(&model, &values, &target.build_root);
+    let mut problems = env_file_problems(&model, &values, &target.build_root);
+    problems.extend(spec::typed_value_problems(&model, &values));
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
     }

@@ -536,6 +536,8 @@ mod fuzz {
             "[a-z0-9./:_-]{0,12}",
             r"\$\{[A-Z_]{1,4}(:-|-|:\?|\?|:\+)?[a-z0-9 $]{0,6}\}?",
             r"\$[A-Z]{0,3}\$?",
+            // Variables in typed fields, with defaults that are (or are not) their values.
+            r"\$\{[A-Z]{1,2}(:-|-)(30s|1m30s|3|always|no|x|)\}",
             "-?[0-9]{1,6}(\\.[0-9]{1,2})?",
             Just("true".to_string()),
             Just("~".to_string()),
@@ -576,6 +578,8 @@ mod fuzz {
         "condition",
         "test",
         "interval",
+        "timeout",
+        "start_period",
         "retries",
         "resources",
         "limits",
@@ -607,6 +611,8 @@ mod fuzz {
         "pid",
         "security_opt",
         "reservations",
+        "mode",
+        "global",
         "<<",
     ];
 

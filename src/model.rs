@@ -3,10 +3,12 @@
 //! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
 
 pub mod files;
+pub mod param;
 pub mod podman;
 pub mod text;
 pub mod units;
 
+pub use param::Param;
 pub use text::Text;
 pub mod validate;
 
@@ -139,9 +141,12 @@ pub struct Service {
     #[serde(default)]
     pub depends_on: BTreeMap<String, Condition>,
     pub healthcheck: Option<Healthcheck>,
-    pub restart: Option<Restart>,
+    pub restart: Option<Param<Restart>>,
     #[serde(default = "one")]
     pub replicas: u32,
+    /// One container per node (`deploy.mode: global`).
+    #[serde(default)]
+    pub global: bool,
     #[serde(default)]
     pub resources: Resources,
     #[serde(default)]
@@ -406,12 +411,12 @@ pub enum Condition {
 pub struct Healthcheck {
     pub test: HealthTest,
     #[serde(default = "ten_seconds")]
-    pub interval: Duration,
+    pub interval: Param<Duration>,
     #[serde(default = "five_seconds")]
-    pub timeout: Duration,
-    #[serde(default = "five")]
-    pub retries: u32,
-    pub start_period: Option<Duration>,
+    pub timeout: Param<Duration>,
+    #[serde(default = "five_times")]
+    pub retries: Param<u32>,
+    pub start_period: Option<Param<Duration>>,
 }
 
 /// A healthcheck command. Compose's own spelling is accepted too: `["CMD", args…]` is
@@ -894,20 +899,20 @@ pub struct Variable {
 fn one() -> u32 {
     1
 }
-fn five() -> u32 {
-    5
-}
 fn seven() -> u32 {
     7
 }
 fn volume_kind() -> MountKind {
     MountKind::Volume
 }
-fn ten_seconds() -> Duration {
-    "10s".into()
+fn ten_seconds() -> Param<Duration> {
+    Param::fixed("10s".into())
 }
-fn five_seconds() -> Duration {
-    "5s".into()
+fn five_times() -> Param<u32> {
+    Param::fixed(5)
+}
+fn five_seconds() -> Param<Duration> {
+    Param::fixed("5s".into())
 }
 fn latest() -> String {
     "latest".into()
@@ -1046,7 +1051,17 @@ impl Stack {
             profile: text_at(&evaluated.value["profile"], "name"),
             diagnostics,
         };
-        let stack: Stack = serde_path_to_error::deserialize(&evaluated.value).map_err(|e| {
+        // Variables in typed fields become their declared defaults first (`param::bind`).
+        let mut value = evaluated.value.clone();
+        let unbound = param::bind(&mut value);
+        if !unbound.is_empty() {
+            let located = unbound.into_iter().map(|mut diagnostic| {
+                diagnostic.location = evaluated.positions.locate(&diagnostic.field);
+                diagnostic
+            });
+            return Err(fail(located.collect()));
+        }
+        let stack: Stack = serde_path_to_error::deserialize(&value).map_err(|e| {
             let field = e.path().to_string();
             let message = e.inner().to_string();
             let mut diagnostic = if let Some(reason) = message.strip_prefix(text::REFERENCE_ERROR) {

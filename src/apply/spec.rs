@@ -9,13 +9,14 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::values::Values;
 use crate::model::{
-    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Port,
-    Published, Service, Stack, Text,
+    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Param,
+    Port, Published, Service, Stack, Text,
 };
 use crate::model::{ByteSize, Duration};
 
@@ -434,6 +435,8 @@ fn container_spec(
         healthcheck,
         restart,
         replicas: _,
+        // One host: one container, what a global service is on every node.
+        global: _,
         resources,
         labels,
         logging,
@@ -523,7 +526,9 @@ fn container_spec(
         tmpfs: tmpfs.clone(),
         networks,
         healthcheck: healthcheck.as_ref().map(|h| health_spec(h, values)),
-        restart: restart.map(|r| r.as_str().to_string()),
+        restart: restart
+            .as_ref()
+            .map(|restart| on_host(values, restart).as_str().to_string()),
         labels: labels
             .iter()
             .map(|(key, value)| (key.clone(), expand(value)))
@@ -671,6 +676,46 @@ fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>
     }
 }
 
+/// A typed field as this host sets it (see `Values::param`). Apply's pre-flight refuses a
+/// host value that is no value of the field ([`typed_value_problems`]), so the declared
+/// default taken here otherwise is only for callers that skipped it.
+fn on_host<T: Clone + DeserializeOwned>(values: &Values, param: &Param<T>) -> T {
+    values
+        .param(param)
+        .unwrap_or_else(|_| param.value().clone())
+}
+
+/// Typed fields whose variable has a value on this host that is no value of the field.
+pub fn typed_value_problems(stack: &Stack, values: &Values) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, service) in &stack.services {
+        let mut check = |field: &str, problem: Option<String>| {
+            if let Some(problem) = problem {
+                problems.push(format!("{name}: {field}: {problem}"));
+            }
+        };
+        if let Some(restart) = &service.restart {
+            check("restart", values.param(restart).err());
+        }
+        if let Some(healthcheck) = &service.healthcheck {
+            let Healthcheck {
+                test: _,
+                interval,
+                timeout,
+                retries,
+                start_period,
+            } = healthcheck;
+            check("healthcheck.interval", values.param(interval).err());
+            check("healthcheck.timeout", values.param(timeout).err());
+            check("healthcheck.retries", values.param(retries).err());
+            if let Some(start) = start_period {
+                check("healthcheck.start_period", values.param(start).err());
+            }
+        }
+    }
+    problems
+}
+
 fn health_spec(healthcheck: &Healthcheck, values: &Values) -> HealthSpec {
     let Healthcheck {
         test,
@@ -690,9 +735,11 @@ fn health_spec(healthcheck: &Healthcheck, values: &Values) -> HealthSpec {
     };
     HealthSpec {
         test,
-        interval_ns: interval.nanos(),
-        timeout_ns: timeout.nanos(),
-        retries: *retries,
-        start_period_ns: start_period.as_ref().map(Duration::nanos),
+        interval_ns: on_host(values, interval).nanos(),
+        timeout_ns: on_host(values, timeout).nanos(),
+        retries: on_host(values, retries),
+        start_period_ns: start_period
+            .as_ref()
+            .map(|start| on_host(values, start).nanos()),
     }
 }

@@ -10,8 +10,9 @@ use std::path::Path;
 
 use super::ApplyError;
 use super::secrets::placeholder;
-use crate::model::Stack;
-use crate::model::Text;
+use serde::de::DeserializeOwned;
+
+use crate::model::{Param, Stack, Text};
 
 /// Every declared variable of a stack with the value it has on this host.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,6 +85,24 @@ impl Values {
                 .cloned()
                 .unwrap_or_else(|| format!("${{{name}}}"))
         })
+    }
+
+    /// A typed field's value on this host: its variable's value here, as docker compose
+    /// reads `.env`, or the field's value when it names no variable (or this host gives
+    /// the variable none).
+    ///
+    /// # Errors
+    /// The variable's value here is no value of the field (apply's pre-flight lists these).
+    pub fn param<T: Clone + DeserializeOwned>(&self, param: &Param<T>) -> Result<T, String> {
+        let Some(name) = param.variable() else {
+            return Ok(param.value().clone());
+        };
+        match self.values.get(name) {
+            Some(text) => param
+                .read(text)
+                .map_err(|reason| format!("${{{name}}} is {text:?} here: {reason}")),
+            None => Ok(param.value().clone()),
+        }
     }
 
     /// Values as given; the names in `secret` expand to placeholders.

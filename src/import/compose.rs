@@ -207,6 +207,42 @@ impl<'a> Translator<'a> {
         }
     }
 
+    /// `"${NAME}"` for a typed field that is one variable whose default (the Compose
+    /// file's, else the env file's) is `valid` there: berth's typed fields may name a
+    /// variable declared with such a default. `None` (nothing declared, nothing lost) for
+    /// anything else, which the caller then fixes to a value.
+    fn typed_variable(
+        &mut self,
+        node: &Node,
+        path: &str,
+        valid: impl Fn(&str) -> bool,
+    ) -> Option<String> {
+        let raw = node.scalar_text()?;
+        let translated = interpolation::translate(&raw).ok()?;
+        let [found] = translated.uses.as_slice() else {
+            return None;
+        };
+        if translated.text != format!("${{{}}}", found.name) {
+            return None;
+        }
+        let declared = self
+            .variables
+            .get(&found.name)
+            .and_then(|d| d.default.clone());
+        // An env-file value of a credential is not copied into the module, so it is no default.
+        let from_env = (!super::looks_like_credential(&found.name))
+            .then(|| self.env.get(&found.name).cloned())
+            .flatten();
+        let default = declared.or_else(|| found.default.clone()).or(from_env)?;
+        if !valid(&default) {
+            return None;
+        }
+        // The declaration takes the default from where it was found (see `declare_variables`).
+        let (text, found) = (translated.text.clone(), found.clone());
+        self.declare(found, node.line, path, false);
+        Some(text)
+    }
+
     /// A value berth types (a number, a duration, a policy): interpolations are replaced
     /// by their value from the env file or their default, and reported.
     fn fixed(&mut self, node: &Node, path: &str) -> Option<String> {
@@ -480,6 +516,11 @@ impl<'a> Translator<'a> {
     }
 
     fn restart(&mut self, node: &Node, path: &str, out: &mut Out) {
+        let is_policy = |text: &str| RESTART_POLICIES.contains(&text);
+        if let Some(variable) = self.typed_variable(node, path, is_policy) {
+            out.push("restart", Expr::Str(variable));
+            return;
+        }
         let Some(policy) = self.fixed(node, path) else {
             return;
         };
@@ -1023,13 +1064,12 @@ impl<'a> Translator<'a> {
             }
         }
         let Some(source) = source else {
-            // An anonymous volume: Compose makes a fresh volume per container.
-            self.lose(
-                node.line,
-                path,
-                format!("{text:?} is an anonymous volume; berth mounts named volumes"),
-            );
-            return None;
+            // An anonymous volume: a volume mount without a source.
+            let mut fields = vec![Field::new("target", Expr::Str(target))];
+            if read_only {
+                fields.push(Field::new("read_only", Expr::Bool(true)));
+            }
+            return Some(Expr::Record(fields));
         };
         let is_bind = source.starts_with(['.', '/', '~', '$']);
         if is_bind {
@@ -1128,14 +1168,6 @@ impl<'a> Translator<'a> {
                 node.line,
                 path,
                 format!("mount type {kind:?} has no berth equivalent"),
-            );
-            return None;
-        }
-        if kind == "volume" && !fields.iter().any(|f| f.name == "source") {
-            self.lose(
-                node.line,
-                path,
-                "an anonymous volume; berth mounts named volumes",
             );
             return None;
         }
@@ -1266,12 +1298,17 @@ impl<'a> Translator<'a> {
                     fields.push(Field::new("test", test));
                 }
                 "interval" | "timeout" | "start_period" => {
-                    if let Some(duration) = self.duration(value, &at) {
+                    if let Some(variable) = self.typed_variable(value, &at, is_berth_duration) {
+                        fields.push(Field::new(key.name.clone(), Expr::Str(variable)));
+                    } else if let Some(duration) = self.duration(value, &at) {
                         fields.push(Field::new(key.name.clone(), Expr::Str(duration)));
                     }
                 }
                 "retries" => {
-                    if let Some(count) = self.count(value, &at) {
+                    let is_count = |text: &str| text.parse::<u32>().is_ok();
+                    if let Some(variable) = self.typed_variable(value, &at, is_count) {
+                        fields.push(Field::new("retries", Expr::Str(variable)));
+                    } else if let Some(count) = self.count(value, &at) {
                         fields.push(Field::new("retries", Expr::Int(count_i64(count))));
                     }
                 }
@@ -1344,6 +1381,9 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "mode" if value.scalar_text().as_deref() == Some("replicated") => {}
+                "mode" if value.scalar_text().as_deref() == Some("global") => {
+                    out.push("global", Expr::Bool(true));
+                }
                 "resources" => {
                     let mut sets = Vec::new();
                     for (set, limits) in value.entries().unwrap_or_default() {
@@ -1866,6 +1906,32 @@ fn normalized_duration(text: &str) -> Option<String> {
         ok
     };
     valid.then(|| text.to_string())
+}
+
+/// Whether `text` is a duration as berth's `Duration` contract writes it (`30s`, `1m30s`,
+/// `1.5h`): the default of a variable in a duration field must be one.
+fn is_berth_duration(text: &str) -> bool {
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let number = &rest[..number_len];
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, "1"));
+        let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        if !(digits(whole) && digits(fraction)) {
+            return false;
+        }
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(rest.len());
+        if !matches!(&rest[..unit_len], "ns" | "us" | "ms" | "s" | "m" | "h") {
+            return false;
+        }
+        rest = &rest[unit_len..];
+    }
+    !text.is_empty()
 }
 
 /// `512M`, `1g`, `1024kb`, `2GB`, `1000` (bytes) as berth's ByteSize (`512M`, `1g`, `1024k`).

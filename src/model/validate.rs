@@ -27,6 +27,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         mounts(stack, name, service, &mut found);
         networks(stack, name, service, &mut found);
         replicas_and_ports(name, service, &mut found);
+        global(name, service, &mut found);
         references(stack, name, service, &mut found);
         secret_files(stack, name, service, &mut found);
         autoscaling(name, service, &mut found);
@@ -75,6 +76,7 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         healthcheck,
         restart: _,
         replicas: _,
+        global: _,
         resources: _,
         labels,
         logging: _,
@@ -205,9 +207,10 @@ fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
             found.push(unknown(field, "service", dependency, stack.services.keys()));
             continue;
         };
-        let restarts = target.restart.is_some_and(Restart::restarts_after_success);
+        let restart = target.restart.as_ref().map(|r| *r.value());
+        let restarts = restart.is_some_and(Restart::restarts_after_success);
         if *condition == Condition::Completed && restarts {
-            let policy = target.restart.map_or("", Restart::as_str);
+            let policy = restart.map_or("", Restart::as_str);
             found.push(
                 Diagnostic::new(
                     &field,
@@ -248,11 +251,9 @@ fn mounts(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnost
                 }
                 found.push(diagnostic);
             }
-            (MountKind::Volume | MountKind::Bind, None) => {
-                found.push(Diagnostic::new(
-                    &field,
-                    "a volume or bind mount needs a `source`",
-                ));
+            // A volume without a source is anonymous (Compose's `- /var/lib/data`).
+            (MountKind::Bind, None) => {
+                found.push(Diagnostic::new(&field, "a bind mount needs a `source`"));
             }
             (MountKind::Tmpfs, Some(_)) => {
                 found.push(Diagnostic::new(
@@ -277,6 +278,35 @@ fn networks(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagno
             let field = format!("services.{name}.networks[{index}]");
             found.push(unknown(field, "network", network, stack.networks.keys()));
         }
+    }
+}
+
+/// A global service has one container per node: no replica count, no autoscaling.
+fn global(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    if !service.global {
+        return;
+    }
+    let field = format!("services.{name}.global");
+    if service.replicas != 1 {
+        found.push(
+            Diagnostic::new(
+                &field,
+                format!(
+                    "a global service runs one container per node, not {} replicas",
+                    service.replicas
+                ),
+            )
+            .with_hint("leave out `replicas`, or `global`"),
+        );
+    }
+    if service.kubernetes.autoscaling.is_some() || service.kubernetes.replicas.is_some() {
+        found.push(
+            Diagnostic::new(
+                &field,
+                "a global service runs one pod per node; `kubernetes.replicas` and `kubernetes.autoscaling` do not apply",
+            )
+            .with_hint("leave out `kubernetes.replicas` and `kubernetes.autoscaling`, or `global`"),
+        );
     }
 }
 

@@ -12,8 +12,8 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::{
     Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
-    MountKind, Network, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text, Ulimit,
-    Variable, Volume,
+    MountKind, Network, Param, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text,
+    Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -312,13 +312,23 @@ struct ComposeHealthcheck {
     test: Words,
     interval: String,
     timeout: String,
-    retries: u32,
+    retries: Count,
     #[serde(skip_serializing_if = "Option::is_none")]
     start_period: Option<String>,
 }
 
+/// A number, or the `${NAME:-default}` Compose turns into one at deploy time.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Count {
+    Number(u32),
+    Variable(String),
+}
+
 #[derive(Serialize)]
 struct ComposeDeploy {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     replicas: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -437,6 +447,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         healthcheck,
         restart,
         replicas,
+        global,
         resources,
         labels,
         logging,
@@ -533,8 +544,10 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         healthcheck: healthcheck
             .as_ref()
             .map(|healthcheck| healthcheck_of(stack, healthcheck)),
-        restart: restart.map(|r| r.as_str().to_string()),
-        deploy: deploy_of(*replicas, resources, gpus.as_ref()),
+        restart: restart
+            .as_ref()
+            .map(|restart| param(stack, restart, |r| r.as_str().to_string())),
+        deploy: deploy_of(*replicas, *global, resources, gpus.as_ref()),
         stop_grace_period: stop_grace_period.as_ref().map(ToString::to_string),
         stop_signal: stop_signal.clone(),
         attach: *attach,
@@ -736,14 +749,33 @@ fn healthcheck_of(stack: &Stack, healthcheck: &Healthcheck) -> ComposeHealthchec
     };
     ComposeHealthcheck {
         test: words(test),
-        interval: interval.to_string(),
-        timeout: timeout.to_string(),
-        retries: *retries,
-        start_period: start_period.as_ref().map(ToString::to_string),
+        interval: param(stack, interval, ToString::to_string),
+        timeout: param(stack, timeout, ToString::to_string),
+        retries: match retries.variable() {
+            Some(name) => Count::Variable(reference(stack, name)),
+            None => Count::Number(*retries.value()),
+        },
+        start_period: start_period
+            .as_ref()
+            .map(|start| param(stack, start, ToString::to_string)),
     }
 }
 
-fn deploy_of(replicas: u32, resources: &Resources, gpus: Option<&Gpus>) -> Option<ComposeDeploy> {
+/// A typed field as Compose reads it: its value, or `${NAME:-default}` when it names a
+/// variable, so the operator's `.env` changes it at deploy time.
+fn param<T>(stack: &Stack, param: &Param<T>, written: impl Fn(&T) -> String) -> String {
+    match param.variable() {
+        Some(name) => reference(stack, name),
+        None => written(param.value()),
+    }
+}
+
+fn deploy_of(
+    replicas: u32,
+    global: bool,
+    resources: &Resources,
+    gpus: Option<&Gpus>,
+) -> Option<ComposeDeploy> {
     let set = |set: &ResourceSet| {
         (!set.is_empty()).then(|| ComposeResourceSet {
             cpus: set.cpus.map(|cpus| format!("{cpus:?}")),
@@ -768,7 +800,9 @@ fn deploy_of(replicas: u32, resources: &Resources, gpus: Option<&Gpus>) -> Optio
         reservations,
     });
     let replicas = (replicas != 1).then_some(replicas);
-    (replicas.is_some() || resources.is_some()).then_some(ComposeDeploy {
+    let mode = global.then_some("global");
+    (mode.is_some() || replicas.is_some() || resources.is_some()).then_some(ComposeDeploy {
+        mode,
         replicas,
         resources,
     })

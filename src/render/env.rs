@@ -98,13 +98,14 @@ fn comment(text: &str) -> Vec<String> {
 fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
     let mut readers: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for (service_name, service) in &stack.services {
-        for (_, value) in service_texts(service_name, service) {
-            for variable in value.variables() {
-                if let Some((key, _)) = stack.variables.get_key_value(variable) {
-                    let list = readers.entry(key.as_str()).or_default();
-                    if !list.contains(&service_name.as_str()) {
-                        list.push(service_name);
-                    }
+        let texts = service_texts(service_name, service);
+        let variables = texts.iter().flat_map(|(_, value)| value.variables());
+        // Typed fields that name a variable read it too (`model::param`).
+        for variable in variables.chain(crate::model::param::service_variables(service)) {
+            if let Some((key, _)) = stack.variables.get_key_value(variable) {
+                let list = readers.entry(key.as_str()).or_default();
+                if !list.contains(&service_name.as_str()) {
+                    list.push(service_name);
                 }
             }
         }

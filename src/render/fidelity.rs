@@ -228,6 +228,15 @@ pub const SERVICE_FIELDS: &[Row] = &[
             R,
         ],
     ),
+    row(
+        "global",
+        [
+            R,
+            Na("one host: its unit runs the one container a global service has here"),
+            R,
+            Na("one host: apply runs the one container a global service has here"),
+        ],
+    ),
     row("resources", [R, R, R, R]),
     row("labels", [R, R, R, R]),
     row(
@@ -361,6 +370,33 @@ pub fn matrix_markdown() -> String {
             })
             .collect();
         out.push_str(&format!("| `{}` | {} |\n", row.field, cells.join(" | ")));
+    }
+    out.push_str(&typed_variables_markdown());
+    out
+}
+
+/// How each backend reads a typed field that names a variable (`model::param`).
+pub const TYPED_VARIABLE: [&str; 4] = [
+    "`${NAME:-default}`: docker compose reads NAME from .env at deploy time",
+    "the declared default: units do not read the stack's .env",
+    "the declared default: manifests do not read the stack's .env",
+    "the value on this host (environment, then .env, then the default), as docker compose reads it; one that is no value of the field stops apply in pre-flight",
+];
+
+fn typed_variables_markdown() -> String {
+    let mut out = String::from(
+        "\n## Variables in typed fields\n\n\
+         These fields may hold a stack variable (`\"${NAME}\"`) instead of a value. The variable must be\n\
+         declared with a default that is a valid value of the field (else `berth build` stops, exit 2);\n\
+         `berth import` keeps a Compose variable there when its default (or the env file's value) is one.\n\n\
+         | field | compose | quadlet | kubernetes | apply |\n| --- | --- | --- | --- | --- |\n",
+    );
+    for path in crate::model::param::SERVICE_PARAMS {
+        out.push_str(&format!(
+            "| `{}` | {} |\n",
+            path.join("."),
+            TYPED_VARIABLE.join(" | ")
+        ));
     }
     out
 }
@@ -631,6 +667,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         healthcheck,
         restart,
         replicas,
+        global,
         resources,
         labels,
         logging,
@@ -687,6 +724,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("healthcheck", healthcheck.is_some()),
         ("restart", restart.is_some()),
         ("replicas", *replicas != 1),
+        ("global", *global),
         (
             "resources",
             !resources.limits.is_empty() || !resources.reservations.is_empty(),

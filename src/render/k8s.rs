@@ -11,13 +11,14 @@
 //!   of its pod template and reading an unhashed copy of the Secret, because a Job's
 //!   template is immutable (a changed Job is a new Job; a rotated secret changes none); a service with a
 //!   backup (or `kubernetes.stateful`) is a StatefulSet with a claim per replica for the
-//!   volumes only it uses; a host agent (a `host_path` mount) is a DaemonSet; everything
+//!   volumes only it uses; a host agent (a `host_path` mount) or a `global` service is a DaemonSet; everything
 //!   else is a Deployment;
 //! - `depends_on` becomes init containers that wait until the dependency's Service
 //!   answers (a Service routes only to ready pods, so this also waits for health);
 //! - volumes are PersistentVolumeClaims; bind mounts of folders berth generates (e.g.
 //!   `./prometheus`) are ConfigMaps; other bind mounts become hostPath only when the module
-//!   says `host_path = true`, and are otherwise left out and listed in the manifest.
+//!   says `host_path = true`, and are otherwise left out and listed in the manifest; an
+//!   anonymous volume (no `source`) is an emptyDir, listed too (its data lasts as long as the pod).
 
 mod env;
 mod expose;
@@ -516,9 +517,12 @@ fn service_manifests(
 }
 
 /// A host agent (it mounts a host path: a node's metrics, a node's logs) runs on every
-/// node, as it runs on the one Docker host: a Deployment would watch one random node.
+/// node, as it runs on the one Docker host: a Deployment would watch one random node. So
+/// does a service that says so (`global`; validation keeps autoscaling away from it).
 fn reads_the_node(service: &Service) -> bool {
-    service.kubernetes.autoscaling.is_none() && service.volumes.iter().any(|mount| mount.host_path)
+    service.global
+        || (service.kubernetes.autoscaling.is_none()
+            && service.volumes.iter().any(|mount| mount.host_path))
 }
 
 /// A name Kubernetes accepts (DNS-1123): lower case, '-' instead of '_' and '/', no dots.

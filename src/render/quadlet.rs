@@ -288,8 +288,11 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         unit.entry("Type", "oneshot")
             .entry("RemainAfterExit", "yes")
     } else {
-        unit.entry("Restart", restart_of(service.restart))
-            .entry("TimeoutStartSec", "15min")
+        unit.entry(
+            "Restart",
+            restart_of(service.restart.as_ref().map(|r| *r.value())),
+        )
+        .entry("TimeoutStartSec", "15min")
     };
     unit = unit
         .section("Install")
@@ -406,6 +409,14 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
                 unit = unit.entry("Volume", format!("{spec}:U"));
             }
             Some(spec) => unit = unit.entry("Volume", spec),
+            // An anonymous volume: podman creates one for the container, as Docker does.
+            None if mount.kind == MountKind::Volume => {
+                let read_only = if mount.read_only { ",ro=true" } else { "" };
+                unit = unit.entry(
+                    "Mount",
+                    format!("type=volume,destination={}{read_only}", mount.target),
+                );
+            }
             None => unit = unit.entry("Tmpfs", mount.target.clone()),
         }
     }
@@ -428,11 +439,12 @@ fn health(stack: &Stack, service: &Service, mut unit: UnitFile, awaited_healthy:
     };
     unit = unit
         .entry("HealthCmd", command)
-        .entry("HealthInterval", healthcheck.interval.to_string())
-        .entry("HealthTimeout", healthcheck.timeout.to_string())
-        .entry("HealthRetries", healthcheck.retries.to_string());
+        // A variable's declared default: units do not read the stack's .env.
+        .entry("HealthInterval", healthcheck.interval.value().to_string())
+        .entry("HealthTimeout", healthcheck.timeout.value().to_string())
+        .entry("HealthRetries", healthcheck.retries.value().to_string());
     if let Some(start) = &healthcheck.start_period {
-        unit = unit.entry("HealthStartPeriod", start.to_string());
+        unit = unit.entry("HealthStartPeriod", start.value().to_string());
     }
     if awaited_healthy {
         // The unit becomes active only once the container is healthy; dependents start After= it.

@@ -1536,3 +1536,82 @@ fn preflight_lists_every_missing_bind_source_and_creates_none() {
         .collect();
     assert!(created.is_empty(), "berth created {created:?}");
 }
+
+/// Typed fields holding a variable: apply reads the variable's value on the host as docker
+/// compose reads `.env` (the declared default when the host sets none), and refuses a value
+/// that is no value of the field before it asks the engine for anything.
+#[test]
+fn typed_fields_read_their_variables_on_the_host() {
+    let Some(rig) = Rig::new("bt-typed") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      restart = "${RESTART}",
+      healthcheck = { test = ["true"], interval = "${HC_INTERVAL}", retries = "${HC_RETRIES}" },
+    },"#,
+        r#"variables = {
+    RESTART = { description = "Restart policy.", default = "on-failure" },
+    HC_INTERVAL = { description = "Time between checks.", default = "7s" },
+    HC_RETRIES = { description = "Failed checks before unhealthy.", default = "4" },
+  },"#,
+    );
+    let env = rig.root().join(".env");
+    std::fs::write(&env, "HC_INTERVAL=soon\n").expect("write .env");
+    rig.berth("apply", &[])
+        .code(2)
+        .stderr_contains(r#"app: healthcheck.interval: ${HC_INTERVAL} is "soon" here"#);
+    assert!(rig.containers().is_empty(), "{:?}", rig.containers());
+    let seen = || {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Healthcheck.Interval}} {{json .Config.Healthcheck.Retries}} {{.HostConfig.RestartPolicy.Name}}",
+            "bt-typed-app-1",
+        ])
+        .trim()
+        .to_string()
+    };
+    std::fs::write(&env, "HC_INTERVAL=3s\nRESTART=always\n").expect("write .env");
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(seen(), "3000000000 4 always");
+    // Without the host's values the defaults apply: the container is recreated with them.
+    std::fs::write(&env, "").expect("write .env");
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(seen(), "7000000000 4 on-failure");
+}
+
+/// A volume without a source is anonymous: the engine creates one for the container, and
+/// a second apply changes nothing. A global service is one container on the one host.
+#[test]
+fn an_anonymous_volume_is_created_by_the_engine() {
+    let Some(rig) = Rig::new("bt-anon") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      volumes = [{ target = "/cache" }],
+      global = true,
+    },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.containers().keys().collect::<Vec<_>>(),
+        ["bt-anon-app-1"]
+    );
+    let mounts = docker(&[
+        "inspect",
+        "--format",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{len .Name}}{{end}}",
+        "bt-anon-app-1",
+    ]);
+    // The engine names an anonymous volume with 64 hex digits.
+    assert_eq!(mounts.trim(), "volume /cache 64");
+    rig.exec("app", &["touch", "/cache/written"]);
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove, 2 unchanged");
+}

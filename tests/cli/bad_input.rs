@@ -72,6 +72,13 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    global_not_a_bool,
+    global_with_replicas,
+    typed_variable_without_default,
+    typed_variable_undeclared,
+    typed_variable_secret,
+    typed_variable_default_not_a_duration,
+    healthcheck_interval_wrong_type,
     dns_not_a_list,
     dns_search_not_a_list,
     dns_opt_not_a_list,

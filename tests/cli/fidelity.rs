@@ -54,6 +54,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ),
     ("restart", r#""always""#),
     ("replicas", "2"),
+    ("global", "true"),
     (
         "resources",
         r#"{ limits = { cpus = 0.5, memory = "256M" } }"#,
@@ -209,6 +210,12 @@ fn apply_spec(stack: &Stack) -> String {
             .collect(),
         Default::default(),
     );
+    apply_spec_with(stack, &values)
+}
+
+/// The same, with these values of the variables on the host.
+fn apply_spec_with(stack: &Stack, values: &Values) -> String {
+    let values = values.clone();
     let bind = |path: &str| PathBuf::from("/state/files").join(path);
     let digest = |name: &str| format!("digest-of-{name}");
     let env_file = |_: &str| BTreeMap::from([("FROM_FILE".to_string(), "1".to_string())]);
@@ -265,6 +272,11 @@ fn probe_project() -> tempfile::TempDir {
 }
 
 fn probe_stack(fields: &BTreeMap<&str, &str>) -> String {
+    probe_stack_with(fields, "")
+}
+
+/// The probe stack with `extra` (top-level fields) added.
+fn probe_stack_with(fields: &BTreeMap<&str, &str>, extra: &str) -> String {
     let app: String = fields
         .iter()
         .map(|(field, value)| format!("    {field} = {value},\n"))
@@ -282,7 +294,7 @@ fn probe_stack(fields: &BTreeMap<&str, &str>) -> String {
   volumes.data = {{ description = "Probe data." }},
   networks.back = {{ description = "Probe network." }},
   variables.DB_PASSWORD = {{ description = "Probe secret.", secret = true }},
-}}
+{extra}}}
 "#
     )
 }
@@ -327,5 +339,247 @@ fn the_published_matrix_is_current() {
     assert!(
         published == berth::render::fidelity::matrix_markdown(),
         "docs/fidelity.md is stale: run scripts/fidelity and commit it"
+    );
+}
+
+/// Typed fields holding a variable: Compose writes `${NAME:-default}` (docker compose reads
+/// .env at deploy time); Quadlet, Kubernetes and apply write the declared default, so
+/// their output is the one the default written as a value gives — as
+/// `fidelity::TYPED_VARIABLE` says. Both stacks declare the variables, so only their use differs.
+#[test]
+fn typed_fields_holding_variables_follow_the_table() {
+    let variables = r#"  variables = {
+    HC_INTERVAL = { description = "i", default = "30s" },
+    HC_TIMEOUT = { description = "t", default = "3s" },
+    HC_START = { description = "s", default = "20s" },
+    HC_RETRIES = { description = "r", default = "4" },
+    RESTART = { description = "p", default = "on-failure" },
+  },
+"#;
+    let with = |interval, timeout, start, retries, restart| {
+        let healthcheck = format!(
+            r#"{{ test = ["true"], interval = {interval}, timeout = {timeout}, start_period = {start}, retries = {retries} }}"#
+        );
+        let mut fields: BTreeMap<&str, &str> = BASE.iter().copied().collect();
+        let healthcheck: &'static str = Box::leak(healthcheck.into_boxed_str());
+        fields.insert("healthcheck", healthcheck);
+        fields.insert("restart", restart);
+        probe_stack_with(&fields, variables)
+    };
+    let dir = probe_project();
+    let stacks = dir.path().join("modules/stacks");
+    std::fs::write(
+        stacks.join("typed-values.ncl"),
+        with(r#""30s""#, r#""3s""#, r#""20s""#, "4", r#""on-failure""#),
+    )
+    .expect("stack");
+    std::fs::write(
+        stacks.join("typed-variables.ncl"),
+        with(
+            r#""${HC_INTERVAL}""#,
+            r#""${HC_TIMEOUT}""#,
+            r#""${HC_START}""#,
+            r#""${HC_RETRIES}""#,
+            r#""${RESTART}""#,
+        ),
+    )
+    .expect("stack");
+    let project = Project::open(dir.path()).expect("project");
+    let outputs = on_eval_thread(|| {
+        let profile = project.select_profiles(&["probe".to_string()])?.remove(0);
+        let mut outputs = BTreeMap::new();
+        for stack in project.stacks()? {
+            if stack.name.starts_with("typed-") {
+                let (model, built) = compile_one(&project, &stack, &profile)?;
+                let output = Output::of(&model, &built.artifacts);
+                outputs.insert(stack.name.clone(), (output, built.artifacts));
+            }
+        }
+        Ok(outputs)
+    })
+    .expect("both stacks build");
+    let (values, variables) = (&outputs["typed-values"].0, &outputs["typed-variables"].0);
+    compose_accepts(dir.path(), &outputs["typed-variables"].1);
+    // .env.template lists the service as a reader of each variable its typed fields name.
+    let template = outputs["typed-variables"]
+        .1
+        .iter()
+        .find(|a| a.path == Path::new(".env.template"))
+        .expect(".env.template");
+    assert_eq!(
+        template.contents.matches("# Read by: app.").count(),
+        5,
+        "{}",
+        template.contents
+    );
+    for backend in [Backend::Quadlet, Backend::Kubernetes] {
+        assert_eq!(
+            values.by_backend[&backend],
+            variables.by_backend[&backend],
+            "{}: a typed variable should render as its default",
+            backend.name()
+        );
+    }
+    let compose = &variables.by_backend[&Backend::Compose];
+    for reference in [
+        "interval: ${HC_INTERVAL:-30s}",
+        "timeout: ${HC_TIMEOUT:-3s}",
+        "start_period: ${HC_START:-20s}",
+        "retries: ${HC_RETRIES:-4}",
+        "restart: ${RESTART:-on-failure}",
+    ] {
+        assert!(
+            compose.contains(reference),
+            "compose lacks `{reference}`:\n{compose}"
+        );
+    }
+    assert!(values.warnings.is_empty() && variables.warnings.is_empty());
+    // Apply reads the host's values as docker compose does: the defaults give the spec the
+    // values give, and a host's own value wins.
+    let (literal, variable) = on_eval_thread(|| {
+        let profile = project.select_profiles(&["probe".to_string()])?.remove(0);
+        let mut models = BTreeMap::new();
+        for stack in project.stacks()? {
+            if stack.name.starts_with("typed-") {
+                models.insert(
+                    stack.name.clone(),
+                    compile_one(&project, &stack, &profile)?.0,
+                );
+            }
+        }
+        Ok((
+            models["typed-values"].clone(),
+            models["typed-variables"].clone(),
+        ))
+    })
+    .expect("both stacks build");
+    let host = |pairs: &[(&str, &str)]| {
+        Values::new(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            Default::default(),
+        )
+    };
+    let defaults = host(&[
+        ("HC_INTERVAL", "30s"),
+        ("HC_TIMEOUT", "3s"),
+        ("HC_START", "20s"),
+        ("HC_RETRIES", "4"),
+        ("RESTART", "on-failure"),
+    ]);
+    assert_eq!(
+        apply_spec_with(&literal, &defaults),
+        apply_spec_with(&variable, &defaults)
+    );
+    let own = host(&[
+        ("HC_INTERVAL", "45s"),
+        ("HC_RETRIES", "9"),
+        ("RESTART", "always"),
+    ]);
+    let spec = apply_spec_with(&variable, &own);
+    for expected in [
+        r#""interval_ns": 45000000000"#,
+        r#""retries": 9"#,
+        r#""restart": "always""#,
+        r#""timeout_ns": 3000000000"#,
+    ] {
+        assert!(
+            spec.contains(expected),
+            "apply spec lacks {expected}:\n{spec}"
+        );
+    }
+    let wrong = host(&[("HC_INTERVAL", "soon"), ("RESTART", "sometimes")]);
+    assert_eq!(
+        berth::apply::spec::typed_value_problems(&variable, &wrong),
+        [
+            "app: restart: ${RESTART} is \"sometimes\" here: unknown variant `sometimes`, expected one of `no`, `always`, `on-failure`, `unless-stopped`",
+            "app: healthcheck.interval: ${HC_INTERVAL} is \"soon\" here: \"soon\": expected a duration such as \"10s\", \"1m30s\" or \"500ms\"",
+        ]
+    );
+}
+
+/// docker compose reads the compose.yaml among `artifacts` without complaint.
+fn compose_accepts(dir: &Path, artifacts: &[berth::render::Artifact]) {
+    let file = dir.join("compose.yaml");
+    let text = artifacts
+        .iter()
+        .find(|a| a.path == Path::new("compose.yaml"))
+        .expect("compose.yaml");
+    std::fs::write(&file, &text.contents).expect("write");
+    let checked = std::process::Command::new("docker")
+        .args(["compose", "-f", &file.display().to_string(), "config", "-q"])
+        .env("DB_PASSWORD", "x")
+        .output()
+        .expect("docker compose");
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
+
+/// A volume without a source is anonymous: Compose mounts a fresh volume (and docker
+/// compose accepts the file), Quadlet asks podman for one, apply asks the engine for one,
+/// and Kubernetes mounts an emptyDir and says that its data lasts as long as the pod.
+#[test]
+fn an_anonymous_volume_in_every_backend() {
+    let dir = probe_project();
+    let mut fields: BTreeMap<&str, &str> = BASE.iter().copied().collect();
+    fields.insert(
+        "volumes",
+        r#"[{ target = "/cache" }, { target = "/seed", read_only = true }]"#,
+    );
+    std::fs::write(
+        dir.path().join("modules/stacks/anonymous.ncl"),
+        probe_stack(&fields),
+    )
+    .expect("stack");
+    let project = Project::open(dir.path()).expect("project");
+    let (model, built) = on_eval_thread(|| {
+        let profile = project.select_profiles(&["probe".to_string()])?.remove(0);
+        let stack = project
+            .stacks()?
+            .into_iter()
+            .find(|stack| stack.name == "anonymous")
+            .expect("the stack");
+        compile_one(&project, &stack, &profile)
+    })
+    .expect("builds");
+    let output = Output::of(&model, &built.artifacts);
+    let compose = &output.by_backend[&Backend::Compose];
+    assert!(
+        compose.contains("- type: volume\n        target: /cache\n"),
+        "{compose}"
+    );
+    compose_accepts(dir.path(), &built.artifacts);
+    let quadlet = &output.by_backend[&Backend::Quadlet];
+    assert!(
+        quadlet.contains("Mount=type=volume,destination=/cache\n"),
+        "{quadlet}"
+    );
+    assert!(
+        quadlet.contains("Mount=type=volume,destination=/seed,ro=true\n"),
+        "{quadlet}"
+    );
+    let k8s = &output.by_backend[&Backend::Kubernetes];
+    assert!(k8s.contains("emptyDir: {}"), "{k8s}");
+    assert!(
+        k8s.contains("# Not carried by Kubernetes: services.app.volumes[0]: anonymous volume /cache is an emptyDir"),
+        "{k8s}"
+    );
+    let warned: Vec<String> = built.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warned.len(), 2, "{warned:?}");
+    assert!(
+        warned.iter().all(|w| w.starts_with("warning: k8s: ")),
+        "{warned:?}"
+    );
+    let apply: String = output.by_backend[&Backend::Apply]
+        .split_whitespace()
+        .collect();
+    assert!(
+        apply.contains(r#"{"kind":"volume","source":null,"target":"/cache","read_only":false}"#),
+        "{apply}"
     );
 }

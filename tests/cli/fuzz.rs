@@ -64,6 +64,10 @@ const SNIPPETS: &[&str] = &[
     "replicas = 3",
     "ports = [\"80\"]",
     "resources.limits.cpus = 0",
+    "global = true",
+    "restart = \"${X}\"",
+    "healthcheck.interval = \"${X}\"",
+    "volumes = [{ target = \"/x\" }]",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     "\u{0}",
     "é",
@@ -101,6 +105,13 @@ const VALUES: &[&str] = &[
     "[\"no-new-privileges:true\", \"seccomp=unconfined\", \"label=disable\"]",
     "[\"seccomp=/etc/profile.json\"]",
     "[\"ndots:2\"]",
+    // Variables in typed fields: declared with a default (HC_INTERVAL), with one that is
+    // no value there (HC_RETRIES), undeclared (X).
+    "\"${HC_INTERVAL}\"",
+    "\"${HC_RETRIES}\"",
+    "\"${X}\"",
+    "{ test = [\"true\"], interval = \"${HC_INTERVAL}\", retries = \"${HC_RETRIES}\" }",
+    "{ test = [\"true\"], timeout = \"${HC_INTERVAL}\", start_period = \"${DB_PASSWORD}\" }",
 ];
 
 const FIELDS: &[&str] = &[
@@ -131,6 +142,11 @@ const FIELDS: &[&str] = &[
     "stdin_open",
     "pid",
     "security_opt",
+    "global",
+    "healthcheck.interval",
+    "healthcheck.timeout",
+    "healthcheck.retries",
+    "healthcheck.start_period",
     "imgae",
 ];
 
@@ -335,6 +351,9 @@ fn generated(services: &[(String, Vec<(&str, &str)>)]) -> String {
         }
         text.push_str("  },\n");
     }
+    // Variables the values above read, for the typed fields that may name one.
+    text.push_str("  variables.HC_INTERVAL = { description = \"Fuzz.\", default = \"30s\" },\n");
+    text.push_str("  variables.HC_RETRIES = { description = \"Fuzz.\", default = \"3x\" },\n");
     text.push_str("}\n");
     text
 }

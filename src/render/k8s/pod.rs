@@ -451,9 +451,11 @@ impl Probes {
         let readiness = probe(healthcheck, env);
         let failures = readiness.failure_threshold.unwrap_or(1);
         let startup = healthcheck.start_period.as_ref().map(|start| {
-            let period = seconds(&healthcheck.interval);
+            let period = seconds(healthcheck.interval.value());
             Probe {
-                failure_threshold: Some((seconds(start) + period - 1) / period.max(1) + failures),
+                failure_threshold: Some(
+                    (seconds(start.value()) + period - 1) / period.max(1) + failures,
+                ),
                 ..readiness.clone()
             }
         });
@@ -481,9 +483,10 @@ fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
         start_period: _,
     } = healthcheck;
     let mut probe = Probe {
-        period_seconds: Some(seconds(interval)),
-        timeout_seconds: Some(seconds(timeout)),
-        failure_threshold: Some(i32::try_from(*retries).unwrap_or(i32::MAX).max(1)),
+        // A variable's declared default: manifests do not read the stack's .env.
+        period_seconds: Some(seconds(interval.value())),
+        timeout_seconds: Some(seconds(timeout.value())),
+        failure_threshold: Some(i32::try_from(*retries.value()).unwrap_or(i32::MAX).max(1)),
         ..Probe::default()
     };
     match test {

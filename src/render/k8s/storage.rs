@@ -183,11 +183,21 @@ pub(super) fn storage(
                 ));
                 continue;
             }
-            (MountKind::Tmpfs, _) | (MountKind::Volume, None) => {
+            (MountKind::Tmpfs, _) => {
                 volume.empty_dir = Some(EmptyDirVolumeSource {
                     medium: Some("Memory".to_string()),
                     ..EmptyDirVolumeSource::default()
                 });
+            }
+            (MountKind::Volume, None) => {
+                notes.push(note(
+                    format!("services.{name}.volumes[{index}]"),
+                    format!(
+                        "anonymous volume {} is an emptyDir: its data lasts as long as the pod (Compose keeps it when the container is recreated); name a volume to keep it",
+                        mount.target
+                    ),
+                ));
+                volume.empty_dir = Some(EmptyDirVolumeSource::default());
             }
         }
         mounts.push(mount_of(&volume_name, &mount.target, mount.read_only));
