@@ -309,6 +309,14 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
             warning.diagnostic.field, warning.diagnostic.message
         ));
     }
+    for (index, mount) in service.volumes.iter().enumerate() {
+        if mount.kind == MountKind::Volume && mount.source.is_none() && mount.read_only {
+            comment.push_str(&format!(
+                "Not carried by Quadlet: services.{name}.volumes[{index}]: the anonymous volume {} is mounted read-write (Quadlet has no read-only anonymous volume: `Mount=type=volume` needs a source)\n",
+                mount.target
+            ));
+        }
+    }
     let baked_variables = command_variables(service);
     if !baked_variables.is_empty() {
         comment.push_str(&format!(
@@ -409,13 +417,12 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
                 unit = unit.entry("Volume", format!("{spec}:U"));
             }
             Some(spec) => unit = unit.entry("Volume", spec),
-            // An anonymous volume: podman creates one for the container, as Docker does.
+            // An anonymous volume: podman creates one for the container (`-v PATH`), as
+            // Docker does. Not `Mount=type=volume` without a source: Quadlet 5.4's
+            // generator crashes on it. Read-only, an anonymous volume stays empty: `ro`
+            // has nothing to protect, and `PATH:ro` would read as a bind of PATH on `ro`.
             None if mount.kind == MountKind::Volume => {
-                let read_only = if mount.read_only { ",ro=true" } else { "" };
-                unit = unit.entry(
-                    "Mount",
-                    format!("type=volume,destination={}{read_only}", mount.target),
-                );
+                unit = unit.entry("Volume", mount.target.clone());
             }
             None => unit = unit.entry("Tmpfs", mount.target.clone()),
         }

@@ -555,12 +555,12 @@ fn an_anonymous_volume_in_every_backend() {
     );
     compose_accepts(dir.path(), &built.artifacts);
     let quadlet = &output.by_backend[&Backend::Quadlet];
+    // `Volume=PATH` (podman's `-v PATH`): podman's Quadlet generator crashes on a
+    // `Mount=type=volume` without a source (quadlet::podmans_generator_… runs it).
+    assert!(quadlet.contains("Volume=/cache\n"), "{quadlet}");
+    assert!(quadlet.contains("Volume=/seed\n"), "{quadlet}");
     assert!(
-        quadlet.contains("Mount=type=volume,destination=/cache\n"),
-        "{quadlet}"
-    );
-    assert!(
-        quadlet.contains("Mount=type=volume,destination=/seed,ro=true\n"),
+        quadlet.contains("the anonymous volume /seed is mounted read-write"),
         "{quadlet}"
     );
     let k8s = &output.by_backend[&Backend::Kubernetes];
