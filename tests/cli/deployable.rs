@@ -264,6 +264,69 @@ fn every_pod_disables_service_links() {
     );
 }
 
+/// Issue #20, blockers 4 and 6: a claim is mounted root-owned, so a pod that runs as a
+/// non-root user and writes to a claim must have an fsGroup (from `volume_owner`, or from
+/// the numeric `user` it runs as). Pods whose user only the image knows are not judged.
+#[test]
+fn every_non_root_pod_writing_a_claim_has_an_fs_group() {
+    let (out, _dir) = build();
+    let (mut judged, mut found) = (0, Vec::new());
+    for stack in STACKS {
+        for profile in PROFILES {
+            for (path, doc) in manifests(&folder(&out, stack, profile).join("k8s")) {
+                let Some((_, pod)) = pod_spec(&doc) else {
+                    continue;
+                };
+                let mut claims: BTreeSet<&str> = pod["volumes"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|volume| volume.get("persistentVolumeClaim").is_some())
+                    .filter_map(|volume| volume["name"].as_str())
+                    .collect();
+                let templates = doc["spec"]["volumeClaimTemplates"].as_array();
+                claims.extend(
+                    templates
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|claim| claim["metadata"]["name"].as_str()),
+                );
+                for (_, _, container) in containers(pod) {
+                    let user = container["securityContext"]["runAsUser"]
+                        .as_i64()
+                        .or(pod["securityContext"]["runAsUser"].as_i64());
+                    let writes_a_claim = container["volumeMounts"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .any(|mount| {
+                            mount["readOnly"] != true
+                                && mount["name"].as_str().is_some_and(|n| claims.contains(n))
+                        });
+                    if !writes_a_claim || !user.is_some_and(|uid| uid != 0) {
+                        continue;
+                    }
+                    judged += 1;
+                    if pod["securityContext"]["fsGroup"].as_i64().is_none() {
+                        found.push(format!(
+                            "{}: {} {} runs as {} and writes a claim without fsGroup",
+                            path.display(),
+                            doc["kind"].as_str().unwrap_or_default(),
+                            doc["metadata"]["name"].as_str().unwrap_or_default(),
+                            user.unwrap_or_default()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        judged >= 3,
+        "only {judged} non-root containers writing a claim seen"
+    );
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
 /// Issue #20, blocker 8: applying one profile to a cluster running another must not
 /// rewrite its objects, so each profile of a stack has a namespace of its own, and every
 /// object sits in it.

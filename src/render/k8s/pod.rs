@@ -19,7 +19,7 @@ use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
-    ByteSize, Command, Duration, GpuCount, Gpus, HealthTest, Healthcheck, Pid, Port,
+    ByteSize, Command, Duration, GpuCount, Gpus, HealthTest, Healthcheck, MountKind, Pid, Port,
     SecurityOption, Service, Stack, Text, qualified_image,
 };
 
@@ -52,12 +52,23 @@ pub(super) fn pod_template(
     let (run_as_user, run_as_group) = numeric_user(user.as_deref());
     let non_root = service.kubernetes.run_as_non_root;
     // Claims are mounted root-owned; fsGroup gives them to the group the image writes as
-    // (only when their owner differs, so a large volume is not walked at every start).
+    // (only when their owner differs, so a large volume is not walked at every start):
+    // `volume_owner`'s, else that of the numeric non-root `user` the container runs as
+    // when it writes to a claim (Docker would copy the image folder's owner into a new
+    // volume; a claim has no such copy).
+    let writes_a_claim = service
+        .volumes
+        .iter()
+        .any(|mount| mount.kind == MountKind::Volume && mount.source.is_some() && !mount.read_only);
     let fs_group = service
         .volume_owner
         .as_deref()
         .and_then(|owner| owner.rsplit(':').next())
-        .and_then(|group| group.parse::<i64>().ok());
+        .and_then(|group| group.parse::<i64>().ok())
+        .or_else(|| {
+            let group = run_as_group.or(run_as_user)?;
+            (writes_a_claim && group != 0).then_some(group)
+        });
     let security =
         (non_root || run_as_user.is_some() || fs_group.is_some()).then(|| PodSecurityContext {
             run_as_non_root: non_root.then_some(true),
