@@ -9,12 +9,13 @@ use nickel_lang_core::{
     eval::cache::CacheImpl,
     eval::value::{NickelValue, ValueContentRef},
     files::Files,
-    position::PosTable,
+    position::{PosTable, TermPos},
     program::{Program, ProgramBuilder},
     term::MergePriority,
 };
 use serde::Serialize;
 
+use super::pieces::{self, PIECES_FILE, Remap};
 use super::{explain, nickel_string, positions::user_location, profile_expr, relative_paths};
 use crate::error::{EvalError, Location};
 use crate::project::{ProfileRef, Project, StackRef};
@@ -36,6 +37,20 @@ pub struct Layers {
     /// What `finalize` gives: the merge of all of the above, checked against `Stack`
     /// (the value [`super::evaluate`] returned; places are the layers').
     pub merged: Node,
+    /// The operands of the stack file's own top-level `&`, each split as `stack` and
+    /// `overrides` are, in the file's order; empty when the file has no such chain (or an
+    /// operand does not evaluate on its own, when `stack` is all there is to show).
+    pub pieces: Vec<Piece>,
+}
+
+/// One operand of the stack file's top-level `&` (`postgres {…}`, `{ services.api = … }`),
+/// evaluated on its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct Piece {
+    /// What it adds to the stack layer.
+    pub stack: Node,
+    /// What it adds to `overrides."<profile>"`.
+    pub overrides: Node,
 }
 
 /// A field's value in one layer, with its merge priority and place.
@@ -113,6 +128,7 @@ pub fn layers(
         table: program.pos_table(),
         files: &files,
         project,
+        remap: None,
     };
     let top = reader.node(&value, MergePriority::Neutral, None);
     let mut layers = match top.value {
@@ -137,7 +153,57 @@ pub fn layers(
         settings: take("settings")?,
         stem,
         merged: Node::from_json(merged),
+        pieces: stack_pieces(project, stack, profile),
     })
+}
+
+/// The stack file's top-level operands, each evaluated on its own (see [`pieces`]). An
+/// operand may not stand alone (it reads a field another one defines): then there are
+/// none, and `explain` shows the stack layer whole, as Nickel merged it.
+fn stack_pieces(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Vec<Piece> {
+    let Ok(original) = std::fs::read_to_string(&stack.path) else {
+        return Vec::new();
+    };
+    let shown_as = project.relative(&stack.path).to_path_buf();
+    let Some(generated) = pieces::generate(stack, profile, original, shown_as) else {
+        return Vec::new();
+    };
+    let built = ProgramBuilder::new()
+        .add_source_string(generated.source, generated.path)
+        .add_import_paths(project.import_paths())
+        .build();
+    let Ok(mut program): Result<Program<CacheImpl>, _> = built else {
+        return Vec::new();
+    };
+    let value = match program.eval_full_for_export() {
+        Ok(value) => value,
+        Err(error) => {
+            let report = report_as_str(&mut program.files(), error, ColorOpt::Never);
+            tracing::debug!("the stack's operands do not evaluate apart:\n{report}");
+            return Vec::new();
+        }
+    };
+    let files = program.files();
+    let reader = Reader {
+        table: program.pos_table(),
+        files: &files,
+        project,
+        remap: Some(&generated.remap),
+    };
+    let NodeValue::Record(operands) = reader.node(&value, MergePriority::Neutral, None).value
+    else {
+        return Vec::new();
+    };
+    pieces::in_order(operands)
+        .into_iter()
+        .filter_map(|operand| match operand.value {
+            NodeValue::Record(mut parts) => Some(Piece {
+                stack: parts.remove("stack")?,
+                overrides: parts.remove("overrides")?,
+            }),
+            NodeValue::Value(_) => None,
+        })
+        .collect()
 }
 
 impl Node {
@@ -175,23 +241,36 @@ struct Reader<'a> {
     table: &'a PosTable,
     files: &'a Files,
     project: &'a Project,
+    /// How places in the generated expression of [`stack_pieces`] map to the stack file.
+    remap: Option<&'a Remap>,
 }
 
 impl Reader<'_> {
+    fn location(&self, pos: TermPos) -> Option<Location> {
+        if let (Some(remap), Some(span)) = (self.remap, pos.into_opt()) {
+            let name = std::path::Path::new(self.files.name(span.src_id));
+            if name.file_name().is_some_and(|name| name == PIECES_FILE) {
+                return remap.location(span.start.0 as usize);
+            }
+        }
+        user_location(self.files, self.project, pos)
+    }
+
     fn node(
         &self,
         value: &NickelValue,
         priority: MergePriority,
         field_place: Option<Location>,
     ) -> Node {
-        let location = user_location(self.files, self.project, value.pos(self.table))
+        let location = self
+            .location(value.pos(self.table))
             .or_else(|| field_place.clone());
         let value = match value.content_ref() {
             ValueContentRef::Record(record) => {
                 let mut fields = BTreeMap::new();
                 for (ident, field) in record.into_opt().iter().flat_map(|r| &r.fields) {
                     let Some(child) = &field.value else { continue };
-                    let place = user_location(self.files, self.project, ident.pos);
+                    let place = self.location(ident.pos);
                     let node = self.node(child, field.metadata.priority().clone(), place);
                     fields.insert(ident.label().to_string(), node);
                 }
