@@ -42,7 +42,9 @@ impl Doc {
         // sentence. Reported, not refused, so that a project's own modules need not follow
         // suit; the bundled library's are held to it by a test (tests/cli/doc.rs).
         for field in doc::undocumented(&modules) {
-            tracing::warn!("{field}: a parameter without a doc string, or no `Default:` for an optional one");
+            tracing::warn!(
+                "{field}: a parameter without a doc string, or no `Default:` for an optional one"
+            );
         }
         let options = doc::options(&schema, &modules);
         match self.out {

@@ -174,7 +174,9 @@ mod tests {
     use super::*;
 
     fn check(source: &str, expect: &[&str]) {
-        let spans = operand_spans(source).map(|(_, spans)| spans).unwrap_or_default();
+        let spans = operand_spans(source)
+            .map(|(_, spans)| spans)
+            .unwrap_or_default();
         let texts: Vec<&str> = spans.iter().map(|(s, e)| &source[*s..*e]).collect();
         assert_eq!(texts, expect);
     }

@@ -109,6 +109,29 @@ pub fn layers(
     profile: &ProfileRef,
     merged: &serde_json::Value,
 ) -> Result<Layers, EvalError> {
+    // The operands evaluate beside the layers (the same files twice over): on a second
+    // core when there is one, which is most of what `explain` of one path waits for.
+    std::thread::scope(|scope| {
+        let pieces = std::thread::Builder::new()
+            .stack_size(super::EVAL_STACK_SIZE)
+            .spawn_scoped(scope, || stack_pieces(project, stack, profile));
+        let mut layers = layers_apart(project, stack, profile, merged)?;
+        layers.pieces = match pieces {
+            // A panic in Nickel shows the stack layer whole, as with no operands.
+            Ok(handle) => handle.join().unwrap_or_default(),
+            Err(_) => stack_pieces(project, stack, profile),
+        };
+        Ok(layers)
+    })
+}
+
+/// [`layers`] without the stack file's operands.
+fn layers_apart(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    merged: &serde_json::Value,
+) -> Result<Layers, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
         profile: profile.name().to_string(),
@@ -153,7 +176,7 @@ pub fn layers(
         settings: take("settings")?,
         stem,
         merged: Node::from_json(merged),
-        pieces: stack_pieces(project, stack, profile),
+        pieces: Vec::new(),
     })
 }
 

@@ -128,7 +128,10 @@ pub fn why(definitions: &[Definition], default: Option<&SchemaDefault>, has_valu
 fn counted_layers(definitions: &[&Definition]) -> String {
     let mut layers: Vec<(&str, usize)> = Vec::new();
     for definition in definitions {
-        match layers.iter_mut().find(|(layer, _)| *layer == definition.layer) {
+        match layers
+            .iter_mut()
+            .find(|(layer, _)| *layer == definition.layer)
+        {
             Some((_, n)) => *n += 1,
             None => layers.push((&definition.layer, 1)),
         }

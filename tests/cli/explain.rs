@@ -390,7 +390,10 @@ fn each_operand_of_the_stack_files_merge_is_a_definition() {
     let module = definitions_of(&e, "service module");
     assert_eq!(module.len(), 1, "{e:#}");
     assert!(
-        written_at(module[0], ("modules/services/app.ncl", "services.\"%{p.name}\" = {")),
+        written_at(
+            module[0],
+            ("modules/services/app.ncl", "services.\"%{p.name}\" = {")
+        ),
         "{e:#}"
     );
     let stack = definitions_of(&e, "stack");
@@ -479,12 +482,15 @@ fn operands_at_two_priorities_in_a_user_project() {
             .enumerate()
             .find(|(_, line)| line.contains(needle))
             .expect("needle");
-        (index as u64 + 1, line.find(needle).expect("column") as u64 + 1)
+        (
+            index as u64 + 1,
+            line.find(needle).expect("column") as u64 + 1,
+        )
     };
-    for (definition, (needle, priority, status)) in stack_defs.iter().zip([
-        ("\"10s\"", "default", "lost"),
-        ("\"30s\"", "plain", "won"),
-    ]) {
+    for (definition, (needle, priority, status)) in stack_defs
+        .iter()
+        .zip([("\"10s\"", "default", "lost"), ("\"30s\"", "plain", "won")])
+    {
         let (line, column) = line_col(needle);
         assert_eq!(definition["priority"], priority, "{e:#}");
         assert_eq!(definition["outcome"]["status"], status, "{e:#}");
