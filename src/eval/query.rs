@@ -96,9 +96,11 @@ impl Priority {
 }
 
 /// Evaluates the layers of `stack` with `profile` (`layers` in `schemas/berth.ncl`,
-/// which `finalize` merges), in this process; `merged` is [`super::evaluate`]'s value. Call it after [`super::evaluate`] succeeded
-/// for the same pair, which reports a broken stack the way `build` does and keeps a value
-/// nested too deep out of this process. Must run on a thread with
+/// which `finalize` merges), in this process. `merged` is [`super::evaluate`]'s value,
+/// or `None` to evaluate `finalize` in the same program (sharing its parsed imports).
+/// Call it after [`super::evaluate`] succeeded for the same pair, or when a cached build
+/// of the same inputs did: that reports a broken stack the way `build` does and keeps a
+/// value nested too deep out of this process. Must run on a thread with
 /// [`super::EVAL_STACK_SIZE`] of stack.
 ///
 /// # Errors
@@ -107,7 +109,7 @@ pub fn layers(
     project: &Project,
     stack: &StackRef,
     profile: &ProfileRef,
-    merged: &serde_json::Value,
+    merged: Option<&serde_json::Value>,
 ) -> Result<Layers, EvalError> {
     // The operands evaluate beside the layers (the same files twice over): on a second
     // core when there is one, which is most of what `explain` of one path waits for.
@@ -130,7 +132,7 @@ fn layers_apart(
     project: &Project,
     stack: &StackRef,
     profile: &ProfileRef,
-    merged: &serde_json::Value,
+    merged: Option<&serde_json::Value>,
 ) -> Result<Layers, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
@@ -139,7 +141,7 @@ fn layers_apart(
     };
     let main_path = project.root().join("__berth_main__.ncl");
     let mut program: Program<CacheImpl> = ProgramBuilder::new()
-        .add_source_string(layers_source(stack, profile), main_path)
+        .add_source_string(layers_source(stack, profile, merged.is_none()), main_path)
         .add_import_paths(project.import_paths())
         .build()
         .map_err(|e| fail(e.to_string()))?;
@@ -152,6 +154,13 @@ fn layers_apart(
         files: &files,
         project,
         remap: None,
+    };
+    let finalized = match merged {
+        Some(merged) => merged.clone(),
+        None => {
+            let merged = field(&value, MERGED).ok_or_else(|| fail(format!("no `{MERGED}`")))?;
+            serde_json::to_value(merged).map_err(|e| fail(e.to_string()))?
+        }
     };
     let top = reader.node(&value, MergePriority::Neutral, None);
     let mut layers = match top.value {
@@ -175,7 +184,7 @@ fn layers_apart(
         service_defaults: take("service_defaults")?,
         settings: take("settings")?,
         stem,
-        merged: Node::from_json(merged),
+        merged: Node::from_json(&finalized),
         pieces: Vec::new(),
     })
 }
@@ -250,14 +259,39 @@ impl Node {
     }
 }
 
-/// `berth.layers …` for the stack and profile.
-fn layers_source(stack: &StackRef, profile: &ProfileRef) -> String {
+/// The field of the layers' record that holds `finalize`'s value, when asked for.
+const MERGED: &str = "__berth_merged";
+
+/// `berth.layers …` for the stack and profile; with `finalize`, also what it gives (in
+/// [`MERGED`]).
+fn layers_source(stack: &StackRef, profile: &ProfileRef, finalize: bool) -> String {
+    let stem = nickel_string(&stack.name);
+    let call =
+        |function: &str| format!("berth.{function} \"{stem}\" __berth_module __berth_profile");
+    let merged = if finalize {
+        format!(" & {{ {MERGED} = {} }}", call("finalize"))
+    } else {
+        String::new()
+    };
     format!(
-        "let berth = import \"berth.ncl\" in\nberth.layers \"{}\" (import \"{}\") {}\n",
-        nickel_string(&stack.name),
+        "let berth = import \"berth.ncl\" in\nlet __berth_module = import \"{}\" in\nlet __berth_profile = {} in\n{}{merged}\n",
         nickel_string(&stack.path.to_string_lossy()),
         profile_expr(profile),
+        call("layers"),
     )
+}
+
+/// The value of `name` in a record value.
+fn field<'a>(value: &'a NickelValue, name: &str) -> Option<&'a NickelValue> {
+    let ValueContentRef::Record(record) = value.content_ref() else {
+        return None;
+    };
+    record
+        .into_opt()?
+        .fields
+        .iter()
+        .find(|(ident, _)| ident.label() == name)
+        .and_then(|(_, field)| field.value.as_ref())
 }
 
 struct Reader<'a> {

@@ -505,3 +505,52 @@ fn operands_at_two_priorities_in_a_user_project() {
         "{e:#}"
     );
 }
+
+/// After a build of the same inputs, explain takes the cached build's word that the stack
+/// evaluates and evaluates `finalize` with the layers: the answer is the same.
+#[test]
+fn a_cached_build_stands_in_for_the_first_evaluation() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let out = tempfile::tempdir().expect("out dir");
+    let cache_dir = cache.path().display().to_string();
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let explain_args = |cache: &[&str]| {
+        let mut args = strings(&["-vv", "explain", "--stack", "ape", "--profile", "prod-lite"]);
+        args.extend(strings(cache));
+        args.extend(strings(&[
+            "--format",
+            "json",
+            "services.api",
+            "name",
+            "monitoring.exporters",
+        ]));
+        args
+    };
+    let uncached = run_in(Path::new(REPO), &explain_args(&["--no-cache"]));
+    uncached.code(0);
+    run_in(
+        Path::new(REPO),
+        &strings(&[
+            "build",
+            "--cache-dir",
+            &cache_dir,
+            "--stack",
+            "ape",
+            "--profile",
+            "prod-lite",
+            "--out",
+            &out.path().join("out").display().to_string(),
+        ]),
+    )
+    .code(0);
+    let cached = run_in(Path::new(REPO), &explain_args(&["--cache-dir", &cache_dir]));
+    cached
+        .code(0)
+        .stderr_contains("a cached build stands in for evaluating the stack apart");
+    assert!(
+        !uncached.stderr.contains("a cached build stands in"),
+        "{}",
+        uncached.stderr
+    );
+    assert_eq!(cached.stdout, uncached.stdout);
+}
