@@ -139,21 +139,6 @@ pub fn undocumented(records: &[SchemaRecord]) -> Vec<String> {
     out
 }
 
-/// The fields without a doc string: `Record.field` each (for modules' parameters, whose
-/// defaults are in their contracts).
-pub fn without_doc(records: &[SchemaRecord]) -> Vec<String> {
-    records
-        .iter()
-        .flat_map(|record| {
-            record
-                .fields
-                .iter()
-                .filter(|field| field.doc.as_deref().is_none_or(|doc| doc.trim().is_empty()))
-                .map(move |field| format!("{}.{}", record.name, field.name))
-        })
-        .collect()
-}
-
 /// Every option, schema records first (in `RECORD_PATHS` order), then the modules'.
 pub fn options(schema: &[SchemaRecord], modules: &[SchemaRecord]) -> Vec<Option_> {
     let mut out = Vec::new();

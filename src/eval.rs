@@ -8,6 +8,7 @@ mod child;
 mod closure;
 mod explain;
 mod inputs;
+mod pieces;
 mod positions;
 mod query;
 mod scan;
@@ -24,7 +25,7 @@ use nickel_lang_core::{
 pub use child::{answer, evaluate_in_children};
 pub use closure::{Reads, digest as inputs_digest};
 pub use positions::Positions;
-pub use query::{Layers, Node, NodeValue, Priority, layers};
+pub use query::{Layers, Node, NodeValue, Piece, Priority, layers};
 pub use schema::{SCHEMA_FILES, SchemaField, SchemaRecord, module_params, schema_records};
 
 use crate::error::EvalError;

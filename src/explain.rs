@@ -210,14 +210,7 @@ fn sources<'a>(layers: &'a Layers, path: &FieldPath) -> Vec<Source<'a>> {
     match keys.first().map(String::as_str) {
         Some("profile") => vec![source("profile", &layers.settings, 1)],
         Some("services") => {
-            let mut sources = vec![
-                source("stack", &layers.stack, 0),
-                source(
-                    &format!("overrides.{}", profile_name(layers)),
-                    &layers.overrides,
-                    0,
-                ),
-            ];
+            let mut sources = stack_and_overrides(layers, path);
             // The defaults go into every service of the merged stack, not into others.
             let in_merged = keys.get(1).is_some_and(|name| {
                 find(&layers.merged, &path.segments()[..2]).is_some() && !name.is_empty()
@@ -231,14 +224,50 @@ fn sources<'a>(layers: &'a Layers, path: &FieldPath) -> Vec<Source<'a>> {
             }
             sources
         }
-        _ => vec![
-            source("stack", &layers.stack, 0),
-            source(
-                &format!("overrides.{}", profile_name(layers)),
-                &layers.overrides,
-                0,
-            ),
-        ],
+        _ => stack_and_overrides(layers, path),
+    }
+}
+
+/// The stack layer and `overrides.<profile>`, each as the pieces of the stack file's
+/// top-level `&` that define `path` (one definition per operand), or whole when no piece
+/// accounts for the layer's definition (an operand that only merged with another one
+/// gives it) or the file has no such chain.
+fn stack_and_overrides<'a>(layers: &'a Layers, path: &FieldPath) -> Vec<Source<'a>> {
+    let overrides = format!("overrides.{}", profile_name(layers));
+    let mut sources = pieces_or_whole(
+        "stack",
+        &layers.stack,
+        layers.pieces.iter().map(|piece| &piece.stack),
+        path,
+    );
+    sources.extend(pieces_or_whole(
+        &overrides,
+        &layers.overrides,
+        layers.pieces.iter().map(|piece| &piece.overrides),
+        path,
+    ));
+    sources
+}
+
+fn pieces_or_whole<'a>(
+    name: &str,
+    whole: &'a Node,
+    pieces: impl Iterator<Item = &'a Node>,
+    path: &FieldPath,
+) -> Vec<Source<'a>> {
+    let source = |root| Source {
+        name: name.to_string(),
+        root,
+        prefix: 0,
+    };
+    let merge_path = path.merge_prefix();
+    let pieces: Vec<&Node> = pieces.collect();
+    let whole_defines = find(whole, merge_path).is_some();
+    let piece_defines = pieces.iter().any(|piece| find(piece, merge_path).is_some());
+    if pieces.is_empty() || (whole_defines && !piece_defines) {
+        vec![source(whole)]
+    } else {
+        pieces.into_iter().map(source).collect()
     }
 }
 

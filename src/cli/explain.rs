@@ -2,12 +2,13 @@
 
 use clap::{Args, ValueEnum};
 
-use super::Outcome;
+use super::{CacheArgs, Outcome};
 use crate::Error;
+use crate::cache::Cache;
 use crate::compile::on_eval_thread;
 use crate::explain::{self, Context, ExplainError, Explanation, FieldPath};
 use crate::model::Stack;
-use crate::project::{ProfileRef, Project};
+use crate::project::{ProfileRef, Project, StackRef};
 use crate::{eval, render};
 
 /// Show the final value of a field and every definition that took part in it.
@@ -36,6 +37,8 @@ pub struct Explain {
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
+    #[command(flatten)]
+    cache: CacheArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -46,7 +49,8 @@ enum Format {
 
 impl Explain {
     /// Evaluates the stack as `build` does (a broken stack fails the same way), then its
-    /// layers apart, and explains each path.
+    /// layers apart, and explains each path. A cached build of the same inputs stands in
+    /// for the first evaluation (it succeeded), as it does for `build`.
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let paths = self
             .paths
@@ -63,11 +67,24 @@ impl Explain {
             None => ProfileRef::None,
         };
         let all = self.all;
+        let cache = self.cache.open(project);
         let explanations = on_eval_thread(|| {
-            let evaluated = eval::evaluate(project, &stack, &profile)?;
-            let model = Stack::from_evaluated(&evaluated)?;
-            let env_template = render::env::env_template(&model).contents;
-            let layers = eval::layers(project, &stack, &profile, &evaluated.value)?;
+            let (layers, env_template) =
+                match cached_env_template(project, &stack, &profile, cache.as_ref()) {
+                    // A build of the same inputs succeeded: the stack evaluates, and
+                    // `finalize` is evaluated with the layers, in one program.
+                    Some(env_template) => {
+                        (eval::layers(project, &stack, &profile, None)?, env_template)
+                    }
+                    None => {
+                        let evaluated = eval::evaluate(project, &stack, &profile)?;
+                        let model = Stack::from_evaluated(&evaluated)?;
+                        let env_template = render::env::env_template(&model).contents;
+                        let layers =
+                            eval::layers(project, &stack, &profile, Some(&evaluated.value))?;
+                        (layers, env_template)
+                    }
+                };
             let paths = if all {
                 explain::leaf_paths(&layers)
             } else {
@@ -127,4 +144,26 @@ impl Explain {
             }
         }
     }
+}
+
+/// The `.env.template` of a cached build of the same stack × profile and inputs (see
+/// `cache`), when there is one.
+fn cached_env_template(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    cache: Option<&Cache>,
+) -> Option<String> {
+    let cache = cache?;
+    let entry = cache.get(&cache.key(project, stack, profile)?)?;
+    tracing::debug!(
+        "{}/{}: a cached build stands in for evaluating the stack apart",
+        stack.name,
+        profile.name()
+    );
+    entry
+        .artifacts
+        .into_iter()
+        .find(|artifact| artifact.path == std::path::Path::new(render::env::FILE_NAME))
+        .map(|artifact| artifact.contents)
 }

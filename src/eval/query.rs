@@ -9,12 +9,13 @@ use nickel_lang_core::{
     eval::cache::CacheImpl,
     eval::value::{NickelValue, ValueContentRef},
     files::Files,
-    position::PosTable,
+    position::{PosTable, TermPos},
     program::{Program, ProgramBuilder},
     term::MergePriority,
 };
 use serde::Serialize;
 
+use super::pieces::{self, PIECES_FILE, Remap};
 use super::{explain, nickel_string, positions::user_location, profile_expr, relative_paths};
 use crate::error::{EvalError, Location};
 use crate::project::{ProfileRef, Project, StackRef};
@@ -36,6 +37,20 @@ pub struct Layers {
     /// What `finalize` gives: the merge of all of the above, checked against `Stack`
     /// (the value [`super::evaluate`] returned; places are the layers').
     pub merged: Node,
+    /// The operands of the stack file's own top-level `&`, each split as `stack` and
+    /// `overrides` are, in the file's order; empty when the file has no such chain (or an
+    /// operand does not evaluate on its own, when `stack` is all there is to show).
+    pub pieces: Vec<Piece>,
+}
+
+/// One operand of the stack file's top-level `&` (`postgres {…}`, `{ services.api = … }`),
+/// evaluated on its own.
+#[derive(Debug, Clone, Serialize)]
+pub struct Piece {
+    /// What it adds to the stack layer.
+    pub stack: Node,
+    /// What it adds to `overrides."<profile>"`.
+    pub overrides: Node,
 }
 
 /// A field's value in one layer, with its merge priority and place.
@@ -81,9 +96,11 @@ impl Priority {
 }
 
 /// Evaluates the layers of `stack` with `profile` (`layers` in `schemas/berth.ncl`,
-/// which `finalize` merges), in this process; `merged` is [`super::evaluate`]'s value. Call it after [`super::evaluate`] succeeded
-/// for the same pair, which reports a broken stack the way `build` does and keeps a value
-/// nested too deep out of this process. Must run on a thread with
+/// which `finalize` merges), in this process. `merged` is [`super::evaluate`]'s value,
+/// or `None` to evaluate `finalize` in the same program (sharing its parsed imports).
+/// Call it after [`super::evaluate`] succeeded for the same pair, or when a cached build
+/// of the same inputs did: that reports a broken stack the way `build` does and keeps a
+/// value nested too deep out of this process. Must run on a thread with
 /// [`super::EVAL_STACK_SIZE`] of stack.
 ///
 /// # Errors
@@ -92,7 +109,30 @@ pub fn layers(
     project: &Project,
     stack: &StackRef,
     profile: &ProfileRef,
-    merged: &serde_json::Value,
+    merged: Option<&serde_json::Value>,
+) -> Result<Layers, EvalError> {
+    // The operands evaluate beside the layers (the same files twice over): on a second
+    // core when there is one, which is most of what `explain` of one path waits for.
+    std::thread::scope(|scope| {
+        let pieces = std::thread::Builder::new()
+            .stack_size(super::EVAL_STACK_SIZE)
+            .spawn_scoped(scope, || stack_pieces(project, stack, profile));
+        let mut layers = layers_apart(project, stack, profile, merged)?;
+        layers.pieces = match pieces {
+            // A panic in Nickel shows the stack layer whole, as with no operands.
+            Ok(handle) => handle.join().unwrap_or_default(),
+            Err(_) => stack_pieces(project, stack, profile),
+        };
+        Ok(layers)
+    })
+}
+
+/// [`layers`] without the stack file's operands.
+fn layers_apart(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    merged: Option<&serde_json::Value>,
 ) -> Result<Layers, EvalError> {
     let fail = |report: String| EvalError {
         stack: stack.name.clone(),
@@ -101,7 +141,7 @@ pub fn layers(
     };
     let main_path = project.root().join("__berth_main__.ncl");
     let mut program: Program<CacheImpl> = ProgramBuilder::new()
-        .add_source_string(layers_source(stack, profile), main_path)
+        .add_source_string(layers_source(stack, profile, merged.is_none()), main_path)
         .add_import_paths(project.import_paths())
         .build()
         .map_err(|e| fail(e.to_string()))?;
@@ -113,6 +153,14 @@ pub fn layers(
         table: program.pos_table(),
         files: &files,
         project,
+        remap: None,
+    };
+    let finalized = match merged {
+        Some(merged) => merged.clone(),
+        None => {
+            let merged = field(&value, MERGED).ok_or_else(|| fail(format!("no `{MERGED}`")))?;
+            serde_json::to_value(merged).map_err(|e| fail(e.to_string()))?
+        }
     };
     let top = reader.node(&value, MergePriority::Neutral, None);
     let mut layers = match top.value {
@@ -136,8 +184,58 @@ pub fn layers(
         service_defaults: take("service_defaults")?,
         settings: take("settings")?,
         stem,
-        merged: Node::from_json(merged),
+        merged: Node::from_json(&finalized),
+        pieces: Vec::new(),
     })
+}
+
+/// The stack file's top-level operands, each evaluated on its own (see [`pieces`]). An
+/// operand may not stand alone (it reads a field another one defines): then there are
+/// none, and `explain` shows the stack layer whole, as Nickel merged it.
+fn stack_pieces(project: &Project, stack: &StackRef, profile: &ProfileRef) -> Vec<Piece> {
+    let Ok(original) = std::fs::read_to_string(&stack.path) else {
+        return Vec::new();
+    };
+    let shown_as = project.relative(&stack.path).to_path_buf();
+    let Some(generated) = pieces::generate(stack, profile, original, shown_as) else {
+        return Vec::new();
+    };
+    let built = ProgramBuilder::new()
+        .add_source_string(generated.source, generated.path)
+        .add_import_paths(project.import_paths())
+        .build();
+    let Ok(mut program): Result<Program<CacheImpl>, _> = built else {
+        return Vec::new();
+    };
+    let value = match program.eval_full_for_export() {
+        Ok(value) => value,
+        Err(error) => {
+            let report = report_as_str(&mut program.files(), error, ColorOpt::Never);
+            tracing::debug!("the stack's operands do not evaluate apart:\n{report}");
+            return Vec::new();
+        }
+    };
+    let files = program.files();
+    let reader = Reader {
+        table: program.pos_table(),
+        files: &files,
+        project,
+        remap: Some(&generated.remap),
+    };
+    let NodeValue::Record(operands) = reader.node(&value, MergePriority::Neutral, None).value
+    else {
+        return Vec::new();
+    };
+    pieces::in_order(operands)
+        .into_iter()
+        .filter_map(|operand| match operand.value {
+            NodeValue::Record(mut parts) => Some(Piece {
+                stack: parts.remove("stack")?,
+                overrides: parts.remove("overrides")?,
+            }),
+            NodeValue::Value(_) => None,
+        })
+        .collect()
 }
 
 impl Node {
@@ -161,37 +259,75 @@ impl Node {
     }
 }
 
-/// `berth.layers …` for the stack and profile.
-fn layers_source(stack: &StackRef, profile: &ProfileRef) -> String {
+/// The field of the layers' record that holds `finalize`'s value, when asked for.
+const MERGED: &str = "__berth_merged";
+
+/// `berth.layers …` for the stack and profile; with `finalize`, also what it gives (in
+/// [`MERGED`]).
+fn layers_source(stack: &StackRef, profile: &ProfileRef, finalize: bool) -> String {
+    let stem = nickel_string(&stack.name);
+    let call =
+        |function: &str| format!("berth.{function} \"{stem}\" __berth_module __berth_profile");
+    let merged = if finalize {
+        format!(" & {{ {MERGED} = {} }}", call("finalize"))
+    } else {
+        String::new()
+    };
     format!(
-        "let berth = import \"berth.ncl\" in\nberth.layers \"{}\" (import \"{}\") {}\n",
-        nickel_string(&stack.name),
+        "let berth = import \"berth.ncl\" in\nlet __berth_module = import \"{}\" in\nlet __berth_profile = {} in\n{}{merged}\n",
         nickel_string(&stack.path.to_string_lossy()),
         profile_expr(profile),
+        call("layers"),
     )
+}
+
+/// The value of `name` in a record value.
+fn field<'a>(value: &'a NickelValue, name: &str) -> Option<&'a NickelValue> {
+    let ValueContentRef::Record(record) = value.content_ref() else {
+        return None;
+    };
+    record
+        .into_opt()?
+        .fields
+        .iter()
+        .find(|(ident, _)| ident.label() == name)
+        .and_then(|(_, field)| field.value.as_ref())
 }
 
 struct Reader<'a> {
     table: &'a PosTable,
     files: &'a Files,
     project: &'a Project,
+    /// How places in the generated expression of [`stack_pieces`] map to the stack file.
+    remap: Option<&'a Remap>,
 }
 
 impl Reader<'_> {
+    fn location(&self, pos: TermPos) -> Option<Location> {
+        if let (Some(remap), Some(span)) = (self.remap, pos.into_opt()) {
+            let name = std::path::Path::new(self.files.name(span.src_id));
+            if name.file_name().is_some_and(|name| name == PIECES_FILE) {
+                return remap.location(span.start.0 as usize);
+            }
+        }
+        user_location(self.files, self.project, pos)
+    }
+
     fn node(
         &self,
         value: &NickelValue,
         priority: MergePriority,
         field_place: Option<Location>,
     ) -> Node {
-        let location = user_location(self.files, self.project, value.pos(self.table))
+        let location = self
+            .location(value.pos(self.table))
             .or_else(|| field_place.clone());
         let value = match value.content_ref() {
             ValueContentRef::Record(record) => {
                 let mut fields = BTreeMap::new();
                 for (ident, field) in record.into_opt().iter().flat_map(|r| &r.fields) {
                     let Some(child) = &field.value else { continue };
-                    let place = user_location(self.files, self.project, ident.pos);
+                    let place = self.location(ident.pos);
                     let node = self.node(child, field.metadata.priority().clone(), place);
                     fields.insert(ident.label().to_string(), node);
                 }

@@ -117,14 +117,33 @@ pub fn why(definitions: &[Definition], default: Option<&SchemaDefault>, has_valu
         ),
         (several, _) => format!(
             "{} have the same priority ({}): their values merge (records merge field by field, equal values agree)",
-            several
-                .iter()
-                .map(|d| d.layer.as_str())
-                .collect::<Vec<_>>()
-                .join(", "),
+            counted_layers(several),
             deciding(several[0])
         ),
     }
+}
+
+/// The layers of `definitions` in order, each once, with how many of the stack file's
+/// operands it holds when more than one (`service module ×2`).
+fn counted_layers(definitions: &[&Definition]) -> String {
+    let mut layers: Vec<(&str, usize)> = Vec::new();
+    for definition in definitions {
+        match layers
+            .iter_mut()
+            .find(|(layer, _)| *layer == definition.layer)
+        {
+            Some((_, n)) => *n += 1,
+            None => layers.push((&definition.layer, 1)),
+        }
+    }
+    layers
+        .iter()
+        .map(|(layer, n)| match n {
+            1 => (*layer).to_string(),
+            n => format!("{layer} ×{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn deciding(definition: &Definition) -> String {

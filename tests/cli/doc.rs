@@ -79,6 +79,13 @@ fn every_schema_field_is_documented_with_its_default() {
         "undocumented fields:\n{}",
         out.stderr
     );
+    // The library modules' parameters too: what each does and, where optional, what
+    // leaving it out means.
+    assert!(
+        !out.stderr.contains("a parameter without a doc string"),
+        "undocumented module parameters:\n{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -363,3 +363,194 @@ fn every_field_of_every_bundled_stack_explains() {
         }
     }
 }
+
+/// The definitions of `layer` (any number).
+fn definitions_of<'a>(explanation: &'a Value, layer: &str) -> Vec<&'a Value> {
+    explanation["definitions"]
+        .as_array()
+        .expect("definitions")
+        .iter()
+        .filter(|d| d["layer"] == layer)
+        .collect()
+}
+
+/// Whether `definition` was written (value or field) on the line of `file` holding `needle`.
+fn written_at(definition: &Value, (file, needle): (&str, &str)) -> bool {
+    let (line, _) = place_of(file, needle);
+    ["location", "field_location"]
+        .iter()
+        .any(|key| definition[key]["file"] == file && definition[key]["line"] == line)
+}
+
+/// Inside the stack layer, the `app { … }` operand and the stack's own `{ services.api = … }`
+/// both define the service: each is listed with its own place.
+#[test]
+fn each_operand_of_the_stack_files_merge_is_a_definition() {
+    let e = explain("ape", "prod-lite", "services.api");
+    let module = definitions_of(&e, "service module");
+    assert_eq!(module.len(), 1, "{e:#}");
+    assert!(
+        written_at(
+            module[0],
+            ("modules/services/app.ncl", "services.\"%{p.name}\" = {")
+        ),
+        "{e:#}"
+    );
+    let stack = definitions_of(&e, "stack");
+    assert_eq!(stack.len(), 1, "{e:#}");
+    assert!(
+        written_at(stack[0], ("modules/stacks/ape.ncl", "services.api = {")),
+        "{e:#}"
+    );
+    for d in module.iter().chain(&stack) {
+        assert_eq!(d["priority"], "plain", "{d:#}");
+        assert_eq!(d["outcome"]["status"], "merged", "{d:#}");
+    }
+    // Two service modules of the same stack file define one record: both are listed.
+    let e = explain("ape", "prod-lite", "monitoring.exporters");
+    let modules = definitions_of(&e, "service module");
+    assert_eq!(modules.len(), 2, "{e:#}");
+    assert!(written_at(
+        modules[0],
+        ("modules/services/postgres.ncl", "monitoring.exporters =")
+    ));
+    assert!(written_at(
+        modules[1],
+        ("modules/services/redis.ncl", "monitoring.exporters =")
+    ));
+    assert_eq!(e["value"]["timescaledb-exporter"], "postgres", "{e:#}");
+    assert_eq!(e["value"]["redis-exporter"], "redis", "{e:#}");
+}
+
+/// In a project of a user's own, outside this repository (`berth init`), a stack file
+/// whose operands set one field at two priorities: both are listed with their line,
+/// column and priority, and the plain one wins over the `| default` one.
+#[test]
+fn operands_at_two_priorities_in_a_user_project() {
+    let dir = tempfile::Builder::new()
+        .prefix("berth-explain-")
+        .tempdir()
+        .expect("temp dir");
+    assert!(!dir.path().starts_with(REPO), "outside the repository");
+    let cache = tempfile::tempdir().expect("cache dir");
+    let berth = |cwd: &Path, args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .current_dir(cwd)
+            .env("BERTH_CACHE_DIR", cache.path())
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("run berth");
+        assert!(
+            output.status.success(),
+            "berth {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    berth(dir.path(), &["init", "shop"]);
+    let project = dir.path().join("shop");
+    let stack_file = project.join("modules/stacks/shop.ncl");
+    let stack = std::fs::read_to_string(&stack_file).expect("stack");
+    // Two more operands, after the example's own record: one field at two priorities.
+    let stack = format!(
+        "{}\n  & {{ services.web.stop_grace_period | default = \"10s\" }}\n  & {{ services.web.stop_grace_period = \"30s\" }}\n",
+        stack.trim_end()
+    );
+    std::fs::write(&stack_file, &stack).expect("write stack");
+    let json = berth(
+        &project,
+        &[
+            "explain",
+            "--stack",
+            "shop",
+            "--profile",
+            "dev",
+            "--format",
+            "json",
+            "services.web.stop_grace_period",
+        ],
+    );
+    let e: Value = serde_json::from_str(&json).expect("JSON");
+    assert_eq!(e["value"], "30s", "{e:#}");
+    let stack_defs = definitions_of(&e, "stack");
+    assert_eq!(stack_defs.len(), 2, "{e:#}");
+    // Places are of the values (the strings), found here by their own text.
+    let line_col = |needle: &str| {
+        let (index, line) = stack
+            .lines()
+            .enumerate()
+            .find(|(_, line)| line.contains(needle))
+            .expect("needle");
+        (
+            index as u64 + 1,
+            line.find(needle).expect("column") as u64 + 1,
+        )
+    };
+    for (definition, (needle, priority, status)) in stack_defs
+        .iter()
+        .zip([("\"10s\"", "default", "lost"), ("\"30s\"", "plain", "won")])
+    {
+        let (line, column) = line_col(needle);
+        assert_eq!(definition["priority"], priority, "{e:#}");
+        assert_eq!(definition["outcome"]["status"], status, "{e:#}");
+        assert_eq!(definition["location"]["file"], "modules/stacks/shop.ncl");
+        assert_eq!(definition["location"]["line"], line, "{e:#}");
+        assert_eq!(definition["location"]["column"], column, "{e:#}");
+    }
+    assert!(
+        e["why"]
+            .as_str()
+            .is_some_and(|why| why.contains("over stack (default)")),
+        "{e:#}"
+    );
+}
+
+/// After a build of the same inputs, explain takes the cached build's word that the stack
+/// evaluates and evaluates `finalize` with the layers: the answer is the same.
+#[test]
+fn a_cached_build_stands_in_for_the_first_evaluation() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let out = tempfile::tempdir().expect("out dir");
+    let cache_dir = cache.path().display().to_string();
+    let strings = |args: &[&str]| args.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let explain_args = |cache: &[&str]| {
+        let mut args = strings(&["-vv", "explain", "--stack", "ape", "--profile", "prod-lite"]);
+        args.extend(strings(cache));
+        args.extend(strings(&[
+            "--format",
+            "json",
+            "services.api",
+            "name",
+            "monitoring.exporters",
+        ]));
+        args
+    };
+    let uncached = run_in(Path::new(REPO), &explain_args(&["--no-cache"]));
+    uncached.code(0);
+    run_in(
+        Path::new(REPO),
+        &strings(&[
+            "build",
+            "--cache-dir",
+            &cache_dir,
+            "--stack",
+            "ape",
+            "--profile",
+            "prod-lite",
+            "--out",
+            &out.path().join("out").display().to_string(),
+        ]),
+    )
+    .code(0);
+    let cached = run_in(Path::new(REPO), &explain_args(&["--cache-dir", &cache_dir]));
+    cached
+        .code(0)
+        .stderr_contains("a cached build stands in for evaluating the stack apart");
+    assert!(
+        !uncached.stderr.contains("a cached build stands in"),
+        "{}",
+        uncached.stderr
+    );
+    assert_eq!(cached.stdout, uncached.stdout);
+}
