@@ -302,7 +302,7 @@ fn a_tiny_cap_is_kept_under_two_builds_at_once() {
     assert_eq!(probed.len(), 9);
     let one = probed.iter().map(|e| size(std::slice::from_ref(e))).max().expect("one");
     assert!(one > 100, "{one}");
-    let cap = (2 * one + one / 2).to_string();
+    let cap = format!("{}b", 2 * one + one / 2);
     let cache_dir = cache.path();
     let run = |out: &str| {
         let dir = cache_dir.to_string_lossy();
@@ -392,6 +392,6 @@ fn entries_unused_for_30_days_are_pruned() {
     out.code(2).stderr_contains("$BERTH_CACHE_MAX_SIZE: \"lots\": expected a size");
     assert!(!root.join("bad").exists());
     // A cap of nothing keeps nothing.
-    berth(root, cache.path(), &["build", cap, "0", "--out", "out2"]).code(0);
+    berth(root, cache.path(), &["build", cap, "0b", "--out", "out2"]).code(0);
     assert_eq!(entries(cache.path()), Vec::<PathBuf>::new());
 }

@@ -4,7 +4,7 @@
 //! stack file; a closed stdout ends the command quietly.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::Berth;
 
