@@ -160,7 +160,12 @@ impl Cache {
 
     /// The digest of everything evaluating `stack` with `profile` reads; `None` when its
     /// inputs cannot be known without evaluating.
-    fn closure_key(&self, project: &Project, stack: &StackRef, profile: &ProfileRef) -> Option<Key> {
+    fn closure_key(
+        &self,
+        project: &Project,
+        stack: &StackRef,
+        profile: &ProfileRef,
+    ) -> Option<Key> {
         if !self.usable {
             return None;
         }
@@ -263,7 +268,11 @@ fn prune(dir: &Path, max_bytes: u64, now: SystemTime) {
     let age = |time: SystemTime| now.duration_since(time).unwrap_or_default();
     let mut entries = Vec::new();
     for shard in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        for file in std::fs::read_dir(shard.path()).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(shard.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
             let Ok(metadata) = file.metadata() else {
                 continue;
             };
@@ -309,7 +318,10 @@ fn remove(path: &Path) {
 
 /// Whether `name` is a key: 64 lower-case hex digits.
 fn is_key(name: &str) -> bool {
-    name.len() == 64 && name.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    name.len() == 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// What `text` holds, when its digest matches its body.
@@ -397,7 +409,10 @@ mod tests {
     fn file_used(path: &Path, bytes: usize, now: SystemTime, age: Duration) {
         std::fs::create_dir_all(path.parent().expect("shard")).expect("mkdir");
         std::fs::write(path, vec![b'x'; bytes]).expect("write");
-        let file = std::fs::File::options().write(true).open(path).expect("open");
+        let file = std::fs::File::options()
+            .write(true)
+            .open(path)
+            .expect("open");
         file.set_modified(now - age).expect("set mtime");
     }
 
@@ -406,7 +421,10 @@ mod tests {
         let dir = tempfile::tempdir().expect("dir");
         let now = SystemTime::now();
         let hour = Duration::from_secs(3600);
-        let entry = |c: char| dir.path().join(format!("{c}{c}/{}", c.to_string().repeat(64)));
+        let entry = |c: char| {
+            dir.path()
+                .join(format!("{c}{c}/{}", c.to_string().repeat(64)))
+        };
         file_used(&entry('a'), 100, now, hour); // newest
         file_used(&entry('b'), 100, now, 2 * hour);
         file_used(&entry('c'), 100, now, 3 * hour); // beyond the cap
@@ -416,10 +434,17 @@ mod tests {
         file_used(&writing, 500, now, Duration::from_secs(1));
         file_used(&stale, 500, now, STALE_TEMPORARY + hour);
         prune(dir.path(), 250, now);
-        let left: Vec<bool> = [entry('a'), entry('b'), entry('c'), entry('d'), writing, stale]
-            .iter()
-            .map(|path| path.exists())
-            .collect();
+        let left: Vec<bool> = [
+            entry('a'),
+            entry('b'),
+            entry('c'),
+            entry('d'),
+            writing,
+            stale,
+        ]
+        .iter()
+        .map(|path| path.exists())
+        .collect();
         assert_eq!(left, [true, true, false, false, true, false]);
         // Within the cap, nothing recent goes.
         prune(dir.path(), 250, now);

@@ -184,12 +184,12 @@ impl CacheArgs {
         let max_bytes = match self.cache_max_size {
             Some(bytes) => bytes,
             None => match std::env::var(CACHE_MAX_SIZE_VAR) {
-                Ok(written) if !written.is_empty() => parse_size(&written).map_err(|message| {
-                    crate::error::LoadError::Setting {
+                Ok(written) if !written.is_empty() => {
+                    parse_size(&written).map_err(|message| crate::error::LoadError::Setting {
                         name: CACHE_MAX_SIZE_VAR,
                         message,
-                    }
-                })?,
+                    })?
+                }
                 _ => crate::cache::DEFAULT_MAX_BYTES,
             },
         };

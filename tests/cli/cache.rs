@@ -300,7 +300,11 @@ fn a_tiny_cap_is_kept_under_two_builds_at_once() {
     berth(root, probe.path(), &["build", "--out", "probe"]).code(0);
     let probed = entries(probe.path());
     assert_eq!(probed.len(), 9);
-    let one = probed.iter().map(|e| size(std::slice::from_ref(e))).max().expect("one");
+    let one = probed
+        .iter()
+        .map(|e| size(std::slice::from_ref(e)))
+        .max()
+        .expect("one");
     assert!(one > 100, "{one}");
     let cap = format!("{}b", 2 * one + one / 2);
     let cache_dir = cache.path();
@@ -330,9 +334,8 @@ fn a_tiny_cap_is_kept_under_two_builds_at_once() {
     assert!(size(&left) <= 2 * one + one / 2, "{left:?}");
     assert!(!left.is_empty(), "the most recent entries stay");
     assert!(
-        left.iter().all(|entry| entry
-            .file_name()
-            .is_some_and(|name| name.len() == 64)),
+        left.iter()
+            .all(|entry| entry.file_name().is_some_and(|name| name.len() == 64)),
         "only whole entries stay: {left:?}"
     );
     let again = run("three");
@@ -355,26 +358,54 @@ fn entries_unused_for_30_days_are_pruned() {
         .run();
     first.code(0);
     let root = dir.path();
-    berth(root, cache.path(), &["build", "--stack", "web", "--out", "out"]).code(0);
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "web", "--out", "out"],
+    )
+    .code(0);
     let old = entries(cache.path());
     assert_eq!(old.len(), 3);
     let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 86_400);
     for entry in &old {
-        let file = std::fs::File::options().write(true).open(entry).expect("open");
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry)
+            .expect("open");
         file.set_modified(month_ago).expect("age the entry");
     }
     // Used (with nothing stored): kept, and its use recorded.
-    let out = berth(root, cache.path(), &["-vv", "build", "--stack", "web", "--out", "out"]);
+    let out = berth(
+        root,
+        cache.path(),
+        &["-vv", "build", "--stack", "web", "--out", "out"],
+    );
     assert_eq!(n_reused(&out.code(0).stderr), 3, "{}", out.stderr);
-    berth(root, cache.path(), &["build", "--stack", "api", "--out", "out"]).code(0);
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "api", "--out", "out"],
+    )
+    .code(0);
     assert_eq!(entries(cache.path()).len(), 6, "used entries are kept");
     for entry in &old {
-        let file = std::fs::File::options().write(true).open(entry).expect("open");
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry)
+            .expect("open");
         file.set_modified(month_ago).expect("age the entry");
     }
-    std::fs::write(root.join("modules/stacks/api.ncl"), WEB.replace("1.27", "1.28"))
-        .expect("edit");
-    berth(root, cache.path(), &["build", "--stack", "api", "--out", "out"]).code(0);
+    std::fs::write(
+        root.join("modules/stacks/api.ncl"),
+        WEB.replace("1.27", "1.28"),
+    )
+    .expect("edit");
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "api", "--out", "out"],
+    )
+    .code(0);
     let left = entries(cache.path());
     assert_eq!(left.len(), 6, "{left:?}");
     assert!(old.iter().all(|entry| !left.contains(entry)), "{left:?}");
@@ -389,7 +420,8 @@ fn entries_unused_for_30_days_are_pruned() {
         &args(&["build", "--out", "bad"]),
         &[("BERTH_CACHE_DIR", &dir), ("BERTH_CACHE_MAX_SIZE", "lots")],
     );
-    out.code(2).stderr_contains("$BERTH_CACHE_MAX_SIZE: \"lots\": expected a size");
+    out.code(2)
+        .stderr_contains("$BERTH_CACHE_MAX_SIZE: \"lots\": expected a size");
     assert!(!root.join("bad").exists());
     // A cap of nothing keeps nothing.
     berth(root, cache.path(), &["build", cap, "0b", "--out", "out2"]).code(0);
