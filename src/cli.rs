@@ -163,18 +163,41 @@ struct CacheArgs {
     /// Evaluate every stack: reuse no cached result and store none.
     #[arg(long)]
     no_cache: bool,
+    /// The most the build cache keeps (units b, k, m, g), least recently used entries
+    /// removed first. Default: $BERTH_CACHE_MAX_SIZE, else 256M.
+    #[arg(long, value_name = "SIZE", conflicts_with = "no_cache", value_parser = parse_size)]
+    cache_max_size: Option<u64>,
+}
+
+/// The variable that sets the cache's size cap when `--cache-max-size` does not.
+const CACHE_MAX_SIZE_VAR: &str = "BERTH_CACHE_MAX_SIZE";
+
+fn parse_size(written: &str) -> Result<u64, String> {
+    crate::model::units::ByteSize::try_from(written.to_string()).map(|size| size.bytes())
 }
 
 impl CacheArgs {
-    fn open(&self, project: &Project) -> Option<crate::cache::Cache> {
+    fn open(&self, project: &Project) -> Result<Option<crate::cache::Cache>, Error> {
         if self.no_cache {
-            return None;
+            return Ok(None);
         }
+        let max_bytes = match self.cache_max_size {
+            Some(bytes) => bytes,
+            None => match std::env::var(CACHE_MAX_SIZE_VAR) {
+                Ok(written) if !written.is_empty() => {
+                    parse_size(&written).map_err(|message| crate::error::LoadError::Setting {
+                        name: CACHE_MAX_SIZE_VAR,
+                        message,
+                    })?
+                }
+                _ => crate::cache::DEFAULT_MAX_BYTES,
+            },
+        };
         let dir = self
             .cache_dir
             .clone()
             .unwrap_or_else(crate::cache::Cache::default_dir);
-        Some(crate::cache::Cache::open(&dir, project))
+        Ok(Some(crate::cache::Cache::open(&dir, project, max_bytes)))
     }
 }
 

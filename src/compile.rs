@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use crate::Error;
-use crate::cache::{Cache, Entry};
+use crate::cache::{Cache, Entry, Lookup};
 use crate::error::{Diagnostic, ModelError, StrictError};
 use crate::eval::{self, EVAL_STACK_SIZE};
 use crate::model::{Stack, files};
@@ -81,11 +81,21 @@ pub fn compile_one(
     stack: &StackRef,
     profile: &ProfileRef,
 ) -> Result<(Stack, Built), Error> {
+    compile_reading(project, stack, profile).map(|(model, built, _)| (model, built))
+}
+
+/// [`compile_one`], with the files the render read outside the Nickel closure (the
+/// templates of `files`: project-relative path → the text used), which a cache key covers.
+fn compile_reading(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+) -> Result<(Stack, Built, BTreeMap<String, String>), Error> {
     let started = std::time::Instant::now();
     let evaluated = eval::evaluate(project, stack, profile)?;
     let evaluated_in = started.elapsed();
     let mut model = Stack::from_evaluated(&evaluated)?;
-    resolve_files(project, &mut model, &evaluated.positions)?;
+    let read = resolve_files(project, &mut model, &evaluated.positions)?;
     let rendered = render::all(&model)?;
     let warnings: Vec<Warning> = rendered
         .warnings
@@ -111,7 +121,7 @@ pub fn compile_one(
         evaluated_in,
         started.elapsed() - evaluated_in
     );
-    Ok((model, built))
+    Ok((model, built, read))
 }
 
 /// [`compile_one`], or the result kept in `cache` for the same inputs: the same
@@ -125,56 +135,48 @@ pub fn compile_cached(
     profile: &ProfileRef,
     cache: Option<&Cache>,
 ) -> Result<Built, Error> {
-    let Some((cache, key)) = cache.and_then(|c| Some((c, c.key(project, stack, profile)?))) else {
-        return compile_one(project, stack, profile).map(|(_, built)| built);
-    };
-    let built_from = |entry: Entry| Built {
-        stack: stack.name.clone(),
-        profile: profile.name().to_string(),
-        artifacts: entry.artifacts,
-        warnings: entry.warnings,
-    };
-    let templates_unchanged = |entry: &Entry| {
-        entry.templates.iter().all(|(path, digest)| {
-            project
-                .read_template(path)
-                .is_ok_and(|text| crate::cache::template_digest(&text) == *digest)
-        })
-    };
-    if let Some(entry) = cache.get(&key).filter(templates_unchanged) {
-        let strict = entry.strict;
-        let built = built_from(entry);
-        if strict {
-            built.refuse_warnings()?;
+    let lookup = cache.map_or(Lookup::Uncacheable, |cache| {
+        cache.lookup(project, stack, profile)
+    });
+    let key = match lookup {
+        Lookup::Hit(entry) => {
+            let built = Built {
+                stack: stack.name.clone(),
+                profile: profile.name().to_string(),
+                artifacts: entry.artifacts,
+                warnings: entry.warnings,
+            };
+            if entry.strict {
+                built.refuse_warnings()?;
+            }
+            tracing::debug!("{}/{}: reused from the cache", built.stack, built.profile);
+            return Ok(built);
         }
-        tracing::debug!("{}/{}: reused from the cache", built.stack, built.profile);
-        return Ok(built);
-    }
-    let (model, built) = compile_one(project, stack, profile)?;
-    let entry = Entry {
-        artifacts: built.artifacts.clone(),
-        warnings: built.warnings.clone(),
-        strict: model.profile.strict,
-        templates: files::templates(&model)
-            .into_iter()
-            .filter_map(|(_, path)| {
-                let text = project.read_template(&path).ok()?;
-                Some((path, crate::cache::template_digest(&text)))
-            })
-            .collect(),
+        Lookup::Miss(key) => key,
+        Lookup::Uncacheable => {
+            return compile_one(project, stack, profile).map(|(_, built)| built);
+        }
     };
-    cache.put(&key, &entry);
+    let (model, built, read) = compile_reading(project, stack, profile)?;
+    if let Some(cache) = cache {
+        let entry = Entry {
+            artifacts: built.artifacts.clone(),
+            warnings: built.warnings.clone(),
+            strict: model.profile.strict,
+        };
+        cache.store(&key, &read, entry);
+    }
     Ok(built)
 }
 
 /// Reads the templates the stack's `files` name and renders every file into the model
 /// (`model::files`): a missing template or a template error is the user's, located at
-/// the field or at the template's line.
+/// the field or at the template's line. Returns the templates read, path → text.
 fn resolve_files(
     project: &Project,
     model: &mut Stack,
     positions: &eval::Positions,
-) -> Result<(), ModelError> {
+) -> Result<BTreeMap<String, String>, ModelError> {
     let mut sources = BTreeMap::new();
     let mut problems = Vec::new();
     for (field, path) in files::templates(model) {
@@ -189,7 +191,7 @@ fn resolve_files(
         problems = files::resolve(model, &sources);
     }
     if problems.is_empty() {
-        return Ok(());
+        return Ok(sources);
     }
     for problem in &mut problems {
         if problem.location.is_none() {
@@ -216,11 +218,26 @@ pub fn compile_all(
     compile_all_cached(project, stacks, profiles, jobs, None)
 }
 
-/// [`compile_all`], reusing and filling `cache` (see [`compile_cached`]).
+/// [`compile_all`], reusing and filling `cache` (see [`compile_cached`]), which is pruned
+/// afterwards when this build stored something.
 ///
 /// # Errors
 /// As [`compile_all`].
 pub fn compile_all_cached(
+    project: &Project,
+    stacks: &[StackRef],
+    profiles: &[ProfileRef],
+    jobs: usize,
+    cache: Option<&Cache>,
+) -> Result<Vec<Built>, Error> {
+    let built = compile_targets(project, stacks, profiles, jobs, cache);
+    if let Some(cache) = cache {
+        cache.prune();
+    }
+    built
+}
+
+fn compile_targets(
     project: &Project,
     stacks: &[StackRef],
     profiles: &[ProfileRef],

@@ -40,6 +40,9 @@ pub enum LoadError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// An environment variable berth reads holds no value it accepts.
+    #[error("${name}: {message}")]
+    Setting { name: &'static str, message: String },
     #[error("nothing to build: {}/ holds no `.ncl` file\nhint: {hint}", dir.display())]
     NothingToBuild { dir: PathBuf, hint: &'static str },
     #[error(

@@ -38,7 +38,7 @@ enum Format {
 impl Build {
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let (stacks, profiles) = self.selection.resolve(project)?;
-        let cache = self.cache.open(project);
+        let cache = self.cache.open(project)?;
         let builds = compile_all_cached(project, &stacks, &profiles, jobs(), cache.as_ref())?;
         if self.strict {
             for built in &builds {

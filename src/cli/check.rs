@@ -34,7 +34,7 @@ enum Format {
 impl Check {
     pub fn run(self, project: &Project) -> Result<Outcome, Error> {
         let (stacks, profiles) = self.selection.resolve(project)?;
-        let cache = self.cache.open(project);
+        let cache = self.cache.open(project)?;
         let builds = compile_all_cached(project, &stacks, &profiles, jobs(), cache.as_ref())?;
         let fresh = tree(&builds);
         let golden_dir = project.root().join(&self.golden);

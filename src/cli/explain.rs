@@ -67,7 +67,7 @@ impl Explain {
             None => ProfileRef::None,
         };
         let all = self.all;
-        let cache = self.cache.open(project);
+        let cache = self.cache.open(project)?;
         let explanations = on_eval_thread(|| {
             let (layers, env_template) =
                 match cached_env_template(project, &stack, &profile, cache.as_ref()) {
@@ -154,8 +154,9 @@ fn cached_env_template(
     profile: &ProfileRef,
     cache: Option<&Cache>,
 ) -> Option<String> {
-    let cache = cache?;
-    let entry = cache.get(&cache.key(project, stack, profile)?)?;
+    let crate::cache::Lookup::Hit(entry) = cache?.lookup(project, stack, profile) else {
+        return None;
+    };
     tracing::debug!(
         "{}/{}: a cached build stands in for evaluating the stack apart",
         stack.name,

@@ -885,7 +885,7 @@ fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
 /// Runs `berth secrets set NAME` with the value on stdin.
 fn set_secret(rig: &Rig, key: &Path, name: &str, value: &str) -> crate::support::Output {
     use std::io::Write;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut child = crate::support::berth_command()
         .args(["secrets", "set", name, "--profile", "none", "--identity"])
         .arg(key)
         .current_dir(rig.root())
@@ -980,7 +980,7 @@ fn secrets_reach_the_containers_and_never_rest_in_plain_text() {
             && generation.contains("\"SHORT\": \"hmac-sha256:"),
         "{generation}"
     );
-    let listed = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let listed = crate::support::berth_command()
         .args(["secrets", "list", "--profile", "none"])
         .env("BERTH_AGE_IDENTITY", &key)
         .current_dir(rig.root())
@@ -1208,7 +1208,7 @@ fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
     for (round, signal) in ["-INT", "-TERM"].into_iter().enumerate() {
         rig.write_module(&module("second", "false"), "volumes.data = {},");
         let api = rig.id("api");
-        let child = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let child = crate::support::berth_command()
             .args([
                 "apply",
                 "--stack",

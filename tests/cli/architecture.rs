@@ -263,3 +263,36 @@ fn destructuring_finder_tells_patterns_from_expressions() {
     assert!(!names_crate("let my_tokio::x;", "tokio"));
     assert!(names_crate("    std::fs::write(p, b)?;", "fs"));
 }
+
+/// Tests never use the user's build cache: every start of the berth binary goes through
+/// `support` (`run_in_env`, `berth_command`), which points `BERTH_CACHE_DIR` below cargo's
+/// temporary folder, or sets `BERTH_CACHE_DIR` itself on the same command.
+#[test]
+fn tests_start_berth_with_their_own_cache() {
+    let root = Path::new(REPO).join("tests/cli");
+    let mut problems = Vec::new();
+    for entry in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let entry = entry.expect("walk tests");
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".rs") || name == "support.rs" {
+            continue;
+        }
+        let text = std::fs::read_to_string(entry.path()).expect("read test");
+        let lines: Vec<&str> = text.lines().collect();
+        for (index, line) in lines.iter().enumerate() {
+            if !line.contains("CARGO_BIN_EXE_berth") || line.trim_start().starts_with("//") {
+                continue;
+            }
+            // The statement that starts it: this line and the few after.
+            let statement = lines[index..lines.len().min(index + 6)].join("\n");
+            if !statement.contains("BERTH_CACHE_DIR") && !statement.contains("cache_dir()") {
+                problems.push(format!("tests/cli/{name}:{}: {}", index + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "berth started without a test cache (use support::berth_command):\n{}",
+        problems.join("\n")
+    );
+}

@@ -156,7 +156,7 @@ fn unknown_profile_lists_the_known_ones() {
 #[test]
 fn not_a_project() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let output = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+    let output = crate::support::berth_command()
         .args(["--root", &dir.path().to_string_lossy(), "build"])
         .output()
         .expect("run berth");

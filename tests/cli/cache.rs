@@ -45,7 +45,14 @@ fn a_cached_build_is_byte_identical_for_every_bundled_configuration() {
     assert!(entries(cache.path()).is_empty());
     let filled = berth(root, cache.path(), &["build", "--out", "filled"]);
     filled.code(0);
-    assert_eq!(entries(cache.path()).len(), 15, "5 stacks × 3 profiles");
+    // One result per stack × profile, plus the list of templates read for each build that
+    // read one (ape's and rag-engine's prod-lite nginx configuration): its result is keyed
+    // on those templates too.
+    assert_eq!(
+        entries(cache.path()).len(),
+        15 + 2,
+        "5 stacks × 3 profiles, 2 of them reading a template"
+    );
     let reused = berth(root, cache.path(), &["build", "--out", "reused"]);
     reused.code(0);
     let plain_tree = read_tree(&root.join("plain"));
@@ -221,4 +228,209 @@ fn an_edited_template_is_seen() {
     std::fs::write(root.join("templates/motd.j2"), "two {{ stack.name }}\n").expect("edit");
     expect("two web\n", 0);
     expect("two web\n", 1);
+}
+
+/// An entry of format 1 (the templates' digests kept beside the result, the key not
+/// covering them) is whole and digested, yet never reused: it is rebuilt, quietly, and
+/// replaced by an entry of the current format.
+#[test]
+fn an_entry_of_the_old_format_is_ignored_and_rebuilt() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (first, dir) = Berth::schemas_only()
+        .file("modules/stacks/web.ncl", WEB)
+        .args(["--version"])
+        .run();
+    first.code(0);
+    let root = dir.path();
+    let build = ["-vv", "build", "--out", "out"];
+    berth(root, cache.path(), &build).code(0);
+    let expected = read_tree(&root.join("out"));
+    let current = entries(cache.path());
+    assert_eq!(current.len(), 3);
+    for entry in &current {
+        let text = std::fs::read_to_string(entry).expect("entry");
+        let body = text.split_once('\n').expect("a header line").1;
+        // Format 1's body: the entry itself, with a `templates` map.
+        let value: serde_json::Value = serde_json::from_str(body).expect("json");
+        let mut old = value.get("built").expect("a built entry").clone();
+        old["templates"] = serde_json::json!({});
+        let old = old.to_string();
+        let digest = sha256_hex(old.as_bytes());
+        std::fs::write(entry, format!("berth-cache-entry-1 {digest}\n{old}")).expect("write");
+    }
+    let out = berth(root, cache.path(), &build);
+    out.code(0);
+    assert_eq!(n_reused(&out.stderr), 0, "{}", out.stderr);
+    assert!(!out.stderr.contains("damaged"), "{}", out.stderr);
+    assert_eq!(read_tree(&root.join("out")), expected);
+    for entry in &current {
+        let text = std::fs::read_to_string(entry).expect("entry");
+        assert!(text.starts_with("berth-cache-entry-2 "), "{text}");
+    }
+    let out = berth(root, cache.path(), &build);
+    assert_eq!(n_reused(&out.code(0).stderr), 3, "{}", out.stderr);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+fn size(files: &[PathBuf]) -> u64 {
+    files
+        .iter()
+        .map(|file| std::fs::metadata(file).map_or(0, |m| m.len()))
+        .sum()
+}
+
+/// With a cap that holds two entries, two builds at once each store and prune: both
+/// succeed with the uncached output, the cache ends within its cap holding whole entries,
+/// and what is left is reused.
+#[test]
+fn a_tiny_cap_is_kept_under_two_builds_at_once() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let mut project = Berth::schemas_only();
+    for name in ["a", "b", "c"] {
+        project = project.file(&format!("modules/stacks/{name}.ncl"), WEB);
+    }
+    let (plain, dir) = project
+        .args(["build", "--no-cache", "--out", "plain"])
+        .run();
+    plain.code(0);
+    let root = dir.path();
+    let expected = read_tree(&root.join("plain"));
+    // The size of the largest entry, from a cache of its own.
+    let probe = tempfile::tempdir().expect("probe cache");
+    berth(root, probe.path(), &["build", "--out", "probe"]).code(0);
+    let probed = entries(probe.path());
+    assert_eq!(probed.len(), 9);
+    let one = probed
+        .iter()
+        .map(|e| size(std::slice::from_ref(e)))
+        .max()
+        .expect("one");
+    assert!(one > 100, "{one}");
+    let cap = format!("{}b", 2 * one + one / 2);
+    let cache_dir = cache.path();
+    let run = |out: &str| {
+        let dir = cache_dir.to_string_lossy();
+        run_in_env(
+            root,
+            &args(&["-vv", "build", "--out", out]),
+            &[("BERTH_CACHE_DIR", &dir), ("BERTH_CACHE_MAX_SIZE", &cap)],
+        )
+    };
+    let outputs = std::thread::scope(|scope| {
+        let builds: Vec<_> = ["one", "two"]
+            .into_iter()
+            .map(|out| scope.spawn(move || run(out)))
+            .collect();
+        builds
+            .into_iter()
+            .map(|build| build.join().expect("build thread"))
+            .collect::<Vec<_>>()
+    });
+    for (out, folder) in outputs.iter().zip(["one", "two"]) {
+        out.code(0);
+        assert_eq!(read_tree(&root.join(folder)), expected);
+    }
+    let left = entries(cache.path());
+    assert!(size(&left) <= 2 * one + one / 2, "{left:?}");
+    assert!(!left.is_empty(), "the most recent entries stay");
+    assert!(
+        left.iter()
+            .all(|entry| entry.file_name().is_some_and(|name| name.len() == 64)),
+        "only whole entries stay: {left:?}"
+    );
+    let again = run("three");
+    again.code(0);
+    assert_eq!(read_tree(&root.join("three")), expected);
+    assert!(n_reused(&again.stderr) >= 1, "{}", again.stderr);
+    assert!(size(&entries(cache.path())) <= 2 * one + one / 2);
+}
+
+/// An entry unused for 30 days is removed by the next build that stores one; an entry used
+/// since is kept. The cap is read from `--cache-max-size` or `$BERTH_CACHE_MAX_SIZE`, and
+/// a malformed one is refused before anything is built.
+#[test]
+fn entries_unused_for_30_days_are_pruned() {
+    let cache = tempfile::tempdir().expect("cache dir");
+    let (first, dir) = Berth::schemas_only()
+        .file("modules/stacks/web.ncl", WEB)
+        .file("modules/stacks/api.ncl", WEB)
+        .args(["--version"])
+        .run();
+    first.code(0);
+    let root = dir.path();
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "web", "--out", "out"],
+    )
+    .code(0);
+    let old = entries(cache.path());
+    assert_eq!(old.len(), 3);
+    let month_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(31 * 86_400);
+    for entry in &old {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry)
+            .expect("open");
+        file.set_modified(month_ago).expect("age the entry");
+    }
+    // Used (with nothing stored): kept, and its use recorded.
+    let out = berth(
+        root,
+        cache.path(),
+        &["-vv", "build", "--stack", "web", "--out", "out"],
+    );
+    assert_eq!(n_reused(&out.code(0).stderr), 3, "{}", out.stderr);
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "api", "--out", "out"],
+    )
+    .code(0);
+    assert_eq!(entries(cache.path()).len(), 6, "used entries are kept");
+    for entry in &old {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(entry)
+            .expect("open");
+        file.set_modified(month_ago).expect("age the entry");
+    }
+    std::fs::write(
+        root.join("modules/stacks/api.ncl"),
+        WEB.replace("1.27", "1.28"),
+    )
+    .expect("edit");
+    berth(
+        root,
+        cache.path(),
+        &["build", "--stack", "api", "--out", "out"],
+    )
+    .code(0);
+    let left = entries(cache.path());
+    assert_eq!(left.len(), 6, "{left:?}");
+    assert!(old.iter().all(|entry| !left.contains(entry)), "{left:?}");
+
+    let cap = "--cache-max-size";
+    berth(root, cache.path(), &["build", cap, "lots", "--out", "bad"])
+        .code(2)
+        .stderr_contains("expected a size");
+    let dir = cache.path().to_string_lossy();
+    let out = run_in_env(
+        root,
+        &args(&["build", "--out", "bad"]),
+        &[("BERTH_CACHE_DIR", &dir), ("BERTH_CACHE_MAX_SIZE", "lots")],
+    );
+    out.code(2)
+        .stderr_contains("$BERTH_CACHE_MAX_SIZE: \"lots\": expected a size");
+    assert!(!root.join("bad").exists());
+    // A cap of nothing keeps nothing.
+    berth(root, cache.path(), &["build", cap, "0b", "--out", "out2"]).code(0);
+    assert_eq!(entries(cache.path()), Vec::<PathBuf>::new());
 }

@@ -4,7 +4,7 @@
 //! stack file; a closed stdout ends the command quietly.
 
 use std::io::Read;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::support::Berth;
 
@@ -133,7 +133,7 @@ fn a_deep_value_that_reaches_the_model_is_refused() {
 #[test]
 fn a_closed_stdout_ends_quietly() {
     let project = Berth::bundled();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_berth"))
+    let mut child = crate::support::berth_command()
         .arg("list")
         .current_dir(project.root())
         .stdout(Stdio::piped())

@@ -231,6 +231,7 @@ fn check_build(root: &Path, source: &str, profile: &str) -> Result<(), TestCaseE
     let binary = std::env::var_os("BERTH_FUZZ_BIN")
         .map_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_berth")), PathBuf::from);
     let mut child = Command::new(binary)
+        .env("BERTH_CACHE_DIR", crate::support::cache_dir())
         .args(["build", "--stack", "fuzz", "--out", "out"])
         .args(&profile_args)
         .current_dir(root)

@@ -36,7 +36,7 @@ impl Elsewhere {
     /// Runs berth in `relative` (a folder of the temporary tree).
     fn run(&self, relative: &str, args: &[&str]) -> Output {
         let cwd = self.path(relative);
-        let output = Command::new(env!("CARGO_BIN_EXE_berth"))
+        let output = crate::support::berth_command()
             .args(args)
             .current_dir(&cwd)
             .env("BERTH_CACHE_DIR", self.cache.path())

@@ -99,7 +99,24 @@ const PASSED_THROUGH: [&str; 5] = [
     "DOCKER_TLS_VERIFY",
 ];
 
-/// Runs berth in `root` with a clean environment (only [`PASSED_THROUGH`]) plus `env`.
+/// The caches of every berth the tests run (build results, the materialised library),
+/// unless a test gives its own: below cargo's temporary folder for tests, so that a test
+/// neither reads nor fills the user's `~/.cache/berth`. Tests share it as builds on one
+/// machine do; a test of the cache itself passes its own `BERTH_CACHE_DIR`.
+pub fn cache_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("berth-cache")
+}
+
+/// The berth binary as a command whose caches are in [`cache_dir`]: every test that runs
+/// berth starts here (or at [`run_in_env`]).
+pub fn berth_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command.env("BERTH_CACHE_DIR", cache_dir());
+    command
+}
+
+/// Runs berth in `root` with a clean environment (only [`PASSED_THROUGH`], and caches in
+/// [`cache_dir`]) plus `env`.
 pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command.args(args).current_dir(root).env_clear();
@@ -108,6 +125,7 @@ pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output 
             command.env(name, value);
         }
     }
+    command.env("BERTH_CACHE_DIR", cache_dir());
     command.envs(env.iter().copied());
     let output = command.output().expect("run berth");
     Output {
