@@ -303,7 +303,7 @@ fn every_non_root_pod_writing_a_claim_has_an_fs_group() {
                             mount["readOnly"] != true
                                 && mount["name"].as_str().is_some_and(|n| claims.contains(n))
                         });
-                    if !writes_a_claim || !user.is_some_and(|uid| uid != 0) {
+                    if !writes_a_claim || user.is_none_or(|uid| uid == 0) {
                         continue;
                     }
                     judged += 1;
