@@ -9,9 +9,12 @@
 pub mod backup;
 pub mod converge;
 pub mod engine;
+pub mod host;
+pub mod host_state;
 pub mod plan;
 pub mod secrets;
 pub mod spec;
+pub mod ssh;
 pub mod state;
 pub mod values;
 
@@ -26,6 +29,7 @@ use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Interrupt, Progress, Stopped, converge};
 use engine::{Engine, Observer};
+use host_state::StackLock;
 use plan::{Options, Plan};
 use secrets::{DigestKey, Identity};
 use spec::{Desired, Places};
@@ -44,6 +48,10 @@ pub enum ApplyError {
     EnvFile { path: PathBuf, message: String },
     #[error("{0}")]
     Secrets(String),
+    #[error(
+        "{0}\nhint: --host (or DOCKER_HOST) takes unix://PATH, ssh://[user@]host[:port] or tcp://host:port"
+    )]
+    Host(String),
     #[error(
         "{action}: {message}\nhint: is the Docker engine running, and may this user reach its socket (DOCKER_HOST)?"
     )]
@@ -388,7 +396,12 @@ pub struct Planned {
 /// Compile errors, missing variables, an engine that does not answer.
 pub async fn plan(target: &Target<'_>, options: Options) -> Result<Planned, Error> {
     let mut prepared = prepare(target, false)?;
-    let observer = Observer::connect().await?;
+    let observer = Observer::connect(target.state.host()).await?;
+    if target.state.is_on_host() {
+        observer
+            .pull_state(&target.state, &prepared.desired.stack)
+            .await?;
+    }
     let mut notes = Vec::new();
     for (name, service) in &mut prepared.desired.services {
         let reference = service.container.image.clone();
@@ -457,12 +470,30 @@ pub async fn apply(
     confirm: impl FnOnce(&Plan) -> bool,
     progress: Progress,
 ) -> Result<Option<Applied>, Error> {
-    let mut prepared = prepare(target, true)?;
+    let prepared = prepare(target, true)?;
     let stack = prepared.desired.stack.clone();
-    let _lock = target.state.lock(&stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
+    let engine = Engine::take_control(Observer::connect(target.state.host()).await?);
+    let lock = StackLock::take(&engine, &target.state, &stack).await?;
+    let applied = apply_locked(target, &engine, prepared, options, timeout, confirm, progress).await;
+    let released = lock.release(&engine, &target.state, &stack).await;
+    let applied = applied?;
+    released?;
+    Ok(applied)
+}
+
+/// [`apply`] with the stack's lock held (and, on a remote engine, its state pulled).
+async fn apply_locked(
+    target: &Target<'_>,
+    engine: &Engine,
+    mut prepared: Prepared,
+    options: Options,
+    timeout: Duration,
+    confirm: impl FnOnce(&Plan) -> bool,
+    progress: Progress,
+) -> Result<Option<Applied>, Error> {
+    let stack = prepared.desired.stack.clone();
     preflight(
-        &engine,
+        engine,
         &mut prepared.desired,
         &prepared.values,
         options.build,
@@ -473,6 +504,11 @@ pub async fn apply(
         target
             .state
             .store_files(path, relative, &prepared.artifacts)?;
+    }
+    // Containers bind-mount the stored files: on a remote engine they must be on its host
+    // before the first container is created.
+    if target.state.is_on_host() {
+        engine.push_state(&target.state, &stack).await?;
     }
     let observed = engine.observe(&stack).await?;
     let deployed = last_generation(&target.state, &prepared.desired)?;
@@ -499,7 +535,7 @@ pub async fn apply(
     })?;
     let backups = if options.backup {
         backup::before_changes(
-            &engine,
+            engine,
             &plan,
             &prepared.desired,
             deployed.as_ref(),
@@ -514,7 +550,7 @@ pub async fn apply(
         .state
         .add_backups(&stack, &prepared.desired.profile, &backups)?;
     match converge(
-        &engine,
+        engine,
         &prepared.desired,
         &plan,
         timeout,
@@ -544,7 +580,7 @@ pub async fn apply(
                 failure.service, failure.reason
             ));
             let (rolled_back_to, rollback_error) = match restore(
-                &engine,
+                engine,
                 &target.state,
                 &prepared.desired,
                 deployed.as_ref(),
@@ -601,6 +637,32 @@ pub async fn rollback(
     timeout: Duration,
     progress: Progress,
 ) -> Result<RolledBack, Error> {
+    let engine = Engine::take_control(Observer::connect(state.host()).await?);
+    let lock = StackLock::take(&engine, state, stack).await?;
+    let rolled_back = rollback_locked(
+        &engine, state, stack, profile, to, source, timeout, progress,
+    )
+    .await;
+    let released = lock.release(&engine, state, stack).await;
+    let rolled_back = rolled_back?;
+    released?;
+    Ok(rolled_back)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "rollback's own arguments plus the engine it holds the lock on"
+)]
+async fn rollback_locked(
+    engine: &Engine,
+    state: &StateDir,
+    stack: &str,
+    profile: &str,
+    to: Option<u32>,
+    source: &SecretSource,
+    timeout: Duration,
+    progress: Progress,
+) -> Result<RolledBack, Error> {
     let generations = state.generations(stack, profile)?;
     let nothing = |what: &str| ApplyError::NothingToRollBackTo {
         stack: stack.into(),
@@ -620,18 +682,16 @@ pub async fn rollback(
             .cloned()
             .ok_or_else(|| nothing("only one generation"))?,
     };
-    let _lock = state.lock(stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
     let secrets = Secrets {
         source,
         known: None,
     };
-    let converged = match converge_to(&engine, state, &wanted, &secrets, timeout, &progress).await {
+    let converged = match converge_to(engine, state, &wanted, &secrets, timeout, &progress).await {
         Ok(converged) => converged,
         Err(stopped) => {
             let failure = as_failure(stopped);
             let back = restore(
-                &engine,
+                engine,
                 state,
                 &latest.desired,
                 Some(&latest),
@@ -671,8 +731,20 @@ pub async fn down(
     stack: &str,
     profile: Option<&str>,
 ) -> Result<Vec<String>, Error> {
-    let _lock = state.lock(stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
+    let engine = Engine::take_control(Observer::connect(state.host()).await?);
+    let lock = StackLock::take(&engine, state, stack).await?;
+    let removed = down_locked(&engine, stack, profile).await;
+    let released = lock.release(&engine, state, stack).await;
+    let removed = removed?;
+    released?;
+    Ok(removed)
+}
+
+async fn down_locked(
+    engine: &Engine,
+    stack: &str,
+    profile: Option<&str>,
+) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
     let observed = engine.observe(stack).await?;
     let (going, staying): (Vec<_>, Vec<_>) = observed
@@ -843,6 +915,12 @@ async fn converge_to(
         return Err(Stopped::Engine(ApplyError::Preflight { problems }));
     }
     restore_files(state, generation).map_err(Stopped::Engine)?;
+    if state.is_on_host() {
+        engine
+            .push_state(state, &desired.stack)
+            .await
+            .map_err(Stopped::Engine)?;
+    }
     let observed = engine
         .observe(&desired.stack)
         .await
@@ -880,11 +958,11 @@ fn restore_files(state: &StateDir, generation: &Generation) -> Result<(), ApplyE
         .flat_map(|s| &s.container.mounts)
         .filter_map(|m| m.source.as_ref().map(PathBuf::from))
         .collect();
-    let files_root = state.root().join(&desired.stack).join("files");
+    let files_root = state.files_root(&desired.stack);
     let mut artifacts = None;
     for source in sources
         .iter()
-        .filter(|s| s.starts_with(&files_root) && !s.exists())
+        .filter(|s| s.starts_with(&files_root) && !state.local_path(s).exists())
     {
         let Ok(rest) = source.strip_prefix(&files_root) else {
             continue;
@@ -961,4 +1039,17 @@ fn as_failure(stopped: Stopped) -> Failure {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+/// Brings a remote engine's state of `stack` into `state`'s working copy, for commands that
+/// only read it (`generations`); nothing to do for the local engine.
+///
+/// # Errors
+/// The engine cannot be reached or read.
+pub async fn fetch_state(state: &StateDir, stack: &str) -> Result<(), Error> {
+    if state.is_on_host() {
+        let observer = Observer::connect(state.host()).await?;
+        observer.pull_state(state, stack).await?;
+    }
+    Ok(())
 }

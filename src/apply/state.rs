@@ -4,6 +4,10 @@
 //! written here: a generation names the secrets a container used, with a keyed digest
 //! (see [`super::secrets`]).
 //!
+//! With a remote engine the folder is on its host (see [`super::host_state`]) and `root`
+//! is this command's working copy of it; `host_root` is where the host has it, which is
+//! what bind mounts name.
+//!
 //! ```text
 //! <state>/<stack>/lock
 //! <state>/<stack>/files/<hash>/…            generated files a service mounts
@@ -20,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::ApplyError;
 use super::backup::Taken;
+use super::host::Host;
 use super::spec::{Desired, hex};
 use crate::render::Artifact;
 
@@ -29,6 +34,12 @@ pub struct StateDir {
     root: PathBuf,
     /// Take the lock even when another berth holds it (`--break-lock`).
     break_lock: bool,
+    /// The engine this state belongs to.
+    host: Host,
+    /// The folder on a remote engine's host that `root` is a copy of.
+    host_root: Option<PathBuf>,
+    /// Keeps the working copy of a remote state until the last clone is gone.
+    _working_copy: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// One recorded apply.
@@ -66,6 +77,67 @@ impl StateDir {
         StateDir {
             root,
             break_lock: false,
+            host: Host::Local,
+            host_root: None,
+            _working_copy: None,
+        }
+    }
+
+    /// The state of the engine at `host`: this folder for the local engine, a working
+    /// copy of the host's `/var/lib/berth` for a remote one.
+    ///
+    /// # Errors
+    /// The working copy cannot be made.
+    pub fn on_host(self, host: Host) -> Result<StateDir, ApplyError> {
+        if !host.is_remote() {
+            return Ok(StateDir { host, ..self });
+        }
+        let working = tempfile::Builder::new()
+            .prefix("berth-state-")
+            .tempdir()
+            .map_err(|e| io_error(&std::env::temp_dir(), e))?;
+        Ok(StateDir {
+            root: working.path().to_path_buf(),
+            host,
+            host_root: Some(PathBuf::from(super::host_state::HOST_ROOT)),
+            _working_copy: Some(std::sync::Arc::new(working)),
+            ..self
+        })
+    }
+
+    /// The engine this state belongs to.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// True when the state lives on a remote engine's host.
+    pub fn is_on_host(&self) -> bool {
+        self.host_root.is_some()
+    }
+
+    /// `--break-lock`.
+    pub fn breaks_lock(&self) -> bool {
+        self.break_lock
+    }
+
+    /// Where the engine's host has the stack's stored files (what bind mounts name).
+    pub fn files_root(&self, stack: &str) -> PathBuf {
+        self.host_root
+            .as_deref()
+            .unwrap_or(&self.root)
+            .join(stack)
+            .join("files")
+    }
+
+    /// The working copy of a path on the engine's host (the path itself for the local
+    /// engine).
+    pub fn local_path(&self, on_host: &Path) -> PathBuf {
+        match &self.host_root {
+            Some(host_root) => match on_host.strip_prefix(host_root) {
+                Ok(rest) => self.root.join(rest),
+                Err(_) => on_host.to_path_buf(),
+            },
+            None => on_host.to_path_buf(),
         }
     }
 
@@ -164,12 +236,7 @@ impl StateDir {
             hasher.update([0]);
         }
         let hash = &hex(&hasher.finalize())[..16];
-        Some(
-            self.stack_dir(stack)
-                .join("files")
-                .join(hash)
-                .join(relative),
-        )
+        Some(self.files_root(stack).join(hash).join(relative))
     }
 
     /// Writes the artifacts that `files_path` placed under `store_path`.
@@ -182,6 +249,7 @@ impl StateDir {
         relative: &str,
         artifacts: &[Artifact],
     ) -> Result<(), ApplyError> {
+        let store_path = &self.local_path(store_path);
         if store_path.exists() {
             return Ok(());
         }
@@ -373,7 +441,7 @@ fn locked(stack: &str, path: &Path) -> ApplyError {
 }
 
 /// `3h 2m`, `5m 10s` or `42s`.
-fn age(seconds: u64) -> String {
+pub(super) fn age(seconds: u64) -> String {
     match seconds {
         0..60 => format!("{seconds}s"),
         60..3600 => format!("{}m {}s", seconds / 60, seconds % 60),
@@ -381,13 +449,13 @@ fn age(seconds: u64) -> String {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|name| name.trim().to_string())

@@ -14,11 +14,13 @@ use std::process::Command;
 use crate::support::{Berth, REPO, run_in_env};
 
 /// A throw-away project holding one test stack, its image context and its state folder.
-struct Rig {
+pub(crate) struct Rig {
     stack: String,
     dir: tempfile::TempDir,
     /// Everything berth printed, stdout and stderr, for the secret scan.
     printed: std::cell::RefCell<String>,
+    /// The OpenSSH server berth reaches the engine through, when the test goes remote.
+    remote: Option<crate::remote::Sshd>,
 }
 
 /// How the test stack looks this time.
@@ -43,7 +45,7 @@ impl Default for Shape {
 
 impl Rig {
     /// `None` (after a loud message) when no engine answers and none is required.
-    fn new(stack: &str) -> Option<Rig> {
+    pub(crate) fn new(stack: &str) -> Option<Rig> {
         if !engine_answers(stack) {
             return None;
         }
@@ -67,13 +69,22 @@ impl Rig {
             stack: stack.to_string(),
             dir,
             printed: Default::default(),
+            remote: None,
         };
         rig.clean_engine();
         rig.write(&Shape::default());
         Some(rig)
     }
 
-    fn root(&self) -> &Path {
+    /// The same rig, whose berth drives the engine through `sshd` (`--host ssh://…`).
+    pub(crate) fn through(self, sshd: crate::remote::Sshd) -> Rig {
+        Rig {
+            remote: Some(sshd),
+            ..self
+        }
+    }
+
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
@@ -154,23 +165,28 @@ fun profile => {{
         .expect("write module");
     }
 
-    fn set_message(&self, message: &str) {
+    pub(crate) fn set_message(&self, message: &str) {
         std::fs::write(self.root().join(".env"), format!("MESSAGE={message}\n"))
             .expect("write .env");
     }
 
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.root().join("state")
     }
 
+    /// The stack's state on the engine's host (this machine, when the test goes remote).
+    pub(crate) fn host_state(&self) -> PathBuf {
+        Path::new("/var/lib/berth").join(&self.stack)
+    }
+
     /// Runs a berth subcommand for this stack (no profile) in the project.
-    fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
+    pub(crate) fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
         self.berth_env(command, extra, &[])
     }
 
     /// The same, with these variables in berth's process environment (and no others but
     /// PATH, HOME and DOCKER_*).
-    fn berth_env(
+    pub(crate) fn berth_env(
         &self,
         command: &str,
         extra: &[&str],
@@ -190,9 +206,13 @@ fun profile => {{
             args.push("--yes".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let mut env = env.to_vec();
+        if let Some(sshd) = &self.remote {
+            args.extend(["--host".to_string(), sshd.url()]);
+            env.push(("BERTH_SSH_COMMAND", sshd.ssh_command()));
+        }
         // berth's per-user digest key goes in the test's folder, not the tester's home.
         let config = self.root().join("config").display().to_string();
-        let mut env = env.to_vec();
         env.push(("XDG_CONFIG_HOME", &config));
         let output = run_in_env(self.root(), &args, &env);
         self.printed
@@ -202,7 +222,7 @@ fun profile => {{
     }
 
     /// Container name → (id, status) of the stack's containers.
-    fn containers(&self) -> std::collections::BTreeMap<String, (String, String)> {
+    pub(crate) fn containers(&self) -> std::collections::BTreeMap<String, (String, String)> {
         docker(&[
             "ps",
             "-a",
@@ -222,14 +242,14 @@ fun profile => {{
         .collect()
     }
 
-    fn id(&self, service: &str) -> String {
+    pub(crate) fn id(&self, service: &str) -> String {
         self.containers()
             .get(&format!("{}-{service}-1", self.stack))
             .map(|(id, _)| id.clone())
             .unwrap_or_default()
     }
 
-    fn health(&self, service: &str) -> String {
+    pub(crate) fn health(&self, service: &str) -> String {
         docker(&[
             "inspect",
             "--format",
@@ -240,7 +260,7 @@ fun profile => {{
         .to_string()
     }
 
-    fn exec(&self, service: &str, command: &[&str]) -> String {
+    pub(crate) fn exec(&self, service: &str, command: &[&str]) -> String {
         let name = format!("{}-{service}-1", self.stack);
         let mut args = vec!["exec", name.as_str()];
         args.extend(command);
@@ -257,7 +277,7 @@ fun profile => {{
         ])
     }
 
-    fn volumes(&self) -> String {
+    pub(crate) fn volumes(&self) -> String {
         docker(&[
             "volume",
             "ls",
@@ -352,6 +372,10 @@ fun profile => {{
 impl Drop for Rig {
     fn drop(&mut self) {
         self.clean_engine();
+        if self.remote.is_some() {
+            docker_status(&["rm", "-f", &format!("berth-lock.{}", self.stack)]);
+            let _ = std::fs::remove_dir_all(self.host_state());
+        }
         docker_status(&["image", "rm", "-f", &self.image()]);
     }
 }
@@ -371,7 +395,7 @@ fn at(events: &[(u128, String, String)], container: &str, action: &str) -> u128 
 }
 
 /// The generation numbers `berth generations` lists.
-fn generation_numbers(stdout: &str) -> Vec<u32> {
+pub(crate) fn generation_numbers(stdout: &str) -> Vec<u32> {
     stdout
         .lines()
         .filter_map(|line| line.split_whitespace().next()?.parse().ok())
@@ -394,7 +418,7 @@ fn busybox_binary() -> &'static str {
 
 /// Runs docker and returns its stdout; a failing docker fails the test.
 #[track_caller]
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let output = Command::new("docker")
         .args(args)
         .output()
@@ -409,7 +433,7 @@ fn docker(args: &[&str]) -> String {
 }
 
 /// Runs docker for its effect only, whatever it returns (cleanup of what may be gone).
-fn docker_status(args: &[&str]) -> bool {
+pub(crate) fn docker_status(args: &[&str]) -> bool {
     Command::new("docker")
         .args(args)
         .output()
@@ -853,9 +877,9 @@ fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaul
 /// No secret value in any file of the state folder, the config folder (the digest key),
 /// or anything berth printed.
 #[track_caller]
-fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
+pub(crate) fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
     let mut files = 0;
-    for folder in [rig.state(), rig.root().join("config")] {
+    for folder in [rig.state(), rig.root().join("config"), rig.host_state()] {
         if !folder.exists() {
             continue;
         }
