@@ -474,7 +474,10 @@ pub async fn apply(
     let stack = prepared.desired.stack.clone();
     let engine = Engine::take_control(Observer::connect(target.state.host()).await?);
     let lock = StackLock::take(&engine, &target.state, &stack).await?;
-    let applied = apply_locked(target, &engine, prepared, options, timeout, confirm, progress).await;
+    let applied = apply_locked(
+        target, &engine, prepared, options, timeout, confirm, progress,
+    )
+    .await;
     let released = lock.release(&engine, &target.state, &stack).await;
     let applied = applied?;
     released?;

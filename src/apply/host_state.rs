@@ -59,8 +59,7 @@ impl Observer {
                 Ok(bytes) => archive.extend_from_slice(&bytes),
                 // No state container, or no folder for this stack: nothing applied yet.
                 Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404,
-                    ..
+                    status_code: 404, ..
                 }) => return Ok(()),
                 Err(e) => return Err(engine_error("reading berth's state on the host", e)),
             }
@@ -265,7 +264,11 @@ pub enum StackLock {
 impl StackLock {
     /// # Errors
     /// Someone holds it; the state cannot be read.
-    pub async fn take(engine: &Engine, state: &StateDir, stack: &str) -> Result<StackLock, ApplyError> {
+    pub async fn take(
+        engine: &Engine,
+        state: &StateDir,
+        stack: &str,
+    ) -> Result<StackLock, ApplyError> {
         if !state.is_on_host() {
             return state.lock(stack).map(StackLock::Local);
         }
@@ -288,7 +291,12 @@ impl StackLock {
     ///
     /// # Errors
     /// The engine fails; the lock is released all the same when it can be.
-    pub async fn release(self, engine: &Engine, state: &StateDir, stack: &str) -> Result<(), ApplyError> {
+    pub async fn release(
+        self,
+        engine: &Engine,
+        state: &StateDir,
+        stack: &str,
+    ) -> Result<(), ApplyError> {
         match self {
             StackLock::Local(_) => Ok(()),
             StackLock::Host(lock) => {

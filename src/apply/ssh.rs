@@ -10,6 +10,7 @@ use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bollard::{API_DEFAULT_VERSION, BollardRequest, Docker};
@@ -18,6 +19,11 @@ use hyper_util::client::legacy::connect::{Connected, Connection};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::sync::Semaphore;
+
+/// Requests in flight at once (each may need a new ssh connection); under sshd's
+/// default MaxStartups of 10.
+const MAX_OPENING: usize = 8;
 
 /// `ssh://[user@]host[:port]`, taken apart.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,9 +44,15 @@ pub fn connect(address: &SshAddress, timeout_seconds: u64) -> Result<Docker, Str
     };
     // The body type is bollard's own (crate-private), so it is left to inference.
     let client = Client::builder(TokioExecutor::new()).build(connector);
+    // sshd drops new connections beyond MaxStartups (10 unauthenticated at once by
+    // default), and apply asks about every service at once: a request waits for a permit
+    // until its response starts, so at most this many connections are ever being opened.
+    let in_flight = Arc::new(Semaphore::new(MAX_OPENING));
     let transport = move |request: BollardRequest| {
         let client = client.clone();
+        let in_flight = Arc::clone(&in_flight);
         async move {
+            let _permit = in_flight.acquire_owned().await;
             client
                 .request(request)
                 .await
@@ -199,8 +211,9 @@ impl AsyncWrite for DialStdio {
 /// in place of `ssh` when set.
 fn ssh_argv(address: &SshAddress) -> Result<Vec<String>, String> {
     let mut argv = match std::env::var("BERTH_SSH_COMMAND") {
-        Ok(command) if !command.trim().is_empty() => shell_words::split(&command)
-            .map_err(|e| format!("BERTH_SSH_COMMAND: {e}"))?,
+        Ok(command) if !command.trim().is_empty() => {
+            shell_words::split(&command).map_err(|e| format!("BERTH_SSH_COMMAND: {e}"))?
+        }
         _ => vec!["ssh".to_string()],
     };
     if let Some(port) = address.port {
@@ -209,9 +222,7 @@ fn ssh_argv(address: &SshAddress) -> Result<Vec<String>, String> {
     if let Some(user) = &address.user {
         argv.extend(["-l".to_string(), user.clone()]);
     }
-    argv.extend(
-        ["--", &address.host, "docker", "system", "dial-stdio"].map(str::to_string),
-    );
+    argv.extend(["--", &address.host, "docker", "system", "dial-stdio"].map(str::to_string));
     Ok(argv)
 }
 

@@ -77,11 +77,9 @@ impl Rig {
     }
 
     /// The same rig, whose berth drives the engine through `sshd` (`--host ssh://…`).
-    pub(crate) fn through(self, sshd: crate::remote::Sshd) -> Rig {
-        Rig {
-            remote: Some(sshd),
-            ..self
-        }
+    pub(crate) fn through(mut self, sshd: crate::remote::Sshd) -> Rig {
+        self.remote = Some(sshd);
+        self
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -301,6 +299,9 @@ fun profile => {{
         for id in docker(&["volume", "ls", "-q", "--filter", &label]).split_whitespace() {
             docker_status(&["volume", "rm", "-f", id]);
         }
+        // What a test through a remote engine left on its host (this machine).
+        docker_status(&["rm", "-f", &format!("berth-lock.{}", self.stack)]);
+        let _ = std::fs::remove_dir_all(self.host_state());
     }
 
     /// The labels of a container, parsed.
@@ -372,10 +373,6 @@ fun profile => {{
 impl Drop for Rig {
     fn drop(&mut self) {
         self.clean_engine();
-        if self.remote.is_some() {
-            docker_status(&["rm", "-f", &format!("berth-lock.{}", self.stack)]);
-            let _ = std::fs::remove_dir_all(self.host_state());
-        }
         docker_status(&["image", "rm", "-f", &self.image()]);
     }
 }

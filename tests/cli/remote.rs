@@ -87,6 +87,8 @@ impl Sshd {
             .arg(path("sshd_config"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
+            // Its log (the readiness probe below makes it complain) stays in the folder.
+            .stderr(std::fs::File::create(path("sshd.log")).expect("create sshd.log"))
             .spawn()
             .expect("start sshd");
         let ssh_command = format!(
@@ -152,8 +154,10 @@ fn remote_rig(stack: &str, test: &str) -> Option<Rig> {
 
 #[test]
 fn plan_apply_rollback_generations_and_down_go_through_ssh() {
-    let Some(rig) = remote_rig("bt-ssh", "plan_apply_rollback_generations_and_down_go_through_ssh")
-    else {
+    let Some(rig) = remote_rig(
+        "bt-ssh",
+        "plan_apply_rollback_generations_and_down_go_through_ssh",
+    ) else {
         return;
     };
     rig.berth("plan", &[])
@@ -166,7 +170,10 @@ fn plan_apply_rollback_generations_and_down_go_through_ssh() {
         .code(0)
         .stdout_contains("applied: generation 1");
     assert_eq!(rig.health("api"), "healthy");
-    assert_eq!(rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(), "first");
+    assert_eq!(
+        rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(),
+        "first"
+    );
     // The state is on the engine's host, shared by whoever applies there; none on this side.
     assert!(
         rig.host_state()
@@ -186,24 +193,34 @@ fn plan_apply_rollback_generations_and_down_go_through_ssh() {
     rig.berth("apply", &[])
         .code(0)
         .stdout_contains("applied: generation 2");
-    assert_eq!(rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(), "second");
+    assert_eq!(
+        rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(),
+        "second"
+    );
 
     // A fresh working copy each time: rollback finds generation 1 on the host.
     rig.berth("rollback", &["--profile", "none"]).code(0);
-    assert_eq!(rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(), "first");
+    assert_eq!(
+        rig.exec("api", &["sh", "-c", "echo $MESSAGE"]).trim(),
+        "first"
+    );
     let generations = rig.berth("generations", &["--profile", "none"]);
     generations.code(0);
     assert_eq!(generation_numbers(&generations.stdout), [1, 2, 3]);
 
-    rig.berth("down", &[]).code(0).stdout_contains("volumes kept");
+    rig.berth("down", &[])
+        .code(0)
+        .stdout_contains("volumes kept");
     assert!(rig.containers().is_empty(), "down left containers");
     assert!(!rig.volumes().trim().is_empty(), "down removed the volume");
 }
 
 #[test]
 fn the_lock_on_the_host_names_its_holder_and_break_lock_takes_it() {
-    let Some(rig) = remote_rig("bt-sshlock", "the_lock_on_the_host_names_its_holder_and_break_lock_takes_it")
-    else {
+    let Some(rig) = remote_rig(
+        "bt-sshlock",
+        "the_lock_on_the_host_names_its_holder_and_break_lock_takes_it",
+    ) else {
         return;
     };
     // Another operator's apply, as berth leaves it on the host while it runs.
@@ -254,10 +271,227 @@ fn an_unreachable_ssh_host_is_an_error_that_names_it() {
         &["--host", &format!("ssh://root@127.0.0.1:{port}")],
         &[("BERTH_SSH_COMMAND", sshd.ssh_command())],
     );
-    output
-        .code(2)
-        .stderr_contains(&format!("connecting to the Docker engine (ssh://root@127.0.0.1:{port})"));
+    output.code(2).stderr_contains(&format!(
+        "connecting to the Docker engine (ssh://root@127.0.0.1:{port})"
+    ));
     rig.berth("plan", &["--host", "ftp://example"])
         .code(2)
         .stderr_contains("--host: \"ftp://example\"");
+}
+
+/// A TLS-terminating proxy in front of this machine's engine socket, as `dockerd
+/// --tlsverify` would be: it asks for a client certificate signed by the test's CA.
+const TLS_PROXY: &str = r#"
+import os, socket, ssl, sys, threading
+port_file, cert, key, ca = sys.argv[1:5]
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.load_cert_chain(cert, key)
+context.load_verify_locations(ca)
+context.verify_mode = ssl.CERT_REQUIRED
+server = socket.socket()
+server.bind(("127.0.0.1", 0))
+server.listen(16)
+with open(port_file + ".partial", "w") as f:
+    f.write(str(server.getsockname()[1]))
+os.rename(port_file + ".partial", port_file)
+
+def pipe(src, dst):
+    try:
+        while True:
+            data = src.recv(65536)
+            if not data:
+                break
+            dst.sendall(data)
+    except OSError:
+        pass
+    for s in (src, dst):
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+def serve(raw):
+    try:
+        tls = context.wrap_socket(raw, server_side=True)
+    except (ssl.SSLError, OSError):
+        raw.close()
+        return
+    engine = socket.socket(socket.AF_UNIX)
+    engine.connect("/var/run/docker.sock")
+    threading.Thread(target=pipe, args=(tls, engine), daemon=True).start()
+    pipe(engine, tls)
+
+while True:
+    connection, _ = server.accept()
+    threading.Thread(target=serve, args=(connection,), daemon=True).start()
+"#;
+
+/// The proxy and the throwaway CA, server and client certificates it uses.
+struct TlsProxy {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl TlsProxy {
+    fn start() -> TlsProxy {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-tls-")
+            .tempdir()
+            .expect("temp dir");
+        let openssl = |args: &[&str]| {
+            let output = Command::new("openssl")
+                .args(args)
+                .current_dir(dir.path())
+                .output()
+                .expect("run openssl");
+            assert!(
+                output.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca-key.pem",
+                    "-out",
+                    "ca.pem",
+                    "-days",
+                    "1",
+                    "-subj",
+                    "/CN=berth-test-ca",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.path().join("server.ext"),
+            "subjectAltName=IP:127.0.0.1\n",
+        )
+        .expect("ext");
+        std::fs::write(
+            dir.path().join("client.ext"),
+            "extendedKeyUsage=clientAuth\n",
+        )
+        .expect("ext");
+        for (name, subject) in [("server", "/CN=127.0.0.1"), ("client", "/CN=berth-test")] {
+            openssl(
+                &[
+                    &["req"][..],
+                    &ec,
+                    &[
+                        "-keyout",
+                        &format!("{name}-key.pem"),
+                        "-out",
+                        &format!("{name}.csr"),
+                        "-subj",
+                        subject,
+                    ],
+                ]
+                .concat(),
+            );
+            openssl(&[
+                "x509",
+                "-req",
+                "-in",
+                &format!("{name}.csr"),
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-days",
+                "1",
+                "-out",
+                &format!("{name}-cert.pem"),
+                "-extfile",
+                &format!("{name}.ext"),
+            ]);
+        }
+        // The docker CLI's names for the client's files, in DOCKER_CERT_PATH.
+        let client = dir.path().join("client");
+        std::fs::create_dir_all(&client).expect("mkdir client");
+        for (from, to) in [
+            ("ca.pem", "ca.pem"),
+            ("client-cert.pem", "cert.pem"),
+            ("client-key.pem", "key.pem"),
+        ] {
+            std::fs::copy(dir.path().join(from), client.join(to)).expect("copy cert");
+        }
+        let port_file = dir.path().join("port");
+        let child = Command::new("python3")
+            .args(["-c", TLS_PROXY])
+            .arg(&port_file)
+            .args(["server-cert.pem", "server-key.pem", "ca.pem"])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("start the TLS proxy");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let port = loop {
+            if let Ok(text) = std::fs::read_to_string(&port_file) {
+                break text.trim().parse().expect("port");
+            }
+            assert!(Instant::now() < deadline, "the TLS proxy did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        TlsProxy { child, port, dir }
+    }
+
+    /// DOCKER_HOST, DOCKER_TLS_VERIFY and DOCKER_CERT_PATH for berth.
+    fn env(&self) -> [(&'static str, String); 3] {
+        [
+            ("DOCKER_HOST", format!("tcp://127.0.0.1:{}", self.port)),
+            ("DOCKER_TLS_VERIFY", "1".into()),
+            (
+                "DOCKER_CERT_PATH",
+                self.dir.path().join("client").display().to_string(),
+            ),
+        ]
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn a_tcp_engine_with_tls_is_applied_to_with_the_client_certificate() {
+    let Some(rig) = Rig::new("bt-tls") else {
+        return;
+    };
+    let proxy = TlsProxy::start();
+    let env = proxy.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    rig.berth_env("plan", &[], &env)
+        .code(1)
+        .stdout_contains("container bt-tls-db-1");
+    rig.berth_env("apply", &[], &env)
+        .code(0)
+        .stdout_contains("applied: generation 1");
+    assert_eq!(rig.health("api"), "healthy");
+    // A remote engine: the state went to its host, not to --state-dir.
+    assert!(rig.host_state().join("none/generations/1").is_dir());
+    assert!(!rig.state().exists(), "berth wrote a local state folder");
+    rig.berth_env("down", &[], &env).code(0);
+
+    // Without the client key the engine is not reached, and berth says which file is missing.
+    std::fs::remove_file(proxy.dir.path().join("client/key.pem")).expect("rm key");
+    rig.berth_env("plan", &[], &env)
+        .code(2)
+        .stderr_contains("key.pem is missing (DOCKER_CERT_PATH)");
 }
