@@ -185,6 +185,8 @@ pub struct Target<'a> {
     pub build_root: PathBuf,
     /// Where backups before a risky change go, instead of the profile's backup root.
     pub backup_root: Option<PathBuf>,
+    /// How many backups of each service to keep there.
+    pub keep_backups: usize,
 }
 
 /// The model compiled and placed on this host.
@@ -543,6 +545,7 @@ async fn apply_locked(
             &prepared.desired,
             deployed.as_ref(),
             target.backup_root.as_deref(),
+            target.keep_backups,
             &progress,
         )
         .await?

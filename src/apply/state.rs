@@ -173,6 +173,7 @@ impl StateDir {
     pub fn lock(&self, stack: &str) -> Result<Lock, ApplyError> {
         let dir = self.stack_dir(stack);
         create_dir(&dir)?;
+        self.remove_old_plaintext(stack)?;
         let path = dir.join("lock");
         let open = || {
             fs::OpenOptions::new()
@@ -209,6 +210,42 @@ impl StateDir {
         )
         .map_err(|e| io_error(&path, e))?;
         Ok(Lock { _file: file })
+    }
+
+    /// Removes what berth versions before secrets-at-rest left in plain text: the
+    /// `<stack>/secrets/` folder of secret values, and the generations' `values.json`, which
+    /// held every value, secrets included (rollback needs neither: a generation's spec has
+    /// its values, and secrets come from the environment or the encrypted file). Says so.
+    ///
+    /// # Errors
+    /// They cannot be removed.
+    fn remove_old_plaintext(&self, stack: &str) -> Result<(), ApplyError> {
+        let secrets = self.stack_dir(stack).join("secrets");
+        if !secrets.is_dir() {
+            return Ok(());
+        }
+        fs::remove_dir_all(&secrets).map_err(|e| io_error(&secrets, e))?;
+        let mut removed = vec![secrets.display().to_string()];
+        let Ok(profiles) = fs::read_dir(self.stack_dir(stack)) else {
+            return Ok(());
+        };
+        for profile in profiles.filter_map(Result::ok) {
+            let Ok(generations) = fs::read_dir(profile.path().join("generations")) else {
+                continue;
+            };
+            for generation in generations.filter_map(Result::ok) {
+                let values = generation.path().join("values.json");
+                if values.is_file() {
+                    fs::remove_file(&values).map_err(|e| io_error(&values, e))?;
+                    removed.push(values.display().to_string());
+                }
+            }
+        }
+        tracing::warn!(
+            "removed secret values an older berth kept in plain text: {}",
+            removed.join(", ")
+        );
+        Ok(())
     }
 
     /// Where the generated files under `relative` (e.g. `prometheus`) are stored, by the
@@ -303,6 +340,8 @@ impl StateDir {
         }
         let mut all = self.backups(stack, profile)?;
         all.extend_from_slice(taken);
+        // Backups apply pruned are no longer offered for restore.
+        all.retain(|backup| backup.path.exists());
         let path = self.backups_path(stack, profile);
         if let Some(parent) = path.parent() {
             create_dir(parent)?;
@@ -372,7 +411,12 @@ impl StateDir {
             .generations_dir(stack, profile)
             .join(number.to_string())
             .join("values.json");
-        let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            // Removed with an older berth's plain-text secrets (`remove_old_plaintext`).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(io_error(&path, e)),
+        };
         serde_json::from_str(&text).map_err(|e| ApplyError::Corrupt {
             path,
             message: e.to_string(),
@@ -496,5 +540,32 @@ fn io_error(path: &Path, source: std::io::Error) -> ApplyError {
     ApplyError::State {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_berths_plain_text_secrets_are_removed_on_the_next_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = StateDir::locate(Some(dir.path()));
+        let secret = dir.path().join("shop/secrets/0123abcd");
+        let values = dir.path().join("shop/prod/generations/1/values.json");
+        for (path, text) in [
+            (&secret, "hunter2"),
+            (&values, r#"{"DB_PASSWORD":"hunter2"}"#),
+        ] {
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, text).expect("write");
+        }
+        let _lock = state.lock("shop").expect("lock");
+        assert!(!dir.path().join("shop/secrets").exists());
+        assert!(!values.exists());
+        assert_eq!(
+            state.values("shop", "prod", 1).expect("values"),
+            BTreeMap::new()
+        );
     }
 }

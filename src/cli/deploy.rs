@@ -96,6 +96,7 @@ impl Deployment {
             state: self.place.state()?,
             build_root: project.root().to_path_buf(),
             backup_root: None,
+            keep_backups: crate::apply::backup::DEFAULT_KEEP,
         })
     }
 }

@@ -1419,7 +1419,8 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .code(0)
         .stdout_contains("generation 2")
         .stdout_contains("backup of db (generation 1): ")
-        .stdout_contains("restore: docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows' < ");
+        .stdout_contains("restore: gunzip -c ")
+        .stdout_contains(" | docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows'");
     let files = backups();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0]
@@ -1428,13 +1429,10 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .to_string_lossy()
         .into_owned();
     assert!(
-        name.starts_with("db-generation-1-") && name.ends_with(".txt"),
+        name.starts_with("db-generation-1-") && name.ends_with(".txt.gz"),
         "{name}"
     );
-    assert_eq!(
-        std::fs::read_to_string(&files[0]).expect("backup"),
-        "boot\n"
-    );
+    assert_eq!(gunzip(&files[0]), "boot\n");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&files[0])
         .expect("stat")
@@ -1470,21 +1468,40 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .stdout_contains("generation 3");
     assert_eq!(backups().len(), 1);
 
-    // An offline dump runs beside the stopped service, on its volumes.
+    // An offline dump runs beside the stopped service, on its volumes; with
+    // --keep-backups 1 the older backup goes once the new one is written.
     let offline = r#"command = "cat /data/rows", extension = "txt", offline = true"#;
     rig.write_module(&module("fourth", offline), "volumes.data = {},");
-    rig.berth("apply", &["--backup-root", &root_arg])
-        .code(0)
-        .stdout_contains("backup of db (generation 3): ");
+    rig.berth(
+        "apply",
+        &["--backup-root", &root_arg, "--keep-backups", "1"],
+    )
+    .code(0)
+    .stdout_contains("backup of db (generation 3): ")
+    .stderr_contains("removed the old backup ");
     let files = backups();
-    assert_eq!(files.len(), 2, "{files:?}");
-    let newest = files
-        .iter()
-        .find(|f| f.to_string_lossy().contains("db-generation-3-"))
-        .expect("the offline backup");
-    assert_eq!(
-        std::fs::read_to_string(newest).expect("backup"),
-        "boot\n".repeat(3)
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_string_lossy().contains("db-generation-3-"),
+        "{files:?}"
+    );
+    assert_eq!(gunzip(&files[0]), "boot\n".repeat(3));
+    // The pruned backup is no longer offered for restore.
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    assert!(
+        !generations.stdout.contains("generation-1-"),
+        "{}",
+        generations.stdout
     );
     assert_eq!(rig.exec("db", &["cat", "/data/rows"]), "boot\n".repeat(4));
+}
+
+/// A gzip-compressed backup's text.
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open backup"))
+        .read_to_string(&mut text)
+        .expect("a whole gzip stream");
+    text
 }
