@@ -202,6 +202,8 @@ struct Prepared {
 /// Where secret values come from on this run (the process environment, the env file, the
 /// profile's encrypted secrets file), and the key their digests are made with.
 pub struct SecretSource {
+    /// The project, which services' env files are relative to.
+    root: PathBuf,
     env_file: Option<PathBuf>,
     file: BTreeMap<String, String>,
     vault: BTreeMap<String, String>,
@@ -233,6 +235,7 @@ impl SecretSource {
             _ => BTreeMap::new(),
         };
         Ok(SecretSource {
+            root: root.to_path_buf(),
             env_file: env_file.map(Path::to_path_buf),
             file,
             vault,
@@ -241,6 +244,9 @@ impl SecretSource {
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
+        if let Some((path, key)) = secrets::parse_env_file_secret(name) {
+            return read_env_file(&self.root.join(path)).ok()?.remove(key);
+        }
         std::env::var(name)
             .ok()
             .or_else(|| self.file.get(name).cloned())
@@ -327,15 +333,31 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
         &model.profile.name,
         target.env_file.as_deref(),
         target.identity.as_deref(),
-        // Only a stack with secrets needs this user's digest key.
-        create_key && model.variables.values().any(|v| v.secret),
+        // Only a stack with secrets (env files' values are) needs this user's digest key.
+        create_key
+            && (model.variables.values().any(|v| v.secret)
+                || model.services.values().any(|s| !s.env_file.is_empty())),
     )?;
-    let values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
+    let mut values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
         std::env::var(name).ok()
     })?;
     let problems = env_file_problems(&model, &values, &target.build_root);
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
+    }
+    // Services' env files: every value a secret, a placeholder in the spec.
+    let mut env_files = BTreeMap::new();
+    for service in model.services.values() {
+        for file in &service.env_file {
+            let path = values.expand(&file.path);
+            let read = read_env_file(&target.build_root.join(&path)).unwrap_or_default();
+            env_files.insert(path, read);
+        }
+    }
+    for (path, read) in &env_files {
+        for (key, value) in read {
+            values.add_secret(secrets::env_file_secret(path, key), value.clone());
+        }
     }
     let artifacts = built.artifacts;
     let files = RefCell::new(Vec::new());
@@ -353,7 +375,17 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
             .key
             .digest(name, values.secret(name).unwrap_or_default())
     };
-    let env_file = |path: &str| read_env_file(&target.build_root.join(path)).unwrap_or_default();
+    let env_file = |path: &str| {
+        env_files
+            .get(path)
+            .into_iter()
+            .flatten()
+            .map(|(key, _)| {
+                let name = secrets::env_file_secret(path, key);
+                (key.clone(), secrets::placeholder(&name))
+            })
+            .collect()
+    };
     let places = Places {
         build_root: &target.build_root,
         bind: &bind,

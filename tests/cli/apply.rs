@@ -790,6 +790,12 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
         env.contains("B=from-module"),
         "environment must win over env_file: {env}"
     );
+    // An env file's values are secrets: none in the state folder or in what berth printed,
+    // and a second apply finds nothing changed (the digests agree).
+    assert_no_secret_at_rest(&rig, &["from file", "from-file"]);
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("up to date");
     // The alias must resolve to api's own address on the network (busybox prints the
     // DNS server's `Address:` line whatever the answer).
     let api_ip = docker(&[
