@@ -17,6 +17,8 @@ const TIMEOUT_SECONDS: u64 = 120;
 pub enum Host {
     /// This machine's engine: `DOCKER_HOST=unix://…` or the default socket.
     Local,
+    /// This machine's engine at another socket (`--host unix:///path`).
+    Unix(String),
     Ssh(SshAddress),
     Tcp {
         /// `host:port`.
@@ -49,9 +51,7 @@ impl Host {
     /// An unknown scheme or a malformed address.
     pub fn parse(text: &str) -> Result<Host, String> {
         if text.starts_with("unix://") {
-            // bollard reads the socket's path from DOCKER_HOST itself; an explicit
-            // --host unix://… other than that is passed on the same way.
-            return Ok(Host::Local);
+            return Ok(Host::Unix(text.to_string()));
         }
         if text.starts_with("ssh://") {
             return SshAddress::parse(text).map(Host::Ssh);
@@ -74,7 +74,7 @@ impl Host {
 
     /// True when the engine is on another machine: berth's state then lives on it.
     pub fn is_remote(&self) -> bool {
-        !matches!(self, Host::Local)
+        !matches!(self, Host::Local | Host::Unix(_))
     }
 
     /// A client for this engine (no request made yet).
@@ -84,6 +84,10 @@ impl Host {
     pub fn client(&self) -> Result<Docker, String> {
         match self {
             Host::Local => Docker::connect_with_local_defaults().map_err(|e| e.to_string()),
+            Host::Unix(path) => {
+                Docker::connect_with_unix(path, TIMEOUT_SECONDS, API_DEFAULT_VERSION)
+                    .map_err(|e| e.to_string())
+            }
             Host::Ssh(address) => ssh::connect(address, TIMEOUT_SECONDS),
             Host::Tcp { address, tls: None } => {
                 Docker::connect_with_http(address, TIMEOUT_SECONDS, API_DEFAULT_VERSION)
@@ -101,6 +105,7 @@ impl std::fmt::Display for Host {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Host::Local => write!(f, "the local engine"),
+            Host::Unix(path) => write!(f, "{path}"),
             Host::Ssh(address) => write!(f, "{address}"),
             Host::Tcp { address, tls: None } => write!(f, "tcp://{address}"),
             Host::Tcp {
@@ -146,7 +151,10 @@ mod tests {
 
     #[test]
     fn addresses_read_as_the_docker_cli_reads_them() {
-        assert_eq!(Host::parse("unix:///var/run/docker.sock"), Ok(Host::Local));
+        assert_eq!(
+            Host::parse("unix:///var/run/docker.sock"),
+            Ok(Host::Unix("unix:///var/run/docker.sock".into()))
+        );
         assert!(matches!(Host::parse("ssh://root@h:2222"), Ok(Host::Ssh(_))));
         assert!(matches!(
             Host::parse("tcp://10.0.0.5:2376/"),
