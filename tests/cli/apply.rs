@@ -148,7 +148,7 @@ fun profile => {{
 
     /// Writes a stack module of `services` (Nickel record fields, where `IMAGE` is this
     /// test's image record) and `rest` (other top-level fields).
-    fn write_module(&self, services: &str, rest: &str) {
+    pub(crate) fn write_module(&self, services: &str, rest: &str) {
         let module = format!(
             "let image = {{ image = \"{}\", build.context = \"image\", stop_grace_period = \"1s\" }} in\n{{\n  name = \"{}\",\n  {rest}\n  services = {{\n{}\n  }},\n}}\n",
             self.image(),
@@ -315,7 +315,7 @@ fun profile => {{
         serde_json::from_str(&json).expect("labels as JSON")
     }
 
-    fn label(&self, service: &str, label: &str) -> String {
+    pub(crate) fn label(&self, service: &str, label: &str) -> String {
         self.labels(service)
             .remove(label)
             .unwrap_or_else(|| panic!("{service} has no label {label}"))

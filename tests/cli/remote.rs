@@ -495,3 +495,85 @@ fn a_tcp_engine_with_tls_is_applied_to_with_the_client_certificate() {
         .code(2)
         .stderr_contains("key.pem is missing (DOCKER_CERT_PATH)");
 }
+
+#[test]
+fn ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host() {
+    let Some(rig) = remote_rig(
+        "bt-sshint",
+        "ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
+    ) else {
+        return;
+    };
+    // api's second version never turns healthy (its probe fails inside a start period).
+    let module = |probe: &str| {
+        format!(
+            r#"    api = IMAGE & {{
+      command = ["sleep", "100000"],
+      healthcheck = {{ test = ["{probe}"], interval = "1s", timeout = "5s", retries = 3, start_period = "10m" }},
+    }},"#
+        )
+    };
+    rig.write_module(&module("true"), "");
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("generation 1");
+    let good_hash = rig.label("api", "berth.config-hash");
+    rig.write_module(&module("false"), "");
+    let api = rig.id("api");
+    let sshd = Sshd::start(
+        "ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
+    )
+    .expect("sshd");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    command
+        .args([
+            "apply",
+            "--stack",
+            "bt-sshint",
+            "--no-profile",
+            "--yes",
+            "--timeout",
+            "10m",
+        ])
+        .args(["--host", &sshd.url()])
+        .env("BERTH_SSH_COMMAND", sshd.ssh_command())
+        .env("XDG_CONFIG_HOME", rig.root().join("config"))
+        .current_dir(rig.root())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // A process group of its own, as a shell gives a foreground job: the signal below
+    // reaches every process in it, as Ctrl-C at a terminal does.
+    use std::os::unix::process::CommandExt;
+    command.process_group(0);
+    let child = command.spawn().expect("spawn berth");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let now = rig.id("api");
+        if !now.is_empty() && now != api && rig.health("api") == "starting" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "api was never recreated");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let group = format!("-{}", child.id());
+    assert!(
+        Command::new("kill")
+            .args(["-INT", "--", &group])
+            .status()
+            .expect("kill")
+            .success()
+    );
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stderr}");
+    assert!(
+        stderr.contains("rolled back to generation 1"),
+        "berth lost the engine with its ssh: {stderr}"
+    );
+    assert_eq!(rig.health("api"), "healthy");
+    assert_eq!(rig.label("api", "berth.config-hash"), good_hash);
+    assert!(
+        !docker_status(&["inspect", "berth-lock.bt-sshint"]),
+        "the interrupted apply left its lock on the host"
+    );
+}
