@@ -37,8 +37,9 @@ pub struct Place {
     /// Variable values (KEY=value lines), read after the process environment.
     #[arg(long, default_value = ".env", value_name = "FILE")]
     pub env_file: PathBuf,
-    /// berth's state: generations, lock, mounted files [default: $BERTH_STATE_DIR, else
-    /// $XDG_STATE_HOME/berth, else ~/.local/state/berth].
+    /// berth's state with the local engine: generations, lock, mounted files [default:
+    /// $BERTH_STATE_DIR, else $XDG_STATE_HOME/berth, else ~/.local/state/berth]. A remote
+    /// engine (--host) keeps it on its host instead.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The age identity that opens secrets/<profile>.env.age [default: $BERTH_AGE_IDENTITY,
