@@ -9,9 +9,12 @@
 pub mod backup;
 pub mod converge;
 pub mod engine;
+pub mod host;
+pub mod host_state;
 pub mod plan;
 pub mod secrets;
 pub mod spec;
+pub mod ssh;
 pub mod state;
 pub mod values;
 
@@ -26,6 +29,7 @@ use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Interrupt, Progress, Stopped, converge};
 use engine::{Engine, Observer};
+use host_state::StackLock;
 use plan::{Options, Plan};
 use secrets::{DigestKey, Identity};
 use spec::{Desired, Places};
@@ -44,6 +48,10 @@ pub enum ApplyError {
     EnvFile { path: PathBuf, message: String },
     #[error("{0}")]
     Secrets(String),
+    #[error(
+        "{0}\nhint: --host (or DOCKER_HOST) takes unix://PATH, ssh://[user@]host[:port] or tcp://host:port"
+    )]
+    Host(String),
     #[error(
         "{action}: {message}\nhint: is the Docker engine running, and may this user reach its socket (DOCKER_HOST)?"
     )]
@@ -177,6 +185,8 @@ pub struct Target<'a> {
     pub build_root: PathBuf,
     /// Where backups before a risky change go, instead of the profile's backup root.
     pub backup_root: Option<PathBuf>,
+    /// How many backups of each service to keep there.
+    pub keep_backups: usize,
 }
 
 /// The model compiled and placed on this host.
@@ -192,6 +202,8 @@ struct Prepared {
 /// Where secret values come from on this run (the process environment, the env file, the
 /// profile's encrypted secrets file), and the key their digests are made with.
 pub struct SecretSource {
+    /// The project, which services' env files are relative to.
+    root: PathBuf,
     env_file: Option<PathBuf>,
     file: BTreeMap<String, String>,
     vault: BTreeMap<String, String>,
@@ -223,6 +235,7 @@ impl SecretSource {
             _ => BTreeMap::new(),
         };
         Ok(SecretSource {
+            root: root.to_path_buf(),
             env_file: env_file.map(Path::to_path_buf),
             file,
             vault,
@@ -231,6 +244,9 @@ impl SecretSource {
     }
 
     fn lookup(&self, name: &str) -> Option<String> {
+        if let Some((path, key)) = secrets::parse_env_file_secret(name) {
+            return read_env_file(&self.root.join(path)).ok()?.remove(key);
+        }
         std::env::var(name)
             .ok()
             .or_else(|| self.file.get(name).cloned())
@@ -317,16 +333,32 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
         &model.profile.name,
         target.env_file.as_deref(),
         target.identity.as_deref(),
-        // Only a stack with secrets needs this user's digest key.
-        create_key && model.variables.values().any(|v| v.secret),
+        // Only a stack with secrets (env files' values are) needs this user's digest key.
+        create_key
+            && (model.variables.values().any(|v| v.secret)
+                || model.services.values().any(|s| !s.env_file.is_empty())),
     )?;
-    let values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
+    let mut values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
         std::env::var(name).ok()
     })?;
     let mut problems = env_file_problems(&model, &values, &target.build_root);
     problems.extend(spec::typed_value_problems(&model, &values));
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
+    }
+    // Services' env files: every value a secret, a placeholder in the spec.
+    let mut env_files = BTreeMap::new();
+    for service in model.services.values() {
+        for file in &service.env_file {
+            let path = values.expand(&file.path);
+            let read = read_env_file(&target.build_root.join(&path)).unwrap_or_default();
+            env_files.insert(path, read);
+        }
+    }
+    for (path, read) in &env_files {
+        for (key, value) in read {
+            values.add_secret(secrets::env_file_secret(path, key), value.clone());
+        }
     }
     let artifacts = built.artifacts;
     let files = RefCell::new(Vec::new());
@@ -344,7 +376,17 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
             .key
             .digest(name, values.secret(name).unwrap_or_default())
     };
-    let env_file = |path: &str| read_env_file(&target.build_root.join(path)).unwrap_or_default();
+    let env_file = |path: &str| {
+        env_files
+            .get(path)
+            .into_iter()
+            .flatten()
+            .map(|(key, _)| {
+                let name = secrets::env_file_secret(path, key);
+                (key.clone(), secrets::placeholder(&name))
+            })
+            .collect()
+    };
     let places = Places {
         build_root: &target.build_root,
         bind: &bind,
@@ -415,7 +457,12 @@ pub struct Planned {
 /// Compile errors, missing variables, an engine that does not answer.
 pub async fn plan(target: &Target<'_>, options: Options) -> Result<Planned, Error> {
     let mut prepared = prepare(target, false)?;
-    let observer = Observer::connect().await?;
+    let observer = Observer::connect(target.state.host()).await?;
+    if target.state.is_on_host() {
+        observer
+            .pull_state(&target.state, &prepared.desired.stack)
+            .await?;
+    }
     let mut notes = Vec::new();
     for (name, service) in &mut prepared.desired.services {
         let reference = service.container.image.clone();
@@ -484,12 +531,33 @@ pub async fn apply(
     confirm: impl FnOnce(&Plan) -> bool,
     progress: Progress,
 ) -> Result<Option<Applied>, Error> {
-    let mut prepared = prepare(target, true)?;
+    let prepared = prepare(target, true)?;
     let stack = prepared.desired.stack.clone();
-    let _lock = target.state.lock(&stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
+    let engine = Engine::take_control(Observer::connect(target.state.host()).await?);
+    let lock = StackLock::take(&engine, &target.state, &stack).await?;
+    let applied = apply_locked(
+        target, &engine, prepared, options, timeout, confirm, progress,
+    )
+    .await;
+    let released = lock.release(&engine, &target.state, &stack).await;
+    let applied = applied?;
+    released?;
+    Ok(applied)
+}
+
+/// [`apply`] with the stack's lock held (and, on a remote engine, its state pulled).
+async fn apply_locked(
+    target: &Target<'_>,
+    engine: &Engine,
+    mut prepared: Prepared,
+    options: Options,
+    timeout: Duration,
+    confirm: impl FnOnce(&Plan) -> bool,
+    progress: Progress,
+) -> Result<Option<Applied>, Error> {
+    let stack = prepared.desired.stack.clone();
     preflight(
-        &engine,
+        engine,
         &mut prepared.desired,
         &prepared.values,
         options.build,
@@ -500,6 +568,11 @@ pub async fn apply(
         target
             .state
             .store_files(path, relative, &prepared.artifacts)?;
+    }
+    // Containers bind-mount the stored files: on a remote engine they must be on its host
+    // before the first container is created.
+    if target.state.is_on_host() {
+        engine.push_state(&target.state, &stack).await?;
     }
     let observed = engine.observe(&stack).await?;
     let deployed = last_generation(&target.state, &prepared.desired)?;
@@ -526,11 +599,12 @@ pub async fn apply(
     })?;
     let backups = if options.backup {
         backup::before_changes(
-            &engine,
+            engine,
             &plan,
             &prepared.desired,
             deployed.as_ref(),
             target.backup_root.as_deref(),
+            target.keep_backups,
             &progress,
         )
         .await?
@@ -541,7 +615,7 @@ pub async fn apply(
         .state
         .add_backups(&stack, &prepared.desired.profile, &backups)?;
     match converge(
-        &engine,
+        engine,
         &prepared.desired,
         &plan,
         timeout,
@@ -571,7 +645,7 @@ pub async fn apply(
                 failure.service, failure.reason
             ));
             let (rolled_back_to, rollback_error) = match restore(
-                &engine,
+                engine,
                 &target.state,
                 &prepared.desired,
                 deployed.as_ref(),
@@ -628,6 +702,32 @@ pub async fn rollback(
     timeout: Duration,
     progress: Progress,
 ) -> Result<RolledBack, Error> {
+    let engine = Engine::take_control(Observer::connect(state.host()).await?);
+    let lock = StackLock::take(&engine, state, stack).await?;
+    let rolled_back = rollback_locked(
+        &engine, state, stack, profile, to, source, timeout, progress,
+    )
+    .await;
+    let released = lock.release(&engine, state, stack).await;
+    let rolled_back = rolled_back?;
+    released?;
+    Ok(rolled_back)
+}
+
+#[expect(
+    clippy::too_many_arguments,
+    reason = "rollback's own arguments plus the engine it holds the lock on"
+)]
+async fn rollback_locked(
+    engine: &Engine,
+    state: &StateDir,
+    stack: &str,
+    profile: &str,
+    to: Option<u32>,
+    source: &SecretSource,
+    timeout: Duration,
+    progress: Progress,
+) -> Result<RolledBack, Error> {
     let generations = state.generations(stack, profile)?;
     let nothing = |what: &str| ApplyError::NothingToRollBackTo {
         stack: stack.into(),
@@ -647,18 +747,16 @@ pub async fn rollback(
             .cloned()
             .ok_or_else(|| nothing("only one generation"))?,
     };
-    let _lock = state.lock(stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
     let secrets = Secrets {
         source,
         known: None,
     };
-    let converged = match converge_to(&engine, state, &wanted, &secrets, timeout, &progress).await {
+    let converged = match converge_to(engine, state, &wanted, &secrets, timeout, &progress).await {
         Ok(converged) => converged,
         Err(stopped) => {
             let failure = as_failure(stopped);
             let back = restore(
-                &engine,
+                engine,
                 state,
                 &latest.desired,
                 Some(&latest),
@@ -698,8 +796,20 @@ pub async fn down(
     stack: &str,
     profile: Option<&str>,
 ) -> Result<Vec<String>, Error> {
-    let _lock = state.lock(stack)?;
-    let engine = Engine::take_control(Observer::connect().await?);
+    let engine = Engine::take_control(Observer::connect(state.host()).await?);
+    let lock = StackLock::take(&engine, state, stack).await?;
+    let removed = down_locked(&engine, stack, profile).await;
+    let released = lock.release(&engine, state, stack).await;
+    let removed = removed?;
+    released?;
+    Ok(removed)
+}
+
+async fn down_locked(
+    engine: &Engine,
+    stack: &str,
+    profile: Option<&str>,
+) -> Result<Vec<String>, Error> {
     let mut removed = Vec::new();
     let observed = engine.observe(stack).await?;
     let (going, staying): (Vec<_>, Vec<_>) = observed
@@ -870,6 +980,12 @@ async fn converge_to(
         return Err(Stopped::Engine(ApplyError::Preflight { problems }));
     }
     restore_files(state, generation).map_err(Stopped::Engine)?;
+    if state.is_on_host() {
+        engine
+            .push_state(state, &desired.stack)
+            .await
+            .map_err(Stopped::Engine)?;
+    }
     let observed = engine
         .observe(&desired.stack)
         .await
@@ -907,11 +1023,11 @@ fn restore_files(state: &StateDir, generation: &Generation) -> Result<(), ApplyE
         .flat_map(|s| &s.container.mounts)
         .filter_map(|m| m.source.as_ref().map(PathBuf::from))
         .collect();
-    let files_root = state.root().join(&desired.stack).join("files");
+    let files_root = state.files_root(&desired.stack);
     let mut artifacts = None;
     for source in sources
         .iter()
-        .filter(|s| s.starts_with(&files_root) && !s.exists())
+        .filter(|s| s.starts_with(&files_root) && !state.local_path(s).exists())
     {
         let Ok(rest) = source.strip_prefix(&files_root) else {
             continue;
@@ -988,4 +1104,17 @@ fn as_failure(stopped: Stopped) -> Failure {
 
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
+}
+
+/// Brings a remote engine's state of `stack` into `state`'s working copy, for commands that
+/// only read it (`generations`); nothing to do for the local engine.
+///
+/// # Errors
+/// The engine cannot be reached or read.
+pub async fn fetch_state(state: &StateDir, stack: &str) -> Result<(), Error> {
+    if state.is_on_host() {
+        let observer = Observer::connect(state.host()).await?;
+        observer.pull_state(state, stack).await?;
+    }
+    Ok(())
 }

@@ -1,8 +1,9 @@
 //! Backups taken before apply recreates or removes a service that declares one: the same
 //! command the systemd backup units run (`sh -c` in the running container, or, for an
 //! offline dump, in a one-off container beside the stopped one, with its volumes), its
-//! output kept in the stack's backup folder under the number of the generation whose data
-//! it holds. A backup that fails stops apply before anything has changed.
+//! output kept gzip-compressed in the stack's backup folder under the number of the
+//! generation whose data it holds, the newest few per service (older ones are removed
+//! once a new one is whole). A backup that fails stops apply before anything has changed.
 
 use std::path::{Path, PathBuf};
 
@@ -26,8 +27,12 @@ pub struct Taken {
     pub restore: Option<String>,
 }
 
+/// How many backups of a service apply keeps in its backup folder (`--keep-backups`).
+pub const DEFAULT_KEEP: usize = 5;
+
 /// Takes the backup of every service with one that `plan` recreates or removes (from its
-/// first container), into `root` (default: the profile's backup folder).
+/// first container), into `root` (default: the profile's backup folder), keeping the
+/// newest `keep` of each service there.
 ///
 /// # Errors
 /// A backup that fails; the containers stopped for offline dumps are started again.
@@ -37,6 +42,7 @@ pub async fn before_changes(
     desired: &Desired,
     deployed: Option<&Generation>,
     root: Option<&Path>,
+    keep: usize,
     progress: &Progress,
 ) -> Result<Vec<Taken>, ApplyError> {
     let generation = deployed.map_or(0, |g| g.number);
@@ -76,6 +82,13 @@ pub async fn before_changes(
                     step.service,
                     path.display()
                 ));
+                for old in prune(&dir, &step.service, keep) {
+                    progress(format!(
+                        "{:<16} removed the old backup {} (keeping {keep})",
+                        step.service,
+                        old.display()
+                    ));
+                }
                 taken.push(Taken {
                     service: step.service.clone(),
                     generation,
@@ -114,11 +127,12 @@ async fn take(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let path = dir.join(format!(
-        "{service}-generation-{generation}-{seconds}.{}",
+        "{service}-generation-{generation}-{seconds}.{}.gz",
         backup.extension
     ));
-    let partial = path.with_extension(format!("{}.partial", backup.extension));
-    let mut file = private_file(&partial)?;
+    let partial = PathBuf::from(format!("{}.partial", path.display()));
+    let mut file =
+        flate2::write::GzEncoder::new(private_file(&partial)?, flate2::Compression::default());
     let running = matches!(engine.status(id).await, Ok(Status::Running(_)));
     let outcome = if backup.offline || !running {
         if running {
@@ -129,7 +143,12 @@ async fn take(
     } else {
         engine.exec_to(id, &backup.command, &mut file).await
     };
-    drop(file);
+    // The gzip trailer is written only on finish: without it the file is no backup.
+    let outcome = outcome.and_then(|()| {
+        file.finish()
+            .map(drop)
+            .map_err(|e| format!("{}: {e}", partial.display()))
+    });
     match outcome {
         Ok(()) => std::fs::rename(&partial, &path)
             .map(|()| path)
@@ -148,11 +167,42 @@ fn restore_command(container: &str, path: &Path, restore: &str, offline: bool) -
     let restore = shell_words::quote(restore).into_owned();
     if offline {
         format!(
-            "docker stop {container} && docker run --rm -i --volumes-from {container} --entrypoint sh \"$(docker inspect --format '{{{{.Image}}}}' {container})\" -c {restore} < {file} && docker start {container}"
+            "docker stop {container} && gunzip -c {file} | docker run --rm -i --volumes-from {container} --entrypoint sh \"$(docker inspect --format '{{{{.Image}}}}' {container})\" -c {restore} && docker start {container}"
         )
     } else {
-        format!("docker exec -i {container} sh -c {restore} < {file}")
+        format!("gunzip -c {file} | docker exec -i {container} sh -c {restore}")
     }
+}
+
+/// Removes all but the newest `keep` of `service`'s compressed backups in `dir` (newest
+/// by the time in their name); returns what it removed. Files it cannot remove stay.
+fn prune(dir: &Path, service: &str, keep: usize) -> Vec<PathBuf> {
+    let prefix = format!("{service}-generation-");
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut backups: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| {
+            let name = entry.file_name().to_str()?.to_string();
+            let rest = name.strip_prefix(&prefix)?;
+            if !name.ends_with(".gz") {
+                return None;
+            }
+            // `<generation>-<seconds>.<extension>.gz`
+            let (_, after) = rest.split_once('-')?;
+            let seconds = after.split('.').next()?.parse().ok()?;
+            Some((seconds, entry.path()))
+        })
+        .collect();
+    backups.sort();
+    let n_old = backups.len().saturating_sub(keep.max(1));
+    backups
+        .into_iter()
+        .take(n_old)
+        .filter(|(_, path)| std::fs::remove_file(path).is_ok())
+        .map(|(_, path)| path)
+        .collect()
 }
 
 fn create_private_dir(dir: &Path) -> Result<(), String> {

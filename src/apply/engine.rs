@@ -21,6 +21,7 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::ApplyError;
+use super::host::Host;
 use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
 
 pub const LABEL_STACK: &str = "berth.stack";
@@ -90,21 +91,29 @@ pub enum Health {
 }
 
 impl Observer {
-    /// Connects to the local engine (`DOCKER_HOST` or the default socket) and checks that
-    /// it answers.
+    /// Connects to the engine at `host` and checks that it answers.
     ///
     /// # Errors
     /// No engine, or it does not answer.
-    pub async fn connect() -> Result<Observer, ApplyError> {
+    pub async fn connect(host: &Host) -> Result<Observer, ApplyError> {
+        let action = format!("connecting to the Docker engine ({host})");
         let unreachable = |e: bollard::errors::Error| ApplyError::Engine {
-            action: "connecting to the Docker engine".into(),
+            action: action.clone(),
             message: e.to_string(),
         };
-        let docker = Docker::connect_with_local_defaults().map_err(unreachable)?;
+        let docker = host.client().map_err(|message| ApplyError::Engine {
+            action: action.clone(),
+            message,
+        })?;
         // bollard speaks a newer API than many engines in the field; settle on theirs.
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
         docker.ping().await.map_err(unreachable)?;
         Ok(Observer { docker })
+    }
+
+    /// The client, for the other engine modules (`host_state`).
+    pub(super) fn client(&self) -> &Docker {
+        &self.docker
     }
 
     /// Everything the engine holds of `stack`, plus every network and volume name (a

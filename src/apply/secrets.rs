@@ -25,6 +25,18 @@ pub fn placeholder(name: &str) -> String {
     format!("\u{0}secret:{name}\u{0}")
 }
 
+/// The secret name of variable `key` of a service's env file at `path` (relative to the
+/// project): env files hold passwords as often as not, so their values are kept as no
+/// other secret's value is, and read again from the file when a generation runs again.
+pub fn env_file_secret(path: &str, key: &str) -> String {
+    format!("env_file:{path}:{key}")
+}
+
+/// The env file and key of a name made by [`env_file_secret`].
+pub fn parse_env_file_secret(name: &str) -> Option<(&str, &str)> {
+    name.strip_prefix("env_file:")?.rsplit_once(':')
+}
+
 /// The secret names `text`'s placeholders stand for.
 pub fn referenced(text: &str) -> Vec<&str> {
     text.split('\u{0}')

@@ -4,6 +4,10 @@
 //! written here: a generation names the secrets a container used, with a keyed digest
 //! (see [`super::secrets`]).
 //!
+//! With a remote engine the folder is on its host (see [`super::host_state`]) and `root`
+//! is this command's working copy of it; `host_root` is where the host has it, which is
+//! what bind mounts name.
+//!
 //! ```text
 //! <state>/<stack>/lock
 //! <state>/<stack>/files/<hash>/…            generated files a service mounts
@@ -20,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 use super::ApplyError;
 use super::backup::Taken;
+use super::host::Host;
 use super::spec::{Desired, hex};
 use crate::render::Artifact;
 
@@ -29,6 +34,12 @@ pub struct StateDir {
     root: PathBuf,
     /// Take the lock even when another berth holds it (`--break-lock`).
     break_lock: bool,
+    /// The engine this state belongs to.
+    host: Host,
+    /// The folder on a remote engine's host that `root` is a copy of.
+    host_root: Option<PathBuf>,
+    /// Keeps the working copy of a remote state until the last clone is gone.
+    _working_copy: Option<std::sync::Arc<tempfile::TempDir>>,
 }
 
 /// One recorded apply.
@@ -66,6 +77,67 @@ impl StateDir {
         StateDir {
             root,
             break_lock: false,
+            host: Host::Local,
+            host_root: None,
+            _working_copy: None,
+        }
+    }
+
+    /// The state of the engine at `host`: this folder for the local engine, a working
+    /// copy of the host's `/var/lib/berth` for a remote one.
+    ///
+    /// # Errors
+    /// The working copy cannot be made.
+    pub fn on_host(self, host: Host) -> Result<StateDir, ApplyError> {
+        if !host.is_remote() {
+            return Ok(StateDir { host, ..self });
+        }
+        let working = tempfile::Builder::new()
+            .prefix("berth-state-")
+            .tempdir()
+            .map_err(|e| io_error(&std::env::temp_dir(), e))?;
+        Ok(StateDir {
+            root: working.path().to_path_buf(),
+            host,
+            host_root: Some(PathBuf::from(super::host_state::HOST_ROOT)),
+            _working_copy: Some(std::sync::Arc::new(working)),
+            ..self
+        })
+    }
+
+    /// The engine this state belongs to.
+    pub fn host(&self) -> &Host {
+        &self.host
+    }
+
+    /// True when the state lives on a remote engine's host.
+    pub fn is_on_host(&self) -> bool {
+        self.host_root.is_some()
+    }
+
+    /// `--break-lock`.
+    pub fn breaks_lock(&self) -> bool {
+        self.break_lock
+    }
+
+    /// Where the engine's host has the stack's stored files (what bind mounts name).
+    pub fn files_root(&self, stack: &str) -> PathBuf {
+        self.host_root
+            .as_deref()
+            .unwrap_or(&self.root)
+            .join(stack)
+            .join("files")
+    }
+
+    /// The working copy of a path on the engine's host (the path itself for the local
+    /// engine).
+    pub fn local_path(&self, on_host: &Path) -> PathBuf {
+        match &self.host_root {
+            Some(host_root) => match on_host.strip_prefix(host_root) {
+                Ok(rest) => self.root.join(rest),
+                Err(_) => on_host.to_path_buf(),
+            },
+            None => on_host.to_path_buf(),
         }
     }
 
@@ -101,6 +173,7 @@ impl StateDir {
     pub fn lock(&self, stack: &str) -> Result<Lock, ApplyError> {
         let dir = self.stack_dir(stack);
         create_dir(&dir)?;
+        self.remove_old_plaintext(stack)?;
         let path = dir.join("lock");
         let open = || {
             fs::OpenOptions::new()
@@ -139,6 +212,42 @@ impl StateDir {
         Ok(Lock { _file: file })
     }
 
+    /// Removes what berth versions before secrets-at-rest left in plain text: the
+    /// `<stack>/secrets/` folder of secret values, and the generations' `values.json`, which
+    /// held every value, secrets included (rollback needs neither: a generation's spec has
+    /// its values, and secrets come from the environment or the encrypted file). Says so.
+    ///
+    /// # Errors
+    /// They cannot be removed.
+    fn remove_old_plaintext(&self, stack: &str) -> Result<(), ApplyError> {
+        let secrets = self.stack_dir(stack).join("secrets");
+        if !secrets.is_dir() {
+            return Ok(());
+        }
+        fs::remove_dir_all(&secrets).map_err(|e| io_error(&secrets, e))?;
+        let mut removed = vec![secrets.display().to_string()];
+        let Ok(profiles) = fs::read_dir(self.stack_dir(stack)) else {
+            return Ok(());
+        };
+        for profile in profiles.filter_map(Result::ok) {
+            let Ok(generations) = fs::read_dir(profile.path().join("generations")) else {
+                continue;
+            };
+            for generation in generations.filter_map(Result::ok) {
+                let values = generation.path().join("values.json");
+                if values.is_file() {
+                    fs::remove_file(&values).map_err(|e| io_error(&values, e))?;
+                    removed.push(values.display().to_string());
+                }
+            }
+        }
+        tracing::warn!(
+            "removed secret values an older berth kept in plain text: {}",
+            removed.join(", ")
+        );
+        Ok(())
+    }
+
     /// Where the generated files under `relative` (e.g. `prometheus`) are stored, by the
     /// hash of their paths and contents, so a service is recreated only when its own
     /// files change. `None` when no artifact lives there.
@@ -164,12 +273,7 @@ impl StateDir {
             hasher.update([0]);
         }
         let hash = &hex(&hasher.finalize())[..16];
-        Some(
-            self.stack_dir(stack)
-                .join("files")
-                .join(hash)
-                .join(relative),
-        )
+        Some(self.files_root(stack).join(hash).join(relative))
     }
 
     /// Writes the artifacts that `files_path` placed under `store_path`.
@@ -182,6 +286,7 @@ impl StateDir {
         relative: &str,
         artifacts: &[Artifact],
     ) -> Result<(), ApplyError> {
+        let store_path = &self.local_path(store_path);
         if store_path.exists() {
             return Ok(());
         }
@@ -235,6 +340,8 @@ impl StateDir {
         }
         let mut all = self.backups(stack, profile)?;
         all.extend_from_slice(taken);
+        // Backups apply pruned are no longer offered for restore.
+        all.retain(|backup| backup.path.exists());
         let path = self.backups_path(stack, profile);
         if let Some(parent) = path.parent() {
             create_dir(parent)?;
@@ -304,7 +411,12 @@ impl StateDir {
             .generations_dir(stack, profile)
             .join(number.to_string())
             .join("values.json");
-        let text = fs::read_to_string(&path).map_err(|e| io_error(&path, e))?;
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            // Removed with an older berth's plain-text secrets (`remove_old_plaintext`).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+            Err(e) => return Err(io_error(&path, e)),
+        };
         serde_json::from_str(&text).map_err(|e| ApplyError::Corrupt {
             path,
             message: e.to_string(),
@@ -373,7 +485,7 @@ fn locked(stack: &str, path: &Path) -> ApplyError {
 }
 
 /// `3h 2m`, `5m 10s` or `42s`.
-fn age(seconds: u64) -> String {
+pub(super) fn age(seconds: u64) -> String {
     match seconds {
         0..60 => format!("{seconds}s"),
         60..3600 => format!("{}m {}s", seconds / 60, seconds % 60),
@@ -381,13 +493,13 @@ fn age(seconds: u64) -> String {
     }
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
 }
 
-fn host_name() -> String {
+pub(super) fn host_name() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .map(|name| name.trim().to_string())
@@ -428,5 +540,32 @@ fn io_error(path: &Path, source: std::io::Error) -> ApplyError {
     ApplyError::State {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_older_berths_plain_text_secrets_are_removed_on_the_next_lock() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let state = StateDir::locate(Some(dir.path()));
+        let secret = dir.path().join("shop/secrets/0123abcd");
+        let values = dir.path().join("shop/prod/generations/1/values.json");
+        for (path, text) in [
+            (&secret, "hunter2"),
+            (&values, r#"{"DB_PASSWORD":"hunter2"}"#),
+        ] {
+            fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            fs::write(path, text).expect("write");
+        }
+        let _lock = state.lock("shop").expect("lock");
+        assert!(!dir.path().join("shop/secrets").exists());
+        assert!(!values.exists());
+        assert_eq!(
+            state.values("shop", "prod", 1).expect("values"),
+            BTreeMap::new()
+        );
     }
 }

@@ -118,6 +118,12 @@ impl Values {
         }
     }
 
+    /// Adds a value that is a secret (an env file's, see [`super::secrets::env_file_secret`]).
+    pub fn add_secret(&mut self, name: String, value: String) {
+        self.secret.insert(name.clone());
+        self.values.insert(name, value);
+    }
+
     /// A secret's value, for the engine only.
     pub fn secret(&self, name: &str) -> Option<&str> {
         self.values

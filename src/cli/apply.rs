@@ -42,6 +42,10 @@ pub struct Apply {
     /// Where those backups go [default: the profile's backup_root, per stack].
     #[arg(long, value_name = "DIR")]
     backup_root: Option<std::path::PathBuf>,
+    /// How many backups of each service to keep there (older ones are removed once a
+    /// new one is written; at least 1).
+    #[arg(long, value_name = "N", default_value_t = crate::apply::backup::DEFAULT_KEEP)]
+    keep_backups: usize,
 }
 
 impl Apply {
@@ -56,6 +60,7 @@ impl Apply {
         }
         let mut target = self.deployment.target(project)?;
         target.backup_root = self.backup_root.clone();
+        target.keep_backups = self.keep_backups;
         let options = Options {
             prune: !self.no_prune,
             prune_volumes: self.prune_volumes,

@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::Error;
 use crate::apply::converge::Progress;
+use crate::apply::host::Host;
 use crate::apply::state::StateDir;
 use crate::apply::{ApplyError, Target};
 use crate::project::{ProfileRef, Project};
@@ -36,14 +37,21 @@ pub struct Place {
     /// Variable values (KEY=value lines), read after the process environment.
     #[arg(long, default_value = ".env", value_name = "FILE")]
     pub env_file: PathBuf,
-    /// berth's state: generations, lock, mounted files [default: $BERTH_STATE_DIR, else
-    /// $XDG_STATE_HOME/berth, else ~/.local/state/berth].
+    /// berth's state with the local engine: generations, lock, mounted files [default:
+    /// $BERTH_STATE_DIR, else $XDG_STATE_HOME/berth, else ~/.local/state/berth]. A remote
+    /// engine (--host) keeps it on its host instead.
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
     /// The age identity that opens secrets/<profile>.env.age [default: $BERTH_AGE_IDENTITY,
     /// a key or the path of a key file].
     #[arg(long, value_name = "FILE")]
     pub identity: Option<PathBuf>,
+    /// The engine to drive: ssh://[user@]host[:port] (over the host's `docker system
+    /// dial-stdio`), tcp://host:port (TLS with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH) or
+    /// unix://PATH [default: $DOCKER_HOST, else the local socket]. A remote engine keeps
+    /// berth's state (generations, lock) on its host, in /var/lib/berth.
+    #[arg(short = 'H', long, value_name = "URL")]
+    pub host: Option<String>,
     /// Take the stack's lock even though another berth holds it: only when that berth is
     /// gone (say, a machine that died holding it on shared storage).
     #[arg(long)]
@@ -51,8 +59,15 @@ pub struct Place {
 }
 
 impl Place {
-    pub fn state(&self) -> StateDir {
-        StateDir::locate(self.state_dir.as_deref()).breaking_lock(self.break_lock)
+    /// The state of the engine this command drives.
+    ///
+    /// # Errors
+    /// An engine address berth cannot use; no working copy for a remote state.
+    pub fn state(&self) -> Result<StateDir, Error> {
+        let host = Host::locate(self.host.as_deref()).map_err(ApplyError::Host)?;
+        Ok(StateDir::locate(self.state_dir.as_deref())
+            .breaking_lock(self.break_lock)
+            .on_host(host)?)
     }
 }
 
@@ -79,9 +94,10 @@ impl Deployment {
             profile,
             env_file: Some(self.place.env_file.clone()),
             identity: self.place.identity.clone(),
-            state: self.place.state(),
+            state: self.place.state()?,
             build_root: project.root().to_path_buf(),
             backup_root: None,
+            keep_backups: crate::apply::backup::DEFAULT_KEEP,
         })
     }
 }

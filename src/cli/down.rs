@@ -23,7 +23,7 @@ pub struct Down {
 impl Down {
     pub fn run(self) -> Result<Outcome, Error> {
         let removed = block_on(apply::down(
-            &self.place.state(),
+            &self.place.state()?,
             &self.stack,
             self.profile.as_deref(),
         ))?;

@@ -20,7 +20,8 @@ pub struct Generations {
 
 impl Generations {
     pub fn run(self) -> Result<Outcome, Error> {
-        let state = self.place.state();
+        let state = self.place.state()?;
+        super::deploy::block_on(crate::apply::fetch_state(&state, &self.stack))?;
         let generations = state.generations(&self.stack, &self.profile)?;
         let backups = state.backups(&self.stack, &self.profile)?;
         if generations.is_empty() {

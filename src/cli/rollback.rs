@@ -34,7 +34,7 @@ pub struct Rollback {
 
 impl Rollback {
     pub fn run(self, root: &Path, quiet: bool) -> Result<Outcome, Error> {
-        let state = self.place.state();
+        let state = self.place.state()?;
         // Secrets are not kept: their values come from where apply reads them.
         let source = apply::SecretSource::open(
             root,

@@ -14,11 +14,13 @@ use std::process::Command;
 use crate::support::{Berth, REPO, run_in_env};
 
 /// A throw-away project holding one test stack, its image context and its state folder.
-struct Rig {
+pub(crate) struct Rig {
     stack: String,
     dir: tempfile::TempDir,
     /// Everything berth printed, stdout and stderr, for the secret scan.
     printed: std::cell::RefCell<String>,
+    /// The OpenSSH server berth reaches the engine through, when the test goes remote.
+    remote: Option<crate::remote::Sshd>,
 }
 
 /// How the test stack looks this time.
@@ -43,7 +45,7 @@ impl Default for Shape {
 
 impl Rig {
     /// `None` (after a loud message) when no engine answers and none is required.
-    fn new(stack: &str) -> Option<Rig> {
+    pub(crate) fn new(stack: &str) -> Option<Rig> {
         if !engine_answers(stack) {
             return None;
         }
@@ -67,13 +69,20 @@ impl Rig {
             stack: stack.to_string(),
             dir,
             printed: Default::default(),
+            remote: None,
         };
         rig.clean_engine();
         rig.write(&Shape::default());
         Some(rig)
     }
 
-    fn root(&self) -> &Path {
+    /// The same rig, whose berth drives the engine through `sshd` (`--host ssh://…`).
+    pub(crate) fn through(mut self, sshd: crate::remote::Sshd) -> Rig {
+        self.remote = Some(sshd);
+        self
+    }
+
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
@@ -139,7 +148,7 @@ fun profile => {{
 
     /// Writes a stack module of `services` (Nickel record fields, where `IMAGE` is this
     /// test's image record) and `rest` (other top-level fields).
-    fn write_module(&self, services: &str, rest: &str) {
+    pub(crate) fn write_module(&self, services: &str, rest: &str) {
         let module = format!(
             "let image = {{ image = \"{}\", build.context = \"image\", stop_grace_period = \"1s\" }} in\n{{\n  name = \"{}\",\n  {rest}\n  services = {{\n{}\n  }},\n}}\n",
             self.image(),
@@ -154,23 +163,28 @@ fun profile => {{
         .expect("write module");
     }
 
-    fn set_message(&self, message: &str) {
+    pub(crate) fn set_message(&self, message: &str) {
         std::fs::write(self.root().join(".env"), format!("MESSAGE={message}\n"))
             .expect("write .env");
     }
 
-    fn state(&self) -> PathBuf {
+    pub(crate) fn state(&self) -> PathBuf {
         self.root().join("state")
     }
 
+    /// The stack's state on the engine's host (this machine, when the test goes remote).
+    pub(crate) fn host_state(&self) -> PathBuf {
+        Path::new("/var/lib/berth").join(&self.stack)
+    }
+
     /// Runs a berth subcommand for this stack (no profile) in the project.
-    fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
+    pub(crate) fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
         self.berth_env(command, extra, &[])
     }
 
     /// The same, with these variables in berth's process environment (and no others but
     /// PATH, HOME and DOCKER_*).
-    fn berth_env(
+    pub(crate) fn berth_env(
         &self,
         command: &str,
         extra: &[&str],
@@ -190,9 +204,13 @@ fun profile => {{
             args.push("--yes".into());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        let mut env = env.to_vec();
+        if let Some(sshd) = &self.remote {
+            args.extend(["--host".to_string(), sshd.url()]);
+            env.push(("BERTH_SSH_COMMAND", sshd.ssh_command()));
+        }
         // berth's per-user digest key goes in the test's folder, not the tester's home.
         let config = self.root().join("config").display().to_string();
-        let mut env = env.to_vec();
         env.push(("XDG_CONFIG_HOME", &config));
         let output = run_in_env(self.root(), &args, &env);
         self.printed
@@ -202,7 +220,7 @@ fun profile => {{
     }
 
     /// Container name → (id, status) of the stack's containers.
-    fn containers(&self) -> std::collections::BTreeMap<String, (String, String)> {
+    pub(crate) fn containers(&self) -> std::collections::BTreeMap<String, (String, String)> {
         docker(&[
             "ps",
             "-a",
@@ -222,14 +240,14 @@ fun profile => {{
         .collect()
     }
 
-    fn id(&self, service: &str) -> String {
+    pub(crate) fn id(&self, service: &str) -> String {
         self.containers()
             .get(&format!("{}-{service}-1", self.stack))
             .map(|(id, _)| id.clone())
             .unwrap_or_default()
     }
 
-    fn health(&self, service: &str) -> String {
+    pub(crate) fn health(&self, service: &str) -> String {
         docker(&[
             "inspect",
             "--format",
@@ -240,7 +258,7 @@ fun profile => {{
         .to_string()
     }
 
-    fn exec(&self, service: &str, command: &[&str]) -> String {
+    pub(crate) fn exec(&self, service: &str, command: &[&str]) -> String {
         let name = format!("{}-{service}-1", self.stack);
         let mut args = vec!["exec", name.as_str()];
         args.extend(command);
@@ -257,7 +275,7 @@ fun profile => {{
         ])
     }
 
-    fn volumes(&self) -> String {
+    pub(crate) fn volumes(&self) -> String {
         docker(&[
             "volume",
             "ls",
@@ -281,6 +299,9 @@ fun profile => {{
         for id in docker(&["volume", "ls", "-q", "--filter", &label]).split_whitespace() {
             docker_status(&["volume", "rm", "-f", id]);
         }
+        // What a test through a remote engine left on its host (this machine).
+        docker_status(&["rm", "-f", &format!("berth-lock.{}", self.stack)]);
+        let _ = std::fs::remove_dir_all(self.host_state());
     }
 
     /// The labels of a container, parsed.
@@ -294,7 +315,7 @@ fun profile => {{
         serde_json::from_str(&json).expect("labels as JSON")
     }
 
-    fn label(&self, service: &str, label: &str) -> String {
+    pub(crate) fn label(&self, service: &str, label: &str) -> String {
         self.labels(service)
             .remove(label)
             .unwrap_or_else(|| panic!("{service} has no label {label}"))
@@ -371,7 +392,7 @@ fn at(events: &[(u128, String, String)], container: &str, action: &str) -> u128 
 }
 
 /// The generation numbers `berth generations` lists.
-fn generation_numbers(stdout: &str) -> Vec<u32> {
+pub(crate) fn generation_numbers(stdout: &str) -> Vec<u32> {
     stdout
         .lines()
         .filter_map(|line| line.split_whitespace().next()?.parse().ok())
@@ -394,7 +415,7 @@ fn busybox_binary() -> &'static str {
 
 /// Runs docker and returns its stdout; a failing docker fails the test.
 #[track_caller]
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let output = Command::new("docker")
         .args(args)
         .output()
@@ -409,7 +430,7 @@ fn docker(args: &[&str]) -> String {
 }
 
 /// Runs docker for its effect only, whatever it returns (cleanup of what may be gone).
-fn docker_status(args: &[&str]) -> bool {
+pub(crate) fn docker_status(args: &[&str]) -> bool {
     Command::new("docker")
         .args(args)
         .output()
@@ -769,6 +790,12 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
         env.contains("B=from-module"),
         "environment must win over env_file: {env}"
     );
+    // An env file's values are secrets: none in the state folder or in what berth printed,
+    // and a second apply finds nothing changed (the digests agree).
+    assert_no_secret_at_rest(&rig, &["from file", "from-file"]);
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("up to date");
     // The alias must resolve to api's own address on the network (busybox prints the
     // DNS server's `Address:` line whatever the answer).
     let api_ip = docker(&[
@@ -853,9 +880,9 @@ fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaul
 /// No secret value in any file of the state folder, the config folder (the digest key),
 /// or anything berth printed.
 #[track_caller]
-fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
+pub(crate) fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
     let mut files = 0;
-    for folder in [rig.state(), rig.root().join("config")] {
+    for folder in [rig.state(), rig.root().join("config"), rig.host_state()] {
         if !folder.exists() {
             continue;
         }
@@ -1398,7 +1425,8 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .code(0)
         .stdout_contains("generation 2")
         .stdout_contains("backup of db (generation 1): ")
-        .stdout_contains("restore: docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows' < ");
+        .stdout_contains("restore: gunzip -c ")
+        .stdout_contains(" | docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows'");
     let files = backups();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0]
@@ -1407,13 +1435,10 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .to_string_lossy()
         .into_owned();
     assert!(
-        name.starts_with("db-generation-1-") && name.ends_with(".txt"),
+        name.starts_with("db-generation-1-") && name.ends_with(".txt.gz"),
         "{name}"
     );
-    assert_eq!(
-        std::fs::read_to_string(&files[0]).expect("backup"),
-        "boot\n"
-    );
+    assert_eq!(gunzip(&files[0]), "boot\n");
     use std::os::unix::fs::PermissionsExt;
     let mode = std::fs::metadata(&files[0])
         .expect("stat")
@@ -1449,21 +1474,30 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .stdout_contains("generation 3");
     assert_eq!(backups().len(), 1);
 
-    // An offline dump runs beside the stopped service, on its volumes.
+    // An offline dump runs beside the stopped service, on its volumes; with
+    // --keep-backups 1 the older backup goes once the new one is written.
     let offline = r#"command = "cat /data/rows", extension = "txt", offline = true"#;
     rig.write_module(&module("fourth", offline), "volumes.data = {},");
-    rig.berth("apply", &["--backup-root", &root_arg])
-        .code(0)
-        .stdout_contains("backup of db (generation 3): ");
+    rig.berth(
+        "apply",
+        &["--backup-root", &root_arg, "--keep-backups", "1"],
+    )
+    .code(0)
+    .stdout_contains("backup of db (generation 3): ")
+    .stderr_contains("removed the old backup ");
     let files = backups();
-    assert_eq!(files.len(), 2, "{files:?}");
-    let newest = files
-        .iter()
-        .find(|f| f.to_string_lossy().contains("db-generation-3-"))
-        .expect("the offline backup");
-    assert_eq!(
-        std::fs::read_to_string(newest).expect("backup"),
-        "boot\n".repeat(3)
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(
+        files[0].to_string_lossy().contains("db-generation-3-"),
+        "{files:?}"
+    );
+    assert_eq!(gunzip(&files[0]), "boot\n".repeat(3));
+    // The pruned backup is no longer offered for restore.
+    let generations = rig.berth("generations", &["--profile", "none"]);
+    assert!(
+        !generations.stdout.contains("generation-1-"),
+        "{}",
+        generations.stdout
     );
     assert_eq!(rig.exec("db", &["cat", "/data/rows"]), "boot\n".repeat(4));
 }
@@ -1614,4 +1648,14 @@ fn an_anonymous_volume_is_created_by_the_engine() {
     rig.berth("plan", &[])
         .code(0)
         .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove, 2 unchanged");
+}
+
+/// A gzip-compressed backup's text.
+fn gunzip(path: &Path) -> String {
+    use std::io::Read;
+    let mut text = String::new();
+    flate2::read::GzDecoder::new(std::fs::File::open(path).expect("open backup"))
+        .read_to_string(&mut text)
+        .expect("a whole gzip stream");
+    text
 }

@@ -31,6 +31,7 @@ mod library;
 mod out_folder;
 mod quadlet;
 mod rebuild;
+mod remote;
 mod runtime;
 mod secrets;
 mod validators;
