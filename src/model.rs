@@ -139,7 +139,7 @@ pub struct Service {
     pub network_aliases: BTreeMap<String, Vec<Text>>,
     pub network_mode: Option<String>,
     #[serde(default)]
-    pub depends_on: BTreeMap<String, Condition>,
+    pub depends_on: BTreeMap<String, Dependency>,
     pub healthcheck: Option<Healthcheck>,
     pub restart: Option<Param<Restart>>,
     #[serde(default = "one")]
@@ -404,6 +404,50 @@ pub enum Condition {
     Started,
     Healthy,
     Completed,
+}
+
+/// One entry of `depends_on`: the condition, and whether the dependent is restarted when
+/// its dependency is replaced or restarted (Compose's `restart: true`). Written either as
+/// the condition alone (`"healthy"`) or as `{ condition = "healthy", restart = true }`.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(from = "WrittenDependency")]
+pub struct Dependency {
+    pub condition: Condition,
+    pub restart: bool,
+}
+
+impl Dependency {
+    pub fn on(condition: Condition) -> Self {
+        Dependency {
+            condition,
+            restart: false,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WrittenDependency {
+    Condition(Condition),
+    Record {
+        #[serde(default = "started")]
+        condition: Condition,
+        #[serde(default)]
+        restart: bool,
+    },
+}
+
+fn started() -> Condition {
+    Condition::Started
+}
+
+impl From<WrittenDependency> for Dependency {
+    fn from(written: WrittenDependency) -> Self {
+        match written {
+            WrittenDependency::Condition(condition) => Dependency::on(condition),
+            WrittenDependency::Record { condition, restart } => Dependency { condition, restart },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
@@ -684,7 +728,7 @@ impl Stack {
             if let Some(service) = stack.services.get_mut(&owner) {
                 service
                     .depends_on
-                    .insert(job_name.clone(), Condition::Completed);
+                    .insert(job_name.clone(), Dependency::on(Condition::Completed));
             }
             stack.services.insert(job_name, job);
         }
@@ -1001,7 +1045,7 @@ impl Stack {
         self.services
             .values()
             .flat_map(|service| &service.depends_on)
-            .filter(|(_, awaited)| **awaited == condition)
+            .filter(|(_, awaited)| awaited.condition == condition)
             .map(|(dependency, _)| dependency.as_str())
             .filter(|dependency| self.services.contains_key(*dependency))
             .collect()

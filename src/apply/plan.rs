@@ -89,7 +89,55 @@ pub fn plan(
             &observed.volumes,
             options.prune_volumes,
         ),
-        containers: containers(desired, observed, deployed, options.prune),
+        containers: restart_with_dependencies(
+            desired,
+            containers(desired, observed, deployed, options.prune),
+        ),
+    }
+}
+
+/// A service that restarts with a dependency (`depends_on.<name>.restart`) is recreated
+/// when that dependency's containers are created, recreated or started and its own would
+/// be kept: a proxy that resolved the dependency's address at start would otherwise go on
+/// sending to a container that is gone. Repeated until nothing changes, so a chain of such
+/// services follows its first link.
+fn restart_with_dependencies(
+    desired: &Desired,
+    mut steps: Vec<ContainerStep>,
+) -> Vec<ContainerStep> {
+    loop {
+        let replaced: BTreeSet<String> = steps
+            .iter()
+            .filter(|step| {
+                matches!(
+                    step.step.change,
+                    Change::Create | Change::Recreate(_) | Change::Start
+                )
+            })
+            .map(|step| step.service.clone())
+            .collect();
+        let mut changed = false;
+        for step in &mut steps {
+            if step.step.change != Change::Keep {
+                continue;
+            }
+            let Some(spec) = desired.services.get(&step.service) else {
+                continue;
+            };
+            let why: Vec<String> = spec
+                .restart_with
+                .iter()
+                .filter(|dependency| replaced.contains(*dependency))
+                .map(|dependency| format!("restarts with {dependency}"))
+                .collect();
+            if !why.is_empty() {
+                step.step.change = Change::Recreate(why);
+                changed = true;
+            }
+        }
+        if !changed {
+            return steps;
+        }
     }
 }
 
@@ -369,6 +417,7 @@ mod tests {
                 "api".into(),
                 ServiceSpec {
                     depends_on: BTreeMap::new(),
+                    restart_with: BTreeSet::new(),
                     one_shot: false,
                     replicas: 1,
                     build: None,
@@ -469,6 +518,70 @@ mod tests {
             Change::Recreate(vec!["environment.A".into()])
         );
         assert!(!plan.to_string().contains("secret-2"));
+    }
+
+    /// A proxy restarting with api (and a cache restarting with the proxy) is recreated
+    /// when api is; a service that merely depends on api is kept.
+    #[test]
+    fn a_service_restarting_with_a_recreated_dependency_is_recreated_after_it() {
+        let stack = |env: &[(&str, &str)]| {
+            let mut wanted = desired(env);
+            let api = wanted.services["api"].clone();
+            let follower = |name: &str, with: &[&str]| {
+                let mut spec = api.clone();
+                spec.container = container(&[("NAME", name)]);
+                spec.depends_on = with
+                    .iter()
+                    .map(|d| (d.to_string(), crate::model::Condition::Started))
+                    .collect();
+                spec.restart_with = with.iter().map(|d| d.to_string()).collect();
+                spec
+            };
+            let mut worker = follower("worker", &["api"]);
+            worker.restart_with.clear();
+            wanted.services.extend([
+                ("proxy".to_string(), follower("proxy", &["api"])),
+                ("cache".to_string(), follower("cache", &["proxy"])),
+                ("worker".to_string(), worker),
+            ]);
+            wanted
+        };
+        let mut observed = running_with(&[("A", "1")]);
+        for name in ["proxy", "cache", "worker"] {
+            observed.containers.push(Existing {
+                id: format!("id-{name}"),
+                name: format!("s-{name}-1"),
+                service: name.into(),
+                hash: container(&[("NAME", name)]).hash(),
+                ..observed.containers[0].clone()
+            });
+        }
+        let before = stack(&[("A", "1")]);
+        let unchanged = plan(&before, &observed, Some(&before), Options::default());
+        assert!(unchanged.is_noop(), "{unchanged}");
+
+        let after = stack(&[("A", "2")]);
+        let changed = plan(&after, &observed, Some(&before), Options::default());
+        let change = |name: &str| {
+            changed
+                .containers
+                .iter()
+                .find(|c| c.service == name)
+                .map(|c| c.step.change.clone())
+        };
+        assert_eq!(
+            change("api"),
+            Some(Change::Recreate(vec!["environment.A".into()]))
+        );
+        assert_eq!(
+            change("proxy"),
+            Some(Change::Recreate(vec!["restarts with api".into()]))
+        );
+        assert_eq!(
+            change("cache"),
+            Some(Change::Recreate(vec!["restarts with proxy".into()]))
+        );
+        assert_eq!(change("worker"), Some(Change::Keep));
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! `<stack>-<service>-<n>`, networks and volumes `<stack>_<key>`, a `<stack>_default`
 //! network for services that name none, and the service name as a DNS alias.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -50,6 +50,10 @@ pub struct VolumeSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServiceSpec {
     pub depends_on: BTreeMap<String, Condition>,
+    /// The dependencies whose replacement or restart restarts this service (Compose's
+    /// `depends_on.<name>.restart`): apply recreates it after them.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub restart_with: BTreeSet<String>,
     /// A job others wait on to complete: it runs once and exits 0.
     pub one_shot: bool,
     pub replicas: u32,
@@ -336,7 +340,17 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
         .iter()
         .map(|(name, service)| {
             let spec = ServiceSpec {
-                depends_on: service.depends_on.clone(),
+                depends_on: service
+                    .depends_on
+                    .iter()
+                    .map(|(name, dependency)| (name.clone(), dependency.condition))
+                    .collect(),
+                restart_with: service
+                    .depends_on
+                    .iter()
+                    .filter(|(_, dependency)| dependency.restart)
+                    .map(|(name, _)| name.clone())
+                    .collect(),
                 one_shot: one_shots.contains(name.as_str()),
                 replicas: service.replicas,
                 build: service

@@ -1243,6 +1243,7 @@ impl<'a> Translator<'a> {
                 for (key, value) in entries {
                     let at = format!("{path}.{}", key.name);
                     let mut condition = "started";
+                    let mut restart = false;
                     for (option, option_value) in value.entries().unwrap_or_default() {
                         let option_at = format!("{at}.{}", option.name);
                         match (option.name.as_str(), option_value.scalar_text().as_deref()) {
@@ -1251,6 +1252,7 @@ impl<'a> Translator<'a> {
                             ("condition", Some("service_completed_successfully")) => {
                                 condition = "completed"
                             }
+                            ("restart", Some("true")) => restart = true,
                             ("required", Some("true")) | ("restart", Some("false")) => {}
                             (other, _) => self.lose(
                                 option.line,
@@ -1262,10 +1264,15 @@ impl<'a> Translator<'a> {
                             ),
                         }
                     }
-                    fields.push(Field::new(
-                        berth_name(&key.name),
-                        Expr::Str(condition.into()),
-                    ));
+                    let dependency = if restart {
+                        Expr::Record(vec![
+                            Field::new("condition", Expr::Str(condition.into())),
+                            Field::new("restart", Expr::Bool(true)),
+                        ])
+                    } else {
+                        Expr::Str(condition.into())
+                    };
+                    fields.push(Field::new(berth_name(&key.name), dependency));
                 }
             }
             _ => self.lose(

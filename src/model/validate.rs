@@ -11,7 +11,8 @@ pub use names::{MAX_NAME, kubernetes_name};
 
 use super::podman::{self, PodmanVersion};
 use super::{
-    Command, Condition, HealthTest, MountKind, Protocol, Published, Restart, Service, Stack, Text,
+    Command, Condition, Dependency, HealthTest, MountKind, Protocol, Published, Restart, Service,
+    Stack, Text,
 };
 use crate::error::Diagnostic;
 use names::names;
@@ -197,7 +198,7 @@ fn watched(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnos
 }
 
 fn dependencies(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
-    for (dependency, condition) in &service.depends_on {
+    for (dependency, Dependency { condition, .. }) in &service.depends_on {
         let field = format!("services.{name}.depends_on.{dependency}");
         if dependency == name {
             found.push(Diagnostic::new(field, "a service cannot depend on itself"));
@@ -681,7 +682,7 @@ fn podman_release(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 .with_hint("set the entrypoint in the image, or target podman 5.0 or later"),
             );
         }
-        for (dependency, condition) in &service.depends_on {
+        for (dependency, Dependency { condition, .. }) in &service.depends_on {
             if *condition == Condition::Healthy && too_old(podman::NOTIFY_HEALTHY) {
                 found.push(
                     Diagnostic::new(

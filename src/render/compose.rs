@@ -305,6 +305,8 @@ struct ComposeBindOptions {
 #[derive(Serialize)]
 struct ComposeDependency {
     condition: &'static str,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    restart: bool,
 }
 
 #[derive(Serialize)]
@@ -532,11 +534,12 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         network_mode: network_mode.clone(),
         depends_on: depends_on
             .iter()
-            .map(|(name, condition)| {
+            .map(|(name, dependency)| {
                 (
                     name.clone(),
                     ComposeDependency {
-                        condition: condition_of(*condition),
+                        condition: condition_of(dependency.condition),
+                        restart: dependency.restart,
                     },
                 )
             })

@@ -1544,6 +1544,57 @@ fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file() {
     rig.berth("plan", &[]).code(0);
 }
 
+/// `depends_on.<name>.restart`: replacing a dependency recreates the service that restarts
+/// with it (after the dependency, as plan says), and leaves one that merely depends on it.
+#[test]
+fn a_service_restarting_with_its_dependency_is_recreated_after_it() {
+    let Some(rig) = Rig::new("bt-follow") else {
+        return;
+    };
+    let module = |message: &str| {
+        format!(
+            r#"    api = IMAGE & {{ command = ["sleep", "100000"], environment.MESSAGE = "{message}" }},
+    proxy = IMAGE & {{ command = ["sleep", "100000"], depends_on.api = {{ condition = "started", restart = true }} }},
+    worker = IMAGE & {{ command = ["sleep", "100000"], depends_on.api = "started" }},"#
+        )
+    };
+    rig.write_module(&module("one"), "");
+    rig.berth("apply", &[]).code(0);
+    let (proxy, worker) = (rig.id("proxy"), rig.id("worker"));
+    rig.berth("plan", &[]).code(0);
+
+    rig.write_module(&module("two"), "");
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("recreate (restarts with api)")
+        .stdout_contains("0 to create, 2 to recreate, 0 to start, 0 to remove, 2 unchanged");
+    assert_eq!(rig.id("proxy"), proxy, "plan changed a container");
+    rig.berth("apply", &[]).code(0);
+    assert_ne!(rig.id("proxy"), proxy, "the proxy kept its container");
+    assert_eq!(rig.id("worker"), worker, "a plain dependent was recreated");
+    let started = |name: &str| {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{.State.StartedAt}}",
+            &format!("bt-follow-{name}-1"),
+        ])
+        .trim()
+        .to_string()
+    };
+    // RFC 3339 with the fraction's trailing zeros cut: padded, the texts sort by time.
+    let sortable = |time: String| -> String {
+        let time = time.trim_end_matches('Z');
+        let (whole, fraction) = time.split_once('.').unwrap_or((time, ""));
+        format!("{whole}.{fraction:0<9}")
+    };
+    assert!(
+        sortable(started("proxy")) > sortable(started("api")),
+        "the proxy started before the api it follows"
+    );
+    rig.berth("plan", &[]).code(0);
+}
+
 /// Bind sources that do not exist are listed together before anything changes, and berth
 /// creates none of them (Compose would, as empty root-owned folders).
 #[test]

@@ -123,6 +123,8 @@ bad_cases!(
     replicas_out_of_range,
     misplaced_field,
     empty_field_name,
+    dependency_restart_not_a_bool,
+    dependency_record_misspelt,
 );
 
 #[test]

@@ -463,7 +463,7 @@ const CASES: &[Case] = &[
         file: "sentry",
         env: &[],
         profile: "*",
-        n_lossy: 88,
+        n_lossy: 86,
         known: &[
             (
                 ".services.*.environment.SENTRY_KAFKA_MAX_POLL_INTERVAL_MS",
@@ -472,10 +472,6 @@ const CASES: &[Case] = &[
             (
                 ".services.*.environment.SENTRY_MAX_EXTERNAL_SOURCEMAP_SIZE",
                 PASS_THROUGH,
-            ),
-            (
-                ".services.nginx.depends_on.*.restart",
-                "`depends_on.restart: true` (restart with the dependency) has no berth field",
             ),
         ],
     },

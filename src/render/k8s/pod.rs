@@ -19,8 +19,8 @@ use super::fidelity::Warning;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
-    ByteSize, Command, Duration, GpuCount, Gpus, HealthTest, Healthcheck, MountKind, Pid, Port,
-    SecurityOption, Service, Stack, Text, qualified_image,
+    ByteSize, Command, Dependency, Duration, GpuCount, Gpus, HealthTest, Healthcheck, MountKind,
+    Pid, Port, SecurityOption, Service, Stack, Text, qualified_image,
 };
 
 /// The pod template, and what its storage needs besides (claims, config maps).
@@ -543,7 +543,7 @@ pub(super) fn waits(
     notes: &mut Vec<Warning>,
 ) -> Vec<Container> {
     let mut containers = Vec::new();
-    for (dependency, condition) in &service.depends_on {
+    for (dependency, Dependency { condition, .. }) in &service.depends_on {
         let Some(target) = ctx.stack.services.get(dependency) else {
             continue;
         };
