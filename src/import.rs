@@ -72,7 +72,7 @@ impl ImportError {
     }
 }
 
-const TOP_LEVEL_UNSUPPORTED: &[&str] = &["secrets", "configs", "include", "models"];
+const TOP_LEVEL_UNSUPPORTED: &[&str] = &["secrets", "include", "models"];
 
 /// Translates a Compose file into a stack module.
 ///
@@ -120,6 +120,8 @@ pub fn import(
             "services" => services = Some(value),
             "volumes" => volumes_node = Some(value),
             "networks" => networks_node = Some(value),
+            // Read before the services, which mount them by name.
+            "configs" => translator.top_level_configs(value),
             other if TOP_LEVEL_UNSUPPORTED.contains(&other) => {
                 translator.losses.push(Loss {
                     line: key.line,

@@ -16,7 +16,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "blkio_config",
     "cgroup",
     "cgroup_parent",
-    "configs",
     "cpu_count",
     "cpu_percent",
     "cpu_period",
@@ -90,6 +89,17 @@ pub struct Translator<'a> {
     pub renamed: BTreeMap<String, String>,
     /// Values Compose itself would refuse (a port past 65535): bad input, not a loss.
     pub invalid: Vec<ImportError>,
+    /// The file's top-level `configs` that a service can mount, by name.
+    pub configs: BTreeMap<String, ConfigSource>,
+}
+
+/// Where a top-level config's text comes from, in the forms berth keeps: Compose mounts a
+/// `file` config read-only at its target (a bind mount outside Swarm), and writes an
+/// inline `content` config into the container as a file.
+#[derive(Debug, Clone)]
+pub enum ConfigSource {
+    File(String),
+    Content(String),
 }
 
 /// What a service translates to: its fields, and comments for the lossy keys.
@@ -106,6 +116,7 @@ impl<'a> Translator<'a> {
             variables: BTreeMap::new(),
             renamed: BTreeMap::new(),
             invalid: Vec::new(),
+            configs: BTreeMap::new(),
         }
     }
 
@@ -424,6 +435,15 @@ impl<'a> Translator<'a> {
                     out.push("volumes", Expr::Array(mounts));
                 }
                 "networks" => self.service_networks(value, &path, &mut out),
+                "configs" => {
+                    let (binds, files) = self.service_configs(value, &path);
+                    if !binds.is_empty() {
+                        out.extend("volumes", binds);
+                    }
+                    if !files.is_empty() {
+                        out.push("files", Expr::Record(files));
+                    }
+                }
                 "depends_on" => {
                     let depends = self.depends_on(value, &path);
                     out.push("depends_on", Expr::Record(depends));
@@ -1229,6 +1249,103 @@ impl<'a> Translator<'a> {
         }
     }
 
+    /// The top-level `configs`: `file` and `content` ones are kept for the services that
+    /// mount them; the others (`environment`, `external`, a Swarm `name`) are losses.
+    pub fn top_level_configs(&mut self, node: &Node) {
+        let Some(entries) = node.entries() else {
+            self.lose(
+                node.line,
+                "configs",
+                format!("expected a mapping of configs, found {}", node.kind()),
+            );
+            return;
+        };
+        for (key, value) in entries {
+            let at = format!("configs.{}", key.name);
+            let mut source = None;
+            for (option, option_value) in value.entries().unwrap_or_default() {
+                let option_at = format!("{at}.{}", option.name);
+                match option.name.as_str() {
+                    "file" => {
+                        source = self.text(option_value, &option_at).map(ConfigSource::File);
+                    }
+                    "content" => {
+                        source = self
+                            .text(option_value, &option_at)
+                            .map(ConfigSource::Content);
+                    }
+                    other => self.lose(
+                        option.line,
+                        option_at,
+                        format!(
+                            "config `{other}: {}` has no berth field (berth mounts a file from the project, or text of the module)",
+                            summary(option_value)
+                        ),
+                    ),
+                }
+            }
+            if let Some(source) = source {
+                self.configs.insert(key.name.clone(), source);
+            }
+        }
+    }
+
+    /// A service's `configs`: a `file` config becomes a read-only bind mount at its target
+    /// (what Compose makes of it outside Swarm), a `content` one a generated file. Compose's
+    /// default target is `/<config name>`.
+    fn service_configs(&mut self, node: &Node, path: &str) -> (Vec<Expr>, Vec<Field>) {
+        let mut binds = Vec::new();
+        let mut files = Vec::new();
+        for (i, item) in self.list(node, path).iter().enumerate() {
+            let at = format!("{path}[{i}]");
+            let (mut name, mut target) = (None, None);
+            match item.entries() {
+                None => name = self.fixed(item, &at),
+                Some(entries) => {
+                    for (option, value) in entries {
+                        let option_at = format!("{at}.{}", option.name);
+                        match option.name.as_str() {
+                            "source" => name = self.fixed(value, &option_at),
+                            "target" => target = self.text(value, &option_at),
+                            other => self.lose(
+                                option.line,
+                                option_at,
+                                format!(
+                                    "config `{other}: {}` has no berth field: the file is mounted as the project has it",
+                                    summary(value)
+                                ),
+                            ),
+                        }
+                    }
+                }
+            }
+            let Some(name) = name else {
+                continue;
+            };
+            let target = target.unwrap_or_else(|| format!("/{name}"));
+            match self.configs.get(&name).cloned() {
+                Some(ConfigSource::File(file)) => binds.push(Expr::Record(vec![
+                    Field::new("type", Expr::Str("bind".into())),
+                    Field::new("source", Expr::Str(file)),
+                    Field::new("target", Expr::Str(target)),
+                    Field::new("read_only", Expr::Bool(true)),
+                ])),
+                Some(ConfigSource::Content(text)) => files.push(Field::new(
+                    target,
+                    Expr::Record(vec![Field::new("content", Expr::Str(text))]),
+                )),
+                None => self.lose(
+                    item.line,
+                    at,
+                    format!(
+                        "config `{name}` is not a `file` or `content` config of this file's top-level `configs`"
+                    ),
+                ),
+            }
+        }
+        (binds, files)
+    }
+
     fn depends_on(&mut self, node: &Node, path: &str) -> Vec<Field> {
         let mut fields = Vec::new();
         match &node.value {
@@ -1994,7 +2111,7 @@ pub fn summary(node: &Node) -> String {
 
 fn unsupported_reason(key: &str) -> String {
     match key {
-        "secrets" | "configs" => {
+        "secrets" => {
             format!(
                 "`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)"
             )

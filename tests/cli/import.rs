@@ -30,6 +30,9 @@ use crate::validators::compose;
 ///   networks and references to them); two names that become one fail the test. A renamed
 ///   service must carry its old name as an alias on each of its networks; that alias is
 ///   then dropped. `networks: {default}` alone equals no `networks`.
+/// - a service's `configs` entry for a top-level `file` config equals a read-only bind
+///   mount of that file at its target: what Compose makes of it outside Swarm (and what
+///   berth imports it as); the top-level `file` configs then go.
 ///
 /// `renamed` is `None` for the original, and for berth's side the services the original
 /// named otherwise (see [`renamed_services`]). Returns what the normalisation itself
@@ -38,6 +41,9 @@ fn normalise(doc: &mut Value, renamed: Option<&BTreeMap<String, String>>) -> Vec
     let original = renamed.is_none();
     let mut found = Vec::new();
     drop_extensions(doc);
+    if original {
+        file_configs_as_binds(doc);
+    }
     mark_memberships(doc);
     drop_empty(doc);
     let Some(services) = doc.get_mut("services").and_then(Value::as_object_mut) else {
@@ -132,6 +138,60 @@ fn normalise(doc: &mut Value, renamed: Option<&BTreeMap<String, String>>) -> Vec
         }
     }
     found
+}
+
+/// Turns each service's `configs` entry of a top-level `file` config into the read-only
+/// bind mount Compose makes of it outside Swarm, appended to its `volumes`.
+fn file_configs_as_binds(doc: &mut Value) {
+    let files: BTreeMap<String, Value> = doc
+        .get("configs")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .filter_map(|(name, config)| Some((name.clone(), config.get("file")?.clone())))
+        .collect();
+    for service in doc
+        .get_mut("services")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|services| services.values_mut())
+        .filter_map(Value::as_object_mut)
+    {
+        let Some(Value::Array(configs)) = service.remove("configs") else {
+            continue;
+        };
+        let mut kept = Vec::new();
+        for config in configs {
+            let source = config
+                .get("source")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match files.get(source) {
+                Some(file) => {
+                    let target = config
+                        .get("target")
+                        .cloned()
+                        .unwrap_or_else(|| format!("/{source}").into());
+                    let bind = serde_json::json!({
+                        "type": "bind", "source": file, "target": target, "read_only": true,
+                    });
+                    match service.get_mut("volumes").and_then(Value::as_array_mut) {
+                        Some(volumes) => volumes.push(bind),
+                        None => {
+                            service.insert("volumes".into(), Value::Array(vec![bind]));
+                        }
+                    }
+                }
+                None => kept.push(config),
+            }
+        }
+        if !kept.is_empty() {
+            service.insert("configs".into(), Value::Array(kept));
+        }
+    }
+    if let Some(configs) = doc.get_mut("configs").and_then(Value::as_object_mut) {
+        configs.retain(|_, config| config.get("file").is_none());
+    }
 }
 
 /// What a plain network membership (`back: null` or `back: {}`) becomes, so that
@@ -479,21 +539,11 @@ const CASES: &[Case] = &[
         file: "swarmprom",
         env: &[],
         profile: "*",
-        n_lossy: 8,
-        known: &[
-            (
-                ".configs",
-                "top-level `configs` (files) have no berth equivalent",
-            ),
-            (
-                ".services.*.configs",
-                "service `configs` have no berth equivalent",
-            ),
-            (
-                ".services.*.deploy.placement",
-                "Swarm placement constraints have no berth field",
-            ),
-        ],
+        n_lossy: 4,
+        known: &[(
+            ".services.*.deploy.placement",
+            "Swarm placement constraints have no berth field",
+        )],
     },
     Case {
         file: "wazuh",
@@ -1291,5 +1341,93 @@ fn gpu_reservations_in_either_spelling_become_gpus() {
     assert_eq!(
         devices("two"),
         serde_json::json!([{ "driver": "nvidia", "count": 2, "capabilities": ["gpu"] }])
+    );
+}
+
+/// Compose's `configs`: a `file` config becomes a read-only bind mount at its target (the
+/// default target is `/<name>`), a `content` config a generated file with that text; what
+/// berth cannot keep (an `environment` config, `uid`/`mode`) is listed with its line.
+#[test]
+fn configs_become_binds_and_generated_files() {
+    let compose = concat!(
+        "services:\n",
+        "  web:\n",
+        "    image: busybox\n",
+        "    configs:\n",
+        "      - source: site\n",
+        "        target: /etc/site.conf\n",
+        "      - motd\n",
+        "      - source: site\n",
+        "        target: /etc/copy.conf\n",
+        "        mode: 0440\n",
+        "      - token\n",
+        "configs:\n",
+        "  site:\n",
+        "    file: ./site.conf\n",
+        "  motd:\n",
+        "    content: |\n",
+        "      hello \"there\"\n",
+        "      second line\n",
+        "  token:\n",
+        "    environment: TOKEN\n",
+    );
+    let (out, dir) = import_text(compose, &["--allow-lossy", "--name", "cfg"]);
+    out.code(0)
+        .stderr_contains("in.yml:10: services.web.configs[2].mode: config `mode: 440` has no berth field")
+        .stderr_contains("in.yml:20: configs.token.environment: config `environment: \"TOKEN\"` has no berth field")
+        .stderr_contains("in.yml:11: services.web.configs[3]: config `token` is not a `file` or `content` config");
+    let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
+    assert_eq!(lossy, 3, "{}", out.stderr);
+    let root = dir.path().to_path_buf();
+    std::fs::write(root.join("site.conf"), "site\n").expect("write site.conf");
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "cfg".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let ours = compose_json(
+        &root.join("out/cfg/none/compose.yaml"),
+        &root,
+        "cfg",
+        "*",
+        &BTreeMap::new(),
+    )
+    .expect("compose reads berth's file");
+    let volumes = ours["services"]["web"]["volumes"]
+        .as_array()
+        .expect("volumes")
+        .clone();
+    let bind_of = |target: &str| {
+        volumes
+            .iter()
+            .find(|volume| volume["target"] == target)
+            .unwrap_or_else(|| panic!("no mount at {target}: {volumes:?}"))
+            .clone()
+    };
+    for target in ["/etc/site.conf", "/etc/copy.conf"] {
+        let bind = bind_of(target);
+        assert_eq!(bind["type"], "bind");
+        assert_eq!(bind["read_only"], true);
+        assert_eq!(
+            bind["source"],
+            root.join("site.conf").display().to_string(),
+            "{bind}"
+        );
+    }
+    // Generated files sit beside compose.yaml (compose read it from the project folder).
+    let motd = bind_of("/motd");
+    let source = motd["source"].as_str().expect("source");
+    let relative = Path::new(source)
+        .strip_prefix(&root)
+        .expect("under the project");
+    assert_eq!(
+        std::fs::read_to_string(root.join("out/cfg/none").join(relative))
+            .expect("the generated file"),
+        "hello \"there\"\nsecond line\n"
     );
 }

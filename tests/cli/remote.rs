@@ -524,7 +524,7 @@ fn ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_ho
         "ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
     )
     .expect("sshd");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
+    let mut command = crate::support::berth_command();
     command
         .args([
             "apply",
