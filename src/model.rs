@@ -13,6 +13,7 @@ pub use text::Text;
 pub mod validate;
 
 use std::collections::BTreeMap;
+use std::fmt;
 
 use serde::Deserialize;
 
@@ -147,6 +148,9 @@ pub struct Service {
     /// One container per node (`deploy.mode: global`).
     #[serde(default)]
     pub global: bool,
+    /// Which nodes may run it (Swarm's constraint syntax; the contract checks the form).
+    #[serde(default)]
+    pub placement: Vec<Placement>,
     #[serde(default)]
     pub resources: Resources,
     #[serde(default)]
@@ -819,6 +823,98 @@ impl Pid {
         match self {
             Pid::Host => "host",
         }
+    }
+}
+
+/// One placement constraint, `node.labels.zone == eu-1`: the node attribute, whether it
+/// must equal or differ from the value, and the value.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(try_from = "String")]
+pub struct Placement {
+    pub attribute: NodeAttribute,
+    pub equal: bool,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeAttribute {
+    Label(String),
+    Role,
+    Hostname,
+    Os,
+    Arch,
+}
+
+impl TryFrom<String> for Placement {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, Self::Error> {
+        let (attribute, equal, value) = if let Some((a, v)) = text.split_once("==") {
+            (a, true, v)
+        } else if let Some((a, v)) = text.split_once("!=") {
+            (a, false, v)
+        } else {
+            return Err(format!("{text:?} has no `==` or `!=`"));
+        };
+        let attribute = match attribute.trim() {
+            "node.role" => NodeAttribute::Role,
+            "node.hostname" => NodeAttribute::Hostname,
+            "node.platform.os" => NodeAttribute::Os,
+            "node.platform.arch" => NodeAttribute::Arch,
+            other => match other.strip_prefix("node.labels.") {
+                Some(label) if !label.is_empty() => NodeAttribute::Label(label.to_string()),
+                _ => return Err(format!("{other:?} is no node attribute berth places by")),
+            },
+        };
+        Ok(Placement {
+            attribute,
+            equal,
+            value: value.trim().to_string(),
+        })
+    }
+}
+
+impl Placement {
+    /// A constraint as the schema's `PlacementConstraint` accepts it: the attributes berth
+    /// places by, a value of letters, digits and `._-`, and a role of manager or worker.
+    ///
+    /// # Errors
+    /// Says what is wrong with `text`.
+    pub fn checked(text: &str) -> Result<Placement, String> {
+        let placement = Placement::try_from(text.to_string())?;
+        let value_ok = placement
+            .value
+            .starts_with(|c: char| c.is_ascii_alphanumeric())
+            && placement
+                .value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        if !value_ok {
+            return Err(format!(
+                "{text:?}: berth holds constraint values of letters, digits and `._-`"
+            ));
+        }
+        if placement.attribute == NodeAttribute::Role
+            && !matches!(placement.value.as_str(), "manager" | "worker")
+        {
+            return Err(format!("{text:?}: a node's role is manager or worker"));
+        }
+        Ok(placement)
+    }
+}
+
+impl fmt::Display for Placement {
+    /// Swarm's spelling, as Compose writes it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let attribute = match &self.attribute {
+            NodeAttribute::Label(label) => format!("node.labels.{label}"),
+            NodeAttribute::Role => "node.role".into(),
+            NodeAttribute::Hostname => "node.hostname".into(),
+            NodeAttribute::Os => "node.platform.os".into(),
+            NodeAttribute::Arch => "node.platform.arch".into(),
+        };
+        let operator = if self.equal { "==" } else { "!=" };
+        write!(f, "{attribute} {operator} {}", self.value)
     }
 }
 

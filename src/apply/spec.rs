@@ -451,6 +451,8 @@ fn container_spec(
         replicas: _,
         // One host: one container, what a global service is on every node.
         global: _,
+        // One host: there is no node to choose.
+        placement: _,
         resources,
         labels,
         logging,

@@ -1550,11 +1550,43 @@ impl<'a> Translator<'a> {
                         out.push("resources", Expr::Record(sets));
                     }
                 }
+                "placement" => self.placement(value, &at, out),
                 other => {
                     self.lose(key.line, at, format!("deploy `{other}` has no berth field"));
                     out.comment(format!("not imported (deploy.{other}): {}", summary(value)));
                 }
             }
+        }
+    }
+
+    /// `deploy.placement`: its constraints become `placement`, those on attributes other
+    /// than node labels, role, hostname and platform are losses, as are `preferences` and
+    /// `max_replicas_per_node` (Swarm's spreading, which berth does not model).
+    fn placement(&mut self, node: &Node, path: &str, out: &mut Out) {
+        let mut kept = Vec::new();
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            if key.name != "constraints" {
+                self.lose(
+                    key.line,
+                    at,
+                    format!("placement `{}` has no berth field", key.name),
+                );
+                continue;
+            }
+            for (i, item) in self.list(value, &at).iter().enumerate() {
+                let item_at = format!("{at}[{i}]");
+                let Some(text) = self.fixed(item, &item_at) else {
+                    continue;
+                };
+                match crate::model::Placement::checked(&text) {
+                    Ok(placement) => kept.push(Expr::Str(placement.to_string())),
+                    Err(reason) => self.lose(item.line, item_at, reason),
+                }
+            }
+        }
+        if !kept.is_empty() {
+            out.push("placement", Expr::Array(kept));
         }
     }
 

@@ -78,6 +78,7 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         restart: _,
         replicas: _,
         global: _,
+        placement: _,
         resources: _,
         labels,
         logging: _,

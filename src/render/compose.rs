@@ -12,8 +12,8 @@ use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
 use crate::model::{
     Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
-    MountKind, Network, Param, Pid, Port, Published, ResourceSet, Resources, Service, Stack, Text,
-    Ulimit, Variable, Volume,
+    MountKind, Network, Param, Pid, Placement, Port, Published, ResourceSet, Resources, Service,
+    Stack, Text, Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -335,6 +335,13 @@ struct ComposeDeploy {
     replicas: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     resources: Option<ComposeResources>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    placement: Option<ComposePlacement>,
+}
+
+#[derive(Serialize)]
+struct ComposePlacement {
+    constraints: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -450,6 +457,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         restart,
         replicas,
         global,
+        placement,
         resources,
         labels,
         logging,
@@ -550,7 +558,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         restart: restart
             .as_ref()
             .map(|restart| param(stack, restart, |r| r.as_str().to_string())),
-        deploy: deploy_of(*replicas, *global, resources, gpus.as_ref()),
+        deploy: deploy_of(*replicas, *global, placement, resources, gpus.as_ref()),
         stop_grace_period: stop_grace_period.as_ref().map(ToString::to_string),
         stop_signal: stop_signal.clone(),
         attach: *attach,
@@ -776,6 +784,7 @@ fn param<T>(stack: &Stack, param: &Param<T>, written: impl Fn(&T) -> String) -> 
 fn deploy_of(
     replicas: u32,
     global: bool,
+    placement: &[Placement],
     resources: &Resources,
     gpus: Option<&Gpus>,
 ) -> Option<ComposeDeploy> {
@@ -804,10 +813,15 @@ fn deploy_of(
     });
     let replicas = (replicas != 1).then_some(replicas);
     let mode = global.then_some("global");
-    (mode.is_some() || replicas.is_some() || resources.is_some()).then_some(ComposeDeploy {
+    let placement = (!placement.is_empty()).then(|| ComposePlacement {
+        constraints: placement.iter().map(ToString::to_string).collect(),
+    });
+    let any = mode.is_some() || replicas.is_some() || resources.is_some() || placement.is_some();
+    any.then_some(ComposeDeploy {
         mode,
         replicas,
         resources,
+        placement,
     })
 }
 

@@ -237,6 +237,15 @@ pub const SERVICE_FIELDS: &[Row] = &[
             Na("one host: apply runs the one container a global service has here"),
         ],
     ),
+    row(
+        "placement",
+        [
+            R,
+            Na("one host: a Quadlet unit runs where it is installed"),
+            R,
+            Na("one host: apply runs on the engine it is given"),
+        ],
+    ),
     row("resources", [R, R, R, R]),
     row("labels", [R, R, R, R]),
     row(
@@ -668,6 +677,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         restart,
         replicas,
         global,
+        placement,
         resources,
         labels,
         logging,
@@ -725,6 +735,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("restart", restart.is_some()),
         ("replicas", *replicas != 1),
         ("global", *global),
+        ("placement", !placement.is_empty()),
         (
             "resources",
             !resources.limits.is_empty() || !resources.reservations.is_empty(),

@@ -22,6 +22,7 @@
 
 mod env;
 mod expose;
+mod placement;
 mod pod;
 mod storage;
 

@@ -125,6 +125,7 @@ bad_cases!(
     empty_field_name,
     dependency_restart_not_a_bool,
     dependency_record_misspelt,
+    placement_unknown_attribute,
 );
 
 #[test]

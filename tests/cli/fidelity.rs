@@ -55,6 +55,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("restart", r#""always""#),
     ("replicas", "2"),
     ("global", "true"),
+    ("placement", r#"["node.labels.zone == eu-1"]"#),
     (
         "resources",
         r#"{ limits = { cpus = 0.5, memory = "256M" } }"#,

@@ -112,6 +112,12 @@ const VALUES: &[&str] = &[
     "\"${X}\"",
     "{ test = [\"true\"], interval = \"${HC_INTERVAL}\", retries = \"${HC_RETRIES}\" }",
     "{ test = [\"true\"], timeout = \"${HC_INTERVAL}\", start_period = \"${DB_PASSWORD}\" }",
+    // Placement and dependency records.
+    "[\"node.role == manager\", \"node.labels.zone != eu-2\"]",
+    "[\"node.platform.arch == x86_64\"]",
+    "[\"engine.labels.os == linux\"]",
+    "{ condition = \"healthy\", restart = true }",
+    "{ restart = \"yes\" }",
 ];
 
 const FIELDS: &[&str] = &[
@@ -143,6 +149,8 @@ const FIELDS: &[&str] = &[
     "pid",
     "security_opt",
     "global",
+    "placement",
+    "depends_on.web",
     "healthcheck.interval",
     "healthcheck.timeout",
     "healthcheck.retries",

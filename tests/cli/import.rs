@@ -539,11 +539,8 @@ const CASES: &[Case] = &[
         file: "swarmprom",
         env: &[],
         profile: "*",
-        n_lossy: 4,
-        known: &[(
-            ".services.*.deploy.placement",
-            "Swarm placement constraints have no berth field",
-        )],
+        n_lossy: 0,
+        known: &[],
     },
     Case {
         file: "wazuh",
@@ -1094,12 +1091,12 @@ fn typed_fields_keep_their_variables_and_anonymous_volumes_stay() {
 
 #[test]
 fn lossy_keys_are_listed_and_kept_as_comments_only_when_allowed() {
-    let compose = "services:\n  web:\n    image: x\n    ipc: [shareable]\n    deploy:\n      placement: {constraints: [node.role == manager]}\n";
+    let compose = "services:\n  web:\n    image: x\n    ipc: [shareable]\n    deploy:\n      update_config: {parallelism: 2}\n";
     let (refused, dir) = import_text(compose, &[]);
     refused
         .code(1)
         .stderr_contains("in.yml:4: services.web.ipc: `ipc` has no berth field")
-        .stderr_contains("in.yml:6: services.web.deploy.placement:")
+        .stderr_contains("in.yml:6: services.web.deploy.update_config:")
         .stderr_contains("nothing was written");
     assert!(stacks_written(dir.path()).is_empty());
     let (allowed, dir) = import_text(compose, &["--allow-lossy", "--name", "web"]);

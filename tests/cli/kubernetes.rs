@@ -555,6 +555,53 @@ fn runtime_options_reach_every_backend() {
     }
 }
 
+/// `placement`: Compose's `deploy.placement` word for word, Kubernetes' required node
+/// affinity (managers as the control plane, its taint tolerated), each accepted by its
+/// checker; Quadlet and apply have one host, so nothing changes there and nothing is said.
+#[test]
+fn placement_reaches_compose_and_kubernetes() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &crate::support::podman_profile())
+        .file(
+            "modules/stacks/placed.ncl",
+            r#"fun profile => {
+  services.agent = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    placement = ["node.role == manager", "node.labels.zone != eu-2", "node.platform.arch == aarch64"],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "placed", "--profile", "podman"])
+        .run();
+    out.code(0);
+    assert!(!out.stderr.contains("placement"), "{}", out.stderr);
+    let built = out.root.join("out/placed/podman");
+    crate::support::validate_artifacts(&built);
+    let compose = std::fs::read_to_string(built.join("compose.yaml")).expect("compose");
+    let compose: serde_json::Value = serde_saphyr::from_str(&compose).expect("yaml");
+    assert_eq!(
+        compose["services"]["agent"]["deploy"]["placement"],
+        serde_json::json!({ "constraints": ["node.role == manager", "node.labels.zone != eu-2", "node.platform.arch == aarch64"] })
+    );
+    let manifest = std::fs::read_to_string(built.join("k8s/agent.yaml")).expect("manifest");
+    let docs = documents(&manifest);
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"],
+        serde_json::json!({ "nodeSelectorTerms": [{ "matchExpressions": [
+            { "key": "node-role.kubernetes.io/control-plane", "operator": "Exists" },
+            { "key": "zone", "operator": "NotIn", "values": ["eu-2"] },
+            { "key": "kubernetes.io/arch", "operator": "In", "values": ["arm64"] },
+        ] }] })
+    );
+    assert_eq!(
+        pod["tolerations"],
+        serde_json::json!([{ "key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule" }])
+    );
+}
+
 /// A GPU reservation: Compose's device request, podman's CDI devices, Kubernetes'
 /// nvidia.com/gpu limit, each accepted by its checker; what a backend cannot ask for is named.
 #[test]

@@ -16,6 +16,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::env::{Environment, text_of};
 use super::fidelity::Warning;
+use super::placement;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
@@ -98,6 +99,8 @@ pub(super) fn pod_template(
         // links would, and images that read their prefix as configuration (Neo4j's
         // `NEO4J_*`) refuse to start on them.
         enable_service_links: Some(false),
+        affinity: placement::node_affinity(&service.placement),
+        tolerations: placement::control_plane_toleration(&service.placement),
         ..PodSpec::default()
     };
     // Container labels are metadata for tools, not selectors: annotations carry any
