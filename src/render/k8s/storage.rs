@@ -77,6 +77,9 @@ pub(super) fn storage(
                     .and_then(|users| users.first())
                     == Some(&name)
                 {
+                    if let Some(text) = read_write_many_note(ctx, source) {
+                        notes.push(note(format!("volumes.{source}"), text));
+                    }
                     claims.push(claim);
                 }
                 volume.persistent_volume_claim = Some(PersistentVolumeClaimVolumeSource {
@@ -258,20 +261,17 @@ pub(super) fn mounted_by_several_pods(ctx: &Context, volume: &str) -> bool {
         .get(volume)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let replicas_of = |name: &&str| {
-        let service = &ctx.stack.services[*name];
-        let autoscaled = service
-            .kubernetes
-            .autoscaling
-            .as_ref()
-            .is_some_and(|a| a.max > 1);
-        if autoscaled {
-            2
-        } else {
-            service.kubernetes.replicas.unwrap_or(service.replicas)
-        }
-    };
-    users.len() > 1 || users.iter().map(replicas_of).sum::<u32>() > 1
+    users.len() > 1 || users.iter().map(|name| pods_of(ctx, name)).sum::<u32>() > 1
+}
+
+/// How many pods a service runs on Kubernetes: its replicas there, or at most the
+/// autoscaler's maximum.
+fn pods_of(ctx: &Context, name: &str) -> u32 {
+    let service = &ctx.stack.services[name];
+    match &service.kubernetes.autoscaling {
+        Some(autoscaling) => autoscaling.max,
+        None => service.kubernetes.replicas.unwrap_or(service.replicas),
+    }
 }
 
 /// Whether the pod mounts a standalone claim only one node can mount (ReadWriteOnce).
@@ -288,6 +288,33 @@ pub(super) fn mounts_single_node_claim(ctx: &Context, pod: &PodTemplateSpec) -> 
             .keys()
             .any(|key| k8s_name(key) == claim && !mounted_by_several_pods(ctx, key))
     })
+}
+
+/// A ReadWriteMany claim on the cluster's default StorageClass stays Pending where that
+/// class is block storage (EBS, GCE PD, Azure disk, most local provisioners): said at the
+/// top of the manifest, with the pods that share it, unless the stack names a class.
+fn read_write_many_note(ctx: &Context, volume: &str) -> Option<String> {
+    let declared = ctx.stack.volumes.get(volume);
+    if !mounted_by_several_pods(ctx, volume)
+        || declared.is_some_and(|v| v.storage_class.is_some() || v.external)
+    {
+        return None;
+    }
+    let users = ctx
+        .volume_users
+        .get(volume)
+        .into_iter()
+        .flatten()
+        .map(|user| match pods_of(ctx, user) {
+            1 => user.to_string(),
+            n => format!("{user} ×{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(format!(
+        "claim `{}` is ReadWriteMany, as several pods mount it ({users}): it stays Pending unless the cluster's default StorageClass offers ReadWriteMany (NFS, CephFS, EFS, Azure Files); set `volumes.{volume}.storage_class` to one that does",
+        k8s_name(volume)
+    ))
 }
 
 pub(super) fn claim(ctx: &Context, volume: &str, service: &str) -> PersistentVolumeClaim {
