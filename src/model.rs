@@ -220,6 +220,8 @@ pub struct Kubernetes {
     #[serde(default)]
     pub run_as_non_root: bool,
     pub stateful: Option<bool>,
+    /// Runs inside every pod of this other service (a native side-car).
+    pub sidecar_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

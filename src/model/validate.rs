@@ -35,6 +35,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         healthcheck(name, service, &mut found);
         network_mode(stack, name, service, &mut found);
         ingress_port(name, service, &mut found);
+        sidecar(stack, name, service, &mut found);
     }
     monitoring(stack, &mut found);
     certificates(stack, &mut found);
@@ -309,6 +310,44 @@ fn global(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
             )
             .with_hint("leave out `kubernetes.replicas` and `kubernetes.autoscaling`, or `global`"),
         );
+    }
+}
+
+/// A side-car runs in the pods of a workload of its own: a service that is neither itself,
+/// nor a side-car, nor a job; and it has no count, scaling or entrance of its own.
+fn sidecar(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let Some(host) = &service.kubernetes.sidecar_of else {
+        return;
+    };
+    let field = format!("services.{name}.kubernetes.sidecar_of");
+    let jobs = stack.awaited(Condition::Completed);
+    let problem = match stack.services.get(host) {
+        None => {
+            found.push(unknown(field, "service", host, stack.services.keys()));
+            return;
+        }
+        Some(_) if host == name => Some("a service cannot be its own side-car".to_string()),
+        Some(target) if target.kubernetes.sidecar_of.is_some() => Some(format!(
+            "`{host}` is itself a side-car; name the service whose pods both run in"
+        )),
+        Some(_) if jobs.contains(host.as_str()) || jobs.contains(name) => Some(format!(
+            "a one-shot job runs to completion; a side-car of `{host}` must keep running beside it"
+        )),
+        Some(_)
+            if service.replicas != 1
+                || service.global
+                || service.kubernetes.replicas.is_some()
+                || service.kubernetes.autoscaling.is_some()
+                || service.kubernetes.ingress.is_some() =>
+        {
+            Some(format!(
+                "a side-car runs once in each pod of `{host}`: `replicas`, `global` and `kubernetes.replicas`/`autoscaling`/`ingress` belong to `{host}`"
+            ))
+        }
+        Some(_) => None,
+    };
+    if let Some(problem) = problem {
+        found.push(Diagnostic::new(field, problem));
     }
 }
 

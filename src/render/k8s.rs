@@ -13,6 +13,8 @@
 //!   backup (or `kubernetes.stateful`) is a StatefulSet with a claim per replica for the
 //!   volumes only it uses; a host agent (a `host_path` mount) or a `global` service is a DaemonSet; everything
 //!   else is a Deployment;
+//! - a service with `kubernetes.sidecar_of` is a native side-car in each pod of that other
+//!   service (see [`sidecar`]): volumes only the two use are emptyDirs of the pod;
 //! - `depends_on` becomes init containers that wait until the dependency's Service
 //!   answers (a Service routes only to ready pods, so this also waits for health);
 //! - volumes are PersistentVolumeClaims; bind mounts of folders berth generates (e.g.
@@ -24,6 +26,7 @@ mod env;
 mod expose;
 mod placement;
 mod pod;
+mod sidecar;
 mod storage;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -75,10 +78,13 @@ pub fn k8s(
         files.push(("variables.yaml".to_string(), yaml(&variables)?));
     }
     for (name, service) in &stack.services {
-        files.push((
-            format!("{}.yaml", k8s_name(name)),
-            service_manifests(&ctx, name, service, &mut notes)?,
-        ));
+        let manifests = match &service.kubernetes.sidecar_of {
+            Some(host) => sidecar::manifests(&ctx, name, service, host, &mut notes)?,
+            None => service_manifests(&ctx, name, service, &mut notes)?,
+        };
+        if !manifests.is_empty() {
+            files.push((format!("{}.yaml", k8s_name(name)), manifests));
+        }
     }
     let has_secrets = ctx.secret_variables().next().is_some();
     let mut artifacts: Vec<Artifact> = files
@@ -115,6 +121,10 @@ struct Context<'a> {
     generated: BTreeMap<String, BTreeMap<String, String>>,
     /// Whether a Job's manifest read the unhashed Secret: only then is it generated.
     job_secrets_read: std::cell::Cell<bool>,
+    /// Service -> the side-cars that run in its pods (`kubernetes.sidecar_of`).
+    sidecars: BTreeMap<&'a str, Vec<&'a str>>,
+    /// Volumes only one service and its side-cars mount: emptyDirs of that pod.
+    pod_local: BTreeSet<&'a str>,
 }
 
 impl<'a> Context<'a> {
@@ -154,6 +164,8 @@ impl<'a> Context<'a> {
             || fitted(k8s_name(&format!("{}-{}", stack.name, stack.profile.name))),
             k8s_name,
         );
+        let sidecars = sidecar::by_host(stack);
+        let pod_local = sidecar::pod_local_volumes(&sidecars, &volume_users);
         Context {
             stack,
             namespace,
@@ -161,6 +173,8 @@ impl<'a> Context<'a> {
             volume_users,
             generated,
             job_secrets_read: std::cell::Cell::new(false),
+            sidecars,
+            pod_local,
         }
     }
 

@@ -126,6 +126,8 @@ bad_cases!(
     dependency_restart_not_a_bool,
     dependency_record_misspelt,
     placement_unknown_attribute,
+    sidecar_of_unknown_service,
+    sidecar_with_replicas,
 );
 
 #[test]

@@ -602,6 +602,119 @@ fn placement_reaches_compose_and_kubernetes() {
     );
 }
 
+/// `kubernetes.sidecar_of`: the side-car is a native side-car of each host pod (an init
+/// container kept running, gated by its healthcheck as a startup probe), reachable by its
+/// name on 127.0.0.1 there; volumes only the two use are emptyDirs of the pod, one a third
+/// service mounts stays a claim; the host does not wait for it over the network, and its
+/// Service selects the host's pods. Accepted by kubernetes-validate and kustomize.
+#[test]
+fn a_sidecar_runs_in_each_pod_of_its_host() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/cars.ncl",
+            r#"fun profile => {
+  services.worker = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    replicas = 3,
+    volumes = [{ source = "scratch", target = "/scratch" }, { source = "shared", target = "/shared" }],
+    depends_on.runner = "healthy",
+  },
+  services.runner = {
+    image = "docker:27-dind",
+    privileged = true,
+    ports = [{ target = 2376 }],
+    volumes = [{ source = "scratch", target = "/scratch" }, { source = "cache", target = "/var/lib/docker" }],
+    healthcheck = { test = ["docker", "info"], start_period = "20s" },
+    kubernetes.sidecar_of = "worker",
+  },
+  services.reader = { image = "busybox:1", command = ["sleep", "1000"], volumes = [{ source = "shared", target = "/shared", read_only = true }] },
+  volumes = { cache.size = "30G", scratch = {}, shared = {} },
+}
+"#,
+        )
+        .args(["build", "--stack", "cars", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/cars/prod-lite");
+    crate::support::validate_artifacts(&built);
+    let docs = documents(&std::fs::read_to_string(built.join("k8s/worker.yaml")).expect("worker"));
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    let init = pod["initContainers"].as_array().expect("init containers");
+    assert_eq!(init[0]["name"], "runner", "{pod}");
+    assert_eq!(init[0]["restartPolicy"], "Always");
+    assert_eq!(init[0]["securityContext"]["privileged"], true);
+    assert!(init[0]["startupProbe"]["exec"].is_object(), "{}", init[0]);
+    assert!(
+        !init.iter().any(|c| c["name"] == "wait-for-runner"),
+        "the host waits for its own side-car over the network: {init:?}"
+    );
+    assert_eq!(
+        pod["hostAliases"],
+        serde_json::json!([{ "ip": "127.0.0.1", "hostnames": ["runner"] }])
+    );
+    let volume = |name: &str| {
+        pod["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .find(|v| v["name"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no volume {name}: {pod}"))
+    };
+    // The size a volume declares (1G when it says none) bounds its emptyDir too.
+    assert_eq!(
+        volume("scratch")["emptyDir"],
+        serde_json::json!({ "sizeLimit": "1Gi" })
+    );
+    assert_eq!(
+        volume("cache")["emptyDir"],
+        serde_json::json!({ "sizeLimit": "30Gi" })
+    );
+    assert_eq!(
+        volume("shared")["persistentVolumeClaim"]["claimName"],
+        "shared"
+    );
+    assert_eq!(
+        pod["volumes"].as_array().map(Vec::len),
+        Some(3),
+        "each volume once: {pod}"
+    );
+    let runner = std::fs::read_to_string(built.join("k8s/runner.yaml")).expect("runner");
+    let runner_docs = documents(&runner);
+    assert!(
+        runner_docs
+            .iter()
+            .all(|doc| doc["kind"] != "Deployment" && doc["kind"] != "PersistentVolumeClaim"),
+        "{runner}"
+    );
+    assert_eq!(
+        find(&runner_docs, "Service")["spec"]["selector"]["app.kubernetes.io/name"],
+        "worker"
+    );
+    let claims: Vec<String> = std::fs::read_dir(built.join("k8s"))
+        .expect("k8s")
+        .flat_map(|entry| {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("read");
+            documents(&text)
+                .into_iter()
+                .filter(|doc| doc["kind"] == "PersistentVolumeClaim")
+                .map(|doc| {
+                    doc["metadata"]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    assert_eq!(
+        claims,
+        ["shared"],
+        "only the volume a third service mounts is a claim"
+    );
+}
+
 /// A GPU reservation: Compose's device request, podman's CDI devices, Kubernetes'
 /// nvidia.com/gpu limit, each accepted by its checker; what a backend cannot ask for is named.
 #[test]

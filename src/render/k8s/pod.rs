@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use super::env::{Environment, text_of};
 use super::fidelity::Warning;
 use super::placement;
+use super::sidecar;
 use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
@@ -80,7 +81,7 @@ pub(super) fn pod_template(
             ..PodSecurityContext::default()
         });
     let is_job = ctx.jobs.contains(name);
-    let spec = PodSpec {
+    let mut spec = PodSpec {
         containers: vec![container],
         init_containers: (!init_containers.is_empty()).then_some(init_containers),
         volumes: (!volumes.is_empty()).then_some(volumes),
@@ -103,6 +104,7 @@ pub(super) fn pod_template(
         tolerations: placement::control_plane_toleration(&service.placement),
         ..PodSpec::default()
     };
+    sidecar::join(ctx, name, &mut spec, &mut storage, notes);
     // Container labels are metadata for tools, not selectors: annotations carry any
     // value, where label values are limited to 63 characters of a small alphabet.
     let mut annotations: BTreeMap<String, String> = service
@@ -126,7 +128,11 @@ pub(super) fn pod_template(
 
 /// File secrets at `/run/secrets/<name>`, as Compose mounts them: one read-only volume of
 /// the stack's Secret (made by the kustomization's secretGenerator) with the service's keys.
-fn secret_files(ctx: &Context, name: &str, service: &Service) -> Option<(KVolume, VolumeMount)> {
+pub(super) fn secret_files(
+    ctx: &Context,
+    name: &str,
+    service: &Service,
+) -> Option<(KVolume, VolumeMount)> {
     if service.secrets.is_empty() {
         return None;
     }
@@ -154,7 +160,7 @@ fn secret_files(ctx: &Context, name: &str, service: &Service) -> Option<(KVolume
 }
 
 /// `shm_size`: a memory-backed emptyDir at /dev/shm of that size.
-fn shared_memory(service: &Service) -> Option<(KVolume, VolumeMount)> {
+pub(super) fn shared_memory(service: &Service) -> Option<(KVolume, VolumeMount)> {
     let size = service.shm_size.as_ref()?;
     let volume = KVolume {
         name: "dev-shm".to_string(),
@@ -550,6 +556,10 @@ pub(super) fn waits(
         let Some(target) = ctx.stack.services.get(dependency) else {
             continue;
         };
+        // A side-car of this pod starts, healthy, before its own container: no wait.
+        if target.kubernetes.sidecar_of.as_deref() == Some(name) {
+            continue;
+        }
         if ctx.jobs.contains(dependency.as_str()) {
             notes.push(note(
                 format!("services.{name}.depends_on.{dependency}"),

@@ -59,6 +59,17 @@ pub(super) fn storage(
             ..KVolume::default()
         };
         match (&mount.kind, &source) {
+            // Used only by one service and its side-cars: the pod's own, an emptyDir.
+            (MountKind::Volume, Some(source)) if ctx.pod_local.contains(source.as_str()) => {
+                volume.empty_dir = Some(EmptyDirVolumeSource {
+                    size_limit: ctx
+                        .stack
+                        .volumes
+                        .get(source.as_str())
+                        .map(|declared| Quantity(binary_quantity(&declared.size))),
+                    ..EmptyDirVolumeSource::default()
+                });
+            }
             (MountKind::Volume, Some(source)) => {
                 let shared = ctx
                     .volume_users
