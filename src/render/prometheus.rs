@@ -364,6 +364,14 @@ fn rule_groups(stack: &Stack, backups_run: bool) -> Vec<RuleGroup> {
             ));
         }
     }
+    if let Some(alertmanager) = &stack.monitoring.alertmanager
+        && stack
+            .services
+            .get(alertmanager)
+            .is_some_and(|service| service.metrics.is_some())
+    {
+        availability.push(notifications_failing(alertmanager));
+    }
     let mut groups = vec![RuleGroup {
         name: format!("{}-availability", stack.name),
         rules: availability,
@@ -419,6 +427,23 @@ fn exporter_rules(stack: &Stack) -> Vec<Rule> {
             Some(down)
         })
         .collect()
+}
+
+/// Alertmanager failing to deliver: a receiver that refuses every notification (a wrong or
+/// revoked webhook, an expired token) is otherwise silence, the worst failure of alerting.
+/// The alert goes through the same receiver, so it may not arrive either: it is there for
+/// the Prometheus and Alertmanager pages, and for a second receiver if one is configured.
+fn notifications_failing(alertmanager: &str) -> Rule {
+    rule(
+        "AlertmanagerNotificationsFailing",
+        &format!(
+            "sum by (integration) (rate(alertmanager_notifications_failed_total{{job=\"{alertmanager}\"}}[5m])) > 0"
+        ),
+        "10m",
+        "critical",
+        "Alertmanager cannot deliver notifications through {{ $labels.integration }}",
+        "Notifications through the {{ $labels.integration }} receiver have kept failing for 10 minutes: alerts may reach nobody. Check the receiver's URL (the ALERTMANAGER_WEBHOOK_URL secret) and Alertmanager's log.",
+    )
 }
 
 /// The alert of an exporter whose database is down, and of a service refusing connections.

@@ -459,6 +459,78 @@ fn an_offline_backup_does_not_page_for_the_service_it_stops() {
     );
 }
 
+/// Alertmanager is scraped, and a receiver that keeps refusing notifications raises
+/// AlertmanagerNotificationsFailing after 10 minutes, labelled with the integration; a
+/// single failure among deliveries does not page, nor does a counter that stopped rising.
+#[test]
+fn failing_notifications_raise_their_own_alert() {
+    let (out, _dir) = Berth::bundled()
+        .args(["build", "--stack", "ape", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let build = out.root.join("out/ape/prod-lite");
+    let prometheus = yaml(&build.join("prometheus/prometheus.yml")).expect("prometheus.yml");
+    assert!(
+        jobs(&prometheus).contains_key("alertmanager"),
+        "Alertmanager is not scraped"
+    );
+    let rule = rules(&build)
+        .into_iter()
+        .find(|r| r["alert"] == "AlertmanagerNotificationsFailing")
+        .expect("a rule on failed notifications");
+    let description = rule["annotations"]["description"]
+        .as_str()
+        .expect("description")
+        .replace("{{ $labels.integration }}", "webhook");
+    let summary = rule["annotations"]["summary"]
+        .as_str()
+        .expect("summary")
+        .replace("{{ $labels.integration }}", "webhook");
+    let failed = "alertmanager_notifications_failed_total{job=\"alertmanager\",instance=\"alertmanager:9093\",integration=\"webhook\"}";
+    let firing = json!([{
+        "exp_labels": { "alertname": "AlertmanagerNotificationsFailing", "severity": "critical", "integration": "webhook" },
+        "exp_annotations": { "description": description, "summary": summary },
+    }]);
+    let tests = json!([
+        // A failure every minute from the start: pending for 10 minutes, then firing.
+        {
+            "interval": "1m",
+            "input_series": [{ "series": failed, "values": "0+1x30" }],
+            "alert_rule_test": [
+                { "eval_time": "9m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
+                { "eval_time": "16m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": firing },
+            ],
+        },
+        // One failure, then deliveries succeed again: no page.
+        {
+            "interval": "1m",
+            "input_series": [{ "series": failed, "values": "0 1 1x30" }],
+            "alert_rule_test": [
+                { "eval_time": "20m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
+            ],
+        },
+    ]);
+    let test_file = build.join("prometheus/notifications.test.yml");
+    let document = json!({
+        "rule_files": ["alerts.rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    });
+    std::fs::write(&test_file, document.to_string()).expect("write test file");
+    let run = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .current_dir(build.join("prometheus"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        run.status.success(),
+        "promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// A stack of its own with an Alertmanager but no receiver, under the bundled
 /// production profile with alerting: refused, pointing at the profile's `alerting` line.
 #[test]
