@@ -330,6 +330,9 @@ fn sidecar(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnos
         Some(target) if target.kubernetes.sidecar_of.is_some() => Some(format!(
             "`{host}` is itself a side-car; name the service whose pods both run in"
         )),
+        Some(_) if service.depends_on.contains_key(host) => Some(format!(
+            "a side-car starts before `{host}`'s own container, so it cannot wait for `{host}`"
+        )),
         Some(_) if jobs.contains(host.as_str()) || jobs.contains(name) => Some(format!(
             "a one-shot job runs to completion; a side-car of `{host}` must keep running beside it"
         )),

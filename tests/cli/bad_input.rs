@@ -128,6 +128,7 @@ bad_cases!(
     placement_unknown_attribute,
     sidecar_of_unknown_service,
     sidecar_with_replicas,
+    sidecar_waits_for_its_host,
 );
 
 #[test]

@@ -626,8 +626,10 @@ fn a_sidecar_runs_in_each_pod_of_its_host() {
     ports = [{ target = 2376 }],
     volumes = [{ source = "scratch", target = "/scratch" }, { source = "cache", target = "/var/lib/docker" }],
     healthcheck = { test = ["docker", "info"], start_period = "20s" },
+    depends_on.db = "started",
     kubernetes.sidecar_of = "worker",
   },
+  services.db = { image = "postgres:16", ports = [{ target = 5432 }] },
   services.reader = { image = "busybox:1", command = ["sleep", "1000"], volumes = [{ source = "shared", target = "/shared", read_only = true }] },
   volumes = { cache.size = "30G", scratch = {}, shared = {} },
 }
@@ -641,10 +643,16 @@ fn a_sidecar_runs_in_each_pod_of_its_host() {
     let docs = documents(&std::fs::read_to_string(built.join("k8s/worker.yaml")).expect("worker"));
     let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
     let init = pod["initContainers"].as_array().expect("init containers");
-    assert_eq!(init[0]["name"], "runner", "{pod}");
-    assert_eq!(init[0]["restartPolicy"], "Always");
-    assert_eq!(init[0]["securityContext"]["privileged"], true);
-    assert!(init[0]["startupProbe"]["exec"].is_object(), "{}", init[0]);
+    let names: Vec<&str> = init.iter().filter_map(|c| c["name"].as_str()).collect();
+    assert_eq!(
+        names,
+        ["wait-for-db", "runner"],
+        "the side-car after its own waits"
+    );
+    let runner = &init[1];
+    assert_eq!(runner["restartPolicy"], "Always");
+    assert_eq!(runner["securityContext"]["privileged"], true);
+    assert!(runner["startupProbe"]["exec"].is_object(), "{runner}");
     assert!(
         !init.iter().any(|c| c["name"] == "wait-for-runner"),
         "the host waits for its own side-car over the network: {init:?}"

@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{HostAlias, PodSpec};
 use super::env::environment;
 use super::expose::{headless_service, service_object};
 use super::fidelity::{self, Backend, Warning};
-use super::pod::{Probes, main_container, secret_files, shared_memory};
+use super::pod::{Probes, main_container, secret_files, shared_memory, waits};
 use super::storage::{Storage, storage};
 use super::{Context, RenderError, documents, k8s_name, note, yaml};
 use crate::model::{Service, Stack};
@@ -92,6 +92,8 @@ pub(super) fn join(
         {
             container.startup_probe = Some(Probes::of(healthcheck, &env).readiness);
         }
+        // Its own dependencies are waited for before it starts, as the host's are.
+        containers.extend(waits(ctx, car, service, notes));
         containers.push(container);
     }
     let init = spec.init_containers.get_or_insert_with(Vec::new);
