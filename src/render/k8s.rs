@@ -14,7 +14,7 @@
 //!   volumes only it uses; a host agent (a `host_path` mount) or a `global` service is a DaemonSet; everything
 //!   else is a Deployment;
 //! - a service with `kubernetes.sidecar_of` is a native side-car in each pod of that other
-//!   service (see [`sidecar`]): volumes only the two use are emptyDirs of the pod;
+//!   service (module `sidecar`): volumes only the two use are emptyDirs of the pod;
 //! - `depends_on` becomes init containers that wait until the dependency's Service
 //!   answers (a Service routes only to ready pods, so this also waits for health);
 //! - volumes are PersistentVolumeClaims; bind mounts of folders berth generates (e.g.
