@@ -36,6 +36,8 @@ fn ape_prometheus_scrapes_what_the_seed_lists() {
         jobs,
         [
             "prometheus",
+            // Its own receiver failures are alerted on (AlertmanagerNotificationsFailing).
+            "alertmanager",
             "api",
             "node-exporter",
             "redis-exporter",
