@@ -896,6 +896,13 @@ impl Placement {
                 "{text:?}: berth holds constraint values of letters, digits and `._-`"
             ));
         }
+        if let NodeAttribute::Label(key) = &placement.attribute
+            && !is_label_key(key)
+        {
+            return Err(format!(
+                "{text:?}: `{key}` is no Kubernetes label key (an optional DNS prefix and `/`, then up to 63 letters, digits and `-_.`)"
+            ));
+        }
         if placement.attribute == NodeAttribute::Role
             && !matches!(placement.value.as_str(), "manager" | "worker")
         {
@@ -903,6 +910,34 @@ impl Placement {
         }
         Ok(placement)
     }
+}
+
+/// A Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a name of at most
+/// 63 letters, digits and `-_.`, beginning and ending with a letter or digit.
+fn is_label_key(key: &str) -> bool {
+    let (prefix, name) = match key.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    let alphanumeric_ends = |part: &str| {
+        part.starts_with(|c: char| c.is_ascii_alphanumeric())
+            && part.ends_with(|c: char| c.is_ascii_alphanumeric())
+    };
+    let prefix_ok = prefix.is_none_or(|prefix| {
+        prefix.len() <= 253
+            && prefix.split('.').all(|label| {
+                alphanumeric_ends(label)
+                    && label
+                        .chars()
+                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            })
+    });
+    prefix_ok
+        && name.len() <= 63
+        && alphanumeric_ends(name)
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
 impl fmt::Display for Placement {

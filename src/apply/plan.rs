@@ -109,9 +109,10 @@ fn restart_with_dependencies(
         let replaced: BTreeSet<String> = steps
             .iter()
             .filter(|step| {
+                // A replica removed (scaled down) is an address gone too.
                 matches!(
                     step.step.change,
-                    Change::Create | Change::Recreate(_) | Change::Start
+                    Change::Create | Change::Recreate(_) | Change::Start | Change::Remove
                 )
             })
             .map(|step| step.service.clone())
@@ -582,6 +583,36 @@ mod tests {
             Some(Change::Recreate(vec!["restarts with proxy".into()]))
         );
         assert_eq!(change("worker"), Some(Change::Keep));
+
+        // Scaled down: api's second replica is removed, an address gone from under the proxy.
+        let mut scaled = running_with(&[("A", "1")]);
+        scaled
+            .containers
+            .extend(observed.containers[1..].iter().cloned());
+        scaled.containers.push(Existing {
+            id: "c2".into(),
+            name: "s-api-2".into(),
+            replica: 2,
+            ..scaled.containers[0].clone()
+        });
+        let pruned = plan(
+            &before,
+            &scaled,
+            Some(&before),
+            Options {
+                prune: true,
+                ..Options::default()
+            },
+        );
+        let proxy = pruned
+            .containers
+            .iter()
+            .find(|c| c.service == "proxy")
+            .expect("proxy");
+        assert_eq!(
+            proxy.step.change,
+            Change::Recreate(vec!["restarts with api".into()])
+        );
     }
 
     #[test]

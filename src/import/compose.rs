@@ -431,8 +431,9 @@ impl<'a> Translator<'a> {
                     out.extend("ports", ports);
                 }
                 "volumes" => {
+                    // `extend`: a `configs` key before it may have started the list.
                     let mounts = self.mounts(value, &path);
-                    out.push("volumes", Expr::Array(mounts));
+                    out.extend("volumes", mounts);
                 }
                 "networks" => self.service_networks(value, &path, &mut out),
                 "configs" => {
@@ -1269,9 +1270,11 @@ impl<'a> Translator<'a> {
                     "file" => {
                         source = self.text(option_value, &option_at).map(ConfigSource::File);
                     }
+                    // Compose interpolates the text; berth writes a generated file as
+                    // it is, so a variable in it is frozen (and said).
                     "content" => {
                         source = self
-                            .text(option_value, &option_at)
+                            .fixed(option_value, &option_at)
                             .map(ConfigSource::Content);
                     }
                     other => self.lose(

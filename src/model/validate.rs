@@ -330,8 +330,20 @@ fn sidecar(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnos
         Some(target) if target.kubernetes.sidecar_of.is_some() => Some(format!(
             "`{host}` is itself a side-car; name the service whose pods both run in"
         )),
-        Some(_) if service.depends_on.contains_key(host) => Some(format!(
-            "a side-car starts before `{host}`'s own container, so it cannot wait for `{host}`"
+        Some(_) if waits_for_its_pod(stack, name, host) => Some(format!(
+            "a side-car starts before `{host}`'s own container, so it cannot wait for `{host}` or another side-car of it, directly or through another service"
+        )),
+        Some(_)
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') =>
+        {
+            Some(format!(
+                "the side-car's name is its host name inside `{host}`'s pods, where Kubernetes takes lower-case letters, digits and `-` only"
+            ))
+        }
+        Some(_) if !service.placement.is_empty() => Some(format!(
+            "a side-car runs where `{host}`'s pods run: `placement` belongs to `{host}`"
         )),
         Some(_) if jobs.contains(host.as_str()) || jobs.contains(name) => Some(format!(
             "a one-shot job runs to completion; a side-car of `{host}` must keep running beside it"
@@ -352,6 +364,32 @@ fn sidecar(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnos
     if let Some(problem) = problem {
         found.push(Diagnostic::new(field, problem));
     }
+}
+
+/// Whether `sidecar` depends, directly or through others, on `host` or one of its side-cars:
+/// their Services answer only once the pod is ready, after the side-car has started.
+fn waits_for_its_pod(stack: &Stack, sidecar: &str, host: &str) -> bool {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut next: Vec<&str> = vec![sidecar];
+    while let Some(name) = next.pop() {
+        let Some(service) = stack.services.get(name) else {
+            continue;
+        };
+        for dependency in service.depends_on.keys() {
+            let Some(target) = stack.services.get(dependency) else {
+                continue;
+            };
+            if dependency == host
+                || (dependency != sidecar && target.kubernetes.sidecar_of.as_deref() == Some(host))
+            {
+                return true;
+            }
+            if seen.insert(dependency.as_str()) {
+                next.push(dependency);
+            }
+        }
+    }
+    false
 }
 
 /// Replicas of one service cannot share one host port; a range must have a port per replica.

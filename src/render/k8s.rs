@@ -165,7 +165,7 @@ impl<'a> Context<'a> {
             k8s_name,
         );
         let sidecars = sidecar::by_host(stack);
-        let pod_local = sidecar::pod_local_volumes(&sidecars, &volume_users);
+        let pod_local = sidecar::pod_local_volumes(stack, &jobs, &sidecars, &volume_users);
         Context {
             stack,
             namespace,
@@ -176,6 +176,28 @@ impl<'a> Context<'a> {
             sidecars,
             pod_local,
         }
+    }
+
+    /// The service whose pods `service` runs in: its host for a side-car, else itself.
+    fn pod_owner(&self, service: &'a str) -> &'a str {
+        self.stack
+            .services
+            .get(service)
+            .and_then(|s| s.kubernetes.sidecar_of.as_deref())
+            .and_then(|host| self.stack.services.get_key_value(host))
+            .map_or(service, |(host, _)| host.as_str())
+    }
+
+    /// The distinct pod owners among the services that mount `volume`.
+    fn volume_pods(&self, volume: &str) -> Vec<&'a str> {
+        let mut owners: Vec<&str> = Vec::new();
+        for user in self.volume_users.get(volume).into_iter().flatten() {
+            let owner = self.pod_owner(user);
+            if !owners.contains(&owner) {
+                owners.push(owner);
+            }
+        }
+        owners
     }
 
     fn secret_variables(&self) -> impl Iterator<Item = (&'a String, &'a Variable)> {

@@ -429,20 +429,24 @@ fn exporter_rules(stack: &Stack) -> Vec<Rule> {
         .collect()
 }
 
-/// Alertmanager failing to deliver: a receiver that refuses every notification (a wrong or
+/// Alertmanager failing to deliver: a receiver that refuses notifications (a wrong or
 /// revoked webhook, an expired token) is otherwise silence, the worst failure of alerting.
-/// The alert goes through the same receiver, so it may not arrive either: it is there for
-/// the Prometheus and Alertmanager pages, and for a second receiver if one is configured.
+/// The counter rises once per notification lost after Alertmanager's own retries, and only
+/// as often as a group is flushed (every `group_interval`, or `repeat_interval` for a group
+/// that does not change), so any rise within the hour is the signal: a rate over a short
+/// window would fall back to 0 between flushes and never last a `for:`. The alert goes
+/// through the same receiver, so it may not arrive either: it is there for the Prometheus
+/// and Alertmanager pages, and for a second receiver if one is configured.
 fn notifications_failing(alertmanager: &str) -> Rule {
     rule(
         "AlertmanagerNotificationsFailing",
         &format!(
-            "sum by (integration) (rate(alertmanager_notifications_failed_total{{job=\"{alertmanager}\"}}[5m])) > 0"
+            "sum by (integration) (increase(alertmanager_notifications_failed_total{{job=\"{alertmanager}\"}}[1h])) > 0"
         ),
-        "10m",
+        "0m",
         "critical",
-        "Alertmanager cannot deliver notifications through {{ $labels.integration }}",
-        "Notifications through the {{ $labels.integration }} receiver have kept failing for 10 minutes: alerts may reach nobody. Check the receiver's URL (the ALERTMANAGER_WEBHOOK_URL secret) and Alertmanager's log.",
+        "Alertmanager could not deliver notifications through {{ $labels.integration }}",
+        "Alertmanager gave up on at least one notification through its {{ $labels.integration }} receiver in the last hour: those alerts reached nobody. Check the receiver's URL (the ALERTMANAGER_WEBHOOK_URL secret) and Alertmanager's log.",
     )
 }
 

@@ -459,9 +459,9 @@ fn an_offline_backup_does_not_page_for_the_service_it_stops() {
     );
 }
 
-/// Alertmanager is scraped, and a receiver that keeps refusing notifications raises
-/// AlertmanagerNotificationsFailing after 10 minutes, labelled with the integration; a
-/// single failure among deliveries does not page, nor does a counter that stopped rising.
+/// Alertmanager is scraped, and a notification it gave up on raises
+/// AlertmanagerNotificationsFailing, labelled with the integration, for the hour after;
+/// deliveries that succeed raise nothing.
 #[test]
 fn failing_notifications_raise_their_own_alert() {
     let (out, _dir) = Berth::bundled()
@@ -492,21 +492,24 @@ fn failing_notifications_raise_their_own_alert() {
         "exp_annotations": { "description": description, "summary": summary },
     }]);
     let tests = json!([
-        // A failure every minute from the start: pending for 10 minutes, then firing.
+        // One notification lost at minute 2 (the counter rises once per flush given up):
+        // firing from the next evaluation, for the hour it stays in the window, then not.
         {
             "interval": "1m",
-            "input_series": [{ "series": failed, "values": "0+1x30" }],
+            "input_series": [{ "series": failed, "values": "0 0 1 1x90" }],
             "alert_rule_test": [
-                { "eval_time": "9m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
-                { "eval_time": "16m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": firing },
+                { "eval_time": "1m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
+                { "eval_time": "3m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": firing },
+                { "eval_time": "50m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": firing },
+                { "eval_time": "70m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
             ],
         },
-        // One failure, then deliveries succeed again: no page.
+        // Deliveries that all succeed: the counter stays, nothing fires.
         {
             "interval": "1m",
-            "input_series": [{ "series": failed, "values": "0 1 1x30" }],
+            "input_series": [{ "series": failed, "values": "0x90" }],
             "alert_rule_test": [
-                { "eval_time": "20m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
+                { "eval_time": "60m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
             ],
         },
     ]);

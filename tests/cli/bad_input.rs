@@ -129,6 +129,8 @@ bad_cases!(
     sidecar_of_unknown_service,
     sidecar_with_replicas,
     sidecar_waits_for_its_host,
+    sidecar_waits_through_another,
+    sidecar_name_not_a_host_name,
 );
 
 #[test]

@@ -1358,12 +1358,15 @@ fn configs_become_binds_and_generated_files() {
         "        target: /etc/copy.conf\n",
         "        mode: 0440\n",
         "      - token\n",
+        // After `configs`, which began the mount list: one `volumes` field still.
+        "    volumes: [\"./data:/data\"]\n",
         "configs:\n",
         "  site:\n",
         "    file: ./site.conf\n",
         "  motd:\n",
         "    content: |\n",
-        "      hello \"there\"\n",
+        // Compose interpolates a content config: the import freezes it, and says so.
+        "      hello \"there\" ${WHO:-you}\n",
         "      second line\n",
         "  token:\n",
         "    environment: TOKEN\n",
@@ -1371,10 +1374,11 @@ fn configs_become_binds_and_generated_files() {
     let (out, dir) = import_text(compose, &["--allow-lossy", "--name", "cfg"]);
     out.code(0)
         .stderr_contains("in.yml:10: services.web.configs[2].mode: config `mode: 440` has no berth field")
-        .stderr_contains("in.yml:20: configs.token.environment: config `environment: \"TOKEN\"` has no berth field")
+        .stderr_contains("in.yml:21: configs.token.environment: config `environment: \"TOKEN\"` has no berth field")
+        .stderr_contains("configs.motd.content:")
         .stderr_contains("in.yml:11: services.web.configs[3]: config `token` is not a `file` or `content` config");
     let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
-    assert_eq!(lossy, 3, "{}", out.stderr);
+    assert_eq!(lossy, 4, "{}", out.stderr);
     let root = dir.path().to_path_buf();
     std::fs::write(root.join("site.conf"), "site\n").expect("write site.conf");
     run_in(
@@ -1425,6 +1429,6 @@ fn configs_become_binds_and_generated_files() {
     assert_eq!(
         std::fs::read_to_string(root.join("out/cfg/none").join(relative))
             .expect("the generated file"),
-        "hello \"there\"\nsecond line\n"
+        "hello \"there\" you\nsecond line\n"
     );
 }

@@ -723,6 +723,112 @@ fn a_sidecar_runs_in_each_pod_of_its_host() {
     );
 }
 
+/// A side-car beside a host that has its own secrets, a 127.0.0.1 host alias, a non-root
+/// user and the same dependency: one `run-secrets` each (under the side-car's name for
+/// its own), one alias entry for the loopback address, one wait for the shared dependency,
+/// and the side-car may run as root. A host with a claim per pod (a backup) keeps it: the
+/// side-car mounts the same claim, and no emptyDir stands in for it.
+#[test]
+fn a_sidecar_keeps_apart_what_it_does_not_share_with_its_host() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/pair.ncl",
+            r#"fun profile => {
+  services.app = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    user = "1000:1000",
+    kubernetes.run_as_non_root = true,
+    secrets = ["APP_TOKEN"],
+    extra_hosts = { "metrics.local" = "127.0.0.1" },
+    depends_on = { db = "started", helper = "started" },
+  },
+  services.helper = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    secrets = ["HELPER_TOKEN"],
+    depends_on.db = "started",
+    kubernetes.sidecar_of = "app",
+  },
+  services.db = {
+    image = "postgres:16",
+    ports = [{ target = 5432 }],
+    volumes = [{ source = "pgdata", target = "/var/lib/postgresql/data" }],
+    backup = { command = "pg_dumpall -U postgres" },
+  },
+  services.db-agent = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    volumes = [{ source = "pgdata", target = "/data", read_only = true }],
+    kubernetes.sidecar_of = "db",
+  },
+  volumes.pgdata = {},
+  variables.APP_TOKEN = { description = "token", secret = true },
+  variables.HELPER_TOKEN = { description = "token", secret = true },
+}
+"#,
+        )
+        .args(["build", "--stack", "pair", "--profile", "prod-lite"])
+        .run();
+    out.code(0)
+        .stderr_contains("side-car helper runs as the user of app's pod");
+    let built = out.root.join("out/pair/prod-lite");
+    crate::support::validate_artifacts(&built);
+    let docs = documents(&std::fs::read_to_string(built.join("k8s/app.yaml")).expect("app"));
+    let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+    let names = |key: &str| -> Vec<String> {
+        pod[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| item["name"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    assert_eq!(names("initContainers"), ["wait-for-db", "helper"]);
+    let volumes = names("volumes");
+    let unique: std::collections::BTreeSet<&String> = volumes.iter().collect();
+    assert_eq!(
+        unique.len(),
+        volumes.len(),
+        "duplicate volume names: {volumes:?}"
+    );
+    assert!(
+        volumes.contains(&"helper-run-secrets".to_string()),
+        "{volumes:?}"
+    );
+    assert_eq!(
+        pod["hostAliases"],
+        serde_json::json!([{ "ip": "127.0.0.1", "hostnames": ["metrics.local", "helper"] }])
+    );
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(
+        pod["initContainers"][1]["securityContext"]["runAsNonRoot"],
+        false
+    );
+
+    let docs = documents(&std::fs::read_to_string(built.join("k8s/db.yaml")).expect("db"));
+    let set = find(&docs, "StatefulSet");
+    let templates: Vec<&str> = set["spec"]["volumeClaimTemplates"]
+        .as_array()
+        .expect("claim templates")
+        .iter()
+        .filter_map(|claim| claim["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(templates, ["pgdata"]);
+    let pod = &set["spec"]["template"]["spec"];
+    assert!(
+        pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|volume| volume["name"] != "pgdata"),
+        "the claim template is the pod's pgdata: {pod}"
+    );
+    let agent_mount = &pod["initContainers"][0]["volumeMounts"][0];
+    assert_eq!(agent_mount["name"], "pgdata");
+    assert_eq!(agent_mount["readOnly"], true);
+}
+
 /// A GPU reservation: Compose's device request, podman's CDI devices, Kubernetes'
 /// nvidia.com/gpu limit, each accepted by its checker; what a backend cannot ask for is named.
 #[test]

@@ -32,11 +32,15 @@ pub fn node_affinity(placement: &[Placement]) -> Option<Affinity> {
                     };
                 }
                 NodeAttribute::Label(label) => (label.clone(), constraint.value.clone()),
+                // Swarm compares case-insensitively; these values are lower case on nodes.
                 NodeAttribute::Hostname => (
                     "kubernetes.io/hostname".to_string(),
-                    constraint.value.clone(),
+                    constraint.value.to_ascii_lowercase(),
                 ),
-                NodeAttribute::Os => ("kubernetes.io/os".to_string(), constraint.value.clone()),
+                NodeAttribute::Os => (
+                    "kubernetes.io/os".to_string(),
+                    constraint.value.to_ascii_lowercase(),
+                ),
                 NodeAttribute::Arch => {
                     ("kubernetes.io/arch".to_string(), go_arch(&constraint.value))
                 }
@@ -173,8 +177,30 @@ mod tests {
             "node.role == leader",
             "node.labels.zone == eu 1",
             "node.labels.zone",
+            "node.labels.a/b/c == x",
+            "node.labels.zone- == x",
+            "node.labels.Example.com/zone == x",
         ] {
             assert!(Placement::checked(text).is_err(), "{text}");
         }
+        for text in [
+            "node.labels.topology.kubernetes.io/zone == eu-1",
+            "node.labels.my_label == x",
+        ] {
+            assert!(Placement::checked(text).is_ok(), "{text}");
+        }
+    }
+
+    /// Swarm matches host names and operating systems whatever their case; nodes carry
+    /// them in lower case.
+    #[test]
+    fn host_names_and_systems_are_matched_in_lower_case() {
+        assert_eq!(
+            placed(&["node.hostname == DB-1", "node.platform.os == Linux"]).0,
+            [
+                r#"kubernetes.io/hostname In ["db-1"]"#,
+                r#"kubernetes.io/os In ["linux"]"#
+            ]
+        );
     }
 }

@@ -25,6 +25,15 @@ use crate::model::{
     Pid, Port, SecurityOption, Service, Stack, Text, qualified_image,
 };
 
+/// Whether the service's pods get a claim per replica (a StatefulSet's templates).
+pub(super) fn has_claim_templates(ctx: &Context, name: &str, service: &Service) -> bool {
+    service
+        .kubernetes
+        .stateful
+        .unwrap_or(service.backup.is_some())
+        && !ctx.jobs.contains(name)
+}
+
 /// The pod template, and what its storage needs besides (claims, config maps).
 pub(super) fn pod_template(
     ctx: &Context,
@@ -33,11 +42,7 @@ pub(super) fn pod_template(
     env: &Environment,
     notes: &mut Vec<Warning>,
 ) -> (PodTemplateSpec, Storage) {
-    let stateful = service
-        .kubernetes
-        .stateful
-        .unwrap_or(service.backup.is_some())
-        && !ctx.jobs.contains(name);
+    let stateful = has_claim_templates(ctx, name, service);
     let mut storage = storage(ctx, name, service, stateful, notes);
     let mut volumes = std::mem::take(&mut storage.volumes);
     let mut mounts = std::mem::take(&mut storage.mounts);

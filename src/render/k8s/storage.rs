@@ -71,10 +71,8 @@ pub(super) fn storage(
                 });
             }
             (MountKind::Volume, Some(source)) => {
-                let shared = ctx
-                    .volume_users
-                    .get(source.as_str())
-                    .is_some_and(|users| users.len() > 1);
+                // A side-car's mounts are its host pod's: shared means by several pods.
+                let shared = ctx.volume_pods(source).len() > 1;
                 let claim = claim(ctx, source, name);
                 if stateful && !shared {
                     claim_templates.push(claim);
@@ -267,12 +265,8 @@ pub(super) fn mount_of(name: &str, path: &str, read_only: bool) -> VolumeMount {
 
 /// Whether pods of more than one replica or service mount `volume` (from a shared claim).
 pub(super) fn mounted_by_several_pods(ctx: &Context, volume: &str) -> bool {
-    let users = ctx
-        .volume_users
-        .get(volume)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    users.len() > 1 || users.iter().map(|name| pods_of(ctx, name)).sum::<u32>() > 1
+    let owners = ctx.volume_pods(volume);
+    owners.len() > 1 || owners.iter().map(|name| pods_of(ctx, name)).sum::<u32>() > 1
 }
 
 /// How many pods a service runs on Kubernetes: its replicas there, or at most the
