@@ -541,7 +541,16 @@ fn service_manifests(
             ..PodDisruptionBudget::default()
         })?);
     }
-    let comment: String = notes[first_note..]
+    Ok(format!(
+        "{}{}",
+        notes_comment(&notes[first_note..]),
+        documents(&docs)
+    ))
+}
+
+/// The notes of one manifest, as the comment at its top.
+fn notes_comment(notes: &[Warning]) -> String {
+    notes
         .iter()
         .map(|note| {
             format!(
@@ -549,8 +558,7 @@ fn service_manifests(
                 note.diagnostic.field, note.diagnostic.message
             )
         })
-        .collect();
-    Ok(format!("{comment}{}", documents(&docs)))
+        .collect()
 }
 
 /// A host agent (it mounts a host path: a node's metrics, a node's logs) runs on every

@@ -221,6 +221,37 @@ pub fn promtool() -> PathBuf {
     crate::support::validator("promtool")
 }
 
+/// Runs `promtool test rules` on `tests` (its unit-test cases) against the build's
+/// alerts.rules.yml, from a test file `<name>.test.yml` beside it; fails with its output.
+fn promtool_test_rules(
+    build: &Path,
+    name: &str,
+    evaluation_interval: &str,
+    tests: &Value,
+    stack: &str,
+) {
+    let test_file = build.join(format!("prometheus/{name}.test.yml"));
+    let document = json!({
+        "rule_files": ["alerts.rules.yml"],
+        "evaluation_interval": evaluation_interval,
+        "tests": tests,
+    });
+    // JSON is YAML: promtool reads it as its test file.
+    std::fs::write(&test_file, document.to_string()).expect("write test file");
+    let run = Command::new(promtool())
+        .args(["test", "rules"])
+        .arg(&test_file)
+        .current_dir(build.join("prometheus"))
+        .output()
+        .expect("run promtool");
+    assert!(
+        run.status.success(),
+        "{stack}: promtool test rules:\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
 /// The generated rules in the real rule engine: `promtool test rules` with a down series
 /// per new rule. Pending (no alert) before `for:` has passed, firing after with the rule's
 /// labels and annotations, and silent while the series reads 1.
@@ -335,26 +366,7 @@ fn promtool_fires_the_outage_rules_on_down_series() {
                 "alert_rule_test": [{ "eval_time": "4m", "alertname": alert, "exp_alerts": [] }],
             }));
         }
-        let test_file = build.join("prometheus/outages.test.yml");
-        let document = json!({
-            "rule_files": ["alerts.rules.yml"],
-            "evaluation_interval": "15s",
-            "tests": tests,
-        });
-        // JSON is YAML: promtool reads it as its test file.
-        std::fs::write(&test_file, document.to_string()).expect("write test file");
-        let run = Command::new(promtool())
-            .args(["test", "rules"])
-            .arg(&test_file)
-            .current_dir(build.join("prometheus"))
-            .output()
-            .expect("run promtool");
-        assert!(
-            run.status.success(),
-            "{stack}: promtool test rules:\n{}{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        promtool_test_rules(&build, "outages", "15s", &json!(tests), stack);
     }
 }
 
@@ -438,25 +450,7 @@ fn an_offline_backup_does_not_page_for_the_service_it_stops() {
             ],
         }));
     }
-    let test_file = build.join("prometheus/backup-window.test.yml");
-    let document = json!({
-        "rule_files": ["alerts.rules.yml"],
-        "evaluation_interval": "15s",
-        "tests": tests,
-    });
-    std::fs::write(&test_file, document.to_string()).expect("write test file");
-    let run = Command::new(promtool())
-        .args(["test", "rules"])
-        .arg(&test_file)
-        .current_dir(build.join("prometheus"))
-        .output()
-        .expect("run promtool");
-    assert!(
-        run.status.success(),
-        "promtool test rules:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    promtool_test_rules(&build, "backup-window", "15s", &json!(tests), "ape");
 }
 
 /// Alertmanager is scraped, and a notification it gave up on raises
@@ -513,25 +507,7 @@ fn failing_notifications_raise_their_own_alert() {
             ],
         },
     ]);
-    let test_file = build.join("prometheus/notifications.test.yml");
-    let document = json!({
-        "rule_files": ["alerts.rules.yml"],
-        "evaluation_interval": "1m",
-        "tests": tests,
-    });
-    std::fs::write(&test_file, document.to_string()).expect("write test file");
-    let run = Command::new(promtool())
-        .args(["test", "rules"])
-        .arg(&test_file)
-        .current_dir(build.join("prometheus"))
-        .output()
-        .expect("run promtool");
-    assert!(
-        run.status.success(),
-        "promtool test rules:\n{}{}",
-        String::from_utf8_lossy(&run.stdout),
-        String::from_utf8_lossy(&run.stderr)
-    );
+    promtool_test_rules(&build, "notifications", "1m", &tests, "ape");
 }
 
 /// A stack of its own with an Alertmanager but no receiver, under the bundled

@@ -599,7 +599,7 @@ pub(super) fn waits(
 
 /// Text in a field Kubernetes does not expand: variables take their declared values (the
 /// fidelity report names the field when one has none, and the text is kept as written).
-fn declared(ctx: &Context, text: &Text) -> String {
+pub(super) fn declared(ctx: &Context, text: &Text) -> String {
     ctx.stack
         .declared_value(text)
         .unwrap_or_else(|| text_of(text))

@@ -14,10 +14,11 @@ use super::env::environment;
 use super::expose::{headless_service, service_object};
 use super::fidelity::{self, Backend, Warning};
 use super::pod::{
-    Probes, has_claim_templates, main_container, numeric_user, secret_files, shared_memory, waits,
+    Probes, declared, has_claim_templates, main_container, numeric_user, secret_files,
+    shared_memory, waits,
 };
 use super::storage::{Storage, storage};
-use super::{Context, RenderError, documents, fitted, k8s_name, note, yaml};
+use super::{Context, RenderError, documents, fitted, k8s_name, note, notes_comment, yaml};
 use crate::model::{Service, Stack};
 
 /// Host service -> its side-cars, for the side-cars whose host is in the stack.
@@ -188,11 +189,7 @@ fn own_user(
     notes: &mut Vec<Warning>,
 ) {
     let pod = spec.security_context.as_ref();
-    let user = service.user.as_ref().map(|user| {
-        ctx.stack
-            .declared_value(user)
-            .unwrap_or_else(|| user.written().to_string())
-    });
+    let user = service.user.as_ref().map(|user| declared(ctx, user));
     let (run_as_user, run_as_group) = numeric_user(user.as_deref());
     let security = container
         .security_context
@@ -247,17 +244,10 @@ pub(super) fn manifests(
     if docs.is_empty() {
         return Ok(String::new());
     }
-    let comment: String = std::iter::once(format!(
-        "# A side-car: its container runs in every pod of {} (see {}.yaml).\n",
-        k8s_name(host),
-        k8s_name(host)
+    let host = k8s_name(host);
+    Ok(format!(
+        "# A side-car: its container runs in every pod of {host} (see {host}.yaml).\n{}{}",
+        notes_comment(&notes[first_note..]),
+        documents(&docs)
     ))
-    .chain(notes[first_note..].iter().map(|note| {
-        format!(
-            "# Not carried by Kubernetes: {}: {}\n",
-            note.diagnostic.field, note.diagnostic.message
-        )
-    }))
-    .collect();
-    Ok(format!("{comment}{}", documents(&docs)))
 }
