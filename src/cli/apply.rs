@@ -15,7 +15,7 @@ use crate::project::Project;
 /// generation. A service that fails rolls the host back to the last generation (exit 1).
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  berth apply --stack rag-engine --profile staging --yes\n  berth apply --stack ape --profile prod-lite --env-file /etc/ape/.env --timeout 5m"
+    after_help = "Examples:\n  berth apply --stack rag-engine --profile staging --yes\n  berth apply --stack ape --profile prod-lite --env-file /etc/ape/.env --timeout 5m\n  berth apply --stack ape --profile prod-lite --host ssh://deploy@prod-1.example.com --yes"
 )]
 pub struct Apply {
     #[command(flatten)]

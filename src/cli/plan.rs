@@ -9,7 +9,9 @@ use crate::project::Project;
 /// Show what `apply` would change on the engine, changing nothing. Exit 0 when nothing
 /// would change, 1 when something would, 2 on error.
 #[derive(Debug, Args)]
-#[command(after_help = "Example:\n  berth plan --stack rag-engine --profile staging")]
+#[command(
+    after_help = "Examples:\n  berth plan --stack rag-engine --profile staging\n  berth plan --stack ape --profile prod-lite --host ssh://deploy@prod-1.example.com"
+)]
 pub struct Plan {
     #[command(flatten)]
     deployment: Deployment,
