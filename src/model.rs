@@ -3,6 +3,7 @@
 //! Maps are `BTreeMap`, so iteration order, and with it every artifact, is deterministic.
 
 pub mod files;
+pub mod net;
 pub mod param;
 pub mod podman;
 pub mod text;
@@ -138,6 +139,9 @@ pub struct Service {
     pub networks: Vec<String>,
     #[serde(default)]
     pub network_aliases: BTreeMap<String, Vec<Text>>,
+    /// Fixed addresses by network key.
+    #[serde(default)]
+    pub network_addresses: BTreeMap<String, net::NetworkAddress>,
     pub network_mode: Option<String>,
     #[serde(default)]
     pub depends_on: BTreeMap<String, Dependency>,
@@ -634,6 +638,28 @@ pub struct Network {
     pub labels: BTreeMap<String, String>,
     #[serde(default)]
     pub external: bool,
+    #[serde(default)]
+    pub subnets: Vec<net::Subnet>,
+    #[serde(default)]
+    pub enable_ipv6: bool,
+}
+
+/// What a network the stack does not configure is: a bridge with nothing set.
+impl Default for Network {
+    fn default() -> Self {
+        Network {
+            description: None,
+            name: None,
+            driver: bridge(),
+            internal: false,
+            attachable: false,
+            driver_opts: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            external: false,
+            subnets: Vec::new(),
+            enable_ipv6: false,
+        }
+    }
 }
 
 impl Stack {
@@ -1241,7 +1267,10 @@ impl Stack {
         let stack: Stack = serde_path_to_error::deserialize(&value).map_err(|e| {
             let field = e.path().to_string();
             let message = e.inner().to_string();
-            let mut diagnostic = if let Some(reason) = message.strip_prefix(text::REFERENCE_ERROR) {
+            let user_error = message
+                .strip_prefix(text::REFERENCE_ERROR)
+                .or_else(|| message.strip_prefix(net::ADDRESS_ERROR));
+            let mut diagnostic = if let Some(reason) = user_error {
                 Diagnostic::new(&field, reason)
             } else if let Some(limit) = out_of_range(&message) {
                 Diagnostic::new(&field, limit)

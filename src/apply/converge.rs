@@ -16,7 +16,7 @@ use super::engine::{
     Status, create_body,
 };
 use super::plan::{Change, ContainerStep, Plan};
-use super::spec::{Desired, ServiceSpec};
+use super::spec::{AddressSpec, Desired, ServiceSpec};
 use super::values::Values;
 use crate::model::Condition;
 
@@ -138,11 +138,12 @@ pub async fn converge(
         (LABEL_STACK.to_string(), desired.stack.clone()),
         (LABEL_PROFILE.to_string(), desired.profile.clone()),
     ]);
+    let plan = &free_recreated_networks(engine, desired, plan, &progress, interrupt).await?;
     // Networks and volumes do not depend on one another: create them all at once.
     let networks = plan
         .networks
         .iter()
-        .filter(|s| s.change == Change::Create)
+        .filter(|s| matches!(s.change, Change::Create | Change::Recreate(_)))
         .filter_map(|step| Some((step, desired.networks.get(&step.name)?)))
         .map(|(step, spec)| engine.create_network(&step.name, spec, &stack_labels));
     let volumes = plan
@@ -196,6 +197,55 @@ pub async fn converge(
             .map_err(Stopped::Engine)?;
     }
     services
+}
+
+/// Removes each network to recreate, after the containers on it (which the plan recreates
+/// anyway): the plan returned has those containers as gone, to be created afresh.
+async fn free_recreated_networks(
+    engine: &Engine,
+    desired: &Desired,
+    plan: &Plan,
+    progress: &Progress,
+    interrupt: &Interrupt,
+) -> Result<Plan, Stopped> {
+    let mut plan = plan.clone();
+    let recreated: Vec<String> = plan
+        .networks
+        .iter()
+        .filter(|step| matches!(step.change, Change::Recreate(_)))
+        .map(|step| step.name.clone())
+        .collect();
+    if recreated.is_empty() {
+        return Ok(plan);
+    }
+    for step in &mut plan.containers {
+        let Some(spec) = desired.services.get(&step.service) else {
+            continue;
+        };
+        let on_recreated = spec
+            .container
+            .networks
+            .iter()
+            .any(|n| recreated.contains(n));
+        if !on_recreated || !matches!(step.step.change, Change::Recreate(_)) {
+            continue;
+        }
+        if let Some(id) = step.existing.take() {
+            interrupt.check()?;
+            let grace = spec.container.stop_grace_seconds.unwrap_or(10);
+            engine
+                .remove_container(&id, grace)
+                .await
+                .map_err(Stopped::Engine)?;
+        }
+    }
+    for name in &recreated {
+        engine.remove_network(name).await.map_err(Stopped::Engine)?;
+        progress(format!(
+            "{name:<16} network removed, to be made with its new settings"
+        ));
+    }
+    Ok(plan)
 }
 
 async fn run_services(
@@ -405,10 +455,17 @@ impl ServiceTask {
             (LABEL_REPLICA.to_string(), replica.to_string()),
         ]);
         let body = create_body(container, &image, replica, labels, &self.name);
-        let endpoints: Vec<(String, Vec<String>)> = container
+        let endpoints: Vec<(String, Vec<String>, Option<AddressSpec>)> = container
             .networks
             .iter()
-            .map(|network| (network.clone(), container.aliases_on(network, &self.name)))
+            .map(|network| {
+                let aliases = container.aliases_on(network, &self.name);
+                (
+                    network.clone(),
+                    aliases,
+                    container.addresses.get(network).cloned(),
+                )
+            })
             .collect();
         let id = self
             .engine

@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, EndpointSettings, HealthConfig,
-    HealthStatusEnum, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkConnectRequest,
-    NetworkCreateRequest, NetworkingConfig, PortBinding, ResourcesUlimits, RestartPolicy,
-    RestartPolicyNameEnum, VolumeCreateRequest,
+    ContainerCreateBody, ContainerStateStatusEnum, DeviceRequest, EndpointIpamConfig,
+    EndpointSettings, HealthConfig, HealthStatusEnum, HostConfig, HostConfigLogConfig, Ipam,
+    IpamConfig, Mount, MountType, NetworkConnectRequest, NetworkCreateRequest, NetworkingConfig,
+    PortBinding, ResourcesUlimits, RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 
 use super::ApplyError;
 use super::host::Host;
-use super::spec::{BuildSpec, ContainerSpec, NetworkSpec, VolumeSpec};
+use super::spec::{AddressSpec, BuildSpec, ContainerSpec, NetworkSpec, SubnetSpec, VolumeSpec};
 
 pub const LABEL_STACK: &str = "berth.stack";
 pub const LABEL_PROFILE: &str = "berth.profile";
@@ -55,6 +55,9 @@ pub struct Observed {
     pub containers: Vec<Existing>,
     /// Every network on the engine by name, with its `berth.stack` label if any.
     pub networks: BTreeMap<String, Option<String>>,
+    /// What the engine says of each network, by name: compared with the spec, so that a
+    /// changed subnet or option recreates the network.
+    pub network_settings: BTreeMap<String, NetworkSpec>,
     /// Every volume on the engine by name, with its `berth.stack` label if any.
     pub volumes: BTreeMap<String, Option<String>>,
 }
@@ -156,17 +159,24 @@ impl Observer {
             });
         }
         containers.sort_by(|a, b| a.name.cmp(&b.name));
-        let networks = self
+        let listed = self
             .docker
             .list_networks(None::<ListNetworksOptions>)
             .await
-            .map_err(engine_error("listing networks"))?
-            .into_iter()
-            .filter_map(|network| {
-                let owner = network.labels.and_then(|l| l.get(LABEL_STACK).cloned());
-                Some((network.name?, owner))
-            })
-            .collect();
+            .map_err(engine_error("listing networks"))?;
+        let mut networks = BTreeMap::new();
+        let mut network_settings = BTreeMap::new();
+        for network in listed {
+            let Some(name) = network.name.clone() else {
+                continue;
+            };
+            let owner = network
+                .labels
+                .as_ref()
+                .and_then(|l| l.get(LABEL_STACK).cloned());
+            networks.insert(name.clone(), owner);
+            network_settings.insert(name, observed_network(network));
+        }
         let volumes = self
             .docker
             .list_volumes(None::<ListVolumesOptions>)
@@ -183,6 +193,7 @@ impl Observer {
         Ok(Observed {
             containers,
             networks,
+            network_settings,
             volumes,
         })
     }
@@ -269,11 +280,31 @@ impl Engine {
         spec: &NetworkSpec,
         labels: &BTreeMap<String, String>,
     ) -> Result<(), ApplyError> {
+        let mut all_labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
+        all_labels.extend(labels.clone());
+        let ipam = (!spec.subnets.is_empty()).then(|| Ipam {
+            config: Some(
+                spec.subnets
+                    .iter()
+                    .map(|s| IpamConfig {
+                        subnet: Some(s.subnet.clone()),
+                        ip_range: s.ip_range.clone(),
+                        gateway: s.gateway.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        });
         let request = NetworkCreateRequest {
             name: name.to_string(),
             driver: Some(spec.driver.clone()),
             internal: Some(spec.internal),
-            labels: Some(labels.clone().into_iter().collect()),
+            ipam,
+            enable_ipv6: spec.enable_ipv6.then_some(true),
+            options: (!spec.driver_opts.is_empty())
+                .then(|| spec.driver_opts.clone().into_iter().collect()),
+            labels: Some(all_labels),
             ..Default::default()
         };
         self.docker()
@@ -334,8 +365,9 @@ impl Engine {
         &self,
         name: &str,
         body: ContainerCreateBody,
-        // Each network with the names the container answers to there.
-        networks: &[(String, Vec<String>)],
+        // Each network with the names the container answers to there, and its fixed
+        // addresses there.
+        networks: &[(String, Vec<String>, Option<AddressSpec>)],
     ) -> Result<String, ApplyError> {
         let options = CreateContainerOptionsBuilder::default().name(name).build();
         let created = self
@@ -344,13 +376,10 @@ impl Engine {
             .await
             .map_err(engine_error(&format!("creating container {name}")))?;
         // Engines before API 1.44 take one network at creation; join the others now.
-        for (network, aliases) in networks.iter().skip(1) {
+        for (network, aliases, address) in networks.iter().skip(1) {
             let request = NetworkConnectRequest {
                 container: created.id.clone(),
-                endpoint_config: Some(EndpointSettings {
-                    aliases: Some(aliases.clone()),
-                    ..Default::default()
-                }),
+                endpoint_config: Some(endpoint(aliases.clone(), address.as_ref())),
             };
             self.docker()
                 .connect_network(network, request)
@@ -726,10 +755,7 @@ pub fn create_body(
     let networking_config = spec.networks.first().map(|network| NetworkingConfig {
         endpoints_config: Some(HashMap::from([(
             network.clone(),
-            EndpointSettings {
-                aliases: Some(spec.aliases_on(network, alias)),
-                ..Default::default()
-            },
+            endpoint(spec.aliases_on(network, alias), spec.addresses.get(network)),
         )])),
     });
     let mut all_labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
@@ -811,6 +837,45 @@ fn restart_policy(restart: &str) -> RestartPolicy {
 
 /// How often convergence asks the engine how a container is doing.
 pub const POLL: Duration = Duration::from_millis(25);
+
+/// A container's settings on one network: the names it answers to, its fixed addresses.
+fn endpoint(aliases: Vec<String>, address: Option<&AddressSpec>) -> EndpointSettings {
+    EndpointSettings {
+        aliases: Some(aliases),
+        ipam_config: address.map(|address| EndpointIpamConfig {
+            ipv4_address: address.ipv4.clone(),
+            ipv6_address: address.ipv6.clone(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A network as the engine lists it, in the terms of a spec (labels without berth's own).
+fn observed_network(network: bollard::models::Network) -> NetworkSpec {
+    let subnets = network
+        .ipam
+        .and_then(|ipam| ipam.config)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|config| {
+            Some(SubnetSpec {
+                subnet: config.subnet?,
+                gateway: config.gateway,
+                ip_range: config.ip_range,
+            })
+        })
+        .collect();
+    NetworkSpec {
+        driver: network.driver.unwrap_or_default(),
+        internal: network.internal.unwrap_or(false),
+        external: false,
+        driver_opts: network.options.unwrap_or_default().into_iter().collect(),
+        labels: network.labels.unwrap_or_default().into_iter().collect(),
+        subnets,
+        enable_ipv6: network.enable_ipv6.unwrap_or(false),
+    }
+}
 
 fn engine_error(action: &str) -> impl Fn(bollard::errors::Error) -> ApplyError + '_ {
     move |e| ApplyError::Engine {

@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 
 use super::engine::{Existing, Health, Observed, Status};
-use super::spec::{ContainerSpec, Desired, MountSpec};
+use super::spec::{ContainerSpec, Desired, MountSpec, NetworkSpec};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
@@ -68,8 +68,10 @@ pub fn plan(
     deployed: Option<&Desired>,
     options: Options,
 ) -> Plan {
-    Plan {
-        networks: resources(
+    let networks = changed_networks(
+        desired,
+        observed,
+        resources(
             Kind::Network,
             &desired.stack,
             desired
@@ -79,6 +81,14 @@ pub fn plan(
             &observed.networks,
             options.prune,
         ),
+    );
+    let containers = on_recreated_networks(
+        desired,
+        &networks,
+        containers(desired, observed, deployed, options.prune),
+    );
+    Plan {
+        networks,
         volumes: resources(
             Kind::Volume,
             &desired.stack,
@@ -89,11 +99,102 @@ pub fn plan(
             &observed.volumes,
             options.prune_volumes,
         ),
-        containers: restart_with_dependencies(
-            desired,
-            containers(desired, observed, deployed, options.prune),
-        ),
+        containers: restart_with_dependencies(desired, containers),
     }
+}
+
+/// A network of the stack that exists with other settings than the spec's (a subnet, an
+/// option, IPv6) is recreated: the engine changes none of them in place.
+fn changed_networks(desired: &Desired, observed: &Observed, mut steps: Vec<Step>) -> Vec<Step> {
+    for step in &mut steps {
+        if step.change != Change::Keep {
+            continue;
+        }
+        let (Some(spec), Some(found)) = (
+            desired.networks.get(&step.name),
+            observed.network_settings.get(&step.name),
+        ) else {
+            continue;
+        };
+        let owned = observed.networks.get(&step.name).and_then(Option::as_deref)
+            == Some(desired.stack.as_str());
+        if spec.external || !owned {
+            continue;
+        }
+        let why = network_differences(spec, found);
+        if !why.is_empty() {
+            step.change = Change::Recreate(why);
+        }
+    }
+    steps
+}
+
+/// What the spec sets that the engine's network lacks. Only what the spec says is
+/// compared: the engine fills in a subnet, a gateway and options of its own.
+fn network_differences(spec: &NetworkSpec, found: &NetworkSpec) -> Vec<String> {
+    let mut why = Vec::new();
+    if spec.driver != found.driver {
+        why.push(format!("driver {} → {}", found.driver, spec.driver));
+    }
+    if spec.internal != found.internal {
+        why.push("internal".to_string());
+    }
+    if spec.enable_ipv6 && !found.enable_ipv6 {
+        why.push("enable_ipv6".to_string());
+    }
+    let same_subnets = spec.subnets.len() == found.subnets.len()
+        && spec.subnets.iter().all(|wanted| {
+            found.subnets.iter().any(|have| {
+                have.subnet == wanted.subnet
+                    && (wanted.gateway.is_none() || have.gateway == wanted.gateway)
+                    && have.ip_range == wanted.ip_range
+            })
+        });
+    if !spec.subnets.is_empty() && !same_subnets {
+        why.push("subnets".to_string());
+    }
+    for (key, value) in &spec.driver_opts {
+        if found.driver_opts.get(key) != Some(value) {
+            why.push(format!("driver_opts.{key}"));
+        }
+    }
+    for (key, value) in &spec.labels {
+        if found.labels.get(key) != Some(value) {
+            why.push(format!("labels.{key}"));
+        }
+    }
+    why
+}
+
+/// The containers on a network that is recreated are recreated with it: a network in use
+/// cannot be removed, and a container keeps no endpoint on a network that is gone.
+fn on_recreated_networks(
+    desired: &Desired,
+    networks: &[Step],
+    mut steps: Vec<ContainerStep>,
+) -> Vec<ContainerStep> {
+    let recreated: Vec<&str> = networks
+        .iter()
+        .filter(|step| matches!(step.change, Change::Recreate(_)))
+        .map(|step| step.name.as_str())
+        .collect();
+    for step in &mut steps {
+        if !matches!(step.step.change, Change::Keep | Change::Start) {
+            continue;
+        }
+        let Some(spec) = desired.services.get(&step.service) else {
+            continue;
+        };
+        let on: Vec<String> = recreated
+            .iter()
+            .filter(|network| spec.container.networks.iter().any(|n| n == *network))
+            .map(|network| format!("network {network} is recreated"))
+            .collect();
+        if !on.is_empty() {
+            step.step.change = Change::Recreate(on);
+        }
+    }
+    steps
 }
 
 /// A service that restarts with a dependency (`depends_on.<name>.restart`) is recreated
@@ -385,7 +486,7 @@ impl fmt::Display for Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::apply::spec::{NetworkSpec, ServiceSpec};
+    use crate::apply::spec::{NetworkSpec, ServiceSpec, SubnetSpec};
     use std::collections::BTreeMap;
 
     fn container(env: &[(&str, &str)]) -> ContainerSpec {
@@ -405,14 +506,7 @@ mod tests {
         Desired {
             stack: "s".into(),
             profile: "dev".into(),
-            networks: BTreeMap::from([(
-                "s_default".into(),
-                NetworkSpec {
-                    driver: "bridge".into(),
-                    internal: false,
-                    external: false,
-                },
-            )]),
+            networks: BTreeMap::from([("s_default".into(), bridge())]),
             volumes: BTreeMap::new(),
             services: BTreeMap::from([(
                 "api".into(),
@@ -443,8 +537,87 @@ mod tests {
                 status: Status::Running(Health::None),
             }],
             networks: BTreeMap::from([("s_default".into(), Some("s".into()))]),
+            network_settings: BTreeMap::from([("s_default".into(), bridge())]),
             volumes: BTreeMap::new(),
         }
+    }
+
+    fn bridge() -> NetworkSpec {
+        NetworkSpec {
+            driver: "bridge".into(),
+            internal: false,
+            external: false,
+            driver_opts: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            subnets: Vec::new(),
+            enable_ipv6: false,
+        }
+    }
+
+    fn subnet(range: &str, gateway: Option<&str>) -> SubnetSpec {
+        SubnetSpec {
+            subnet: range.into(),
+            gateway: gateway.map(str::to_string),
+            ip_range: None,
+        }
+    }
+
+    #[test]
+    fn what_the_engine_adds_to_a_network_is_no_change_and_what_the_spec_sets_is() {
+        // The engine picks a subnet and gateway, and adds options and berth's labels.
+        let mut found = bridge();
+        found.subnets = vec![subnet("172.18.0.0/16", Some("172.18.0.1"))];
+        found.driver_opts = BTreeMap::from([("com.docker.network.mtu".into(), "1500".into())]);
+        found.labels = BTreeMap::from([("berth.stack".into(), "s".into())]);
+        assert!(network_differences(&bridge(), &found).is_empty());
+        let mut wanted = bridge();
+        wanted.subnets = vec![subnet("172.18.0.0/16", None)];
+        assert!(network_differences(&wanted, &found).is_empty());
+        wanted.subnets = vec![subnet("10.5.0.0/24", None)];
+        wanted.enable_ipv6 = true;
+        wanted.labels = BTreeMap::from([("team".into(), "core".into())]);
+        assert_eq!(
+            network_differences(&wanted, &found),
+            ["enable_ipv6", "subnets", "labels.team"]
+        );
+    }
+
+    #[test]
+    fn a_changed_network_is_recreated_with_every_container_on_it() {
+        let mut wanted = desired(&[("A", "1")]);
+        wanted
+            .networks
+            .get_mut("s_default")
+            .expect("network")
+            .subnets = vec![subnet("10.5.0.0/24", None)];
+        let plan = plan(
+            &wanted,
+            &running_with(&[("A", "1")]),
+            None,
+            Options::default(),
+        );
+        assert_eq!(
+            steps(&plan),
+            [
+                (
+                    Kind::Network,
+                    "s_default",
+                    &Change::Recreate(vec!["subnets".into()])
+                ),
+                (
+                    Kind::Container,
+                    "s-api-1",
+                    &Change::Recreate(vec!["network s_default is recreated".into()])
+                ),
+            ]
+        );
+        // A network of another stack, or an external one, is never touched.
+        let mut foreign = running_with(&[("A", "1")]);
+        foreign
+            .networks
+            .insert("s_default".into(), Some("other".into()));
+        let plan = super::plan(&wanted, &foreign, None, Options::default());
+        assert_eq!(steps(&plan)[0].2, &Change::Keep);
     }
 
     /// (kind, name, change) of every step.

@@ -15,8 +15,8 @@ use sha2::{Digest, Sha256};
 
 use super::values::Values;
 use crate::model::{
-    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind, Param,
-    Port, Published, Service, Stack, Text,
+    Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind,
+    Network, Param, Port, Published, Service, Stack, Text,
 };
 use crate::model::{ByteSize, Duration};
 
@@ -38,6 +38,67 @@ pub struct NetworkSpec {
     pub internal: bool,
     /// Made by someone else: used, never created or removed.
     pub external: bool,
+    // Later additions default when a generation written before them is read.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub driver_opts: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subnets: Vec<SubnetSpec>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub enable_ipv6: bool,
+}
+
+/// One address range of a network, as the engine's IPAM configuration has it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubnetSpec {
+    pub subnet: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_range: Option<String>,
+}
+
+impl NetworkSpec {
+    fn of(network: &Network) -> NetworkSpec {
+        let Network {
+            description: _,
+            name: _, // the key of `Desired::networks`
+            driver,
+            internal,
+            attachable: _, // Swarm only
+            driver_opts,
+            labels,
+            external,
+            subnets,
+            enable_ipv6,
+        } = network;
+        NetworkSpec {
+            driver: driver.clone(),
+            internal: *internal,
+            external: *external,
+            driver_opts: driver_opts.clone(),
+            labels: labels.clone(),
+            subnets: subnets
+                .iter()
+                .map(|s| SubnetSpec {
+                    subnet: s.subnet.to_string(),
+                    gateway: s.gateway.map(|ip| ip.to_string()),
+                    ip_range: s.ip_range.map(|range| range.to_string()),
+                })
+                .collect(),
+            enable_ipv6: *enable_ipv6,
+        }
+    }
+}
+
+/// A container's fixed addresses on one network.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddressSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv4: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ipv6: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,6 +194,9 @@ pub struct ContainerSpec {
     /// Extra host names on a network (engine name), besides the service name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub aliases: BTreeMap<String, Vec<String>>,
+    /// Fixed addresses on a network (engine name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub addresses: BTreeMap<String, AddressSpec>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dns: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -299,26 +363,10 @@ pub fn desired(stack: &Stack, values: &Values, places: &Places<'_>) -> Desired {
     let mut networks: BTreeMap<String, NetworkSpec> = stack
         .networks
         .iter()
-        .map(|(key, network)| {
-            (
-                stack.network_engine_name(key),
-                NetworkSpec {
-                    driver: network.driver.clone(),
-                    internal: network.internal,
-                    external: network.external,
-                },
-            )
-        })
+        .map(|(key, network)| (stack.network_engine_name(key), NetworkSpec::of(network)))
         .collect();
-    if uses_default {
-        networks.insert(
-            default_network,
-            NetworkSpec {
-                driver: "bridge".into(),
-                internal: false,
-                external: false,
-            },
-        );
+    if uses_default && !networks.contains_key(&default_network) {
+        networks.insert(default_network, NetworkSpec::of(&Network::default()));
     }
     let volumes = stack
         .volumes
@@ -426,6 +474,7 @@ fn container_spec(
         network_mode: _,
         env_file,
         network_aliases,
+        network_addresses,
         hostname,
         stop_signal,
         devices,
@@ -501,6 +550,16 @@ fn container_spec(
     let aliases = network_aliases
         .iter()
         .map(|(key, names)| (network_name(key), names.iter().map(expand).collect()))
+        .collect();
+    let addresses = network_addresses
+        .iter()
+        .map(|(key, address)| {
+            let spec = AddressSpec {
+                ipv4: address.ipv4.map(|ip| ip.to_string()),
+                ipv6: address.ipv6.map(|ip| ip.to_string()),
+            };
+            (network_name(key), spec)
+        })
         .collect();
     // As Compose: each file in order, later ones win, `environment` over all of them.
     let mut environment_of_files = BTreeMap::new();
@@ -581,6 +640,7 @@ fn container_spec(
         devices: devices.iter().map(expand).collect(),
         sysctls: sysctls.clone(),
         aliases,
+        addresses,
         dns: dns.clone(),
         dns_search: dns_search.clone(),
         dns_opt: dns_opt.clone(),

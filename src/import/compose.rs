@@ -1201,6 +1201,7 @@ impl<'a> Translator<'a> {
     fn service_networks(&mut self, node: &Node, path: &str, out: &mut Out) {
         let mut names = Vec::new();
         let mut aliases = Vec::new();
+        let mut addresses = Vec::new();
         match &node.value {
             Value::Seq(items) => {
                 for (i, item) in items.iter().enumerate() {
@@ -1213,6 +1214,7 @@ impl<'a> Translator<'a> {
                 for (key, value) in entries {
                     let network = berth_name(&key.name);
                     names.push(network.clone());
+                    let mut fixed = Vec::new();
                     for (option, option_value) in value.entries().unwrap_or_default() {
                         let at = format!("{path}.{}.{}", key.name, option.name);
                         match option.name.as_str() {
@@ -1223,12 +1225,21 @@ impl<'a> Translator<'a> {
                                     Expr::Array(list.into_iter().map(Expr::Str).collect()),
                                 ));
                             }
+                            "ipv4_address" | "ipv6_address" => {
+                                let family = &option.name[..4];
+                                if let Some(ip) = self.address(option_value, &at) {
+                                    fixed.push(Field::new(family, Expr::Str(ip)));
+                                }
+                            }
                             other => self.lose(
                                 option.line,
                                 at,
                                 format!("network option `{other}` has no berth field"),
                             ),
                         }
+                    }
+                    if !fixed.is_empty() {
+                        addresses.push(Field::new(network.clone(), Expr::Record(fixed)));
                     }
                 }
             }
@@ -1248,6 +1259,105 @@ impl<'a> Translator<'a> {
         if !aliases.is_empty() {
             out.push("network_aliases", Expr::Record(aliases));
         }
+        if !addresses.is_empty() {
+            out.push("network_addresses", Expr::Record(addresses));
+        }
+    }
+
+    /// An IP address, as berth's contract takes it; anything else is a loss.
+    fn address(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.fixed(node, path)?;
+        if text.parse::<std::net::IpAddr>().is_ok() {
+            return Some(text);
+        }
+        self.lose(node.line, path, format!("{text:?} is no IP address"));
+        None
+    }
+
+    /// An address range, as berth's contract takes it; anything else is a loss.
+    fn range(&mut self, node: &Node, path: &str) -> Option<String> {
+        let text = self.fixed(node, path)?;
+        match text.parse::<crate::model::net::Cidr>() {
+            Ok(_) => Some(text),
+            Err(reason) => {
+                self.lose(node.line, path, reason);
+                None
+            }
+        }
+    }
+
+    /// A network's `ipam`: its `config` ranges become `subnets`; the default driver is
+    /// the engine's own and needs no field.
+    fn ipam(&mut self, node: &Node, path: &str, fields: &mut Vec<Field>) {
+        for (key, value) in node.entries().unwrap_or_default() {
+            let at = format!("{path}.{}", key.name);
+            match key.name.as_str() {
+                "driver" => {
+                    let driver = self.fixed(value, &at);
+                    if driver.as_deref().is_some_and(|d| d != "default") {
+                        self.lose(
+                            key.line,
+                            at,
+                            "an IPAM driver other than the engine's default has no berth field",
+                        );
+                    }
+                }
+                "config" => {
+                    let subnets = self.subnets(value, &at);
+                    if !subnets.is_empty() {
+                        fields.push(Field::new("subnets", Expr::Array(subnets)));
+                    }
+                }
+                other => self.lose(
+                    key.line,
+                    at,
+                    format!("IPAM `{other}` ({}) has no berth field", summary(value)),
+                ),
+            }
+        }
+    }
+
+    fn subnets(&mut self, node: &Node, path: &str) -> Vec<Expr> {
+        let Value::Seq(items) = &node.value else {
+            self.lose(
+                node.line,
+                path,
+                format!("expected a list, found {}", node.kind()),
+            );
+            return Vec::new();
+        };
+        let mut subnets = Vec::new();
+        for (index, item) in items.iter().enumerate() {
+            let mut fields = Vec::new();
+            for (key, value) in item.entries().unwrap_or_default() {
+                let at = format!("{path}[{index}].{}", key.name);
+                let kept = match key.name.as_str() {
+                    "subnet" | "ip_range" => self.range(value, &at),
+                    "gateway" => self.address(value, &at),
+                    other => {
+                        self.lose(
+                            key.line,
+                            at,
+                            format!("IPAM `{other}` ({}) has no berth field", summary(value)),
+                        );
+                        None
+                    }
+                };
+                if let Some(text) = kept {
+                    fields.push(Field::new(key.name.clone(), Expr::Str(text)));
+                }
+            }
+            if fields.iter().any(|f| f.name == "subnet") {
+                subnets.push(Expr::Record(fields));
+            } else if !fields.is_empty() {
+                self.lose(
+                    item.line,
+                    format!("{path}[{index}]"),
+                    "a range without `subnet` has no berth form",
+                );
+            }
+        }
+        subnets
     }
 
     /// The top-level `configs`: `file` and `content` ones are kept for the services that
@@ -1885,7 +1995,7 @@ impl<'a> Translator<'a> {
                         fields.push(Field::new(key.name.clone(), Expr::Str(text)));
                     }
                 }
-                "internal" | "attachable" => {
+                "internal" | "attachable" | "enable_ipv6" => {
                     if let Some(flag) = self.flag(value, &at) {
                         fields.push(Field::new(key.name.clone(), Expr::Bool(flag)));
                     }
@@ -1895,6 +2005,7 @@ impl<'a> Translator<'a> {
                     let map = self.string_map(value, &at, '=');
                     fields.push(Field::new(key.name.clone(), Expr::Record(map)));
                 }
+                "ipam" => self.ipam(value, &at, &mut fields),
                 other if other.starts_with("x-") => {}
                 other => self.lose(
                     key.line,

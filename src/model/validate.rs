@@ -3,6 +3,7 @@
 //! a production profile with alerting whose alerts would reach no receiver.
 //! Returns every problem found; field paths are located by the caller.
 
+mod addresses;
 mod lines;
 mod names;
 
@@ -21,6 +22,7 @@ use names::names;
 pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     let mut found = Vec::new();
     names(stack, &mut found);
+    addresses::addresses(stack, &mut found);
     for (name, service) in &stack.services {
         image_or_build(name, service, &mut found);
         dependencies(stack, name, service, &mut found);
@@ -73,6 +75,7 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         secrets: _,
         networks: _,
         network_aliases,
+        network_addresses: _,
         network_mode: _,
         depends_on: _,
         healthcheck,

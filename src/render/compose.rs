@@ -10,6 +10,7 @@ use serde_saphyr::{Commented, FlowSeq};
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header};
+use crate::model::net::{NetworkAddress, Subnet};
 use crate::model::{
     Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
     MountKind, Network, Param, Pid, Placement, Port, Published, ResourceSet, Resources, Service,
@@ -232,9 +233,14 @@ impl ComposeNetworks {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct ComposeServiceNetwork {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     aliases: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv4_address: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipv6_address: Option<String>,
 }
 
 /// An environment value; one that falls back to a dev-only secret says so on its line.
@@ -415,6 +421,10 @@ struct ComposeNetwork {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     driver_opts: BTreeMap<String, String>,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
+    enable_ipv6: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ipam: Option<ComposeIpam>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
     internal: bool,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     attachable: bool,
@@ -451,6 +461,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         secrets,
         networks,
         network_aliases,
+        network_addresses,
         network_mode,
         depends_on,
         healthcheck,
@@ -538,6 +549,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
                 .iter()
                 .map(|(network, names)| (network.clone(), names.iter().map(text).collect()))
                 .collect(),
+            network_addresses,
         ),
         network_mode: network_mode.clone(),
         depends_on: depends_on
@@ -619,22 +631,37 @@ fn env_file_of(stack: &Stack, file: &EnvFile) -> ComposeEnvFile {
     }
 }
 
-/// A list of names, unless some network gives the service aliases (Compose then needs
-/// the map form). Aliases of a network the service does not list join it as well.
-fn networks_of(networks: &[String], aliases: &BTreeMap<String, Vec<String>>) -> ComposeNetworks {
-    if aliases.is_empty() {
+/// A list of names, unless the service has aliases or fixed addresses on some network
+/// (Compose then needs the map form, which names `default` when the service joins it by
+/// listing no network; validation keeps aliases and addresses to networks it joins).
+fn networks_of(
+    networks: &[String],
+    aliases: &BTreeMap<String, Vec<String>>,
+    addresses: &BTreeMap<String, NetworkAddress>,
+) -> ComposeNetworks {
+    if aliases.is_empty() && addresses.is_empty() {
         return ComposeNetworks::List(networks.to_vec());
     }
-    let mut map: BTreeMap<String, Option<ComposeServiceNetwork>> =
-        networks.iter().map(|name| (name.clone(), None)).collect();
-    for (network, names) in aliases {
-        map.insert(
-            network.clone(),
-            Some(ComposeServiceNetwork {
-                aliases: names.clone(),
-            }),
-        );
-    }
+    let joined = if networks.is_empty() {
+        vec!["default".to_string()]
+    } else {
+        networks.to_vec()
+    };
+    let map = joined
+        .into_iter()
+        .map(|network| {
+            let address = addresses.get(&network).cloned().unwrap_or_default();
+            let settings = ComposeServiceNetwork {
+                aliases: aliases.get(&network).cloned().unwrap_or_default(),
+                ipv4_address: address.ipv4.map(|ip| ip.to_string()),
+                ipv6_address: address.ipv6.map(|ip| ip.to_string()),
+            };
+            let plain = settings.aliases.is_empty()
+                && settings.ipv4_address.is_none()
+                && settings.ipv6_address.is_none();
+            (network, (!plain).then_some(settings))
+        })
+        .collect();
     ComposeNetworks::Map(map)
 }
 
@@ -863,6 +890,38 @@ fn volume_of(volume: &Volume) -> ComposeVolume {
     }
 }
 
+#[derive(Serialize)]
+struct ComposeIpam {
+    config: Vec<ComposeSubnet>,
+}
+
+#[derive(Serialize)]
+struct ComposeSubnet {
+    subnet: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip_range: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gateway: Option<String>,
+}
+
+fn ipam_of(subnets: &[Subnet]) -> Option<ComposeIpam> {
+    let config = subnets
+        .iter()
+        .map(
+            |Subnet {
+                 subnet,
+                 gateway,
+                 ip_range,
+             }| ComposeSubnet {
+                subnet: subnet.to_string(),
+                ip_range: ip_range.map(|range| range.to_string()),
+                gateway: gateway.map(|ip| ip.to_string()),
+            },
+        )
+        .collect::<Vec<_>>();
+    (!config.is_empty()).then_some(ComposeIpam { config })
+}
+
 fn network_of(network: &Network) -> ComposeNetwork {
     let Network {
         description: _,
@@ -873,11 +932,15 @@ fn network_of(network: &Network) -> ComposeNetwork {
         driver_opts,
         labels,
         external,
+        subnets,
+        enable_ipv6,
     } = network;
     ComposeNetwork {
         name: name.clone(),
         driver: driver.clone(),
         driver_opts: driver_opts.clone(),
+        enable_ipv6: *enable_ipv6,
+        ipam: ipam_of(subnets),
         internal: *internal,
         attachable: *attachable,
         external: *external,

@@ -196,6 +196,17 @@ pub const SERVICE_FIELDS: &[Row] = &[
         ],
     ),
     row(
+        "network_addresses",
+        [
+            R,
+            R,
+            Reported(
+                "the cluster gives each pod its address; clients reach the service through its Service name",
+            ),
+            R,
+        ],
+    ),
+    row(
         "network_mode",
         [
             R,
@@ -671,6 +682,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         secrets,
         networks,
         network_aliases,
+        network_addresses,
         network_mode,
         depends_on,
         healthcheck,
@@ -729,6 +741,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("secrets", !secrets.is_empty()),
         ("networks", !networks.is_empty()),
         ("network_aliases", !network_aliases.is_empty()),
+        ("network_addresses", !network_addresses.is_empty()),
         ("network_mode", network_mode.is_some()),
         ("depends_on", !depends_on.is_empty()),
         ("healthcheck", healthcheck.is_some()),

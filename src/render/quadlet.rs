@@ -17,6 +17,7 @@ use super::compose::interpolate;
 use super::fidelity::{self, Backend};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
+use crate::model::net::Subnet;
 use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
     Command, Condition, GpuCount, Gpus, HealthTest, Logging, Mount, MountKind, Network, Protocol,
@@ -83,21 +84,26 @@ fn file(name: &str, contents: String) -> Artifact {
 
 /// The stack's default network (named as Compose would name it, or as the stack says).
 fn network(stack: &Stack) -> Artifact {
-    let default = stack.networks.get("default");
-    let mut unit = UnitFile::default()
-        .section("Network")
-        .entry("NetworkName", stack.network_engine_name("default"));
-    if default.is_some_and(|n| n.internal) {
-        unit = unit.entry("Internal", "true");
-    }
-    file(
+    let settings = stack.networks.get("default").cloned().unwrap_or_default();
+    network_unit(
+        stack,
+        "default",
+        &settings,
         &format!("{}.network", stack.name),
-        unit.render(header_text(stack).trim_end()),
     )
 }
 
 /// A network of the stack other than the default one, named as Compose names it.
 fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
+    network_unit(
+        stack,
+        key,
+        network,
+        &format!("{}-{key}.network", stack.name),
+    )
+}
+
+fn network_unit(stack: &Stack, key: &str, network: &Network, file_name: &str) -> Artifact {
     let Network {
         description: _,
         name: _, // through `network_engine_name`, as every backend names it
@@ -107,6 +113,8 @@ fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
         driver_opts,
         labels,
         external: _,
+        subnets,
+        enable_ipv6,
     } = network;
     let mut unit = UnitFile::default()
         .section("Network")
@@ -117,16 +125,57 @@ fn stack_network(stack: &Stack, key: &str, network: &Network) -> Artifact {
     if *internal {
         unit = unit.entry("Internal", "true");
     }
+    if *enable_ipv6 {
+        unit = unit.entry("IPv6", "true");
+    }
+    let (entries, notes) = subnet_entries(subnets);
+    for (key, value) in entries {
+        unit = unit.entry(key, value);
+    }
     for (option, value) in driver_opts {
         unit = unit.entry("Options", environment(option, value));
     }
     for (label, value) in labels {
         unit = unit.entry("Label", environment(label, value));
     }
-    file(
-        &format!("{}-{key}.network", stack.name),
-        unit.render(header_text(stack).trim_end()),
-    )
+    let mut header = header_text(stack).trim_end().to_string();
+    for note in notes {
+        header.push_str(&format!("\n{note}"));
+    }
+    file(file_name, unit.render(&header))
+}
+
+/// `Subnet=`, `Gateway=` and `IPRange=` entries. podman pairs the i-th gateway and the
+/// i-th range with the i-th subnet, so subnets with a gateway come first, then those with
+/// a range; a gateway or range that still has no position (a subnet with a range only
+/// before one with a gateway only) cannot be given, and the unit's header says so.
+fn subnet_entries(subnets: &[Subnet]) -> (Vec<(&'static str, String)>, Vec<String>) {
+    let mut ordered: Vec<&Subnet> = subnets.iter().collect();
+    ordered.sort_by_key(|s| (s.gateway.is_none(), s.ip_range.is_none()));
+    let mut entries: Vec<(&'static str, String)> = ordered
+        .iter()
+        .map(|s| ("Subnet", s.subnet.to_string()))
+        .collect();
+    let mut notes = Vec::new();
+    let gateways = ordered.iter().take_while(|s| s.gateway.is_some()).count();
+    let ranges = ordered.iter().take_while(|s| s.ip_range.is_some()).count();
+    for (index, subnet) in ordered.iter().enumerate() {
+        if let Some(gateway) = subnet.gateway {
+            if index < gateways {
+                entries.push(("Gateway", gateway.to_string()));
+            } else {
+                notes.push(format!("warning: podman cannot take the gateway {gateway} of {} (gateways pair with subnets by position); it uses the range's first address", subnet.subnet));
+            }
+        }
+        if let Some(range) = subnet.ip_range {
+            if index < ranges {
+                entries.push(("IPRange", range.to_string()));
+            } else {
+                notes.push(format!("warning: podman cannot take the ip_range {range} of {} (ranges pair with subnets by position); it assigns addresses from the whole subnet", subnet.subnet));
+            }
+        }
+    }
+    (entries, notes)
 }
 
 /// The Quadlet reference of a network the service joins: a unit berth writes, or the
@@ -338,11 +387,25 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
 
 /// Networks, host names and the container's metadata: what Compose sets on `docker run`.
 fn networking(stack: &Stack, service: &Service, mut unit: UnitFile) -> UnitFile {
-    if service.networks.is_empty() {
-        unit = unit.entry("Network", format!("{}.network", stack.name));
-    }
-    for key in &service.networks {
-        unit = unit.entry("Network", network_ref(stack, key));
+    let default = ["default".to_string()];
+    let joined = if service.networks.is_empty() {
+        &default[..]
+    } else {
+        &service.networks[..]
+    };
+    for key in joined {
+        let mut network = network_ref(stack, key);
+        if let Some(address) = service.network_addresses.get(key) {
+            // podman's per-network options: `ip=` and `ip6=` after the network's name.
+            let options: Vec<String> = address
+                .ipv4
+                .map(|ip| format!("ip={ip}"))
+                .into_iter()
+                .chain(address.ipv6.map(|ip| format!("ip6={ip}")))
+                .collect();
+            network = format!("{network}:{}", options.join(","));
+        }
+        unit = unit.entry("Network", network);
     }
     // Podman gives a container's aliases on every network it joins.
     for alias in service.network_aliases.values().flatten() {

@@ -1710,3 +1710,86 @@ fn gunzip(path: &Path) -> String {
         .expect("a whole gzip stream");
     text
 }
+
+/// A network with its own subnet and a service on a fixed address: the engine makes both
+/// as written (others get addresses from the `ip_range` only), the fixed address answers,
+/// and a changed subnet recreates the network and the containers on it with the new
+/// address, after which a plan changes nothing.
+#[test]
+fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_network() {
+    let Some(rig) = Rig::new("bt-address") else {
+        return;
+    };
+    let write = |third: u8| {
+        rig.write_module(
+            &format!(
+                r#"    app = IMAGE & {{
+      command = ["sleep", "100000"],
+      networks = ["back"],
+      network_addresses.back.ipv4 = "10.213.{third}.10",
+    }},
+    peer = IMAGE & {{ command = ["sleep", "100000"], networks = ["back"] }},"#
+            ),
+            &format!(
+                r#"networks.back = {{
+    subnets = [{{ subnet = "10.213.{third}.0/24", gateway = "10.213.{third}.1", ip_range = "10.213.{third}.128/25" }}],
+    labels."com.example.purpose" = "test",
+  }},"#
+            ),
+        );
+    };
+    let address_of = |service: &str| {
+        docker(&[
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &format!("bt-address-{service}-1"),
+        ])
+        .trim()
+        .to_string()
+    };
+    let network = "bt-address_back";
+    write(47);
+    rig.berth("apply", &[]).code(0);
+    let ipam = docker(&[
+        "network",
+        "inspect",
+        "--format",
+        "{{json .IPAM.Config}} {{index .Labels \"com.example.purpose\"}}",
+        network,
+    ]);
+    assert!(
+        ipam.contains(r#""Subnet":"10.213.47.0/24""#)
+            && ipam.contains(r#""IPRange":"10.213.47.128/25""#)
+            && ipam.contains(r#""Gateway":"10.213.47.1""#)
+            && ipam.trim_end().ends_with(" test"),
+        "{ipam}"
+    );
+    assert_eq!(address_of("app"), "10.213.47.10");
+    let peer: std::net::Ipv4Addr = address_of("peer").parse().expect("peer has an address");
+    assert!(
+        peer.octets()[..3] == [10, 213, 47] && peer.octets()[3] >= 128,
+        "{peer}"
+    );
+    // The fixed address is the service's: its neighbour reaches it there.
+    rig.exec("peer", &["ping", "-c", "1", "-W", "5", "10.213.47.10"]);
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
+
+    write(48);
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("network   bt-address_back                  recreate (subnets)")
+        .stdout_contains("recreate (addresses.bt-address_back)")
+        .stdout_contains("network bt-address_back is recreated");
+    // The plan changed nothing.
+    assert_eq!(address_of("app"), "10.213.47.10");
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(address_of("app"), "10.213.48.10");
+    rig.exec("peer", &["ping", "-c", "1", "-W", "5", "10.213.48.10"]);
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
+    rig.berth("down", &[]).code(0);
+}

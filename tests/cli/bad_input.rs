@@ -72,6 +72,14 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    address_outside_subnet,
+    address_not_an_ip,
+    subnet_prefix_too_long,
+    gateway_outside_subnet,
+    subnets_overlap,
+    address_on_unjoined_network,
+    address_shared,
+    ipv6_subnet_without_ipv6,
     global_not_a_bool,
     global_with_replicas,
     typed_variable_without_default,

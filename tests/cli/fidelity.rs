@@ -46,6 +46,10 @@ const SAMPLES: &[(&str, &str)] = &[
     ("secrets", r#"["DB_PASSWORD"]"#),
     ("networks", r#"["back"]"#),
     ("network_aliases", r#"{ back = ["app-alias"] }"#),
+    (
+        "network_addresses",
+        r#"{ back = { ipv4 = "172.30.0.10" } }"#,
+    ),
     ("network_mode", r#""service:db""#),
     ("depends_on", r#"{ db = "healthy" }"#),
     (
@@ -94,11 +98,15 @@ const SAMPLES: &[(&str, &str)] = &[
 
 /// Fields that mean something only beside another: their variant and its base both set
 /// the companion, so the comparison shows what the field itself changes.
-const COMPANIONS: &[(&str, &str, &str)] = &[(
-    "volume_owner",
-    "volumes",
-    r#"[{ source = "data", target = "/data" }]"#,
-)];
+const COMPANIONS: &[(&str, &str, &str)] = &[
+    (
+        "volume_owner",
+        "volumes",
+        r#"[{ source = "data", target = "/data" }]"#,
+    ),
+    ("network_aliases", "networks", r#"["back"]"#),
+    ("network_addresses", "networks", r#"["back"]"#),
+];
 
 const PROFILE: &str = r#"{ name = "probe", description = "Every backend on.", quadlet = true, podman_version = "5.3" }"#;
 
@@ -293,7 +301,7 @@ fn probe_stack_with(fields: &BTreeMap<&str, &str>, extra: &str) -> String {
     healthcheck = {{ test = ["pg_isready"] }},
   }},
   volumes.data = {{ description = "Probe data." }},
-  networks.back = {{ description = "Probe network." }},
+  networks.back = {{ description = "Probe network.", subnets = [{{ subnet = "172.30.0.0/24" }}] }},
   variables.DB_PASSWORD = {{ description = "Probe secret.", secret = true }},
 {extra}}}
 "#

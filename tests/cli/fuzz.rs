@@ -68,6 +68,8 @@ const SNIPPETS: &[&str] = &[
     "restart = \"${X}\"",
     "healthcheck.interval = \"${X}\"",
     "volumes = [{ target = \"/x\" }]",
+    "networks.n = { subnets = [{ subnet = \"10.0.0.0/33\", gateway = \"10.0.0.1\" }], enable_ipv6 = true }",
+    "network_addresses.n.ipv4 = \"10.0.0.9\"",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     "\u{0}",
     "é",
@@ -118,6 +120,12 @@ const VALUES: &[&str] = &[
     "[\"engine.labels.os == linux\"]",
     "{ condition = \"healthy\", restart = true }",
     "{ restart = \"yes\" }",
+    // Networks and fixed addresses: on the declared network, off its subnet, malformed.
+    "[\"back\"]",
+    "{ back = { ipv4 = \"10.77.0.5\" } }",
+    "{ back = { ipv4 = \"10.77.0.300\", ipv6 = \"fd00::1\" } }",
+    "{ default = { ipv4 = \"10.77.0.1\" } }",
+    "{ ipv4 = \"10.77.0.5\" }",
 ];
 
 const FIELDS: &[&str] = &[
@@ -150,6 +158,9 @@ const FIELDS: &[&str] = &[
     "security_opt",
     "global",
     "placement",
+    "network_addresses",
+    "network_addresses.back",
+    "network_aliases",
     "depends_on.web",
     "healthcheck.interval",
     "healthcheck.timeout",
@@ -363,6 +374,8 @@ fn generated(services: &[(String, Vec<(&str, &str)>)]) -> String {
     // Variables the values above read, for the typed fields that may name one.
     text.push_str("  variables.HC_INTERVAL = { description = \"Fuzz.\", default = \"30s\" },\n");
     text.push_str("  variables.HC_RETRIES = { description = \"Fuzz.\", default = \"3x\" },\n");
+    // A network with a subnet, for the fixed addresses the values above give.
+    text.push_str("  networks.back = { subnets = [{ subnet = \"10.77.0.0/24\", gateway = \"10.77.0.1\" }] },\n");
     text.push_str("}\n");
     text
 }

@@ -622,3 +622,124 @@ fn berth_env_reads_the_env_file_as_compose_does() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Subnets, IPv6 and a fixed address mean the same in the compose file (as `docker compose
+/// config` reads it) and in the Quadlet units (as podman's generator turns them into
+/// `podman network create` and `podman run` arguments), on the default network and on one
+/// of the stack's own.
+#[test]
+fn subnets_and_fixed_addresses_reach_compose_and_podman_alike() {
+    let podman = podman_profile();
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman)
+        .file(
+            "modules/stacks/addressed.ncl",
+            r#"fun profile => {
+  networks = {
+    default = { subnets = [{ subnet = "10.91.0.0/24" }] },
+    back = {
+      enable_ipv6 = true,
+      subnets = [
+        { subnet = "10.92.0.0/24", ip_range = "10.92.0.128/25" },
+        { subnet = "fd00:92::/64", gateway = "fd00:92::1" },
+      ],
+    },
+  },
+  services.app = {
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    networks = ["back"],
+    network_addresses.back = { ipv4 = "10.92.0.10", ipv6 = "fd00:92::10" },
+  },
+  services.edge = {
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    network_addresses.default.ipv4 = "10.91.0.20",
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "addressed", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/addressed/podman");
+    let config = Command::new("docker")
+        .args(["compose", "-f"])
+        .arg(dir.join("compose.yaml"))
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("run docker compose config");
+    assert!(
+        config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&config.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    assert_eq!(
+        config["networks"]["back"]["ipam"]["config"],
+        serde_json::json!([
+            { "subnet": "10.92.0.0/24", "ip_range": "10.92.0.128/25" },
+            { "subnet": "fd00:92::/64", "gateway": "fd00:92::1" },
+        ])
+    );
+    assert_eq!(config["networks"]["back"]["enable_ipv6"], true);
+    assert_eq!(
+        config["networks"]["default"]["ipam"]["config"][0]["subnet"],
+        "10.91.0.0/24"
+    );
+    let app = &config["services"]["app"]["networks"]["back"];
+    assert_eq!(app["ipv4_address"], "10.92.0.10");
+    assert_eq!(app["ipv6_address"], "fd00:92::10");
+    assert_eq!(
+        config["services"]["edge"]["networks"]["default"]["ipv4_address"],
+        "10.91.0.20"
+    );
+
+    let units = dir.join("quadlet");
+    let run = Command::new(validator("quadlet"))
+        .arg("-dryrun")
+        .env("QUADLET_UNIT_DIRS", &units)
+        .output()
+        .expect("run quadlet");
+    let generated = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let exec_start = |service: &str| -> String {
+        let unit = generated
+            .split(&format!("---{service}---\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no {service}:\n{generated}"));
+        unit.lines()
+            .find(|line| line.starts_with("ExecStart="))
+            .unwrap_or_else(|| panic!("{service} has no ExecStart"))
+            .to_string()
+    };
+    // podman pairs the i-th gateway and range with the i-th subnet: the subnet with a
+    // gateway comes first, the one with a range after it, and the range has no position.
+    let back = exec_start("addressed-back-network.service");
+    for argument in [
+        "--ipv6",
+        "--subnet fd00:92::/64 --gateway fd00:92::1 --subnet 10.92.0.0/24 addressed_back",
+    ] {
+        assert!(back.contains(argument), "{argument}: {back}");
+    }
+    let note = std::fs::read_to_string(units.join("addressed-back.network")).expect("unit");
+    assert!(
+        note.contains("# warning: podman cannot take the ip_range 10.92.0.128/25 of 10.92.0.0/24"),
+        "{note}"
+    );
+    assert!(exec_start("addressed-network.service").contains("--subnet 10.91.0.0/24"));
+    let app = exec_start("addressed-app.service");
+    assert!(
+        app.contains("--network addressed_back:ip=10.92.0.10,ip6=fd00:92::10"),
+        "{app}"
+    );
+    let edge = exec_start("addressed-edge.service");
+    assert!(
+        edge.contains("--network addressed_default:ip=10.91.0.20"),
+        "{edge}"
+    );
+}
