@@ -247,6 +247,7 @@ impl SecretSource {
         if let Some((path, key)) = secrets::parse_env_file_secret(name) {
             return read_env_file(&self.root.join(path)).ok()?.remove(key);
         }
+        let name = secrets::parse_host_secret(name).unwrap_or(name);
         std::env::var(name)
             .ok()
             .or_else(|| self.file.get(name).cloned())
@@ -333,10 +334,14 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
         &model.profile.name,
         target.env_file.as_deref(),
         target.identity.as_deref(),
-        // Only a stack with secrets (env files' values are) needs this user's digest key.
+        // Only a stack with secrets (env files' values and values passed from the deploy
+        // environment are) needs this user's digest key.
         create_key
             && (model.variables.values().any(|v| v.secret)
-                || model.services.values().any(|s| !s.env_file.is_empty())),
+                || model
+                    .services
+                    .values()
+                    .any(|s| !s.env_file.is_empty() || !s.host_environment.is_empty())),
     )?;
     let mut values = Values::resolve(&model, target.env_file.as_deref(), &source.vault, |name| {
         std::env::var(name).ok()
@@ -358,6 +363,13 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
     for (path, read) in &env_files {
         for (key, value) in read {
             values.add_secret(secrets::env_file_secret(path, key), value.clone());
+        }
+    }
+    // Variables passed from the deploy environment, where it sets them.
+    for name in model.services.values().flat_map(|s| &s.host_environment) {
+        let secret = secrets::host_secret(name);
+        if let Some(value) = source.lookup(&secret) {
+            values.add_secret(secret, value);
         }
     }
     let artifacts = built.artifacts;

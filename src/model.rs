@@ -124,6 +124,9 @@ pub struct Service {
     pub env_file: Vec<EnvFile>,
     #[serde(default)]
     pub environment: BTreeMap<String, Text>,
+    /// Names passed from the deploy environment when set there.
+    #[serde(default)]
+    pub host_environment: Vec<String>,
     #[serde(default)]
     pub ports: Vec<Port>,
     #[serde(default)]

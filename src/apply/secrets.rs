@@ -32,6 +32,19 @@ pub fn env_file_secret(path: &str, key: &str) -> String {
     format!("env_file:{path}:{key}")
 }
 
+/// The secret name of a variable a service passes from the deploy environment
+/// (`host_environment`): berth cannot know what it holds, so like an env file's values it
+/// is kept as a secret is, and read again from the environment when a generation runs
+/// again.
+pub fn host_secret(name: &str) -> String {
+    format!("host:{name}")
+}
+
+/// The variable of a name made by [`host_secret`].
+pub fn parse_host_secret(name: &str) -> Option<&str> {
+    name.strip_prefix("host:")
+}
+
 /// The env file and key of a name made by [`env_file_secret`].
 pub fn parse_env_file_secret(name: &str) -> Option<(&str, &str)> {
     name.strip_prefix("env_file:")?.rsplit_once(':')

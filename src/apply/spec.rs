@@ -13,6 +13,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::secrets::{host_secret, placeholder};
 use super::values::Values;
 use crate::model::{
     Build, Command, Condition, GpuCount, HealthTest, Healthcheck, Logging, Mount, MountKind,
@@ -488,6 +489,7 @@ fn container_spec(
         // `Stack::with_volume_owners` has added the chown job and the dependency on it.
         volume_owner: _,
         environment,
+        host_environment,
         ports,
         volumes,
         // Mounted through `volumes`, where `model::files::resolve` put their bind mounts.
@@ -590,6 +592,12 @@ fn container_spec(
                     .iter()
                     .map(|(key, value)| (key.clone(), expand(value))),
             )
+            .chain(host_environment.iter().filter_map(|name| {
+                let secret = host_secret(name);
+                values
+                    .secret(&secret)
+                    .map(|_| (name.clone(), placeholder(&secret)))
+            }))
             .collect(),
         user: user.as_ref().map(expand),
         working_dir: working_dir.as_ref().map(expand),

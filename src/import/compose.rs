@@ -415,8 +415,19 @@ impl<'a> Translator<'a> {
                     }
                 }
                 "environment" => {
-                    let env = self.environment(value, &path);
+                    let (env, passed) = self.environment(value, &path);
                     out.push("environment", Expr::Record(env));
+                    if !passed.is_empty() {
+                        out.push(
+                            "host_environment",
+                            Expr::Array(
+                                passed
+                                    .into_iter()
+                                    .map(|(name, _)| Expr::Str(name))
+                                    .collect(),
+                            ),
+                        );
+                    }
                 }
                 "env_file" => {
                     let files = self.env_files(value, &path);
@@ -738,12 +749,26 @@ impl<'a> Translator<'a> {
         Some(Expr::Record(fields))
     }
 
-    /// Build arguments: like `environment`, a name without a value takes the host's.
+    /// Build arguments: like `environment`, a name without a value takes the host's; berth
+    /// has no pass-through argument, so it becomes a variable (empty when unset).
     fn build_args(&mut self, node: &Node, path: &str) -> Vec<Field> {
-        self.environment(node, path)
+        let (mut fields, passed) = self.environment(node, path);
+        for (key, line) in passed {
+            let found = Use {
+                name: key.clone(),
+                default: None,
+                required: None,
+                unset_only: false,
+            };
+            self.declare(found, line, &format!("{path}.{key}"), true);
+            fields.push(Field::new(key.clone(), Expr::Str(format!("${{{key}}}"))));
+        }
+        fields
     }
 
-    fn environment(&mut self, node: &Node, path: &str) -> Vec<Field> {
+    /// The entries with a value, and the names passed from the host (`- NAME`, `NAME:`),
+    /// with their lines.
+    fn environment(&mut self, node: &Node, path: &str) -> (Vec<Field>, Vec<(String, u64)>) {
         let mut pairs: Vec<(String, Option<Node>, u64)> = Vec::new();
         match &node.value {
             Value::Null => {}
@@ -779,6 +804,7 @@ impl<'a> Translator<'a> {
             ),
         }
         let mut fields = Vec::new();
+        let mut passed = Vec::new();
         for (key, value, line) in pairs {
             let at = format!("{path}.{key}");
             match value {
@@ -787,16 +813,7 @@ impl<'a> Translator<'a> {
                         fields.push(Field::new(key, Expr::Str(text)));
                     }
                 }
-                None if crate::model::text::is_variable_name(&key) => {
-                    let found = Use {
-                        name: key.clone(),
-                        default: None,
-                        required: None,
-                        unset_only: false,
-                    };
-                    self.declare(found, line, &at, true);
-                    fields.push(Field::new(key.clone(), Expr::Str(format!("${{{key}}}"))));
-                }
+                None if crate::model::text::is_variable_name(&key) => passed.push((key, line)),
                 None => self.lose(
                     line,
                     at,
@@ -804,7 +821,7 @@ impl<'a> Translator<'a> {
                 ),
             }
         }
-        fields
+        (fields, passed)
     }
 
     fn env_files(&mut self, node: &Node, path: &str) -> Vec<Expr> {

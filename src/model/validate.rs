@@ -35,6 +35,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         secret_files(stack, name, service, &mut found);
         autoscaling(name, service, &mut found);
         healthcheck(name, service, &mut found);
+        host_environment(name, service, &mut found);
         network_mode(stack, name, service, &mut found);
         ingress_port(name, service, &mut found);
         sidecar(stack, name, service, &mut found);
@@ -68,6 +69,7 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         volume_owner: _,
         env_file,
         environment,
+        host_environment: _,
         ports,
         volumes,
         // Checked by `model::files::resolve`, which reads their templates first.
@@ -180,6 +182,32 @@ pub fn service_texts<'a>(name: &str, service: &'a Service) -> Vec<(String, &'a T
         texts.push((at(&format!("devices[{index}]")), device));
     }
     texts
+}
+
+/// A name passed from the host is the container's variable: set twice, one would win
+/// silently (and each backend picks another).
+fn host_environment(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
+    let mut seen = std::collections::BTreeSet::new();
+    for (index, variable) in service.host_environment.iter().enumerate() {
+        let field = format!("services.{name}.host_environment[{index}]");
+        if service.environment.contains_key(variable) {
+            found.push(
+                Diagnostic::new(
+                    &field,
+                    format!("`{variable}` is also set in `environment`; the container gets one value"),
+                )
+                .with_hint(format!(
+                    "keep `environment.{variable} = \"${{{variable}}}\"` (always set, with the variable's default) or this entry (set only when the deploy environment sets it)"
+                )),
+            );
+        }
+        if !seen.insert(variable) {
+            found.push(Diagnostic::new(
+                field,
+                format!("`{variable}` is listed twice"),
+            ));
+        }
+    }
 }
 
 fn image_or_build(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {

@@ -249,6 +249,8 @@ struct ComposeServiceNetwork {
 enum EnvValue {
     Plain(String),
     Marked(Commented<String>),
+    /// `NAME: null`: Compose passes the deploy environment's value, or leaves it unset.
+    FromHost(()),
 }
 
 #[derive(Serialize)]
@@ -454,6 +456,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         volume_owner: _,
         env_file,
         environment,
+        host_environment,
         ports,
         volumes,
         // Bound through `volumes`, where `model::files::resolve` put their mounts.
@@ -526,6 +529,11 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         environment: environment
             .iter()
             .map(|(key, value)| (key.clone(), env_value(stack, value)))
+            .chain(
+                host_environment
+                    .iter()
+                    .map(|name| (name.clone(), EnvValue::FromHost(()))),
+            )
             .collect(),
         ports: ports
             .iter()

@@ -24,7 +24,8 @@ pub fn env_template(stack: &Stack) -> Artifact {
     let mut out = header(stack);
     out.push_str("# Copy to .env beside compose.yaml and fill in every line that has no value.\n");
     out.push_str("# Commented lines show defaults; uncomment one to change it.\n");
-    if groups.is_empty() {
+    let passed = passed_through(stack);
+    if groups.is_empty() && passed.is_empty() {
         out.push_str("#\n# This stack reads no variables.\n");
     }
     for (group, variables) in groups {
@@ -35,10 +36,36 @@ pub fn env_template(stack: &Stack) -> Artifact {
             out.push_str(&entry(stack, name, variable, readers.get(name.as_str())));
         }
     }
+    if !passed.is_empty() {
+        out.push('\n');
+        out.push_str("# == Passed through when set ==\n");
+        out.push_str("# The containers get these only when this file (or the shell) sets them.\n");
+        for (name, services) in passed {
+            out.push_str(&format!(
+                "\n# Passed to: {}.\n# {name}=\n",
+                services.join(", ")
+            ));
+        }
+    }
     Artifact {
         path: PathBuf::from(FILE_NAME),
         contents: out,
     }
+}
+
+/// Names services pass from the deploy environment (`host_environment`) that the stack
+/// declares no variable for (a declared one is listed with its variable), with the
+/// services that pass them.
+fn passed_through(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
+    let mut found: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (service, definition) in &stack.services {
+        for name in &definition.host_environment {
+            if !stack.variables.contains_key(name) {
+                found.entry(name).or_default().push(service);
+            }
+        }
+    }
+    found
 }
 
 /// The lines of one variable.
@@ -101,7 +128,11 @@ fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
         let texts = service_texts(service_name, service);
         let variables = texts.iter().flat_map(|(_, value)| value.variables());
         // Typed fields that name a variable read it too (`model::param`).
-        for variable in variables.chain(crate::model::param::service_variables(service)) {
+        let passed = service.host_environment.iter().map(String::as_str);
+        for variable in variables
+            .chain(crate::model::param::service_variables(service))
+            .chain(passed)
+        {
             if let Some((key, _)) = stack.variables.get_key_value(variable) {
                 let list = readers.entry(key.as_str()).or_default();
                 if !list.contains(&service_name.as_str()) {

@@ -171,6 +171,9 @@ pub const SERVICE_FIELDS: &[Row] = &[
         ],
     ),
     row("environment", [R, R, R, R]),
+    // On Kubernetes the deploy environment is the stack's ConfigMap and Secret (optional
+    // keys), as the schema's doc says.
+    row("host_environment", [R, R, R, R]),
     row("ports", [R, R, R, R]),
     row("volumes", [R, R, R, R]),
     // A read-only bind of the generated file: compose and Quadlet bind it from the output
@@ -676,6 +679,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         volume_owner,
         env_file,
         environment,
+        host_environment,
         ports,
         volumes,
         files,
@@ -735,6 +739,7 @@ pub fn set_fields(service: &Service) -> Vec<&'static str> {
         ("volume_owner", volume_owner.is_some()),
         ("env_file", !env_file.is_empty()),
         ("environment", !environment.is_empty()),
+        ("host_environment", !host_environment.is_empty()),
         ("ports", !ports.is_empty()),
         ("volumes", !volumes.is_empty()),
         ("files", !files.is_empty()),

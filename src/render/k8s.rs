@@ -86,7 +86,8 @@ pub fn k8s(
             files.push((format!("{}.yaml", k8s_name(name)), manifests));
         }
     }
-    let has_secrets = ctx.secret_variables().next().is_some();
+    let has_secrets =
+        ctx.secret_variables().next().is_some() || !env::passed_through_secret(&ctx).is_empty();
     let mut artifacts: Vec<Artifact> = files
         .iter()
         .map(|(file, body)| artifact(file, format!("{}{body}", header(stack))))
@@ -321,6 +322,15 @@ fn secrets_env(ctx: &Context) -> String {
     );
     for (name, _) in ctx.secret_variables() {
         out.push_str(&format!("{name}=\n"));
+    }
+    let passed = env::passed_through_secret(ctx);
+    if !passed.is_empty() {
+        out.push_str(
+            "# Passed to these services only when set here (host_environment); uncomment to set:\n",
+        );
+        for (name, services) in passed {
+            out.push_str(&format!("# {name}=    ({})\n", services.join(", ")));
+        }
     }
     out
 }

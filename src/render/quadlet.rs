@@ -61,7 +61,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
     }
     for (name, service) in &stack.services {
         artifacts.push(container(stack, name, service, &awaited));
-        if !service.environment.is_empty() {
+        if has_environment(service) {
             artifacts.push(file(
                 &format!("{}-{name}.env.tmpl", stack.name),
                 env_template(stack, service),
@@ -303,7 +303,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .entry("Image", image(stack, name, service))
         .entry("NetworkAlias", name.to_string());
     unit = networking(stack, service, unit);
-    if !service.environment.is_empty() {
+    if has_environment(service) {
         unit = unit.entry(
             "EnvironmentFile",
             format!("/run/berth/{}/{name}.env", stack.name),
@@ -690,11 +690,19 @@ fn secrets_dir(stack: &Stack, service: &str) -> String {
     format!("/run/berth/{}/{service}.secrets", stack.name)
 }
 
-/// `KEY=template` lines in compose's interpolation syntax, rendered on the host by berth-env.
+fn has_environment(service: &Service) -> bool {
+    !service.environment.is_empty() || !service.host_environment.is_empty()
+}
+
+/// `KEY=template` lines in compose's interpolation syntax, rendered on the host by
+/// berth-env, then a bare `NAME` per variable passed from the host's .env when set there.
 fn env_template(stack: &Stack, service: &Service) -> String {
     let mut out = header(stack);
     for (key, value) in &service.environment {
         out.push_str(&format!("{key}={}\n", interpolate(stack, value)));
+    }
+    for name in &service.host_environment {
+        out.push_str(&format!("{name}\n"));
     }
     out
 }
@@ -702,7 +710,8 @@ fn env_template(stack: &Stack, service: &Service) -> String {
 const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR [SECRET...]
 # Renders INSTALL_DIR/quadlet/STACK-SERVICE.env.tmpl with the variables of INSTALL_DIR/.env into
 # /run/berth/STACK/SERVICE.env, the container's EnvironmentFile. Understands exactly what
-# berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $.
+# berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $; a
+# line that is a bare NAME passes NAME from .env when .env sets it, and nothing otherwise.
 # Each SECRET variable is written to /run/berth/STACK/SERVICE.secrets/<name in lower case>,
 # which the unit mounts at /run/secrets (a missing one stops the unit).
 set -euo pipefail
@@ -812,6 +821,12 @@ trap 'rm -f "$tmp"' EXIT
 if [ -f "$template" ]; then
   while IFS= read -r line || [ -n "$line" ]; do
     case "$line" in '' | '#'*) continue ;; esac
+    if [[ "$line" != *=* ]]; then
+      if [ -n "${vars[$line]+set}" ]; then
+        printf '%s=%s\n' "$line" "${vars[$line]}" >>"$tmp"
+      fi
+      continue
+    fi
     # An assignment, so that a failed expansion (a missing secret) stops the script under set -e.
     value="$(expand "${line#*=}")"
     printf '%s=%s\n' "${line%%=*}" "$value" >>"$tmp"

@@ -1793,3 +1793,50 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
         .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
     rig.berth("down", &[]).code(0);
 }
+
+/// `host_environment`: the container gets the name from the process environment or .env
+/// only when one of them sets it (a declared default does not count); the value is kept as
+/// a secret is (berth cannot know what it holds), and unsetting it recreates the container
+/// without it.
+#[test]
+fn variables_passed_from_the_host_reach_the_container_only_when_set() {
+    let Some(rig) = Rig::new("bt-passed") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      host_environment = ["TRACE_TOKEN", "POLL_MS", "FROM_SHELL"],
+    },"#,
+        r#"variables.POLL_MS = { description = "Poll interval.", default = "300000" },"#,
+    );
+    std::fs::write(rig.root().join(".env"), "TRACE_TOKEN=t0k-4f9a1c\n").expect("write .env");
+    rig.berth_env("apply", &[], &[("FROM_SHELL", "sh-77d2e0")])
+        .code(0);
+    let environment = |rig: &Rig| {
+        let mut lines: Vec<String> = rig
+            .exec("app", &["env"])
+            .lines()
+            .filter(|l| {
+                ["TRACE_TOKEN=", "POLL_MS=", "FROM_SHELL="]
+                    .iter()
+                    .any(|p| l.starts_with(p))
+            })
+            .map(str::to_string)
+            .collect();
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        environment(&rig),
+        ["FROM_SHELL=sh-77d2e0", "TRACE_TOKEN=t0k-4f9a1c"]
+    );
+    assert_no_secret_at_rest(&rig, &["t0k-4f9a1c", "sh-77d2e0"]);
+    std::fs::write(rig.root().join(".env"), "").expect("empty .env");
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("recreate (environment.FROM_SHELL, environment.TRACE_TOKEN)");
+    rig.berth("apply", &[]).code(0);
+    assert!(environment(&rig).is_empty(), "{:?}", environment(&rig));
+    rig.berth("down", &[]).code(0);
+}

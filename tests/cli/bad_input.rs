@@ -72,6 +72,8 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    host_environment_also_set,
+    host_environment_not_a_name,
     address_outside_subnet,
     address_not_an_ip,
     subnet_prefix_too_long,

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use berth::apply::secrets::host_secret;
 use berth::apply::spec::{Places, desired};
 use berth::apply::values::Values;
 use berth::compile::{compile_one, on_eval_thread};
@@ -37,6 +38,7 @@ const SAMPLES: &[(&str, &str)] = &[
     ("volume_owner", r#""1001:0""#),
     ("env_file", r#"[{ path = "./app.env" }]"#),
     ("environment", r#"{ GREETING = "hello" }"#),
+    ("host_environment", r#"["TRACE_TOKEN"]"#),
     ("ports", "[{ target = 9090, published = 9090 }]"),
     ("volumes", r#"[{ source = "data", target = "/data" }]"#),
     (
@@ -211,7 +213,7 @@ impl Output {
 
 /// The engine's view of the probe service, as apply would create it.
 fn apply_spec(stack: &Stack) -> String {
-    let values = Values::new(
+    let mut values = Values::new(
         stack
             .variables
             .keys()
@@ -219,6 +221,10 @@ fn apply_spec(stack: &Stack) -> String {
             .collect(),
         Default::default(),
     );
+    // The deploy environment sets every name a service passes from it.
+    for name in stack.services.values().flat_map(|s| &s.host_environment) {
+        values.add_secret(host_secret(name), "value".to_string());
+    }
     apply_spec_with(stack, &values)
 }
 

@@ -126,6 +126,10 @@ const VALUES: &[&str] = &[
     "{ back = { ipv4 = \"10.77.0.300\", ipv6 = \"fd00::1\" } }",
     "{ default = { ipv4 = \"10.77.0.1\" } }",
     "{ ipv4 = \"10.77.0.5\" }",
+    // Names passed from the host: fine, twice, not a name.
+    "[\"TRACE_TOKEN\", \"HC_INTERVAL\"]",
+    "[\"A\", \"A\"]",
+    "[\"A=1\"]",
 ];
 
 const FIELDS: &[&str] = &[
@@ -161,6 +165,7 @@ const FIELDS: &[&str] = &[
     "network_addresses",
     "network_addresses.back",
     "network_aliases",
+    "host_environment",
     "depends_on.web",
     "healthcheck.interval",
     "healthcheck.timeout",

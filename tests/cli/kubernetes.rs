@@ -999,3 +999,124 @@ fn a_rotated_secret_rolls_deployments_and_leaves_jobs_applicable() {
     };
     assert_ne!(job(&out.root), job(&changed.root));
 }
+
+/// `host_environment`: the container gets a name from the deploy environment only when
+/// that sets it. Compose (`docker compose config` with and without it in .env), podman's
+/// berth-env (run for real), and Kubernetes (optional keys of the variables ConfigMap or the
+/// Secret, accepted by kustomize and kubernetes-validate) mean the same; .env.template and
+/// secrets.env say where to set it.
+#[test]
+fn variables_passed_from_the_host_reach_each_backend_only_when_set() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &crate::support::podman_profile())
+        .file(
+            "modules/stacks/passing.ncl",
+            r#"fun profile => {
+  variables.POLL_MS = { description = "Poll interval.", default = "300000" },
+  services.app = {
+    image = "busybox:1",
+    command = ["sh", "-c", "sleep ${POLL_MS}"],
+    environment.FIXED = "1",
+    host_environment = ["POLL_MS", "TRACE_TOKEN"],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "passing", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/passing/podman");
+    crate::support::validate_artifacts(&built);
+
+    let compose_environment = |env: &str| {
+        std::fs::write(built.join(".env"), env).expect("write .env");
+        let config = std::process::Command::new("docker")
+            .args(["compose", "--project-directory"])
+            .arg(&built)
+            .arg("-f")
+            .arg(built.join("compose.yaml"))
+            .args(["config", "--format", "json"])
+            .env_remove("POLL_MS")
+            .env_remove("TRACE_TOKEN")
+            .output()
+            .expect("run docker compose config");
+        assert!(
+            config.status.success(),
+            "{}",
+            String::from_utf8_lossy(&config.stderr)
+        );
+        let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+        config["services"]["app"]["environment"].clone()
+    };
+    assert_eq!(
+        compose_environment(""),
+        serde_json::json!({ "FIXED": "1", "POLL_MS": null, "TRACE_TOKEN": null })
+    );
+    assert_eq!(
+        compose_environment("TRACE_TOKEN=t0k\n"),
+        serde_json::json!({ "FIXED": "1", "POLL_MS": null, "TRACE_TOKEN": "t0k" })
+    );
+
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let berth_env = |env: &str| {
+        std::fs::write(built.join(".env"), env).expect("write .env");
+        let run = std::process::Command::new("bash")
+            .arg(built.join("quadlet/berth-env"))
+            .args(["passing", "app"])
+            .arg(&built)
+            .env("BERTH_RUNTIME_DIR", runtime.path())
+            .output()
+            .expect("run berth-env");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read_to_string(runtime.path().join("passing/app.env")).expect("rendered")
+    };
+    assert_eq!(berth_env(""), "FIXED=1\n");
+    assert_eq!(
+        berth_env("TRACE_TOKEN=t0k\nPOLL_MS=5\n"),
+        "FIXED=1\nPOLL_MS=5\nTRACE_TOKEN=t0k\n"
+    );
+    let unit = std::fs::read_to_string(built.join("quadlet/passing-app.container")).expect("unit");
+    assert!(
+        unit.contains("\nEnvironmentFile=/run/berth/passing/app.env\n"),
+        "{unit}"
+    );
+
+    let docs = kustomized(&built.join("k8s"));
+    let container = &named(&docs, "Deployment", "app")["spec"]["template"]["spec"]["containers"][0];
+    let env = container["env"].as_array().expect("env entries");
+    let entry = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} in {env:?}"))
+            .clone()
+    };
+    assert_eq!(
+        entry("POLL_MS")["valueFrom"]["configMapKeyRef"]["optional"],
+        true,
+        "{env:?}"
+    );
+    let token = entry("TRACE_TOKEN");
+    assert_eq!(
+        token["valueFrom"]["secretKeyRef"]["optional"], true,
+        "{token}"
+    );
+    assert_eq!(token["valueFrom"]["secretKeyRef"]["key"], "TRACE_TOKEN");
+    let secrets_env = std::fs::read_to_string(built.join("k8s/secrets.env")).expect("secrets.env");
+    assert!(
+        secrets_env.contains("\n# TRACE_TOKEN=    (app)\n"),
+        "{secrets_env}"
+    );
+    let template = std::fs::read_to_string(built.join(".env.template")).expect("template");
+    assert!(
+        template.contains("# Passed to: app.\n# TRACE_TOKEN=\n"),
+        "{template}"
+    );
+    assert!(
+        template.contains("# Read by: app.\n# POLL_MS=300000"),
+        "{template}"
+    );
+}

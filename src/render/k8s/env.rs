@@ -103,6 +103,12 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
             helper
         });
     }
+    sources.extend(
+        service
+            .host_environment
+            .iter()
+            .map(|variable| passed_source(ctx, name, variable)),
+    );
     sources.sort_by(|a, b| a.name.cmp(&b.name));
     let mut environment = Environment {
         config_map: (!literal.is_empty()).then(|| ConfigMap {
@@ -175,6 +181,42 @@ pub(super) fn variable_source(ctx: &Context, service: &str, variable: &str, name
         value_from: Some(value_from),
         ..EnvVar::default()
     }
+}
+
+/// The `env` entry of a variable passed from the deploy environment (`host_environment`):
+/// on Kubernetes that is the stack's variables ConfigMap (a declared default counts as
+/// set) or its Secret, read as an optional key so that an unset one leaves it unset.
+fn passed_source(ctx: &Context, service: &str, variable: &str) -> EnvVar {
+    let mut entry = variable_source(ctx, service, variable, variable);
+    if let Some(source) = entry.value_from.as_mut() {
+        if let Some(selector) = source.config_map_key_ref.as_mut() {
+            selector.optional = Some(true);
+        }
+        if let Some(selector) = source.secret_key_ref.as_mut() {
+            selector.optional = Some(true);
+        }
+    }
+    entry
+}
+
+/// The variables passed from the deploy environment that the stack's Secret would carry
+/// (no declared non-secret default puts them in the variables ConfigMap), with the
+/// services that read them.
+pub(super) fn passed_through_secret<'a>(ctx: &Context<'a>) -> BTreeMap<&'a str, Vec<&'a str>> {
+    let mut found: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (service, definition) in &ctx.stack.services {
+        for variable in &definition.host_environment {
+            let in_secret = ctx
+                .stack
+                .variables
+                .get(variable)
+                .is_none_or(super::from_secret);
+            if in_secret {
+                found.entry(variable).or_default().push(service);
+            }
+        }
+    }
+    found
 }
 
 /// Literal text, as a ConfigMap value (no expansion happens there).
