@@ -336,7 +336,7 @@ impl Command {
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Port {
-    pub target: u16,
+    pub target: Param<u16>,
     pub published: Option<Published>,
     pub host_ip: Option<String>,
     #[serde(default)]
@@ -1190,6 +1190,12 @@ impl HttpProbe {
 }
 
 impl Port {
+    /// The port the process listens on: the value, or its variable's declared default
+    /// (what the backends that do not read .env use; apply reads the host's value).
+    pub fn container_port(&self) -> u16 {
+        *self.target.value()
+    }
+
     /// The host address the port binds to: its own, or the profile's for a private port.
     pub fn effective_host_ip<'a>(&'a self, profile: &'a ProfileInfo) -> Option<&'a str> {
         self.host_ip.as_deref().or_else(|| {

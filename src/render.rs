@@ -103,5 +103,5 @@ fn service_port(stack: &Stack, service: &str, fallback: u16) -> u16 {
         .services
         .get(service)
         .and_then(|s| s.ports.first())
-        .map_or(fallback, |port| port.target)
+        .map_or(fallback, |port| port.container_port())
 }

@@ -708,7 +708,7 @@ fn argv(command: &Command, values: &Values) -> Vec<String> {
 
 fn port_spec(stack: &Stack, port: &Port, values: &Values) -> PortSpec {
     PortSpec {
-        target: port.target,
+        target: on_host(values, &port.target),
         protocol: port.protocol.as_str().to_string(),
         host_ip: port.effective_host_ip(&stack.profile).map(str::to_string),
         published: port.published.as_ref().map(|published| match published {
@@ -780,6 +780,12 @@ pub fn typed_value_problems(stack: &Stack, values: &Values) -> Vec<String> {
         };
         if let Some(restart) = &service.restart {
             check("restart", values.param(restart).err());
+        }
+        for (index, port) in service.ports.iter().enumerate() {
+            check(
+                &format!("ports[{index}].target"),
+                values.param(&port.target).err(),
+            );
         }
         if let Some(healthcheck) = &service.healthcheck {
             let Healthcheck {

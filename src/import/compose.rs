@@ -904,13 +904,20 @@ impl<'a> Translator<'a> {
             Some((published, target)) => (Some(published.to_string()), target.to_string()),
             None => (None, rest.to_string()),
         };
-        let Some(targets) = port_range(&target) else {
-            self.lose(
-                node.line,
-                path,
-                format!("{text:?}: the container port must be a number or range"),
-            );
-            return Vec::new();
+        let targets: Vec<Expr> = match port_range(&target) {
+            Some(targets) => targets
+                .into_iter()
+                .map(|t| Expr::Int(i64::from(t)))
+                .collect(),
+            None if self.is_port_variable(&target) => vec![Expr::Str(target.clone())],
+            None => {
+                self.lose(
+                    node.line,
+                    path,
+                    format!("{text:?}: the container port must be a number, a range, or a variable whose default is a port"),
+                );
+                return Vec::new();
+            }
         };
         let published = published.filter(|p| !p.is_empty());
         let publishes: Vec<Option<Expr>> = match &published {
@@ -960,6 +967,16 @@ impl<'a> Translator<'a> {
                 port_expr(target, published, host_ip.clone(), &protocol, None, None)
             })
             .collect()
+    }
+
+    /// `${NAME}` (berth text) whose variable is declared with a port as its default: a
+    /// container port berth keeps as that variable.
+    fn is_port_variable(&self, text: &str) -> bool {
+        let Some(name) = text.strip_prefix("${").and_then(|t| t.strip_suffix('}')) else {
+            return false;
+        };
+        let default = self.variables.get(name).and_then(|d| d.default.as_deref());
+        default.is_some_and(is_port)
     }
 
     fn long_port(&mut self, node: &Node, path: &str) -> Vec<Expr> {
@@ -1022,7 +1039,7 @@ impl<'a> Translator<'a> {
             },
         };
         vec![port_expr(
-            target,
+            Expr::Int(i64::from(target)),
             published,
             host_ip,
             &protocol,
@@ -1036,16 +1053,42 @@ impl<'a> Translator<'a> {
         let mut ports = Vec::new();
         for (i, item) in items.iter().enumerate() {
             let at = format!("{path}[{i}]");
+            // `${PORT}` or `${PORT}/udp` with a port as default: kept as the variable.
+            let raw = item.scalar_text().unwrap_or_default();
+            let (raw_spec, raw_protocol) = raw.rsplit_once('/').unwrap_or((&raw, "tcp"));
+            let spec_node = Node {
+                value: Value::Str(raw_spec.to_string()),
+                line: item.line,
+            };
+            if raw_spec.starts_with("${")
+                && let Some(variable) = self.typed_variable(&spec_node, &at, is_port)
+            {
+                let protocol = raw_protocol.to_string();
+                ports.push(port_expr(
+                    Expr::Str(variable),
+                    None,
+                    None,
+                    &protocol,
+                    None,
+                    None,
+                ));
+                continue;
+            }
             let Some(text) = self.fixed(item, &at) else {
                 continue;
             };
             let (spec, protocol) = text.rsplit_once('/').unwrap_or((&text, "tcp"));
             match port_range(spec) {
-                Some(targets) => ports.extend(
-                    targets
-                        .into_iter()
-                        .map(|target| port_expr(target, None, None, protocol, None, None)),
-                ),
+                Some(targets) => ports.extend(targets.into_iter().map(|target| {
+                    port_expr(
+                        Expr::Int(i64::from(target)),
+                        None,
+                        None,
+                        protocol,
+                        None,
+                        None,
+                    )
+                })),
                 None => self.lose(item.line, at, format!("{text:?} is not a port")),
             }
         }
@@ -2102,7 +2145,7 @@ impl Out {
 }
 
 fn port_expr(
-    target: u16,
+    target: Expr,
     published: Option<Expr>,
     host_ip: Option<String>,
     protocol: &str,
@@ -2110,11 +2153,13 @@ fn port_expr(
     app_protocol: Option<String>,
 ) -> Expr {
     let plain = host_ip.is_none() && protocol == "tcp" && name.is_none() && app_protocol.is_none();
-    match published {
-        Some(Expr::Int(host)) if plain => Expr::Raw(format!("berth.publish {host} {target}")),
-        None if plain => Expr::Raw(format!("berth.internal {target}")),
-        published => {
-            let mut fields = vec![Field::new("target", Expr::Int(i64::from(target)))];
+    match (published, &target) {
+        (Some(Expr::Int(host)), Expr::Int(port)) if plain => {
+            Expr::Raw(format!("berth.publish {host} {port}"))
+        }
+        (None, Expr::Int(port)) if plain => Expr::Raw(format!("berth.internal {port}")),
+        (published, _) => {
+            let mut fields = vec![Field::new("target", target)];
             if let Some(published) = published {
                 fields.push(Field::new("published", published));
             }
@@ -2133,6 +2178,11 @@ fn port_expr(
             Expr::Record(fields)
         }
     }
+}
+
+/// A port number, 1 to 65535, as text.
+fn is_port(text: &str) -> bool {
+    text.trim().parse::<u16>().is_ok_and(|port| port > 0)
 }
 
 fn split_host_ip(spec: &str) -> (Option<String>, &str) {

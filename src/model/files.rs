@@ -207,7 +207,7 @@ fn context(stack: &Stack) -> Value {
             let ports: Vec<Value> = service
                 .ports
                 .iter()
-                .map(|port| json!({ "target": port.target, "protocol": port.protocol.as_str(), "name": port.name }))
+                .map(|port| json!({ "target": port.container_port(), "protocol": port.protocol.as_str(), "name": port.name }))
                 .collect();
             let value = json!({
                 "description": service.description,

@@ -16,18 +16,21 @@ use crate::error::Diagnostic;
 use crate::model::text::{REFERENCE_ERROR, Text};
 use crate::model::{Healthcheck, Service};
 
-/// The fields of a service that may hold a variable, as paths below the service.
+/// The fields of a service that may hold a variable, as paths below the service; `[]`
+/// stands for every item of a list.
 pub const SERVICE_PARAMS: &[&[&str]] = &[
     &["healthcheck", "interval"],
     &["healthcheck", "timeout"],
     &["healthcheck", "start_period"],
     &["healthcheck", "retries"],
     &["restart"],
+    &["ports", "[]", "target"],
 ];
 
 /// The variables a service's typed fields name (see [`SERVICE_PARAMS`]), in that order.
 pub fn service_variables(service: &Service) -> Vec<&str> {
     let mut names = vec![service.restart.as_ref().and_then(Param::variable)];
+    names.extend(service.ports.iter().map(|port| port.target.variable()));
     if let Some(healthcheck) = &service.healthcheck {
         let Healthcheck {
             test: _,
@@ -131,18 +134,17 @@ pub fn bind(stack: &mut serde_json::Value) -> Vec<Diagnostic> {
     };
     for (service_name, service) in services.iter_mut() {
         for path in SERVICE_PARAMS {
-            let Some(slot) = field_mut(service, path) else {
-                continue;
-            };
-            let Some(name) = reference(slot) else {
-                continue;
-            };
-            let field = format!("services.{service_name}.{}", path.join("."));
-            match declared_default(&variables, &name) {
-                Ok(default) => {
-                    *slot = serde_json::json!({ VARIABLE: name, DEFAULT: default });
+            for (at, slot) in fields_mut(service, path, String::new()) {
+                let Some(name) = reference(slot) else {
+                    continue;
+                };
+                let field = format!("services.{service_name}{at}");
+                match declared_default(&variables, &name) {
+                    Ok(default) => {
+                        *slot = serde_json::json!({ VARIABLE: name, DEFAULT: default });
+                    }
+                    Err(diagnostic) => found.push(diagnostic(field)),
                 }
-                Err(diagnostic) => found.push(diagnostic(field)),
             }
         }
     }
@@ -155,14 +157,30 @@ fn reference(slot: &serde_json::Value) -> Option<String> {
     text.sole_variable().map(str::to_string)
 }
 
-fn field_mut<'a>(
-    mut value: &'a mut serde_json::Value,
+/// Each value at `path` below `value` (every item where the path says `[]`), with its
+/// field path as diagnostics write it (`.ports[0].target`).
+fn fields_mut<'a>(
+    value: &'a mut serde_json::Value,
     path: &[&str],
-) -> Option<&'a mut serde_json::Value> {
-    for key in path {
-        value = value.get_mut(*key)?;
+    at: String,
+) -> Vec<(String, &'a mut serde_json::Value)> {
+    let Some((first, rest)) = path.split_first() else {
+        return vec![(at, value)];
+    };
+    if *first == "[]" {
+        let Some(items) = value.as_array_mut() else {
+            return Vec::new();
+        };
+        return items
+            .iter_mut()
+            .enumerate()
+            .flat_map(|(index, item)| fields_mut(item, rest, format!("{at}[{index}]")))
+            .collect();
     }
-    Some(value)
+    match value.get_mut(*first) {
+        Some(inner) => fields_mut(inner, rest, format!("{at}.{first}")),
+        None => Vec::new(),
+    }
 }
 
 type Problem = Box<dyn FnOnce(String) -> Diagnostic>;
@@ -208,11 +226,17 @@ fn declared_default(
 fn typed<T: DeserializeOwned>(default: &serde_json::Value) -> Result<T, String> {
     match serde_json::from_value(default.clone()) {
         Ok(value) => Ok(value),
-        Err(first) => default
+        // A number written as text says why it is no value as a number would (70000 is
+        // past a port's range), not that it is text.
+        Err(first) => match default
             .as_str()
             .and_then(|text| text.trim().parse::<serde_json::Number>().ok())
-            .and_then(|number| serde_json::from_value(serde_json::Value::Number(number)).ok())
-            .ok_or_else(|| first.to_string()),
+        {
+            Some(number) => {
+                serde_json::from_value(serde_json::Value::Number(number)).map_err(|e| e.to_string())
+            }
+            None => Err(first.to_string()),
+        },
     }
 }
 

@@ -523,9 +523,13 @@ fn ingress_port(name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
     // Without a port of its own, the Ingress takes the first one (80 when there is none).
     let port = ingress
         .port
-        .or_else(|| service.ports.first().map(|p| p.target))
+        .or_else(|| service.ports.first().map(|p| p.container_port()))
         .unwrap_or(80);
-    let served: Vec<String> = service.ports.iter().map(|p| p.target.to_string()).collect();
+    let served: Vec<String> = service
+        .ports
+        .iter()
+        .map(|p| p.container_port().to_string())
+        .collect();
     if served.contains(&port.to_string()) {
         return;
     }

@@ -275,7 +275,7 @@ enum ComposeCommand {
 
 #[derive(Serialize)]
 struct ComposePort {
-    target: u16,
+    target: ComposeTarget,
     #[serde(skip_serializing_if = "Option::is_none")]
     published: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -543,7 +543,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
         expose: ports
             .iter()
             .filter(|port| port.published.is_none())
-            .map(expose_of)
+            .map(|port| expose_of(stack, port))
             .collect(),
         volumes: volumes.iter().map(|mount| mount_of(stack, mount)).collect(),
         tmpfs: tmpfs.clone(),
@@ -702,6 +702,21 @@ fn command_of(stack: &Stack, command: &Command) -> ComposeCommand {
     }
 }
 
+/// A container port: a number, or `${NAME:-default}` (Compose turns the result into one).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum ComposeTarget {
+    Number(u16),
+    Variable(String),
+}
+
+fn target_of(stack: &Stack, target: &Param<u16>) -> ComposeTarget {
+    match target.variable() {
+        Some(_) => ComposeTarget::Variable(param(stack, target, ToString::to_string)),
+        None => ComposeTarget::Number(*target.value()),
+    }
+}
+
 fn port_of(stack: &Stack, port: &Port) -> ComposePort {
     let Port {
         target,
@@ -714,7 +729,7 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
     } = port;
     let host_ip = port.effective_host_ip(&stack.profile).map(str::to_string);
     ComposePort {
-        target: *target,
+        target: target_of(stack, target),
         // Compose reads `published` as a string in its long syntax (ranges included).
         published: published.as_ref().map(|published| match published {
             Published::Port(port) => port.to_string(),
@@ -727,10 +742,11 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
     }
 }
 
-fn expose_of(port: &Port) -> String {
+fn expose_of(stack: &Stack, port: &Port) -> String {
+    let target = param(stack, &port.target, ToString::to_string);
     match port.protocol.as_str() {
-        "tcp" => port.target.to_string(),
-        protocol => format!("{}/{protocol}", port.target),
+        "tcp" => target,
+        protocol => format!("{target}/{protocol}"),
     }
 }
 

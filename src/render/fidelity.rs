@@ -417,7 +417,7 @@ fn typed_variables_markdown() -> String {
     for path in crate::model::param::SERVICE_PARAMS {
         out.push_str(&format!(
             "| `{}` | {} |\n",
-            path.join("."),
+            path.join(".").replace(".[]", "[]"),
             TYPED_VARIABLE.join(" | ")
         ));
     }

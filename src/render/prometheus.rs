@@ -278,7 +278,7 @@ pub(super) fn tcp_target(name: &str, service: &Service) -> Option<String> {
         .ports
         .iter()
         .find(|port| port.protocol == crate::model::Protocol::Tcp)?;
-    Some(format!("{name}:{}", port.target))
+    Some(format!("{name}:{}", port.container_port()))
 }
 
 /// One blackbox probe with `module` per service that `target` gives an address, labelled

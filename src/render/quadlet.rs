@@ -465,7 +465,7 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         };
         unit = unit.entry(
             "PublishPort",
-            format!("{address}{host}:{}{protocol}", port.target),
+            format!("{address}{host}:{}{protocol}", port.container_port()),
         );
     }
     for mount in &service.volumes {

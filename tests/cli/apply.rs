@@ -1635,8 +1635,10 @@ fn typed_fields_read_their_variables_on_the_host() {
       command = ["sleep", "100000"],
       restart = "${RESTART}",
       healthcheck = { test = ["true"], interval = "${HC_INTERVAL}", retries = "${HC_RETRIES}" },
+      ports = [{ target = "${APP_PORT}", protocol = "udp" }],
     },"#,
         r#"variables = {
+    APP_PORT = { description = "Container port.", default = "7000" },
     RESTART = { description = "Restart policy.", default = "on-failure" },
     HC_INTERVAL = { description = "Time between checks.", default = "7s" },
     HC_RETRIES = { description = "Failed checks before unhealthy.", default = "4" },
@@ -1652,19 +1654,19 @@ fn typed_fields_read_their_variables_on_the_host() {
         docker(&[
             "inspect",
             "--format",
-            "{{json .Config.Healthcheck.Interval}} {{json .Config.Healthcheck.Retries}} {{.HostConfig.RestartPolicy.Name}}",
+            "{{json .Config.Healthcheck.Interval}} {{json .Config.Healthcheck.Retries}} {{.HostConfig.RestartPolicy.Name}} {{range $port, $_ := .Config.ExposedPorts}}{{$port}}{{end}}",
             "bt-typed-app-1",
         ])
         .trim()
         .to_string()
     };
-    std::fs::write(&env, "HC_INTERVAL=3s\nRESTART=always\n").expect("write .env");
+    std::fs::write(&env, "HC_INTERVAL=3s\nRESTART=always\nAPP_PORT=7070\n").expect("write .env");
     rig.berth("apply", &[]).code(0);
-    assert_eq!(seen(), "3000000000 4 always");
+    assert_eq!(seen(), "3000000000 4 always 7070/udp");
     // Without the host's values the defaults apply: the container is recreated with them.
     std::fs::write(&env, "").expect("write .env");
     rig.berth("apply", &[]).code(0);
-    assert_eq!(seen(), "7000000000 4 on-failure");
+    assert_eq!(seen(), "7000000000 4 on-failure 7000/udp");
 }
 
 /// A volume without a source is anonymous: the engine creates one for the container, and

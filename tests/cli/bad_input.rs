@@ -72,6 +72,7 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    port_target_variable_not_a_port,
     host_environment_also_set,
     host_environment_not_a_name,
     address_outside_subnet,

@@ -369,9 +369,10 @@ fn typed_fields_holding_variables_follow_the_table() {
     HC_START = { description = "s", default = "20s" },
     HC_RETRIES = { description = "r", default = "4" },
     RESTART = { description = "p", default = "on-failure" },
+    APP_PORT = { description = "c", default = "8080" },
   },
 "#;
-    let with = |interval, timeout, start, retries, restart| {
+    let with = |interval, timeout, start, retries, restart, port| {
         let healthcheck = format!(
             r#"{{ test = ["true"], interval = {interval}, timeout = {timeout}, start_period = {start}, retries = {retries} }}"#
         );
@@ -379,13 +380,24 @@ fn typed_fields_holding_variables_follow_the_table() {
         let healthcheck: &'static str = Box::leak(healthcheck.into_boxed_str());
         fields.insert("healthcheck", healthcheck);
         fields.insert("restart", restart);
+        let ports = format!(
+            "[{{ target = {port}, published = 9090 }}, {{ target = {port}, protocol = \"udp\" }}]"
+        );
+        fields.insert("ports", Box::leak(ports.into_boxed_str()));
         probe_stack_with(&fields, variables)
     };
     let dir = probe_project();
     let stacks = dir.path().join("modules/stacks");
     std::fs::write(
         stacks.join("typed-values.ncl"),
-        with(r#""30s""#, r#""3s""#, r#""20s""#, "4", r#""on-failure""#),
+        with(
+            r#""30s""#,
+            r#""3s""#,
+            r#""20s""#,
+            "4",
+            r#""on-failure""#,
+            "8080",
+        ),
     )
     .expect("stack");
     std::fs::write(
@@ -396,6 +408,7 @@ fn typed_fields_holding_variables_follow_the_table() {
             r#""${HC_START}""#,
             r#""${HC_RETRIES}""#,
             r#""${RESTART}""#,
+            r#""${APP_PORT}""#,
         ),
     )
     .expect("stack");
@@ -423,7 +436,7 @@ fn typed_fields_holding_variables_follow_the_table() {
         .expect(".env.template");
     assert_eq!(
         template.contents.matches("# Read by: app.").count(),
-        5,
+        6,
         "{}",
         template.contents
     );
@@ -442,6 +455,8 @@ fn typed_fields_holding_variables_follow_the_table() {
         "start_period: ${HC_START:-20s}",
         "retries: ${HC_RETRIES:-4}",
         "restart: ${RESTART:-on-failure}",
+        "target: ${APP_PORT:-8080}",
+        "- ${APP_PORT:-8080}/udp",
     ] {
         assert!(
             compose.contains(reference),
@@ -483,6 +498,7 @@ fn typed_fields_holding_variables_follow_the_table() {
         ("HC_START", "20s"),
         ("HC_RETRIES", "4"),
         ("RESTART", "on-failure"),
+        ("APP_PORT", "8080"),
     ]);
     assert_eq!(
         apply_spec_with(&literal, &defaults),
@@ -492,9 +508,11 @@ fn typed_fields_holding_variables_follow_the_table() {
         ("HC_INTERVAL", "45s"),
         ("HC_RETRIES", "9"),
         ("RESTART", "always"),
+        ("APP_PORT", "7070"),
     ]);
     let spec = apply_spec_with(&variable, &own);
     for expected in [
+        r#""target": 7070"#,
         r#""interval_ns": 45000000000"#,
         r#""retries": 9"#,
         r#""restart": "always""#,
@@ -505,11 +523,17 @@ fn typed_fields_holding_variables_follow_the_table() {
             "apply spec lacks {expected}:\n{spec}"
         );
     }
-    let wrong = host(&[("HC_INTERVAL", "soon"), ("RESTART", "sometimes")]);
+    let wrong = host(&[
+        ("HC_INTERVAL", "soon"),
+        ("RESTART", "sometimes"),
+        ("APP_PORT", "70000"),
+    ]);
     assert_eq!(
         berth::apply::spec::typed_value_problems(&variable, &wrong),
         [
             "app: restart: ${RESTART} is \"sometimes\" here: unknown variant `sometimes`, expected one of `no`, `always`, `on-failure`, `unless-stopped`",
+            "app: ports[0].target: ${APP_PORT} is \"70000\" here: invalid value: integer `70000`, expected u16",
+            "app: ports[1].target: ${APP_PORT} is \"70000\" here: invalid value: integer `70000`, expected u16",
             "app: healthcheck.interval: ${HC_INTERVAL} is \"soon\" here: \"soon\": expected a duration such as \"10s\", \"1m30s\" or \"500ms\"",
         ]
     );

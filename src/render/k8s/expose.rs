@@ -30,8 +30,8 @@ pub(super) fn service_object(ctx: &Context, name: &str, service: &Service) -> KS
                     .iter()
                     .map(|port| ServicePort {
                         name: Some(port_name(port)),
-                        port: i32::from(port.target),
-                        target_port: Some(IntOrString::Int(i32::from(port.target))),
+                        port: i32::from(port.container_port()),
+                        target_port: Some(IntOrString::Int(i32::from(port.container_port()))),
                         protocol: Some(port.protocol.as_str().to_uppercase()),
                         app_protocol: port.app_protocol.clone(),
                         ..ServicePort::default()
@@ -177,7 +177,7 @@ pub(super) fn ingress_object(
         class,
     } = ingress;
     let port = port
-        .or_else(|| service.ports.first().map(|p| p.target))
+        .or_else(|| service.ports.first().map(|p| p.container_port()))
         .unwrap_or(80);
     let mut meta = ctx.meta(&k8s_name(name), name);
     if *tls {

@@ -362,7 +362,7 @@ pub(super) fn numeric_user(user: Option<&str>) -> (Option<i64>, Option<i64>) {
 
 pub(super) fn container_port(port: &Port) -> ContainerPort {
     ContainerPort {
-        container_port: i32::from(port.target),
+        container_port: i32::from(port.container_port()),
         name: Some(port_name(port)),
         protocol: Some(port.protocol.as_str().to_uppercase()),
         ..ContainerPort::default()
@@ -371,7 +371,7 @@ pub(super) fn container_port(port: &Port) -> ContainerPort {
 
 /// A valid IANA service name (at most 15 characters, lower-case letters, digits, '-').
 pub(super) fn port_name(port: &Port) -> String {
-    let fallback = format!("{}-{}", port.protocol, port.target);
+    let fallback = format!("{}-{}", port.protocol, port.container_port());
     let Some(name) = &port.name else {
         return fallback;
     };
@@ -588,7 +588,7 @@ pub(super) fn waits(
                 "-c".to_string(),
                 format!(
                     "until nc -z -w 2 {host} {port}; do echo waiting for {host}; sleep 2; done",
-                    port = port.target
+                    port = port.container_port()
                 ),
             ]),
             ..Container::default()
@@ -646,7 +646,7 @@ mod tests {
     #[test]
     fn port_names_are_valid_iana_names_or_derived() {
         let port = |name: Option<&str>| Port {
-            target: 8080,
+            target: crate::model::Param::fixed(8080),
             published: None,
             host_ip: None,
             private: false,
