@@ -686,10 +686,13 @@ fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
     for (index, mount) in service.secrets.iter().enumerate() {
         let field = format!("services.{name}.secrets[{index}]");
         if !file_names.insert(mount.file_name()) {
-            found.push(Diagnostic::new(
-                &field,
-                format!("a second secret at /run/secrets/{}", mount.file_name()),
-            ));
+            found.push(
+                Diagnostic::new(
+                    &field,
+                    format!("a second secret at /run/secrets/{}", mount.file_name()),
+                )
+                .with_hint("mount it under another file name: { variable = \"…\", target = \"…\" }"),
+            );
         }
         let secret = &mount.variable;
         match stack.variables.get(secret) {

@@ -553,21 +553,11 @@ const CASES: &[Case] = &[
         file: "zabbix",
         env: &[],
         profile: "*",
-        n_lossy: 14,
-        known: &[
-            (
-                ".networks.*.ipam",
-                "network `ipam` (fixed subnets) has no berth field",
-            ),
-            (
-                ".secrets",
-                "top-level `secrets` read from files have no berth equivalent",
-            ),
-            (
-                ".services.*.secrets",
-                "file secrets have no berth equivalent",
-            ),
-        ],
+        n_lossy: 12,
+        known: &[(
+            ".networks.*.ipam",
+            "network `ipam` (fixed subnets) has no berth field",
+        )],
     },
 ];
 
@@ -820,7 +810,7 @@ fn zulip_alone_is_rejected_by_compose_and_imported_with_its_secrets_reported() {
     let strict = run_in(&root, &["import".into(), file.display().to_string()]);
     strict
         .code(1)
-        .stderr_contains("zulip.yml:6: services.database.secrets:");
+        .stderr_contains("zulip.yml:7: services.database.secrets[0]: secret `zulip__postgres_password` is not a `file` or `environment` secret");
     assert!(!root.join("modules/stacks/zulip.ncl").exists());
     run_in(
         &root,
