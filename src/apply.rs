@@ -248,7 +248,7 @@ impl SecretSource {
             return read_env_file(&self.root.join(path)).ok()?.remove(key);
         }
         if let Some(path) = secrets::parse_file_secret(name) {
-            return secrets::read_secret_file(&self.root.join(path)).ok();
+            return secrets::read_secret_file(&secrets::secret_file_path(&self.root, path)).ok();
         }
         std::env::var(name)
             .ok()
@@ -343,7 +343,7 @@ fn file_secret_values(
         if !seen.insert(name.clone()) {
             continue;
         }
-        let full = build_root.join(path);
+        let full = secrets::secret_file_path(build_root, path);
         match secrets::read_secret_file(&full) {
             Ok(value) => {
                 values.insert(name, value);

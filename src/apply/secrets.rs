@@ -49,6 +49,12 @@ pub fn parse_file_secret(name: &str) -> Option<&str> {
     name.strip_prefix("file:")
 }
 
+/// Where the file of a secret named [`file_secret`] is: a relative path is the project's,
+/// where relative bind sources are too.
+pub fn secret_file_path(root: &Path, path: &str) -> PathBuf {
+    root.join(path.strip_prefix("./").unwrap_or(path))
+}
+
 /// The content of a secret file, as the engine will copy it into containers.
 ///
 /// # Errors

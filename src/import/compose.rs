@@ -6,8 +6,8 @@ mod secrets;
 
 use std::collections::BTreeMap;
 
-pub use secrets::interpolated_names;
 use secrets::ComposeSecret;
+pub use secrets::interpolated_names;
 
 use super::interpolation::{self, Use};
 use super::nickel::{Expr, Field};

@@ -691,7 +691,9 @@ fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
                     &field,
                     format!("a second secret at /run/secrets/{}", mount.file_name()),
                 )
-                .with_hint("mount it under another file name: { variable = \"…\", target = \"…\" }"),
+                .with_hint(
+                    "mount it under another file name: { variable = \"…\", target = \"…\" }",
+                ),
             );
         }
         let secret = &mount.variable;
@@ -785,7 +787,9 @@ fn file_secret(name: &str, variable: &Variable, found: &mut Vec<Diagnostic>) {
                 format!("variables.{name}.dev_value"),
                 format!("a secret read from a file has no dev value: every profile reads {file}"),
             )
-            .with_hint("put a throw-away value in that file on dev machines, and remove `dev_value`"),
+            .with_hint(
+                "put a throw-away value in that file on dev machines, and remove `dev_value`",
+            ),
         );
     }
 }

@@ -322,7 +322,9 @@ fn secrets_env(ctx: &Context) -> String {
     );
     let files = ctx.stack.mounted_secret_files();
     if !files.is_empty() {
-        out.push_str("# Secrets read from files are not listed here: put each file beside this one, where\n");
+        out.push_str(
+            "# Secrets read from files are not listed here: put each file beside this one, where\n",
+        );
         out.push_str("# the secretGenerator reads it whole (line breaks kept):\n");
         for (variable, file, _) in &files {
             out.push_str(&format!(

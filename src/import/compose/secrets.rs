@@ -84,7 +84,8 @@ impl Translator<'_> {
             let Some((source, variable)) = source else {
                 continue;
             };
-            let variable = variable.unwrap_or_else(|| self.secret_variable_name(&key.name, interpolated));
+            let variable =
+                variable.unwrap_or_else(|| self.secret_variable_name(&key.name, interpolated));
             self.secrets.insert(
                 key.name.clone(),
                 ComposeSecret {
@@ -137,11 +138,17 @@ impl Translator<'_> {
             .filter_map(|(key, secret)| {
                 let (description, file) = match &secret.source {
                     SecretSource::File(path) => (
-                        format!("Compose's secret `{key}` (line {}), read from a file.", secret.line),
+                        format!(
+                            "Compose's secret `{key}` (line {}), read from a file.",
+                            secret.line
+                        ),
                         Some(path.clone()),
                     ),
                     SecretSource::Environment => (
-                        format!("Compose's secret `{key}` (line {}), read from the environment.", secret.line),
+                        format!(
+                            "Compose's secret `{key}` (line {}), read from the environment.",
+                            secret.line
+                        ),
                         None,
                     ),
                     // Fixed when first mounted: a secret still in these forms is not.
@@ -310,7 +317,9 @@ pub fn interpolated_names(node: &Node, names: &mut BTreeSet<String>) {
                 names.extend(translated.uses.into_iter().map(|found| found.name));
             }
         }
-        Value::Seq(items) => items.iter().for_each(|item| interpolated_names(item, names)),
+        Value::Seq(items) => items
+            .iter()
+            .for_each(|item| interpolated_names(item, names)),
         Value::Map(entries) => entries
             .iter()
             .for_each(|(_, value)| interpolated_names(value, names)),
