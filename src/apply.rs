@@ -247,6 +247,9 @@ impl SecretSource {
         if let Some((path, key)) = secrets::parse_env_file_secret(name) {
             return read_env_file(&self.root.join(path)).ok()?.remove(key);
         }
+        if let Some(path) = secrets::parse_file_secret(name) {
+            return secrets::read_secret_file(&secrets::secret_file_path(&self.root, path)).ok();
+        }
         let name = secrets::parse_host_secret(name).unwrap_or(name);
         std::env::var(name)
             .ok()
@@ -322,6 +325,39 @@ fn env_file_problems(
     problems
 }
 
+/// The content of every secret file a service mounts, by secret name; and, as pre-flight
+/// problems, the files that cannot be read (before anything changes, as Compose refuses a
+/// missing secret file before it starts a container).
+fn file_secret_values(
+    model: &crate::model::Stack,
+    build_root: &Path,
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let mut values = BTreeMap::new();
+    let mut problems = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mounted = model.services.values().flat_map(|service| &service.secrets);
+    for variable in mounted.map(|mount| mount.variable.as_str()) {
+        let Some(path) = model.secret_file(variable) else {
+            continue;
+        };
+        let name = secrets::file_secret(path);
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let full = secrets::secret_file_path(build_root, path);
+        match secrets::read_secret_file(&full) {
+            Ok(value) => {
+                values.insert(name, value);
+            }
+            Err(e) => problems.push(format!(
+                "secret {variable}: its file {}: {e}",
+                full.display()
+            )),
+        }
+    }
+    (values, problems)
+}
+
 fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
     let (model, built) =
         on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
@@ -348,8 +384,13 @@ fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
     })?;
     let mut problems = env_file_problems(&model, &values, &target.build_root);
     problems.extend(spec::typed_value_problems(&model, &values));
+    let (file_secrets, unreadable) = file_secret_values(&model, &target.build_root);
+    problems.extend(unreadable);
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());
+    }
+    for (name, value) in file_secrets {
+        values.add_secret(name, value);
     }
     // Services' env files: every value a secret, a placeholder in the spec.
     let mut env_files = BTreeMap::new();

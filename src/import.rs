@@ -72,7 +72,7 @@ impl ImportError {
     }
 }
 
-const TOP_LEVEL_UNSUPPORTED: &[&str] = &["secrets", "include", "models"];
+const TOP_LEVEL_UNSUPPORTED: &[&str] = &["include", "models"];
 
 /// Translates a Compose file into a stack module.
 ///
@@ -101,6 +101,9 @@ pub fn import(
         ));
     };
     let mut translator = Translator::new(&options.env);
+    // A secret's variable must not be one the file reads as text (`top_level_secrets`).
+    let mut interpolated = std::collections::BTreeSet::new();
+    compose::interpolated_names(&root, &mut interpolated);
     let mut stack_name = options.name.clone();
     let mut services = None;
     let mut volumes_node = None;
@@ -122,6 +125,7 @@ pub fn import(
             "networks" => networks_node = Some(value),
             // Read before the services, which mount them by name.
             "configs" => translator.top_level_configs(value),
+            "secrets" => translator.top_level_secrets(value, &interpolated),
             other if TOP_LEVEL_UNSUPPORTED.contains(&other) => {
                 translator.losses.push(Loss {
                     line: key.line,
@@ -206,7 +210,16 @@ pub fn import(
     translator
         .losses
         .sort_by(|a, b| (a.line, &a.key).cmp(&(b.line, &b.key)));
-    let variables = declare_variables(&translator.variables, options);
+    let mut variables = declare_variables(&translator.variables, options);
+    variables.extend(
+        translator
+            .secret_variables()
+            .into_iter()
+            .map(|(name, fields)| Field::new(name, Expr::Record(fields))),
+    );
+    variables.sort_by(|a, b| a.name.cmp(&b.name));
+    let unmounted = translator.unmounted_secrets();
+    translator.notes.extend(unmounted);
     let mut stack_fields = vec![Field::new("name", Expr::Str(stack.clone()))];
     stack_fields.push(Field::new("services", Expr::Record(service_fields)).commented(top_comments));
     for (name, fields) in [

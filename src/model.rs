@@ -137,7 +137,7 @@ pub struct Service {
     pub files: BTreeMap<String, GeneratedFile>,
     /// Secret variables mounted as files under /run/secrets.
     #[serde(default)]
-    pub secrets: Vec<String>,
+    pub secrets: Vec<SecretMount>,
     #[serde(default)]
     pub networks: Vec<String>,
     #[serde(default)]
@@ -448,6 +448,50 @@ enum WrittenDependency {
         #[serde(default)]
         restart: bool,
     },
+}
+
+/// One entry of a service's `secrets`: a secret variable, and the file name under
+/// /run/secrets it is mounted as. Written either as the variable alone (mounted at its
+/// name in lower case) or as `{ variable = "MYSQL_USER", target = "MYSQL_USER" }`, for
+/// images (and imported Compose files) that read a fixed path.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(from = "WrittenSecretMount")]
+pub struct SecretMount {
+    pub variable: String,
+    /// The file name under /run/secrets, when it is not the variable's in lower case.
+    pub target: Option<String>,
+}
+
+impl SecretMount {
+    /// The file name under /run/secrets: also the secret's name in the Compose file, so one
+    /// name means one variable in a stack (validated).
+    pub fn file_name(&self) -> String {
+        self.target
+            .clone()
+            .unwrap_or_else(|| Stack::secret_file_name(&self.variable))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WrittenSecretMount {
+    Variable(String),
+    Record { variable: String, target: String },
+}
+
+impl From<WrittenSecretMount> for SecretMount {
+    fn from(written: WrittenSecretMount) -> Self {
+        match written {
+            WrittenSecretMount::Variable(variable) => SecretMount {
+                variable,
+                target: None,
+            },
+            WrittenSecretMount::Record { variable, target } => SecretMount {
+                variable,
+                target: Some(target),
+            },
+        }
+    }
 }
 
 fn started() -> Condition {
@@ -1097,6 +1141,9 @@ pub struct Variable {
     pub secret: bool,
     pub dev_value: Option<String>,
     pub example: Option<String>,
+    /// A secret read from this file (relative to the deploy folder) rather than the
+    /// environment: Compose can only mount it, so no text reads it (validated).
+    pub file: Option<String>,
 }
 
 // Defaults of optional schema fields. The schema documents each one next to its field;
@@ -1239,6 +1286,15 @@ impl Stack {
         )
     }
 
+    /// A path of the host as a file of the stack names it: relative ones start at the
+    /// install folder, as relative bind sources do.
+    pub fn host_path(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            return path.to_string();
+        }
+        format!("{}/{}", self.install_dir(), path.trim_start_matches("./"))
+    }
+
     /// Folder of the stack's backups on the host: `<backup_root>/<stack>`.
     pub fn backup_dir(&self) -> String {
         format!(
@@ -1248,9 +1304,41 @@ impl Stack {
         )
     }
 
-    /// File name of a secret variable under /run/secrets (and its compose secret name).
+    /// File name of a secret variable under /run/secrets (and its compose secret name),
+    /// unless its mount names another (see [`SecretMount::file_name`]).
     pub fn secret_file_name(variable: &str) -> String {
         variable.to_ascii_lowercase()
+    }
+
+    /// The secret files the services mount: (variable, its file, the services mounting it).
+    pub fn mounted_secret_files(&self) -> Vec<(&str, &str, Vec<&str>)> {
+        let mut files: BTreeMap<&str, (&str, Vec<&str>)> = BTreeMap::new();
+        for (name, service) in &self.services {
+            for mount in &service.secrets {
+                let Some((variable, _)) = self.variables.get_key_value(&mount.variable) else {
+                    continue;
+                };
+                let Some(file) = self.secret_file(variable) else {
+                    continue;
+                };
+                let (_, users) = files.entry(variable).or_insert((file, Vec::new()));
+                if !users.contains(&name.as_str()) {
+                    users.push(name);
+                }
+            }
+        }
+        files
+            .into_iter()
+            .map(|(variable, (file, users))| (variable, file, users))
+            .collect()
+    }
+
+    /// The file a secret variable is read from, when it is one (`variables.X.file`).
+    pub fn secret_file(&self, variable: &str) -> Option<&str> {
+        self.variables
+            .get(variable)
+            .filter(|v| v.secret)
+            .and_then(|v| v.file.as_deref())
     }
 
     /// Deserializes and validates an evaluated stack.

@@ -50,6 +50,36 @@ pub fn parse_env_file_secret(name: &str) -> Option<(&str, &str)> {
     name.strip_prefix("env_file:")?.rsplit_once(':')
 }
 
+/// The secret name of a secret variable read from the file at `path` (as the model writes
+/// it, relative to the project): like an env file's values, its content is read from the
+/// file on each apply and each rollback, and never kept.
+pub fn file_secret(path: &str) -> String {
+    format!("file:{path}")
+}
+
+/// The path of a name made by [`file_secret`].
+pub fn parse_file_secret(name: &str) -> Option<&str> {
+    name.strip_prefix("file:")
+}
+
+/// Where the file of a secret named [`file_secret`] is: a relative path is the project's,
+/// where relative bind sources are too.
+pub fn secret_file_path(root: &Path, path: &str) -> PathBuf {
+    root.join(path.strip_prefix("./").unwrap_or(path))
+}
+
+/// The content of a secret file, as the engine will copy it into containers.
+///
+/// # Errors
+/// The file is missing or unreadable, or not UTF-8 text (secret values are text here).
+pub fn read_secret_file(path: &Path) -> Result<String, String> {
+    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
+    String::from_utf8(bytes).map_err(|_| {
+        "not UTF-8 text: apply carries secret values as text (compose and Quadlet copy any bytes)"
+            .to_string()
+    })
+}
+
 /// The secret names `text`'s placeholders stand for.
 pub fn referenced(text: &str) -> Vec<&str> {
     text.split('\u{0}')

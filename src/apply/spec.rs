@@ -541,10 +541,10 @@ fn container_spec(
         .collect();
     let secret_files = secrets
         .iter()
-        .map(|variable| {
+        .map(|mount| {
             (
-                format!("/run/secrets/{}", Stack::secret_file_name(variable)),
-                variable.clone(),
+                format!("/run/secrets/{}", mount.file_name()),
+                secret_name(stack, &mount.variable),
             )
         })
         .collect();
@@ -676,6 +676,15 @@ fn container_spec(
         })
         .collect();
     spec
+}
+
+/// The name a mounted secret has in the spec: the variable, or for one read from a file
+/// the file (see [`super::secrets::file_secret`]), which a rollback reads again.
+fn secret_name(stack: &Stack, variable: &str) -> String {
+    match stack.secret_file(variable) {
+        Some(path) => super::secrets::file_secret(path),
+        None => variable.to_string(),
+    }
 }
 
 /// What the model can say and apply cannot do yet, one sentence per service and field;

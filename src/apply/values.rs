@@ -40,6 +40,10 @@ impl Values {
         let mut values = BTreeMap::new();
         let mut missing = Vec::new();
         for (name, variable) in &stack.variables {
+            // Its value is its file's, read for the services that mount it (apply's pre-flight).
+            if stack.secret_file(name).is_some() {
+                continue;
+            }
             let dev_value = variable
                 .dev_value
                 .clone()

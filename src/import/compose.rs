@@ -2,7 +2,12 @@
 //! berth stack module. Every key is either translated, or recorded as a [`Loss`] with
 //! its line: nothing is dropped silently.
 
+mod secrets;
+
 use std::collections::BTreeMap;
+
+use secrets::ComposeSecret;
+pub use secrets::interpolated_names;
 
 use super::interpolation::{self, Use};
 use super::nickel::{Expr, Field};
@@ -45,7 +50,6 @@ const UNSUPPORTED_SERVICE_KEYS: &[&str] = &[
     "pre_stop",
     "provider",
     "runtime",
-    "secrets",
     "storage_opt",
     "use_api_socket",
     "userns_mode",
@@ -91,6 +95,8 @@ pub struct Translator<'a> {
     pub invalid: Vec<ImportError>,
     /// The file's top-level `configs` that a service can mount, by name.
     pub configs: BTreeMap<String, ConfigSource>,
+    /// The file's top-level `secrets` that a service can mount, by name.
+    pub secrets: BTreeMap<String, ComposeSecret>,
 }
 
 /// Where a top-level config's text comes from, in the forms berth keeps: Compose mounts a
@@ -117,6 +123,7 @@ impl<'a> Translator<'a> {
             renamed: BTreeMap::new(),
             invalid: Vec::new(),
             configs: BTreeMap::new(),
+            secrets: BTreeMap::new(),
         }
     }
 
@@ -454,6 +461,12 @@ impl<'a> Translator<'a> {
                     }
                     if !files.is_empty() {
                         out.push("files", Expr::Record(files));
+                    }
+                }
+                "secrets" => {
+                    let mounts = self.service_secrets(value, &path);
+                    if !mounts.is_empty() {
+                        out.push("secrets", Expr::Array(mounts));
                     }
                 }
                 "depends_on" => {
@@ -2324,11 +2337,6 @@ pub fn summary(node: &Node) -> String {
 
 fn unsupported_reason(key: &str) -> String {
     match key {
-        "secrets" => {
-            format!(
-                "`{key}` mounts files the stack defines at the top level; berth's secrets are variables (see `secrets` in the Service schema)"
-            )
-        }
         "cpu_shares" => "`cpu_shares` is a relative weight under contention (1024 = normal); berth's `resources` hold absolute CPUs (Kubernetes turns a reservation of N CPUs into N×1024 shares, Compose and Docker do not), so it is not mapped: set `resources.reservations.cpus` to shares/1024 if that is what was meant".to_string(),
         other => format!("`{other}` has no berth field"),
     }

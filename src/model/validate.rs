@@ -7,13 +7,15 @@ mod addresses;
 mod lines;
 mod names;
 
+use std::collections::BTreeMap;
+
 pub use lines::control_characters;
 pub use names::{MAX_NAME, kubernetes_name};
 
 use super::podman::{self, PodmanVersion};
 use super::{
     Command, Condition, Dependency, HealthTest, MountKind, Protocol, Published, Restart, Service,
-    Stack, Text,
+    Stack, Text, Variable,
 };
 use crate::error::Diagnostic;
 use names::names;
@@ -45,6 +47,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
     variables(stack, &mut found);
+    secret_names(stack, &mut found);
     dev_secrets(stack, &mut found);
     podman_release(stack, &mut found);
     found
@@ -463,9 +466,25 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                         "declare it: variables.{variable} = {{ description = \"…\" }}"
                     )),
                 );
+            } else if let Some(file) = stack.secret_file(variable) {
+                found.push(file_secret_in_text(&field, name, variable, file));
             }
         }
     }
+}
+
+/// Compose reads a `file` secret only to mount it: it cannot put its value in an
+/// environment value or a command, so no backend does.
+fn file_secret_in_text(field: &str, service: &str, variable: &str, file: &str) -> Diagnostic {
+    Diagnostic::new(
+        field,
+        format!("reads the secret `{variable}`, whose value is the file {file}: a file secret can only be mounted, never read as ${{{variable}}}"),
+    )
+    .with_hint(format!(
+        "mount it (services.{service}.secrets = [\"{variable}\"]) and let the image read /run/secrets/{}, e.g. {variable}_FILE=/run/secrets/{}",
+        Stack::secret_file_name(variable),
+        Stack::secret_file_name(variable),
+    ))
 }
 
 /// What is left of Compose's spelling after the model mapped `CMD` and `CMD-SHELL`.
@@ -658,7 +677,7 @@ fn webhook_secret(
     else {
         return;
     };
-    if !service.secrets.iter().any(|s| s == secret) {
+    if !service.secrets.iter().any(|s| s.variable == secret) {
         found.push(
             Diagnostic::new(
                 field,
@@ -698,8 +717,21 @@ fn receiver(stack: &Stack, found: &mut Vec<Diagnostic>) {
 }
 
 fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diagnostic>) {
-    for (index, secret) in service.secrets.iter().enumerate() {
+    let mut file_names = std::collections::BTreeSet::new();
+    for (index, mount) in service.secrets.iter().enumerate() {
         let field = format!("services.{name}.secrets[{index}]");
+        if !file_names.insert(mount.file_name()) {
+            found.push(
+                Diagnostic::new(
+                    &field,
+                    format!("a second secret at /run/secrets/{}", mount.file_name()),
+                )
+                .with_hint(
+                    "mount it under another file name: { variable = \"…\", target = \"…\" }",
+                ),
+            );
+        }
+        let secret = &mount.variable;
         match stack.variables.get(secret) {
             None => found.push(
                 Diagnostic::new(field, format!("unknown secret `{secret}`")).with_hint(format!(
@@ -716,8 +748,40 @@ fn secret_files(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Di
     }
 }
 
+/// A file name under /run/secrets is also the secret's name in the Compose file, where it
+/// stands for one source: two variables under one name would be one secret there.
+/// (Two in one service are `secret_files`' to report.)
+fn secret_names(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    let mut first: BTreeMap<String, (&str, &str, String)> = BTreeMap::new();
+    for (name, service) in &stack.services {
+        for (index, mount) in service.secrets.iter().enumerate() {
+            let field = format!("services.{name}.secrets[{index}]");
+            let file_name = mount.file_name();
+            match first.get(&file_name) {
+                Some((owner, variable, at)) if owner != name && *variable != mount.variable => {
+                    found.push(
+                        Diagnostic::new(
+                            &field,
+                            format!(
+                                "mounts `{}` as /run/secrets/{file_name}, the name {at} gives to `{variable}`",
+                                mount.variable
+                            ),
+                        )
+                        .with_hint("one file name under /run/secrets means one secret in a stack (Compose names the secret so): give one of them another `target`"),
+                    );
+                }
+                Some(_) => {}
+                None => {
+                    first.insert(file_name, (name, &mount.variable, field));
+                }
+            }
+        }
+    }
+}
+
 fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
     for (name, variable) in &stack.variables {
+        file_secret(name, variable, found);
         if variable.secret && variable.default.is_some() {
             found.push(
                 Diagnostic::new(
@@ -733,6 +797,35 @@ fn variables(stack: &Stack, found: &mut Vec<Diagnostic>) {
                 "only secrets have a dev_value; use `default`",
             ));
         }
+    }
+}
+
+/// `file` says where a secret's value is: only secrets have one, and then the file is
+/// the value in every profile (Compose reads it whatever the profile), so no dev value.
+fn file_secret(name: &str, variable: &Variable, found: &mut Vec<Diagnostic>) {
+    let Some(file) = &variable.file else {
+        return;
+    };
+    let field = format!("variables.{name}.file");
+    if !variable.secret {
+        found.push(
+            Diagnostic::new(&field, "only a secret is read from a file")
+                .with_hint("mark it `secret = true` and mount it (services.<name>.secrets), or give a plain value as `default`"),
+        );
+    }
+    if file.trim().is_empty() {
+        found.push(Diagnostic::new(&field, "names no file"));
+    }
+    if variable.secret && variable.dev_value.is_some() {
+        found.push(
+            Diagnostic::new(
+                format!("variables.{name}.dev_value"),
+                format!("a secret read from a file has no dev value: every profile reads {file}"),
+            )
+            .with_hint(
+                "put a throw-away value in that file on dev machines, and remove `dev_value`",
+            ),
+        );
     }
 }
 

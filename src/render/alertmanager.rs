@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header, prometheus};
-use crate::model::Stack;
+use crate::model::{SecretMount, Stack};
 
 pub const DIR: &str = "alertmanager";
 
@@ -26,7 +26,7 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     let from_secret = stack.monitoring.alert_webhook_secret.iter().map(|secret| {
         Webhook::new(Target::UrlFile(format!(
             "/run/secrets/{}",
-            Stack::secret_file_name(secret)
+            mounted_file_name(stack, secret)
         )))
     });
     let from_profile =
@@ -125,4 +125,16 @@ impl Webhook {
 enum Target {
     Url(String),
     UrlFile(String),
+}
+
+/// The file name under /run/secrets the Alertmanager service mounts `secret` as (validation
+/// makes sure it mounts it).
+fn mounted_file_name(stack: &Stack, secret: &str) -> String {
+    stack
+        .monitoring
+        .alertmanager
+        .as_ref()
+        .and_then(|name| stack.services.get(name))
+        .and_then(|service| service.secrets.iter().find(|m| m.variable == secret))
+        .map_or_else(|| Stack::secret_file_name(secret), SecretMount::file_name)
 }

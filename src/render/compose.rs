@@ -13,8 +13,8 @@ use super::{Artifact, RenderError, header};
 use crate::model::net::{NetworkAddress, Subnet};
 use crate::model::{
     Build, Command, Condition, EnvFile, GpuCount, Gpus, HealthTest, Healthcheck, Logging, Mount,
-    MountKind, Network, Param, Pid, Placement, Port, Published, ResourceSet, Resources, Service,
-    Stack, Text, Ulimit, Variable, Volume,
+    MountKind, Network, Param, Pid, Placement, Port, Published, ResourceSet, Resources,
+    SecretMount, Service, Stack, Text, Ulimit, Variable, Volume,
 };
 
 pub const FILE_NAME: &str = "compose.yaml";
@@ -46,14 +46,7 @@ pub fn compose(stack: &Stack) -> Result<Artifact, RenderError> {
             .services
             .values()
             .flat_map(|service| &service.secrets)
-            .map(|variable| {
-                (
-                    Stack::secret_file_name(variable),
-                    ComposeSecret {
-                        environment: variable.clone(),
-                    },
-                )
-            })
+            .map(|mount| (mount.file_name(), secret_of(stack, &mount.variable)))
             .collect(),
     };
     let body = to_yaml(FILE_NAME, &file)?;
@@ -77,11 +70,14 @@ struct ComposeFile {
     secrets: BTreeMap<String, ComposeSecret>,
 }
 
-/// A file secret whose content compose reads from an environment variable (the filled-in
-/// .env), so the value never sits in the compose file.
+/// A secret compose mounts at /run/secrets/<its key>: read from an environment variable
+/// (the filled-in .env), so the value never sits in the compose file, or from a file.
 #[derive(Serialize)]
-struct ComposeSecret {
-    environment: String,
+#[serde(rename_all = "lowercase")]
+enum ComposeSecret {
+    Environment(String),
+    /// Relative to the project directory, as bind sources are.
+    File(String),
 }
 
 #[derive(Serialize)]
@@ -547,10 +543,7 @@ fn service_of(stack: &Stack, name: &str, service: &Service) -> ComposeService {
             .collect(),
         volumes: volumes.iter().map(|mount| mount_of(stack, mount)).collect(),
         tmpfs: tmpfs.clone(),
-        secrets: secrets
-            .iter()
-            .map(|variable| Stack::secret_file_name(variable))
-            .collect(),
+        secrets: secrets.iter().map(SecretMount::file_name).collect(),
         networks: networks_of(
             networks,
             &network_aliases
@@ -972,6 +965,13 @@ fn network_of(network: &Network) -> ComposeNetwork {
     }
 }
 
+fn secret_of(stack: &Stack, variable: &str) -> ComposeSecret {
+    match stack.secret_file(variable) {
+        Some(file) => ComposeSecret::File(file.to_string()),
+        None => ComposeSecret::Environment(variable.to_string()),
+    }
+}
+
 /// Compose text for model text: references become interpolations, literal `$` is doubled.
 pub(super) fn interpolate(stack: &Stack, text: &Text) -> String {
     text.render(escape, |name| reference(stack, name))
@@ -989,6 +989,8 @@ fn reference(stack: &Stack, name: &str) -> String {
         description: _,
         group: _,
         example: _,
+        // Only mounted (`secret_of`): validation refuses a reference to a file secret.
+        file: _,
     } = variable;
     match (secret, default, dev_value) {
         (true, _, Some(dev_value)) if stack.profile.dev_secrets => {

@@ -77,6 +77,7 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
         secret,
         dev_value,
         example,
+        file,
     } = variable;
     let mut lines: Vec<String> = comment(description);
     match readers {
@@ -87,6 +88,11 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
         lines.extend(comment(&format!("Example: {example}")));
     }
     match (secret, default) {
+        // Not read from .env: a line for it would suggest otherwise.
+        (true, _) if file.is_some() => lines.push(format!(
+            "# Secret, read from the file {} (relative to the deploy folder), not from here.",
+            file.as_deref().unwrap_or_default()
+        )),
         (true, _) => {
             lines.push("# Secret, required. Never commit the filled-in file.".to_string());
             if dev_value.is_some() && stack.profile.dev_secrets {

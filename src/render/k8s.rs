@@ -1,6 +1,7 @@
 //! Renders Kubernetes manifests for `kubectl apply -k`: a kustomization, the namespace, one
 //! multi-document file per service, and `secrets.env` listing (empty) every secret for the
-//! kustomize secretGenerator. Pure; built from typed `k8s_openapi` objects.
+//! kustomize secretGenerator (a secret read from a file: a file the generator reads from
+//! `secrets/`, which secrets.env names). Pure; built from typed `k8s_openapi` objects.
 //!
 //! Translations, each said in the manifests where it applies:
 //! - environment: literal values go to a per-service ConfigMap; a value that reads stack
@@ -320,8 +321,23 @@ fn secrets_env(ctx: &Context) -> String {
     out.push_str(
         "# turns this file into the Secret the pods read. See ../.env.template for each one.\n",
     );
+    let files = ctx.stack.mounted_secret_files();
+    if !files.is_empty() {
+        out.push_str(
+            "# Secrets read from files are not listed here: put each file beside this one, where\n",
+        );
+        out.push_str("# the secretGenerator reads it whole (line breaks kept):\n");
+        for (variable, file, _) in &files {
+            out.push_str(&format!(
+                "#   {}: {variable} (the file {file} of a compose host)\n",
+                secret_file_path(variable)
+            ));
+        }
+    }
     for (name, _) in ctx.secret_variables() {
-        out.push_str(&format!("{name}=\n"));
+        if ctx.stack.secret_file(name).is_none() {
+            out.push_str(&format!("{name}=\n"));
+        }
     }
     let passed = env::passed_through_secret(ctx);
     if !passed.is_empty() {
@@ -333,6 +349,12 @@ fn secrets_env(ctx: &Context) -> String {
         }
     }
     out
+}
+
+/// Where, beside kustomization.yaml, the file of a secret read from a file goes: inside
+/// the kustomization folder, as kustomize refuses files outside it by default.
+fn secret_file_path(variable: &str) -> String {
+    format!("secrets/{}", Stack::secret_file_name(variable))
 }
 
 #[derive(Serialize)]
@@ -350,6 +372,9 @@ struct Kustomization {
 struct SecretGenerator {
     name: String,
     envs: Vec<String>,
+    /// `KEY=path`: secrets read from files, each key's value a whole file.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    files: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     options: Option<GeneratorOptions>,
 }
@@ -376,8 +401,13 @@ fn kustomization(
             Vec::new()
         },
     };
+    let files_note = if ctx.stack.mounted_secret_files().is_empty() {
+        ""
+    } else {
+        "# Before `kubectl apply -k .`: fill in secrets.env, and put the secret files it lists in secrets/.\n"
+    };
     Ok(format!(
-        "{}{}",
+        "{}{files_note}{}",
         header(ctx.stack),
         to_yaml("kustomization.yaml", &kustomization)?
     ))
@@ -386,15 +416,23 @@ fn kustomization(
 /// The stack's Secret, hashed for rollouts; and, when Jobs run, the unhashed copy they read
 /// (see [`Context::secret_name_for`]).
 fn secret_generators(ctx: &Context) -> Vec<SecretGenerator> {
+    let files: Vec<String> = ctx
+        .stack
+        .mounted_secret_files()
+        .into_iter()
+        .map(|(variable, _, _)| format!("{variable}={}", secret_file_path(variable)))
+        .collect();
     let mut generators = vec![SecretGenerator {
         name: ctx.secret_name(),
         envs: vec![SECRETS_FILE.to_string()],
+        files: files.clone(),
         options: None,
     }];
     if let Some(job) = ctx.jobs.first().filter(|_| ctx.job_secrets_read.get()) {
         generators.push(SecretGenerator {
             name: ctx.secret_name_for(job),
             envs: vec![SECRETS_FILE.to_string()],
+            files,
             options: Some(GeneratorOptions {
                 disable_name_suffix_hash: true,
             }),

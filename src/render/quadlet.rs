@@ -21,7 +21,7 @@ use crate::model::net::Subnet;
 use crate::model::podman::{self, PodmanVersion};
 use crate::model::{
     Command, Condition, GpuCount, Gpus, HealthTest, Logging, Mount, MountKind, Network, Protocol,
-    Published, Restart, Service, Stack, Text, Variable, qualified_image,
+    Published, Restart, SecretMount, Service, Stack, Text, Variable, qualified_image,
 };
 
 pub const DIR: &str = "quadlet";
@@ -327,8 +327,13 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     unit = health(stack, service, unit, awaited_healthy);
     unit = limits(stack, service, unit);
     let script = format!("{install_dir}/{DIR}/{ENV_SCRIPT}");
+    let secrets: Vec<String> = service
+        .secrets
+        .iter()
+        .map(|mount| secret_argument(stack, mount))
+        .collect();
     let mut env_command = vec!["/bin/bash", &script, &stack.name, name, &install_dir];
-    env_command.extend(service.secrets.iter().map(String::as_str));
+    env_command.extend(secrets.iter().map(String::as_str));
     unit = unit
         .section("Service")
         .entry("ExecStartPre", exec_line(&env_command));
@@ -363,6 +368,15 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
             comment.push_str(&format!(
                 "Not carried by Quadlet: services.{name}.volumes[{index}]: the anonymous volume {} is mounted read-write (Quadlet has no read-only anonymous volume: `Mount=type=volume` needs a source)\n",
                 mount.target
+            ));
+        }
+    }
+    for mount in &service.secrets {
+        if let Some(path) = stack.secret_file(&mount.variable) {
+            comment.push_str(&format!(
+                "Secret {} is read from {} on this host (berth-env copies it before each start).\n",
+                mount.variable,
+                stack.host_path(path)
             ));
         }
     }
@@ -685,6 +699,18 @@ fn json_array(words: &[String]) -> String {
     serde_json::to_string(words).unwrap_or_default()
 }
 
+/// How berth-env is told of one secret (see its usage): `NAME`, a variable of .env written
+/// at its name in lower case; `FILE=NAME` under another name; `FILE=file:PATH`, a copy of
+/// a file of the host (a relative path is in the install folder, as bind sources are).
+fn secret_argument(stack: &Stack, mount: &SecretMount) -> String {
+    let file_name = mount.file_name();
+    match stack.secret_file(&mount.variable) {
+        Some(path) => format!("{file_name}=file:{}", stack.host_path(path)),
+        None if mount.target.is_none() => mount.variable.clone(),
+        None => format!("{file_name}={}", mount.variable),
+    }
+}
+
 /// The host folder (on `/run`, a tmpfs) where berth-env writes a service's file secrets.
 fn secrets_dir(stack: &Stack, service: &str) -> String {
     format!("/run/berth/{}/{service}.secrets", stack.name)
@@ -712,8 +738,10 @@ const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR [
 # /run/berth/STACK/SERVICE.env, the container's EnvironmentFile. Understands exactly what
 # berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $; a
 # line that is a bare NAME passes NAME from .env when .env sets it, and nothing otherwise.
-# Each SECRET variable is written to /run/berth/STACK/SERVICE.secrets/<name in lower case>,
-# which the unit mounts at /run/secrets (a missing one stops the unit).
+# Each SECRET is written to /run/berth/STACK/SERVICE.secrets/, which the unit mounts at
+# /run/secrets (a missing one stops the unit): NAME, a variable of INSTALL_DIR/.env, as
+# <name in lower case>; FILE=NAME, that variable as FILE; FILE=file:PATH, a copy of the
+# host's file PATH (its bytes as they are, line breaks included) as FILE.
 set -euo pipefail
 umask 077
 
@@ -840,14 +868,31 @@ if [ "$#" -gt 0 ]; then
   secrets="$out_dir/$service.secrets"
   staged="$(mktemp -d "$out_dir/.$service.secrets.XXXXXX")"
   trap 'rm -f "$tmp"; rm -rf "$staged"' EXIT
-  for name in "$@"; do
-    if [ -z "${vars[$name]:-}" ]; then
-      echo "berth-env: $service: the secret $name is not set in $install_dir/.env" >&2
-      rm -rf "$secrets"
-      exit 1
+  # Without its secrets the service does not start, and no previous value stays behind.
+  missing() {
+    echo "berth-env: $service: $*" >&2
+    rm -rf "$secrets"
+    exit 1
+  }
+  for secret in "$@"; do
+    name="" file=""
+    case "$secret" in
+      *=file:*) target="${secret%%=*}" file="${secret#*=file:}" ;;
+      *=*) target="${secret%%=*}" name="${secret#*=}" ;;
+      *) target="${secret,,}" name="$secret" ;;
+    esac
+    if [ -n "$file" ]; then
+      if [ ! -f "$file" ] || [ ! -r "$file" ]; then
+        missing "the secret file $file (mounted as /run/secrets/$target) is missing or unreadable"
+      fi
+      cp -- "$file" "$staged/$target"
+    else
+      if [ -z "${vars[$name]:-}" ]; then
+        missing "the secret $name is not set in $install_dir/.env"
+      fi
+      printf '%s' "${vars[$name]}" >"$staged/$target"
     fi
-    printf '%s' "${vars[$name]}" >"$staged/${name,,}"
-    chmod 0444 "$staged/${name,,}"
+    chmod 0444 "$staged/$target"
   done
   chmod 0755 "$staged"
   rm -rf "$secrets"

@@ -109,12 +109,13 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Needs systemd 244 or later (Debian 11, Ubuntu 20.04, RHEL 9): older releases refuse\n`Restart=` on a oneshot unit.\nInstall: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}",
+        "{}Needs systemd 244 or later (Debian 11, Ubuntu 20.04, RHEL 9): older releases refuse\n`Restart=` on a oneshot unit.\nInstall: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}{}",
         header_text(stack),
         stack.name,
         built_images_note(stack),
         certificates_note(stack),
         host_folders_note(stack),
+        secret_files_note(stack),
     );
     Artifact {
         path: path(&format!("{}.service", stack.name)),
@@ -205,6 +206,20 @@ fn host_folders_note(stack: &Stack) -> String {
         stack.install_dir(),
         listed.join(", ")
     )
+}
+
+/// The files secrets are read from (`variables.X.file`): the operator's to put in place,
+/// as compose refuses to start a service whose secret file is missing.
+fn secret_files_note(stack: &Stack) -> String {
+    let mut note = String::new();
+    for (variable, file, users) in stack.mounted_secret_files() {
+        note.push_str(&format!(
+            "\nSecret: put {variable} in {} (read by {}; never commit it).",
+            stack.host_path(file),
+            users.join(", ")
+        ));
+    }
+    note
 }
 
 /// The operator's certificates the services serve (binds marked `tls_certificate`).

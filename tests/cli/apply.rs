@@ -909,6 +909,91 @@ pub(crate) fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
     }
 }
 
+/// A secret read from a file reaches the container byte for byte at /run/secrets/<name>
+/// (and under the name a Compose file gave it), is read again at each apply (a changed
+/// file recreates the service, as a changed value does) and at a rollback, and is never
+/// kept: not in the state folder, not in what berth prints, not in the labels. A missing
+/// file stops apply before anything changes.
+#[test]
+fn file_secrets_are_read_at_apply_and_never_kept() {
+    let Some(rig) = Rig::new("bt-filesecret") else {
+        return;
+    };
+    rig.write_module(
+        r#"    api = IMAGE & {
+      command = ["sleep", "100000"],
+      secrets = ["TLS_KEY", { variable = "TLS_KEY", target = "TLS_KEY" }],
+    },"#,
+        r#"variables.TLS_KEY = { description = "A key.", secret = true, file = "./secrets/tls.key" },"#,
+    );
+    let key_file = rig.root().join("secrets/tls.key");
+    rig.berth("apply", &[]).code(2).stderr_contains(&format!(
+        "secret TLS_KEY: its file {}: No such file",
+        key_file.display()
+    ));
+    assert!(
+        rig.containers().is_empty(),
+        "apply went on without the file"
+    );
+
+    let (first, second) = ("k3y-5d0c7e-first", "k3y-91ab24-rotated");
+    let key = |line: &str| {
+        format!(
+            "-----BEGIN PRIVATE KEY-----\n{line}\n$HOME %n 'q' \"dq\"\n-----END PRIVATE KEY-----\n"
+        )
+    };
+    std::fs::create_dir_all(key_file.parent().expect("folder")).expect("mkdir");
+    std::fs::write(&key_file, key(first)).expect("key");
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("generation 1");
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/tls_key"]),
+        key(first)
+    );
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/TLS_KEY"]),
+        key(first)
+    );
+    rig.berth("plan", &[]).code(0);
+
+    // A new key in the file: the service is recreated with it.
+    std::fs::write(&key_file, key(second)).expect("key");
+    let api = rig.id("api");
+    rig.berth("plan", &[])
+        .code(1)
+        .stdout_contains("recreate (secrets.file:./secrets/tls.key)");
+    rig.berth("apply", &[])
+        .code(0)
+        .stdout_contains("generation 2");
+    assert_ne!(rig.id("api"), api);
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/tls_key"]),
+        key(second)
+    );
+    // A rollback reads the file again: the generation runs the current key, and says so.
+    rig.berth("rollback", &["--profile", "none", "--to", "1"])
+        .code(0)
+        .stdout_contains("now generation 3")
+        .stdout_contains("secret file:./secrets/tls.key has changed since that generation");
+    assert_eq!(
+        rig.exec("api", &["cat", "/run/secrets/tls_key"]),
+        key(second)
+    );
+
+    assert_no_secret_at_rest(&rig, &[first, second]);
+    let labels = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Labels}}",
+        "bt-filesecret-api-1",
+    ]);
+    assert!(
+        !labels.contains(first) && !labels.contains(second),
+        "{labels}"
+    );
+}
+
 /// Runs `berth secrets set NAME` with the value on stdin.
 fn set_secret(rig: &Rig, key: &Path, name: &str, value: &str) -> crate::support::Output {
     use std::io::Write;

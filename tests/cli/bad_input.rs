@@ -142,6 +142,12 @@ bad_cases!(
     sidecar_waits_for_its_host,
     sidecar_waits_through_another,
     sidecar_name_not_a_host_name,
+    file_on_plain_variable,
+    file_secret_with_dev_value,
+    file_secret_read_as_text,
+    secret_target_taken,
+    secret_target_twice,
+    secret_target_not_a_file_name,
 );
 
 #[test]

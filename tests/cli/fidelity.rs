@@ -45,7 +45,10 @@ const SAMPLES: &[(&str, &str)] = &[
         "files",
         r#"{ "/etc/probe.conf" = { content = "probe = 1\n" } }"#,
     ),
-    ("secrets", r#"["DB_PASSWORD"]"#),
+    (
+        "secrets",
+        r#"["DB_PASSWORD", { variable = "DB_PASSWORD", target = "DB_PASSWORD" }]"#,
+    ),
     ("networks", r#"["back"]"#),
     ("network_aliases", r#"{ back = ["app-alias"] }"#),
     (

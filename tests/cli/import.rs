@@ -549,17 +549,8 @@ const CASES: &[Case] = &[
         file: "zabbix",
         env: &[],
         profile: "*",
-        n_lossy: 17,
-        known: &[
-            (
-                ".secrets",
-                "top-level `secrets` read from files have no berth equivalent",
-            ),
-            (
-                ".services.*.secrets",
-                "file secrets have no berth equivalent",
-            ),
-        ],
+        n_lossy: 15,
+        known: &[],
     },
 ];
 
@@ -818,7 +809,7 @@ fn zulip_alone_is_rejected_by_compose_and_imported_with_its_secrets_reported() {
     let strict = run_in(&root, &["import".into(), file.display().to_string()]);
     strict
         .code(1)
-        .stderr_contains("zulip.yml:6: services.database.secrets:");
+        .stderr_contains("zulip.yml:7: services.database.secrets[0]: secret `zulip__postgres_password` is not a `file` or `environment` secret");
     assert!(!root.join("modules/stacks/zulip.ncl").exists());
     run_in(
         &root,
@@ -1016,6 +1007,132 @@ fn interpolations_become_declared_variables_and_credentials_stay_out() {
         "{template}"
     );
     assert!(template.contains("set the database password"), "{template}");
+}
+
+/// Compose's secrets: file ones (an interpolated path frozen to the env file's value, and
+/// said) and environment ones become secret variables, mounted at the same /run/secrets
+/// path (short and long syntax, relative and absolute targets); what berth cannot say
+/// (`mode`, a target outside /run/secrets, an undefined or external secret) is listed,
+/// and a secret nobody mounts is left out as Compose leaves it out. The module builds and
+/// compose reads the same secrets from it.
+#[test]
+fn file_secrets_become_secret_variables_mounted_where_compose_mounts_them() {
+    let compose = concat!(
+        "services:\n",
+        "  db:\n",
+        "    image: x\n",
+        "    environment: { MYSQL_USER_FILE: /run/secrets/MYSQL_USER }\n",
+        "    secrets:\n",
+        "      - MYSQL_USER\n",
+        "      - source: db_password\n",
+        "      - source: server-key.pem\n",
+        "        target: /run/secrets/key.pem\n",
+        "        mode: 0400\n",
+        "      - source: api_token\n",
+        "        target: token\n",
+        "      - source: db_password\n",
+        "        target: /etc/db/password\n",
+        "      - nowhere\n",
+        "      - outside\n",
+        "secrets:\n",
+        "  MYSQL_USER: { file: \"${SECRETS_DIR}/mysql_user\" }\n",
+        "  db_password: { file: ./secrets/db_password.txt }\n",
+        "  server-key.pem: { file: ./secrets/server.key }\n",
+        "  api_token: { environment: API_TOKEN }\n",
+        "  outside: { external: true }\n",
+        "  unused: { file: ./secrets/unused }\n",
+    );
+    let (out, dir) = Berth::schemas_only()
+        .file("in.yml", compose)
+        .file("in.env", "SECRETS_DIR=./secrets\n")
+        .args([
+            "import",
+            "in.yml",
+            "--env-file",
+            "in.env",
+            "--name",
+            "db",
+            "--allow-lossy",
+        ])
+        .run();
+    out.code(0);
+    let lost: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("in.yml:"))
+        .collect();
+    for expected in [
+        "in.yml:10: services.db.secrets[2].mode: secret `mode: 400` has no berth field",
+        "in.yml:13: services.db.secrets[4]: secret `db_password` at /etc/db/password: berth mounts secrets under /run/secrets only",
+        "in.yml:15: services.db.secrets[5]: secret `nowhere` is not a `file` or `environment` secret",
+        "in.yml:16: services.db.secrets[6]: secret `outside` is not a `file` or `environment` secret",
+        "in.yml:18: secrets.MYSQL_USER.file: \"${SECRETS_DIR}/mysql_user\" is fixed to \"./secrets/mysql_user\"",
+        "in.yml:22: secrets.outside.external: secret `external: true` has no berth field",
+    ] {
+        assert!(
+            lost.iter().any(|l| l.contains(expected)),
+            "{expected}:\n{lost:#?}"
+        );
+    }
+    assert_eq!(lost.len(), 6, "{lost:#?}");
+    let module = std::fs::read_to_string(dir.path().join("modules/stacks/db.ncl")).expect("module");
+    for expected in [
+        "file = \"./secrets/mysql_user\"",
+        "file = \"./secrets/db_password.txt\"",
+        "SERVER_KEY_PEM = {",
+        "variable = \"MYSQL_USER\",\n          target = \"MYSQL_USER\",",
+        "\"DB_PASSWORD\",",
+        "variable = \"SERVER_KEY_PEM\",\n          target = \"key.pem\",",
+        "variable = \"API_TOKEN\",\n          target = \"token\",",
+    ] {
+        assert!(module.contains(expected), "{expected}:\n{module}");
+    }
+    assert!(!module.contains("UNUSED"), "{module}");
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "db".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let env = BTreeMap::from([("API_TOKEN".to_string(), "t".to_string())]);
+    let ours = compose_json(
+        &root.join("out/db/none/compose.yaml"),
+        &root,
+        "db",
+        "*",
+        &env,
+    )
+    .unwrap_or_else(|e| panic!("compose rejects the imported secrets:\n{e}"));
+    let secrets: BTreeMap<String, Value> =
+        serde_json::from_value(ours["secrets"].clone()).expect("secrets");
+    assert_eq!(
+        secrets.keys().collect::<Vec<_>>(),
+        ["MYSQL_USER", "db_password", "key.pem", "token"]
+    );
+    assert_eq!(
+        secrets["db_password"]["file"],
+        root.join("secrets/db_password.txt").display().to_string()
+    );
+    let targets: Vec<&str> = ours["services"]["db"]["secrets"]
+        .as_array()
+        .expect("mounts")
+        .iter()
+        .map(|m| m["target"].as_str().expect("target"))
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            "/run/secrets/MYSQL_USER",
+            "/run/secrets/db_password",
+            "/run/secrets/key.pem",
+            "/run/secrets/token"
+        ]
+    );
 }
 
 /// A healthcheck timing or restart policy that is one variable stays a variable when its

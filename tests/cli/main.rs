@@ -21,6 +21,7 @@ mod deployable;
 mod doc;
 mod explain;
 mod fidelity;
+mod file_secrets;
 mod files;
 mod fuzz;
 mod hostile;

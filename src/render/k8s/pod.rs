@@ -22,7 +22,7 @@ use super::storage::{Storage, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
     ByteSize, Command, Dependency, Duration, GpuCount, Gpus, HealthTest, Healthcheck, MountKind,
-    Pid, Port, SecurityOption, Service, Stack, Text, qualified_image,
+    Pid, Port, SecurityOption, Service, Text, qualified_image,
 };
 
 /// Whether the service's pods get a claim per replica (a StatefulSet's templates).
@@ -144,9 +144,9 @@ pub(super) fn secret_files(
     let items = service
         .secrets
         .iter()
-        .map(|variable| KeyToPath {
-            key: variable.clone(),
-            path: Stack::secret_file_name(variable),
+        .map(|mount| KeyToPath {
+            key: mount.variable.clone(),
+            path: mount.file_name(),
             ..KeyToPath::default()
         })
         .collect();
