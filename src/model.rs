@@ -353,6 +353,8 @@ pub struct Port {
 pub enum Published {
     Port(u16),
     Range(Text),
+    /// A free host port the engine picks when the container starts.
+    Random,
 }
 
 #[derive(Deserialize)]
@@ -367,6 +369,7 @@ impl TryFrom<WrittenPublished> for Published {
     fn try_from(written: WrittenPublished) -> Result<Self, String> {
         Ok(match written {
             WrittenPublished::Port(port) => Published::Port(port),
+            WrittenPublished::Range(range) if range == "random" => Published::Random,
             WrittenPublished::Range(range) => Published::Range(Text::parse(&range)?),
         })
     }
@@ -376,7 +379,7 @@ impl Published {
     /// The variable that holds the port, for `"${HTTP_PORT}"`.
     pub fn variable(&self) -> Option<&str> {
         match self {
-            Published::Port(_) => None,
+            Published::Port(_) | Published::Random => None,
             Published::Range(text) => text.sole_variable(),
         }
     }

@@ -723,6 +723,8 @@ fn port_spec(stack: &Stack, port: &Port, values: &Values) -> PortSpec {
         published: port.published.as_ref().map(|published| match published {
             Published::Port(port) => port.to_string(),
             Published::Range(range) => values.expand(range),
+            // The engine picks a free port for an empty host port.
+            Published::Random => String::new(),
         }),
     }
 }

@@ -934,7 +934,8 @@ impl<'a> Translator<'a> {
         };
         let published = published.filter(|p| !p.is_empty());
         let publishes: Vec<Option<Expr>> = match &published {
-            None => vec![None; targets.len()],
+            // Published on a free host port the engine picks.
+            None => vec![Some(Expr::Str("random".into())); targets.len()],
             Some(published) if published.starts_with("${") => {
                 if targets.len() != 1 {
                     self.lose(
@@ -964,15 +965,6 @@ impl<'a> Translator<'a> {
                 }
             },
         };
-        if published.is_none() {
-            // A container port published on a random host port: berth publishes on fixed
-            // ports or keeps a port internal.
-            self.lose(
-                node.line,
-                path,
-                format!("{text:?} publishes on a random host port; imported as an internal port"),
-            );
-        }
         targets
             .into_iter()
             .zip(publishes)
@@ -1037,14 +1029,8 @@ impl<'a> Translator<'a> {
             return Vec::new();
         };
         let published = match published {
-            None => {
-                self.lose(
-                    node.line,
-                    path,
-                    "publishes on a random host port; imported as an internal port",
-                );
-                None
-            }
+            // Published on a free host port the engine picks.
+            None => Some(Expr::Str("random".into())),
             Some(p) if p.starts_with("${") => Some(Expr::Str(p)),
             Some(p) => match p.parse::<u16>() {
                 Ok(port) => Some(Expr::Int(i64::from(port))),

@@ -432,7 +432,8 @@ fn replicas_and_ports(name: &str, service: &Service, found: &mut Vec<Diagnostic>
         let Some(published) = &port.published else {
             continue;
         };
-        if published.variable().is_some() {
+        // Each replica gets a free port of its own.
+        if published.variable().is_some() || matches!(published, Published::Random) {
             continue;
         }
         let field = format!("services.{name}.ports[{index}].published");
@@ -1067,6 +1068,7 @@ fn host_port_clashes(stack: &Stack, found: &mut Vec<Diagnostic>) {
 pub fn host_range(published: &Published) -> Option<(u16, u16)> {
     match published {
         Published::Port(port) => Some((*port, *port)),
+        Published::Random => None,
         Published::Range(range) => {
             let range = range.as_literal()?;
             let (first, last) = range.split_once('-')?;

@@ -724,9 +724,11 @@ fn port_of(stack: &Stack, port: &Port) -> ComposePort {
     ComposePort {
         target: target_of(stack, target),
         // Compose reads `published` as a string in its long syntax (ranges included).
-        published: published.as_ref().map(|published| match published {
-            Published::Port(port) => port.to_string(),
-            Published::Range(range) => interpolate(stack, range),
+        // A port in `ports` with no `published` is published on a free host port.
+        published: published.as_ref().and_then(|published| match published {
+            Published::Port(port) => Some(port.to_string()),
+            Published::Range(range) => Some(interpolate(stack, range)),
+            Published::Random => None,
         }),
         host_ip,
         protocol: protocol.as_str().to_string(),

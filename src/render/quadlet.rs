@@ -461,6 +461,8 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         };
         let host = match published {
             Published::Port(port) => port.to_string(),
+            // `PublishPort=8080` or `127.0.0.1::8080`: podman picks a free host port.
+            Published::Random => String::new(),
             Published::Range(variable) if published.variable().is_some() => baked(stack, variable),
             // One container per unit: it takes the first port of the range.
             Published::Range(range) => {
@@ -477,9 +479,14 @@ fn ports_and_mounts(stack: &Stack, service: &Service, mut unit: UnitFile) -> Uni
         } else {
             ""
         };
+        let host_part = if host.is_empty() && address.is_empty() {
+            String::new()
+        } else {
+            format!("{address}{host}:")
+        };
         unit = unit.entry(
             "PublishPort",
-            format!("{address}{host}:{}{protocol}", port.container_port()),
+            format!("{host_part}{}{protocol}", port.container_port()),
         );
     }
     for mount in &service.volumes {

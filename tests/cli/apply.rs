@@ -1927,3 +1927,40 @@ fn variables_passed_from_the_host_reach_the_container_only_when_set() {
     assert!(environment(&rig).is_empty(), "{:?}", environment(&rig));
     rig.berth("down", &[]).code(0);
 }
+
+/// `published = "random"`: each replica gets a free host port of its own from the engine,
+/// on the address asked for; a second apply keeps the containers (and their ports).
+#[test]
+fn a_random_host_port_is_picked_by_the_engine_for_each_replica() {
+    let Some(rig) = Rig::new("bt-anyport") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      replicas = 2,
+      ports = [{ target = 8080, published = "random", host_ip = "127.0.0.1" }],
+    },"#,
+        "",
+    );
+    rig.berth("apply", &[]).code(0);
+    let port_of = |replica: u32| {
+        docker(&["port", &format!("bt-anyport-app-{replica}"), "8080/tcp"])
+            .trim()
+            .to_string()
+    };
+    let (first, second) = (port_of(1), port_of(2));
+    for bound in [&first, &second] {
+        let port: u16 = bound
+            .strip_prefix("127.0.0.1:")
+            .unwrap_or_else(|| panic!("not on 127.0.0.1: {bound}"))
+            .parse()
+            .expect("a port number");
+        assert!(port > 0);
+    }
+    assert_ne!(first, second, "the replicas share a host port");
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
+    rig.berth("down", &[]).code(0);
+}

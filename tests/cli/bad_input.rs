@@ -72,6 +72,7 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    published_port_misspelt,
     port_target_variable_not_a_port,
     host_environment_also_set,
     host_environment_not_a_name,

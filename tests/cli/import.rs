@@ -1635,3 +1635,39 @@ networks:
         "172.29.0.20"
     );
 }
+
+/// A port Compose publishes on a free host port (`"9090"`, or `target` alone in the long
+/// syntax) stays published that way, not turned internal.
+#[test]
+fn ports_on_a_random_host_port_stay_published() {
+    let compose = "services:\n  web:\n    image: busybox\n    ports:\n      - \"9090\"\n      - target: 8080\n        host_ip: 127.0.0.1\n";
+    let (out, dir) = import_text(compose, &["--name", "anyport"]);
+    out.code(0);
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "anyport".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    let env = BTreeMap::new();
+    let ours = compose_json(
+        &root.join("out/anyport/none/compose.yaml"),
+        &root,
+        "anyport",
+        "*",
+        &env,
+    )
+    .expect("compose reads berth's file");
+    let original =
+        compose_json(&root.join("in.yml"), &root, "anyport", "*", &env).expect("compose reads it");
+    assert_eq!(
+        ours["services"]["web"]["ports"],
+        original["services"]["web"]["ports"]
+    );
+    assert!(ours["services"]["web"].get("expose").is_none(), "{ours}");
+}

@@ -743,3 +743,73 @@ fn subnets_and_fixed_addresses_reach_compose_and_podman_alike() {
         "{edge}"
     );
 }
+
+/// `published = "random"`: a free host port the engine picks, in Compose (a `ports` entry
+/// without `published`, as `docker compose config` reads it) and in podman (`--publish`
+/// without a host port, from podman's generator), with and without a host address; a
+/// service with replicas may use it (each replica gets its own port).
+#[test]
+fn random_host_ports_reach_compose_and_podman_alike() {
+    let podman = podman_profile();
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman)
+        .file(
+            "modules/stacks/anyport.ncl",
+            r#"fun profile => {
+  services.app = {
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    replicas = 2,
+    ports = [
+      { target = 8080, published = "random" },
+      { target = 8081, published = "random", host_ip = "127.0.0.1", protocol = "udp" },
+    ],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "anyport", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/anyport/podman");
+    let config = Command::new("docker")
+        .args(["compose", "-f"])
+        .arg(dir.join("compose.yaml"))
+        .args(["config", "--format", "json"])
+        .output()
+        .expect("run docker compose config");
+    assert!(
+        config.status.success(),
+        "{}",
+        String::from_utf8_lossy(&config.stderr)
+    );
+    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    assert_eq!(
+        config["services"]["app"]["ports"],
+        serde_json::json!([
+            { "mode": "ingress", "target": 8080, "protocol": "tcp" },
+            { "mode": "ingress", "host_ip": "127.0.0.1", "target": 8081, "protocol": "udp" },
+        ])
+    );
+    let unit = std::fs::read_to_string(dir.join("quadlet/anyport-app.container")).expect("unit");
+    assert!(unit.contains("\nPublishPort=8080\n"), "{unit}");
+    assert!(
+        unit.contains("\nPublishPort=127.0.0.1::8081/udp\n"),
+        "{unit}"
+    );
+    let run = Command::new(validator("quadlet"))
+        .arg("-dryrun")
+        .env("QUADLET_UNIT_DIRS", dir.join("quadlet"))
+        .output()
+        .expect("run quadlet");
+    let generated = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(
+        generated.contains("--publish 8080 --publish 127.0.0.1::8081/udp"),
+        "{generated}"
+    );
+}
