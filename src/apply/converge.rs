@@ -402,6 +402,9 @@ impl ServiceTask {
                 self.say("created");
                 Ok(id.clone())
             }
+            (Change::Recreate(_), Some(old)) if self.rolls() => {
+                self.replace_start_first(step, old).await
+            }
             (change, existing) => {
                 if let (Change::Recreate(_), Some(old)) = (change, existing) {
                     let grace = self.spec.container.stop_grace_seconds.unwrap_or(10);
@@ -557,6 +560,93 @@ impl ServiceTask {
                 let reason = format!("not {wanted} after {:?}", self.timeout);
                 self.say(&format!("FAILED: {reason}"));
                 return Err(self.failure(name, reason, log));
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
+    /// Whether replicas are replaced one at a time, each new one started beside the old and
+    /// ready before the old one goes (Compose's start-first update order), so the service
+    /// always has a ready replica: several replicas of a long-running service, none bound
+    /// to a fixed host port (old and new would need the same one at once).
+    fn rolls(&self) -> bool {
+        let container = &self.spec.container;
+        self.spec.replicas > 1
+            && !self.spec.one_shot
+            && container
+                .ports
+                .iter()
+                .all(|port| port.published.as_deref().is_none_or(str::is_empty))
+    }
+
+    /// Replaces one replica start-first: the new container runs as `<name>-next` until it
+    /// is ready, then the old one is stopped and removed and the new one takes its name.
+    /// A new one that never gets ready is removed, and the old one kept running.
+    async fn replace_start_first(
+        &self,
+        step: &ContainerStep,
+        old: &str,
+    ) -> Result<String, Stopped> {
+        let name = &step.step.name;
+        let next = format!("{name}-next");
+        // A rollout interrupted before it finished may have left one behind.
+        self.engine
+            .remove_container(&next, 0)
+            .await
+            .map_err(Stopped::Engine)?;
+        let id = self.create(&next, step.replica).await?;
+        let ready = async {
+            self.engine.start(&id).await.map_err(Stopped::Engine)?;
+            self.until_ready(&next, &id).await
+        };
+        if let Err(stopped) = ready.await {
+            let _ = self.engine.remove_container(&id, 0).await;
+            return Err(stopped);
+        }
+        let grace = self.spec.container.stop_grace_seconds.unwrap_or(10);
+        self.engine
+            .remove_container(old, grace)
+            .await
+            .map_err(Stopped::Engine)?;
+        self.engine
+            .rename(&id, name)
+            .await
+            .map_err(Stopped::Engine)?;
+        self.say(&format!("replaced {}", step.replica));
+        Ok(id)
+    }
+
+    /// Waits until one new container is ready: healthy, or running when the service has
+    /// no healthcheck.
+    async fn until_ready(&self, name: &str, id: &str) -> Result<(), Stopped> {
+        let deadline = Instant::now() + self.timeout;
+        let has_healthcheck = self.spec.container.healthcheck.is_some();
+        loop {
+            self.interrupt.check()?;
+            let status = self.engine.status(id).await.map_err(Stopped::Engine)?;
+            if let Some(reason) = self.broken(&status) {
+                let log = self.engine.log_tail(id, 20).await;
+                self.say(&format!("FAILED: {reason}"));
+                return Err(self.failure(name.to_string(), reason, log));
+            }
+            let ready = match status {
+                Status::Running(Health::Healthy) => true,
+                Status::Running(_) => !has_healthcheck,
+                _ => false,
+            };
+            if ready {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let log = self.engine.log_tail(id, 20).await;
+                let wanted = if has_healthcheck {
+                    "healthy"
+                } else {
+                    "running"
+                };
+                let reason = format!("not {wanted} after {:?}", self.timeout);
+                self.say(&format!("FAILED: {reason}"));
+                return Err(self.failure(name.to_string(), reason, log));
             }
             tokio::time::sleep(POLL).await;
         }

@@ -435,6 +435,21 @@ impl Engine {
             .map_err(engine_error("starting a container"))
     }
 
+    /// Gives a container another name: a replica started beside the one it replaces takes
+    /// the old one's name once that is gone.
+    ///
+    /// # Errors
+    /// The engine refuses (the name is taken).
+    pub async fn rename(&self, id: &str, name: &str) -> Result<(), ApplyError> {
+        let options = bollard::query_parameters::RenameContainerOptionsBuilder::default()
+            .name(name)
+            .build();
+        self.docker()
+            .rename_container(id, options)
+            .await
+            .map_err(engine_error(&format!("renaming a container to {name}")))
+    }
+
     /// Stops (within its grace period) and removes a container.
     ///
     /// # Errors

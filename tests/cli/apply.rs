@@ -1964,3 +1964,81 @@ fn a_random_host_port_is_picked_by_the_engine_for_each_replica() {
         .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
     rig.berth("down", &[]).code(0);
 }
+
+/// Replicas with no fixed host port are replaced one at a time, start-first: each new
+/// container runs beside the one it replaces until healthy, then the old one goes and the
+/// new one takes its name; the next replica starts only after. A new version that never
+/// gets healthy is removed, and the old replicas go on running untouched.
+#[test]
+fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
+    let Some(rig) = Rig::new("bt-roll") else {
+        return;
+    };
+    let write = |version: &str, probe: &str| {
+        rig.write_module(
+            &format!(
+                r#"    app = IMAGE & {{
+      command = ["sleep", "100000"],
+      replicas = 3,
+      environment.VERSION = "{version}",
+      healthcheck = {{ test = ["{probe}"], {PROBE_TIMING} }},
+    }},"#
+            ),
+            "",
+        );
+    };
+    write("1", "true");
+    rig.berth("apply", &[]).code(0);
+    let since = std::time::SystemTime::now();
+    write("2", "true");
+    rig.berth("apply", &[]).code(0);
+    let events = rig.events(since);
+    for replica in 1..=3 {
+        let old = format!("bt-roll-app-{replica}");
+        let new = format!("{old}-next");
+        assert!(
+            at(&events, &new, "health_status: healthy") < at(&events, &old, "kill"),
+            "replica {replica}: the old one was stopped before the new one was healthy: {events:?}"
+        );
+        if replica < 3 {
+            let following = format!("bt-roll-app-{}-next", replica + 1);
+            assert!(
+                at(&events, &old, "rename") < at(&events, &following, "create"),
+                "replica {} started before replica {replica} was replaced: {events:?}",
+                replica + 1
+            );
+        }
+    }
+    let running = rig.containers();
+    assert_eq!(
+        running.keys().cloned().collect::<Vec<_>>(),
+        ["bt-roll-app-1", "bt-roll-app-2", "bt-roll-app-3"],
+        "{running:?}"
+    );
+    assert!(
+        running.values().all(|(_, state)| state == "running"),
+        "{running:?}"
+    );
+    assert_eq!(rig.exec("app", &["sh", "-c", "echo $VERSION"]).trim(), "2");
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
+
+    // A version that never gets healthy: the first new replica is removed, the old ones
+    // were never stopped.
+    write("3", "false");
+    rig.berth("apply", &[]).code(1);
+    let after = rig.containers();
+    assert_eq!(
+        after
+            .iter()
+            .map(|(n, (id, s))| (n.clone(), id.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+        running
+            .iter()
+            .map(|(n, (id, s))| (n.clone(), id.clone(), s.clone()))
+            .collect::<Vec<_>>(),
+        "the old replicas should be the same containers, still running"
+    );
+    rig.berth("down", &[]).code(0);
+}
