@@ -80,15 +80,27 @@ impl Values {
     /// (validation has checked that each reference is declared; one that is not stays as
     /// written).
     pub fn expand(&self, text: &Text) -> String {
-        text.render(str::to_string, |name| {
-            if self.secret.contains(name) {
-                return placeholder(name);
-            }
-            self.values
-                .get(name)
-                .cloned()
-                .unwrap_or_else(|| format!("${{{name}}}"))
-        })
+        text.render(
+            str::to_string,
+            |name| {
+                if self.secret.contains(name) {
+                    return placeholder(name);
+                }
+                self.values
+                    .get(name)
+                    .cloned()
+                    .unwrap_or_else(|| format!("${{{name}}}"))
+            },
+            // Validation keeps secrets out of `${NAME:+text}`: the value decides here.
+            |name, alternative| {
+                let set = self.values.get(name).is_some_and(|v| !v.is_empty());
+                if set {
+                    alternative.to_string()
+                } else {
+                    String::new()
+                }
+            },
+        )
     }
 
     /// A typed field's value on this host: its variable's value here, as docker compose

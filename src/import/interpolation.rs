@@ -1,7 +1,8 @@
 //! Compose interpolation (`$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`,
-//! `${VAR:?message}`, `${VAR?message}`, `$$`) rewritten as berth text: every reference
-//! becomes `${VAR}`, and what the modifier said (a default, a required message) becomes
-//! part of the variable's declaration instead of being repeated at each use.
+//! `${VAR:?message}`, `${VAR?message}`, `${VAR:+text}`, `$$`) rewritten as berth text:
+//! every reference becomes `${VAR}` (`${VAR:+text}` stays, with VAR empty by default), and
+//! what the modifier said (a default, a required message) becomes part of the variable's
+//! declaration instead of being repeated at each use.
 
 use crate::model::text::is_variable_name;
 
@@ -27,8 +28,9 @@ pub struct Translated {
 /// Rewrites `input`.
 ///
 /// # Errors
-/// What berth cannot express: `${VAR:+alternative}`, a default that itself interpolates,
-/// an unterminated `${`, or a reference that is not a variable name.
+/// What berth cannot express: `${VAR+alternative}` (set but empty counts), an alternative
+/// or a default that itself interpolates or holds a `$`, an unterminated `${`, or a
+/// reference that is not a variable name.
 pub fn translate(input: &str) -> Result<Translated, String> {
     let mut text = String::new();
     let mut uses = Vec::new();
@@ -42,9 +44,12 @@ pub fn translate(input: &str) -> Result<Translated, String> {
         } else if let Some(inner) = after.strip_prefix('{') {
             let end =
                 closing_brace(inner).ok_or_else(|| format!("unterminated `${{` in {input:?}"))?;
-            uses.push(braced(&inner[..end])?);
-            let name = &uses[uses.len() - 1].name;
-            text.push_str(&format!("${{{name}}}"));
+            let (found, alternative) = braced(&inner[..end])?;
+            match alternative {
+                Some(alternative) => text.push_str(&format!("${{{}:+{alternative}}}", found.name)),
+                None => text.push_str(&format!("${{{}}}", found.name)),
+            }
+            uses.push(found);
             rest = &inner[end + 1..];
         } else {
             let name_len = after
@@ -174,7 +179,8 @@ fn closing_brace(inner: &str) -> Option<usize> {
     None
 }
 
-fn braced(inside: &str) -> Result<Use, String> {
+/// The variable a `${…}` uses, and its `:+` alternative if it has one.
+fn braced(inside: &str) -> Result<(Use, Option<String>), String> {
     let name_end = inside
         .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
         .unwrap_or(inside.len());
@@ -211,14 +217,23 @@ fn braced(inside: &str) -> Result<Use, String> {
         .or_else(|| modifier.strip_prefix('?'))
     {
         found.required = Some(message.to_string());
-    } else if modifier.starts_with(":+") || modifier.starts_with('+') {
+    } else if let Some(alternative) = modifier.strip_prefix(":+") {
+        if alternative.contains('$') {
+            return Err(format!(
+                "the alternative of `${{{inside}}}` holds a `$`; berth's `${{NAME:+text}}` takes plain text"
+            ));
+        }
+        // Unset is empty, as Compose reads it: the variable is declared with "".
+        found.default = Some(String::new());
+        return Ok((found, Some(alternative.to_string())));
+    } else if modifier.starts_with('+') {
         return Err(format!(
-            "`${{{inside}}}` substitutes a value only when {name} is set; berth has no such form"
+            "`${{{inside}}}` substitutes a value when {name} is set, even empty; berth has only `${{{name}:+text}}` (set and not empty)"
         ));
     } else {
         return Err(format!("`${{{inside}}}` is not a Compose interpolation"));
     }
-    Ok(found)
+    Ok((found, None))
 }
 
 #[cfg(test)]
@@ -254,7 +269,12 @@ mod tests {
             uses("${P-:2283:2283}")[0].default.as_deref(),
             Some(":2283:2283")
         );
-        assert!(translate("${A:+x}").is_err());
+        let alternative = translate("-v${DEBUG:+ --debug}").expect("translates");
+        assert_eq!(alternative.text, "-v${DEBUG:+ --debug}");
+        assert_eq!(alternative.uses[0].default.as_deref(), Some(""));
+        assert!(translate("${A+x}").is_err());
+        assert!(translate("${A:+$$x}").is_err());
+        assert!(translate("${A:+${B}}").is_err());
         assert!(translate("${A:-${B}}").is_err());
         assert!(translate("${A").is_err());
         assert!(translate("${1A}").is_err());

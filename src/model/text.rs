@@ -1,6 +1,7 @@
 //! Text that may reference stack variables, parsed once when the model is built. `${NAME}`
-//! reads variable NAME; `$$` is a literal `$`, and so is a `$` not followed by `{` (so
-//! shell snippets read naturally). Every model field that may carry a reference has the
+//! reads variable NAME; `${NAME:+text}` is `text` when NAME is set and not empty, else
+//! nothing (Compose's alternative value; `text` is literal, without `$` or `}`); `$$` is a
+//! literal `$`, and so is a `$` not followed by `{` (so shell snippets read naturally). Every model field that may carry a reference has the
 //! type [`Text`]; backends turn its pieces into their own syntax and never parse text.
 
 use serde::Deserialize;
@@ -12,6 +13,8 @@ pub enum Piece {
     Text(String),
     /// A reference to the stack variable of that name.
     Var(String),
+    /// `${NAME:+alternative}`: the alternative when the variable is set and not empty.
+    IfSet { name: String, alternative: String },
 }
 
 /// Text with its variable references resolved into pieces.
@@ -29,8 +32,9 @@ impl Text {
     /// Parses text written in a module.
     ///
     /// # Errors
-    /// An unterminated `${`, or a reference that is not a plain variable name (compose
-    /// modifiers like `${A:-x}` are not allowed: defaults belong in the variable's declaration).
+    /// An unterminated `${`, or a reference that is neither a variable name nor
+    /// `${NAME:+text}` (other compose modifiers like `${A:-x}` are not allowed: defaults
+    /// belong in the variable's declaration).
     pub fn parse(text: &str) -> Result<Text, String> {
         parse(text).map(|pieces| Text {
             written: text.to_string(),
@@ -63,9 +67,17 @@ impl Text {
     /// The variables referenced, in order of appearance (repeats included).
     pub fn variables(&self) -> impl Iterator<Item = &str> {
         self.pieces.iter().filter_map(|piece| match piece {
-            Piece::Var(name) => Some(name.as_str()),
+            Piece::Var(name) | Piece::IfSet { name, .. } => Some(name.as_str()),
             Piece::Text(_) => None,
         })
+    }
+
+    /// Whether the text holds a `${NAME:+text}`, which some backends decide when they
+    /// build (see `render::fidelity`).
+    pub fn has_alternative(&self) -> bool {
+        self.pieces
+            .iter()
+            .any(|piece| matches!(piece, Piece::IfSet { .. }))
     }
 
     /// The text itself when it references no variable.
@@ -73,7 +85,7 @@ impl Text {
         self.variables()
             .next()
             .is_none()
-            .then(|| self.render(str::to_string, |_| String::new()))
+            .then(|| self.render(str::to_string, |_| String::new(), |_, _| String::new()))
     }
 
     /// The one variable the text consists of, for `"${HTTP_PORT}"`.
@@ -85,17 +97,19 @@ impl Text {
     }
 
     /// The text in a target's syntax: each literal piece through `literal`, each
-    /// reference through `variable`.
+    /// reference through `variable`, each `${NAME:+text}` through `if_set(NAME, text)`.
     pub fn render(
         &self,
         literal: impl Fn(&str) -> String,
         variable: impl Fn(&str) -> String,
+        if_set: impl Fn(&str, &str) -> String,
     ) -> String {
         self.pieces
             .iter()
             .map(|piece| match piece {
                 Piece::Text(text) => literal(text),
                 Piece::Var(name) => variable(name),
+                Piece::IfSet { name, alternative } => if_set(name, alternative),
             })
             .collect()
     }
@@ -105,6 +119,7 @@ impl Text {
         self.render(
             |text| text.replace('$', "$$"),
             |name| format!("${{{name}}}"),
+            |name, alternative| format!("${{{name}:+{alternative}}}"),
         )
     }
 
@@ -116,6 +131,11 @@ impl Text {
             match piece {
                 Piece::Text(text) => out.push_str(text),
                 Piece::Var(name) => out.push_str(value(name)?),
+                Piece::IfSet { name, alternative } => {
+                    if !value(name)?.is_empty() {
+                        out.push_str(alternative);
+                    }
+                }
             }
         }
         Some(out)
@@ -163,16 +183,30 @@ fn parse(text: &str) -> Result<Vec<Piece>, String> {
             let end = inner
                 .find('}')
                 .ok_or_else(|| format!("{REFERENCE_ERROR}unterminated `${{` in {text:?}"))?;
-            let name = &inner[..end];
-            if !is_variable_name(name) {
-                return Err(format!(
-                    "{REFERENCE_ERROR}`${{{name}}}` is not a variable reference; write `${{NAME}}` and declare NAME (with its default) in `variables`"
-                ));
-            }
+            let reference = &inner[..end];
+            let piece = match reference.split_once(":+") {
+                Some((name, alternative)) if is_variable_name(name) => {
+                    if alternative.contains('$') {
+                        return Err(format!(
+                            "{REFERENCE_ERROR}`${{{reference}}}`: the text after `:+` is literal and holds no `$`"
+                        ));
+                    }
+                    Piece::IfSet {
+                        name: name.to_string(),
+                        alternative: alternative.to_string(),
+                    }
+                }
+                _ if is_variable_name(reference) => Piece::Var(reference.to_string()),
+                _ => {
+                    return Err(format!(
+                        "{REFERENCE_ERROR}`${{{reference}}}` is not a variable reference; write `${{NAME}}` (or `${{NAME:+text}}`) and declare NAME (with its default) in `variables`"
+                    ));
+                }
+            };
             if !literal.is_empty() {
                 pieces.push(Piece::Text(std::mem::take(&mut literal)));
             }
-            pieces.push(Piece::Var(name.to_string()));
+            pieces.push(piece);
             rest = &inner[end + 1..];
         } else {
             literal.push('$');
@@ -230,6 +264,30 @@ mod tests {
         check("$${NOT}", &[text("${NOT}")]);
         check("a$${B}", &[text("a${B}")]);
         check("a$$${B}", &[text("a$"), var("B")]);
+    }
+
+    #[test]
+    fn alternatives_are_literal_text_chosen_by_their_variable() {
+        let if_set = |name: &str, alternative: &str| Piece::IfSet {
+            name: name.to_string(),
+            alternative: alternative.to_string(),
+        };
+        check(
+            "-v${DEBUG:+ --debug}",
+            &[text("-v"), if_set("DEBUG", " --debug")],
+        );
+        check("${A:+}", &[if_set("A", "")]);
+        let text = Text::parse("x${A:+yes}").unwrap();
+        assert_eq!(text.variables().collect::<Vec<_>>(), ["A"]);
+        assert!(text.has_alternative() && text.as_literal().is_none());
+        assert_eq!(text.resolve(|_| Some("1")).as_deref(), Some("xyes"));
+        assert_eq!(text.resolve(|_| Some("")).as_deref(), Some("x"));
+        assert!(
+            Text::parse("${A:+$B}")
+                .unwrap_err()
+                .contains("holds no `$`")
+        );
+        assert!(Text::parse("${1A:+x}").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub use lines::control_characters;
 pub use names::{MAX_NAME, kubernetes_name};
 
 use super::podman::{self, PodmanVersion};
+use super::text::Piece;
 use super::{
     Command, Condition, Dependency, HealthTest, MountKind, Protocol, Published, Restart, Service,
     Stack, Text, Variable,
@@ -471,7 +472,28 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
                 found.push(file_secret_in_text(&field, name, variable, file));
             }
         }
+        for piece in text.pieces() {
+            if let Piece::IfSet { name: variable, .. } = piece
+                && let Some(declared) = stack.variables.get(variable)
+                && (declared.secret || declared.default.as_deref() != Some(""))
+            {
+                found.push(alternative_needs_empty_default(&field, variable));
+            }
+        }
     }
+}
+
+/// `${NAME:+text}` means "NAME set and not empty" only where unset is empty in every
+/// backend: Compose reads the variable from .env alone (no berth default there), so its
+/// declared default must be "" (a secret is never empty).
+fn alternative_needs_empty_default(field: &str, variable: &str) -> Diagnostic {
+    Diagnostic::new(
+        field,
+        format!("`${{{variable}:+…}}` reads `{variable}`, whose declared default is not \"\"; Compose would ignore that default and each backend would choose differently"),
+    )
+    .with_hint(format!(
+        "declare variables.{variable}.default = \"\" (unset means empty), or write the text without `:+`"
+    ))
 }
 
 /// Compose reads a `file` secret only to mount it: it cannot put its value in an

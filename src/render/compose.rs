@@ -976,7 +976,12 @@ fn secret_of(stack: &Stack, variable: &str) -> ComposeSecret {
 
 /// Compose text for model text: references become interpolations, literal `$` is doubled.
 pub(super) fn interpolate(stack: &Stack, text: &Text) -> String {
-    text.render(escape, |name| reference(stack, name))
+    text.render(
+        escape,
+        |name| reference(stack, name),
+        // Validation keeps `:+` to variables whose default is empty: unset is empty.
+        |name, alternative| format!("${{{name}:+{}}}", escape(alternative)),
+    )
 }
 
 fn reference(stack: &Stack, name: &str) -> String {

@@ -458,6 +458,9 @@ pub fn service_warnings(stack: &Stack, name: &str, backend: Backend) -> Vec<Warn
         found.retain(|warning| warning.diagnostic.field != format!("services.{name}.build"));
     }
     found.extend(unexpanded(stack, name, service, backend));
+    if backend == Backend::Kubernetes {
+        found.extend(decided_alternatives(name, service));
+    }
     if backend == Backend::Quadlet {
         found.extend(quadlet_partial(name, service));
         found.extend(quadlet_gpus(name, service));
@@ -605,6 +608,22 @@ fn quadlet_partial(name: &str, service: &Service) -> Vec<Warning> {
         }
     }
     found
+}
+
+/// Kubernetes composes `$(VAR)` but no conditional: a `${NAME:+text}` is decided when the
+/// manifests are built, by NAME's declared default (empty, so the text is left out).
+fn decided_alternatives(name: &str, service: &Service) -> Vec<Warning> {
+    crate::model::validate::service_texts(name, service)
+        .into_iter()
+        .filter(|(_, text)| text.has_alternative())
+        .map(|(field, text)| {
+            warning(
+                Backend::Kubernetes,
+                field,
+                format!("`{text}`: Kubernetes has no conditional value; the `:+` text is left out (its variable's default is empty), whatever the cluster's ConfigMap says later"),
+            )
+        })
+        .collect()
 }
 
 /// Quadlet and Kubernetes do not expand `${VAR}` in these fields; berth writes the

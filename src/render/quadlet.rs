@@ -676,14 +676,26 @@ fn json_words(stack: &Stack, command: &Command) -> String {
 /// Text with each variable replaced by its declared value (a secret or a variable without
 /// a value stays `${NAME}`, and the unit says it needs attention).
 fn baked(stack: &Stack, value: &Text) -> String {
-    value.render(str::to_string, |name| match stack.variables.get(name) {
+    let declared = |name: &str| match stack.variables.get(name) {
         Some(Variable {
             default: Some(default),
             secret: false,
             ..
-        }) => default.clone(),
-        _ => format!("${{{name}}}"),
-    })
+        }) => Some(default.clone()),
+        _ => None,
+    };
+    value.render(
+        str::to_string,
+        |name| declared(name).unwrap_or_else(|| format!("${{{name}}}")),
+        |name, alternative| {
+            let set = declared(name).is_some_and(|value| !value.is_empty());
+            if set {
+                alternative.to_string()
+            } else {
+                String::new()
+            }
+        },
+    )
 }
 
 /// Variables a command reads, for the unit's comment.
@@ -743,8 +755,9 @@ fn env_template(stack: &Stack, service: &Service) -> String {
 const ENV_SCRIPT_BODY: &str = r##"# Usage: berth-env STACK SERVICE INSTALL_DIR [SECRET...]
 # Renders INSTALL_DIR/quadlet/STACK-SERVICE.env.tmpl with the variables of INSTALL_DIR/.env into
 # /run/berth/STACK/SERVICE.env, the container's EnvironmentFile. Understands exactly what
-# berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message} and $$ for a literal $; a
-# line that is a bare NAME passes NAME from .env when .env sets it, and nothing otherwise.
+# berth writes: ${NAME}, ${NAME:-default}, ${NAME:?message}, ${NAME:+text} and $$ for a
+# literal $; a line that is a bare NAME passes NAME from .env when .env sets it, and
+# nothing otherwise.
 # Each SECRET is written to /run/berth/STACK/SERVICE.secrets/, which the unit mounts at
 # /run/secrets (a missing one stops the unit): NAME, a variable of INSTALL_DIR/.env, as
 # <name in lower case>; FILE=NAME, that variable as FILE; FILE=file:PATH, a copy of the
@@ -767,9 +780,11 @@ expand() {
     if [[ "$rest" == '$'* ]]; then
       result+='$'
       rest="${rest#\$}"
-    elif [[ "$rest" =~ ^\{([A-Za-z_][A-Za-z0-9_]*)(:[-?])?([^}]*)\}(.*)$ ]]; then
+    elif [[ "$rest" =~ ^\{([A-Za-z_][A-Za-z0-9_]*)(:[-?+])?([^}]*)\}(.*)$ ]]; then
       name="${BASH_REMATCH[1]}" modifier="${BASH_REMATCH[2]}" word="${BASH_REMATCH[3]}" rest="${BASH_REMATCH[4]}"
-      if [ -n "${vars[$name]:-}" ]; then
+      if [ "$modifier" = ":+" ]; then
+        if [ -n "${vars[$name]:-}" ]; then result+="$word"; fi
+      elif [ -n "${vars[$name]:-}" ]; then
         result+="${vars[$name]}"
       elif [ "$modifier" = ":-" ]; then
         result+="$word"

@@ -2042,3 +2042,30 @@ fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
     );
     rig.berth("down", &[]).code(0);
 }
+
+/// `${NAME:+text}` on the real engine: the text when the host sets NAME, nothing otherwise.
+#[test]
+fn an_alternative_value_follows_the_hosts_variable() {
+    let Some(rig) = Rig::new("bt-alt") else {
+        return;
+    };
+    rig.write_module(
+        r#"    app = IMAGE & {
+      command = ["sleep", "100000"],
+      environment.FLAGS = "-v${DEBUG:+ --debug}",
+    },"#,
+        r#"variables.DEBUG = { description = "Any value turns debugging on.", default = "" },"#,
+    );
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.exec("app", &["sh", "-c", "echo \"[$FLAGS]\""]).trim(),
+        "[-v]"
+    );
+    std::fs::write(rig.root().join(".env"), "DEBUG=yes\n").expect("write .env");
+    rig.berth("apply", &[]).code(0);
+    assert_eq!(
+        rig.exec("app", &["sh", "-c", "echo \"[$FLAGS]\""]).trim(),
+        "[-v --debug]"
+    );
+    rig.berth("down", &[]).code(0);
+}

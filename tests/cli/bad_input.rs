@@ -72,6 +72,8 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    alternative_with_default,
+    alternative_with_dollar,
     published_port_misspelt,
     port_target_variable_not_a_port,
     host_environment_also_set,

@@ -130,6 +130,10 @@ const VALUES: &[&str] = &[
     "[\"TRACE_TOKEN\", \"HC_INTERVAL\"]",
     "[\"A\", \"A\"]",
     "[\"A=1\"]",
+    // Alternative values: on a variable with a default (refused), reading a variable.
+    "\"-v${HC_INTERVAL:+ --debug}\"",
+    "\"${X:+$Y}\"",
+    "\"${X:+}\"",
 ];
 
 const FIELDS: &[&str] = &[

@@ -1671,3 +1671,47 @@ fn ports_on_a_random_host_port_stay_published() {
     );
     assert!(ours["services"]["web"].get("expose").is_none(), "{ours}");
 }
+
+/// `${VAR:+text}` is kept (VAR declared empty by default, as Compose reads it unset); the
+/// forms berth has no meaning for (`${VAR+text}`, an alternative reading a variable) are
+/// fixed to their value and listed.
+#[test]
+fn alternative_values_are_kept() {
+    let compose = "services:\n  web:\n    image: busybox\n    environment:\n      FLAGS: \"-v${DEBUG:+ --debug}\"\n      OTHER: \"${A+set}\"\n";
+    let (out, dir) = import_text(compose, &["--allow-lossy", "--name", "alt"]);
+    out.code(0)
+        .stderr_contains("in.yml:6: services.web.environment.OTHER: `${A+set}` substitutes a value when A is set, even empty");
+    let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
+    assert_eq!(lossy, 1, "{}", out.stderr);
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            "alt".into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    for env in [
+        BTreeMap::new(),
+        BTreeMap::from([("DEBUG".to_string(), "1".to_string())]),
+    ] {
+        let ours = compose_json(
+            &root.join("out/alt/none/compose.yaml"),
+            &root,
+            "alt",
+            "*",
+            &env,
+        )
+        .expect("compose reads berth's file");
+        let original =
+            compose_json(&root.join("in.yml"), &root, "alt", "*", &env).expect("compose reads it");
+        assert_eq!(
+            ours["services"]["web"]["environment"]["FLAGS"],
+            original["services"]["web"]["environment"]["FLAGS"],
+            "{env:?}"
+        );
+    }
+}

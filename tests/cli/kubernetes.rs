@@ -1120,3 +1120,85 @@ fn variables_passed_from_the_host_reach_each_backend_only_when_set() {
         "{template}"
     );
 }
+
+/// `${NAME:+text}`: the text when NAME is set and not empty, else nothing. Compose reads it
+/// from .env (docker compose config, with and without), podman's berth-env too (run for
+/// real), apply from the host (see apply.rs); Kubernetes has no conditional, so the
+/// manifest leaves the text out (NAME's default is empty) and the build says so.
+#[test]
+fn an_alternative_value_follows_its_variable_where_the_backend_can_read_it() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &crate::support::podman_profile())
+        .file(
+            "modules/stacks/alt.ncl",
+            r#"fun profile => {
+  variables.DEBUG = { description = "Any value turns debugging on.", default = "" },
+  services.app = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    environment.FLAGS = "-v${DEBUG:+ --debug}",
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "alt", "--profile", "podman"])
+        .run();
+    out.code(0).stderr_contains(
+        "warning: k8s: modules/stacks/alt.ncl:6:25: services.app.environment.FLAGS: `-v${DEBUG:+ --debug}`: Kubernetes has no conditional value",
+    );
+    let built = out.root.join("out/alt/podman");
+    crate::support::validate_artifacts(&built);
+    let compose_flags = |env: &str| {
+        std::fs::write(built.join(".env"), env).expect("write .env");
+        let config = std::process::Command::new("docker")
+            .args(["compose", "--project-directory"])
+            .arg(&built)
+            .arg("-f")
+            .arg(built.join("compose.yaml"))
+            .args(["config", "--format", "json"])
+            .env_remove("DEBUG")
+            .output()
+            .expect("run docker compose config");
+        assert!(
+            config.status.success(),
+            "{}",
+            String::from_utf8_lossy(&config.stderr)
+        );
+        let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+        config["services"]["app"]["environment"]["FLAGS"].clone()
+    };
+    assert_eq!(compose_flags(""), "-v");
+    assert_eq!(compose_flags("DEBUG=\n"), "-v");
+    assert_eq!(compose_flags("DEBUG=yes\n"), "-v --debug");
+
+    let runtime = tempfile::tempdir().expect("runtime dir");
+    let berth_env = |env: &str| {
+        std::fs::write(built.join(".env"), env).expect("write .env");
+        let run = std::process::Command::new("bash")
+            .arg(built.join("quadlet/berth-env"))
+            .args(["alt", "app"])
+            .arg(&built)
+            .env("BERTH_RUNTIME_DIR", runtime.path())
+            .output()
+            .expect("run berth-env");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        std::fs::read_to_string(runtime.path().join("alt/app.env")).expect("rendered")
+    };
+    assert_eq!(berth_env(""), "FLAGS=-v\n");
+    assert_eq!(berth_env("DEBUG=yes\n"), "FLAGS=-v --debug\n");
+
+    let docs = kustomized(&built.join("k8s"));
+    let container = &named(&docs, "Deployment", "app")["spec"]["template"]["spec"]["containers"][0];
+    let flags = container["env"]
+        .as_array()
+        .expect("env")
+        .iter()
+        .find(|e| e["name"] == "FLAGS")
+        .cloned()
+        .unwrap_or_else(|| panic!("no FLAGS in {container}"));
+    assert_eq!(flags["value"], "-v", "{flags}");
+}

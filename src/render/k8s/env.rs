@@ -28,6 +28,9 @@ pub(super) struct Environment {
     pub(super) entries: Vec<EnvVar>,
     /// The `env` entry that holds each stack variable the container reads.
     holders: BTreeMap<String, String>,
+    /// The variables whose declared default is not empty: a `${NAME:+text}` is decided
+    /// by it when the manifests are built (Kubernetes composes no conditional).
+    set_by_default: BTreeSet<String>,
 }
 
 impl Environment {
@@ -37,28 +40,44 @@ impl Environment {
         text.render(
             |literal| literal.replace("$(", "$$("),
             |name| format!("$({})", self.holder(name)),
+            |name, alternative| self.alternative(name, alternative).replace("$(", "$$("),
         )
+    }
+
+    /// `${NAME:+text}` as decided by NAME's declared default.
+    fn alternative(&self, name: &str, alternative: &str) -> String {
+        if self.set_by_default.contains(name) {
+            alternative.to_string()
+        } else {
+            String::new()
+        }
     }
 
     /// Text for a place Kubernetes does not expand but a shell in the container does (an
     /// exec probe): a variable reads the entry that holds it (`${ENTRY}`).
     pub(super) fn shell(&self, text: &Text) -> String {
-        text.render(str::to_string, |name| format!("${{{}}}", self.holder(name)))
+        text.render(
+            str::to_string,
+            |name| format!("${{{}}}", self.holder(name)),
+            |name, alternative| self.alternative(name, alternative),
+        )
     }
 
     /// One double-quoted shell word: literal text escaped, a variable as `${ENTRY}`.
     pub(super) fn shell_word(&self, text: &Text) -> String {
+        let escape = |literal: &str| -> String {
+            literal
+                .chars()
+                .flat_map(|c| match c {
+                    '\\' | '"' | '$' | '`' => vec!['\\', c],
+                    c => vec![c],
+                })
+                .collect()
+        };
         let quoted = text.render(
-            |literal| {
-                literal
-                    .chars()
-                    .flat_map(|c| match c {
-                        '\\' | '"' | '$' | '`' => vec!['\\', c],
-                        c => vec![c],
-                    })
-                    .collect()
-            },
+            escape,
             |name| format!("${{{}}}", self.holder(name)),
+            |name, alternative| escape(&self.alternative(name, alternative)),
         );
         format!("\"{quoted}\"")
     }
@@ -118,6 +137,13 @@ pub(super) fn environment(ctx: &Context, name: &str, service: &Service) -> Envir
         }),
         entries: Vec::new(),
         holders,
+        set_by_default: ctx
+            .stack
+            .variables
+            .iter()
+            .filter(|(_, v)| !v.secret && v.default.as_deref().is_some_and(|d| !d.is_empty()))
+            .map(|(name, _)| name.clone())
+            .collect(),
     };
     let composed: Vec<EnvVar> = composed
         .into_iter()
@@ -221,5 +247,9 @@ pub(super) fn passed_through_secret<'a>(ctx: &Context<'a>) -> BTreeMap<&'a str, 
 
 /// Literal text, as a ConfigMap value (no expansion happens there).
 pub(super) fn text_of(text: &Text) -> String {
-    text.render(str::to_string, |name| format!("${{{name}}}"))
+    text.render(
+        str::to_string,
+        |name| format!("${{{name}}}"),
+        |name, alternative| format!("${{{name}:+{alternative}}}"),
+    )
 }
