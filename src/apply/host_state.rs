@@ -98,6 +98,24 @@ impl Engine {
             labels: Some(labels),
             ..Default::default()
         };
+        match self.create_named(&name, body.clone()).await {
+            Ok(()) => return Ok(HostLock { name }),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409, ..
+            }) => {}
+            Err(e) => return Err(engine_error("taking the lock on the host", e)),
+        }
+        // A berth of this machine that was killed before it could release the lock (kill
+        // -9, a lost terminal) left it: its process is gone, so the lock is taken over.
+        let held_by = self.holder_label(&name).await;
+        let Some(dead) = held_by.as_deref().filter(|h| is_dead_local_holder(h)) else {
+            return Err(self.lock_holder(state, stack, &name).await);
+        };
+        tracing::warn!(
+            "taking over the lock {name} on {}: its holder ({dead}) is no longer running",
+            state.host()
+        );
+        self.remove_quietly(&name).await?;
         match self.create_named(&name, body).await {
             Ok(()) => Ok(HostLock { name }),
             Err(bollard::errors::Error::DockerResponseServerError {
@@ -105,6 +123,16 @@ impl Engine {
             }) => Err(self.lock_holder(state, stack, &name).await),
             Err(e) => Err(engine_error("taking the lock on the host", e)),
         }
+    }
+
+    /// The holder a lock container names (`pid N on HOST`).
+    async fn holder_label(&self, name: &str) -> Option<String> {
+        self.client()
+            .inspect_container(name, None)
+            .await
+            .ok()
+            .and_then(|c| c.config?.labels)?
+            .remove(LABEL_HOLDER)
     }
 
     /// Copies the local copy of the stack's state onto the host (files already there
@@ -227,6 +255,29 @@ impl Engine {
             holder,
         }
     }
+}
+
+/// Whether `holder` (`pid N on HOST`) is a process of this machine that is no longer
+/// running. A pid reused since by another process reads as alive: the lock then stays,
+/// which is the safe side; so does every holder where /proc does not list processes
+/// (macOS).
+fn is_dead_local_holder(holder: &str) -> bool {
+    let proc = std::path::Path::new("/proc");
+    if !proc.join("self").exists() {
+        return false;
+    }
+    let Some((pid, host)) = holder
+        .strip_prefix("pid ")
+        .and_then(|rest| rest.split_once(" on "))
+    else {
+        return false;
+    };
+    let Ok(pid) = pid.parse::<u32>() else {
+        return false;
+    };
+    host == super::state::host_name()
+        && pid != std::process::id()
+        && !proc.join(pid.to_string()).exists()
 }
 
 impl HostLock {

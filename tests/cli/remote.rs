@@ -577,3 +577,57 @@ fn ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_ho
         "the interrupted apply left its lock on the host"
     );
 }
+
+/// A berth of this machine killed outright (SIGKILL: no handler runs) leaves its lock
+/// container on the host; the next apply from this machine sees that its holder is gone,
+/// says so and takes the lock over. A holder still running keeps it.
+#[test]
+fn a_lock_left_by_a_killed_berth_of_this_machine_is_taken_over() {
+    let Some(rig) = remote_rig(
+        "bt-sshdead",
+        "a_lock_left_by_a_killed_berth_of_this_machine_is_taken_over",
+    ) else {
+        return;
+    };
+    rig.berth("apply", &[]).code(0);
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .expect("hostname")
+        .trim()
+        .to_string();
+    // A process that ran here and is gone: its pid no longer exists.
+    let mut child = std::process::Command::new("true").spawn().expect("spawn");
+    let dead = child.id();
+    child.wait().expect("wait");
+    let lock = |holder: &str| {
+        docker(&[
+            "create",
+            "--name",
+            "berth-lock.bt-sshdead",
+            "--label",
+            &format!("berth.lock.holder={holder}"),
+            "--label",
+            "berth.lock.since=1",
+            "berth/state:1",
+            "lock",
+        ]);
+    };
+    // Still running (this test's own process): the lock stays.
+    lock(&format!("pid {} on {hostname}", std::process::id()));
+    rig.set_message("changed");
+    rig.berth("apply", &[])
+        .code(2)
+        .stderr_contains("stack `bt-sshdead` is being applied by another berth");
+    docker(&["rm", "-f", "berth-lock.bt-sshdead"]);
+    lock(&format!("pid {dead} on {hostname}"));
+    rig.berth("apply", &[])
+        .code(0)
+        .stderr_contains("taking over the lock berth-lock.bt-sshdead on ssh://root@127.0.0.1:")
+        .stderr_contains(&format!(
+            "its holder (pid {dead} on {hostname}) is no longer running"
+        ))
+        .stdout_contains("applied: generation 2");
+    assert!(
+        !docker_status(&["inspect", "berth-lock.bt-sshdead"]),
+        "the lock is still there after the apply"
+    );
+}
