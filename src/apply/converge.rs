@@ -138,6 +138,22 @@ pub async fn converge(
         (LABEL_STACK.to_string(), desired.stack.clone()),
         (LABEL_PROFILE.to_string(), desired.profile.clone()),
     ]);
+    // Containers of services gone from the modules go first: one may still be attached to
+    // a network that is about to be recreated.
+    for step in plan
+        .containers
+        .iter()
+        .filter(|c| c.step.change == Change::Remove)
+    {
+        interrupt.check()?;
+        if let Some(id) = &step.existing {
+            engine
+                .remove_container(id, 10)
+                .await
+                .map_err(Stopped::Engine)?;
+            progress(format!("{:<16} removed", step.service));
+        }
+    }
     let plan = &free_recreated_networks(engine, desired, plan, &progress, interrupt).await?;
     // Networks and volumes do not depend on one another: create them all at once.
     let networks = plan
@@ -158,20 +174,6 @@ pub async fn converge(
     )
     .await
     .map_err(Stopped::Engine)?;
-    for step in plan
-        .containers
-        .iter()
-        .filter(|c| c.step.change == Change::Remove)
-    {
-        interrupt.check()?;
-        if let Some(id) = &step.existing {
-            engine
-                .remove_container(id, 10)
-                .await
-                .map_err(Stopped::Engine)?;
-            progress(format!("{:<16} removed", step.service));
-        }
-    }
     let secrets = Arc::new(secrets.clone());
     let services = run_services(
         engine,

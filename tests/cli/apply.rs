@@ -1801,13 +1801,19 @@ fn gunzip(path: &Path) -> String {
 /// A network with its own subnet and a service on a fixed address: the engine makes both
 /// as written (others get addresses from the `ip_range` only), the fixed address answers,
 /// and a changed subnet recreates the network and the containers on it with the new
-/// address, after which a plan changes nothing.
+/// address (a service dropped at the same time, still attached, is removed first), after
+/// which a plan changes nothing.
 #[test]
 fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_network() {
     let Some(rig) = Rig::new("bt-address") else {
         return;
     };
     let write = |third: u8| {
+        let gone = if third == 47 {
+            r#"gone = IMAGE & { command = ["sleep", "100000"], networks = ["back"] },"#
+        } else {
+            ""
+        };
         rig.write_module(
             &format!(
                 r#"    app = IMAGE & {{
@@ -1815,7 +1821,8 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
       networks = ["back"],
       network_addresses.back.ipv4 = "10.213.{third}.10",
     }},
-    peer = IMAGE & {{ command = ["sleep", "100000"], networks = ["back"] }},"#
+    peer = IMAGE & {{ command = ["sleep", "100000"], networks = ["back"] }},
+    {gone}"#
             ),
             &format!(
                 r#"networks.back = {{
@@ -1874,6 +1881,11 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
     assert_eq!(address_of("app"), "10.213.47.10");
     rig.berth("apply", &[]).code(0);
     assert_eq!(address_of("app"), "10.213.48.10");
+    assert!(
+        !rig.containers().contains_key("bt-address-gone-1"),
+        "{:?}",
+        rig.containers()
+    );
     rig.exec("peer", &["ping", "-c", "1", "-W", "5", "10.213.48.10"]);
     rig.berth("plan", &[])
         .code(0)
