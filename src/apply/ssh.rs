@@ -5,6 +5,11 @@
 //!
 //! `BERTH_SSH_COMMAND` replaces the `ssh` word (split like a shell would, e.g. `ssh -F
 //! cfg -i key`), which is how the tests point it at a throwaway server and key.
+//!
+//! The connections share one SSH session (OpenSSH's ControlMaster, socket
+//! `~/.ssh/berth-%C`, kept 60 s after the last use): an apply opens many connections, and
+//! each would otherwise pay a key exchange and an authentication. `BERTH_SSH_MULTIPLEX=0`,
+//! or a command line that sets ControlMaster or ControlPath itself, turns this off.
 
 use std::future::Future;
 use std::io;
@@ -207,8 +212,8 @@ impl AsyncWrite for DialStdio {
     }
 }
 
-/// `ssh [-p PORT] [-l USER] -- HOST docker system dial-stdio`, with `BERTH_SSH_COMMAND`
-/// in place of `ssh` when set.
+/// `ssh [multiplexing] [-p PORT] [-l USER] -- HOST docker system dial-stdio`, with
+/// `BERTH_SSH_COMMAND` in place of `ssh` when set.
 fn ssh_argv(address: &SshAddress) -> Result<Vec<String>, String> {
     let mut argv = match std::env::var("BERTH_SSH_COMMAND") {
         Ok(command) if !command.trim().is_empty() => {
@@ -216,6 +221,16 @@ fn ssh_argv(address: &SshAddress) -> Result<Vec<String>, String> {
         }
         _ => vec!["ssh".to_string()],
     };
+    let chosen = argv
+        .iter()
+        .any(|word| word.contains("ControlMaster") || word.contains("ControlPath"));
+    let wanted = std::env::var("BERTH_SSH_MULTIPLEX").as_deref() != Ok("0");
+    if wanted
+        && !chosen
+        && let Some(folder) = control_folder()
+    {
+        argv.extend(multiplexing(&folder));
+    }
     if let Some(port) = address.port {
         argv.extend(["-p".to_string(), port.to_string()]);
     }
@@ -224,6 +239,37 @@ fn ssh_argv(address: &SshAddress) -> Result<Vec<String>, String> {
     }
     argv.extend(["--", &address.host, "docker", "system", "dial-stdio"].map(str::to_string));
     Ok(argv)
+}
+
+/// Options that share one SSH session among the connections: the first becomes the
+/// master (in the background, so it outlives the connection that opened it), the others
+/// ride on it.
+fn multiplexing(folder: &std::path::Path) -> Vec<String> {
+    [
+        "-o".to_string(),
+        "ControlMaster=auto".to_string(),
+        "-o".to_string(),
+        format!("ControlPath={}/berth-%C", folder.display()),
+        "-o".to_string(),
+        "ControlPersist=60".to_string(),
+    ]
+    .to_vec()
+}
+
+/// `~/.ssh`, made (0700, as ssh makes it) when missing; `None` without a home, or when it
+/// cannot be made: ssh then opens a session per connection, as before.
+fn control_folder() -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let home = std::env::var_os("HOME").filter(|home| !home.is_empty())?;
+    let folder = std::path::Path::new(&home).join(".ssh");
+    if !folder.is_dir() {
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&folder)
+            .ok()?;
+    }
+    Some(folder)
 }
 
 #[cfg(test)]

@@ -77,6 +77,11 @@ impl Rig {
     }
 
     /// The same rig, whose berth drives the engine through `sshd` (`--host ssh://…`).
+    /// The OpenSSH server the rig goes through, if it does.
+    pub(crate) fn sshd(&self) -> Option<&crate::remote::Sshd> {
+        self.remote.as_ref()
+    }
+
     pub(crate) fn through(mut self, sshd: crate::remote::Sshd) -> Rig {
         self.remote = Some(sshd);
         self

@@ -75,7 +75,7 @@ impl Sshd {
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nPidFile {}\nAuthorizedKeysFile {}\n\
                  PermitRootLogin prohibit-password\nPasswordAuthentication no\n\
-                 KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nLogLevel ERROR\n",
+                 KbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nLogLevel INFO\n",
                 path("host_key"),
                 path("sshd.pid"),
                 path("authorized_keys"),
@@ -109,6 +109,15 @@ impl Sshd {
     /// The address berth gets with `--host`.
     pub(crate) fn url(&self) -> String {
         format!("ssh://root@127.0.0.1:{}", self.port)
+    }
+
+    /// How many times a client has logged in so far (sshd logs each at INFO).
+    pub(crate) fn logins(&self) -> usize {
+        std::fs::read_to_string(self.dir.path().join("sshd.log"))
+            .expect("read sshd.log")
+            .lines()
+            .filter(|line| line.contains("Accepted publickey"))
+            .count()
     }
 
     /// What berth runs instead of plain `ssh` (`BERTH_SSH_COMMAND`).
@@ -630,4 +639,31 @@ fn a_lock_left_by_a_killed_berth_of_this_machine_is_taken_over() {
         !docker_status(&["inspect", "berth-lock.bt-sshdead"]),
         "the lock is still there after the apply"
     );
+}
+
+/// Every connection of a command rides on one SSH session (ControlMaster): an apply and
+/// the plan after it log in once between them, where each connection used to log in
+/// again; with BERTH_SSH_MULTIPLEX=0 they do so again.
+#[test]
+fn the_connections_of_a_command_share_one_ssh_session() {
+    let Some(rig) = remote_rig(
+        "bt-sshmux",
+        "the_connections_of_a_command_share_one_ssh_session",
+    ) else {
+        return;
+    };
+    let sshd = rig.sshd().expect("through ssh");
+    let before = sshd.logins();
+    rig.berth("apply", &[]).code(0);
+    rig.berth("plan", &[]).code(0);
+    assert_eq!(sshd.logins() - before, 1, "one login for apply and plan");
+    let before = sshd.logins();
+    rig.berth_env("plan", &[], &[("BERTH_SSH_MULTIPLEX", "0")])
+        .code(0);
+    let unshared = sshd.logins() - before;
+    assert!(
+        unshared > 1,
+        "without multiplexing a plan logs in {unshared} times"
+    );
+    eprintln!("logins of one plan without multiplexing: {unshared}");
 }
