@@ -466,8 +466,35 @@ impl Engine {
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => Ok(()),
+            // The engine is removing it already (seen under load right after the container
+            // was replaced): what is wanted is under way, so wait for it to be gone.
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => self.until_gone(id).await,
             Err(e) => Err(engine_error("removing a container")(e)),
         }
+    }
+
+    /// Waits (up to a minute) until the engine no longer knows container `id`.
+    async fn until_gone(&self, id: &str) -> Result<(), ApplyError> {
+        for _ in 0..600 {
+            match self
+                .docker()
+                .inspect_container(id, None::<InspectContainerOptions>)
+                .await
+            {
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(()),
+                Err(e) => return Err(engine_error("removing a container")(e)),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        Err(ApplyError::Engine {
+            action: "removing a container".into(),
+            message: format!("{id} was still being removed after a minute"),
+        })
     }
 
     /// Stops a container within its grace period, keeping it.
