@@ -1595,28 +1595,8 @@ networks:
         .stderr_contains("in.yml:19: networks.back.ipam.options: IPAM `options`");
     let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
     assert_eq!(lossy, 2, "{}", out.stderr);
-    let root = dir.path().to_path_buf();
-    run_in(
-        &root,
-        &[
-            "build".into(),
-            "--stack".into(),
-            "net".into(),
-            "--no-profile".into(),
-        ],
-    )
-    .code(0);
-    let env = BTreeMap::new();
-    let ours = compose_json(
-        &root.join("out/net/none/compose.yaml"),
-        &root,
-        "net",
-        "*",
-        &env,
-    )
-    .expect("compose reads berth's file");
-    let original =
-        compose_json(&root.join("in.yml"), &root, "net", "*", &env).expect("compose reads it");
+    let root = built(&dir, "net");
+    let (ours, original) = both_configs(&root, "net", &BTreeMap::new());
     let back = &ours["networks"]["back"];
     assert_eq!(
         back["ipam"]["config"],
@@ -1643,28 +1623,8 @@ fn ports_on_a_random_host_port_stay_published() {
     let compose = "services:\n  web:\n    image: busybox\n    ports:\n      - \"9090\"\n      - target: 8080\n        host_ip: 127.0.0.1\n";
     let (out, dir) = import_text(compose, &["--name", "anyport"]);
     out.code(0);
-    let root = dir.path().to_path_buf();
-    run_in(
-        &root,
-        &[
-            "build".into(),
-            "--stack".into(),
-            "anyport".into(),
-            "--no-profile".into(),
-        ],
-    )
-    .code(0);
-    let env = BTreeMap::new();
-    let ours = compose_json(
-        &root.join("out/anyport/none/compose.yaml"),
-        &root,
-        "anyport",
-        "*",
-        &env,
-    )
-    .expect("compose reads berth's file");
-    let original =
-        compose_json(&root.join("in.yml"), &root, "anyport", "*", &env).expect("compose reads it");
+    let root = built(&dir, "anyport");
+    let (ours, original) = both_configs(&root, "anyport", &BTreeMap::new());
     assert_eq!(
         ours["services"]["web"]["ports"],
         original["services"]["web"]["ports"]
@@ -1683,35 +1643,48 @@ fn alternative_values_are_kept() {
         .stderr_contains("in.yml:6: services.web.environment.OTHER: `${A+set}` substitutes a value when A is set, even empty");
     let lossy = out.stderr.lines().filter(|l| l.contains("in.yml:")).count();
     assert_eq!(lossy, 1, "{}", out.stderr);
-    let root = dir.path().to_path_buf();
-    run_in(
-        &root,
-        &[
-            "build".into(),
-            "--stack".into(),
-            "alt".into(),
-            "--no-profile".into(),
-        ],
-    )
-    .code(0);
+    let root = built(&dir, "alt");
     for env in [
         BTreeMap::new(),
         BTreeMap::from([("DEBUG".to_string(), "1".to_string())]),
     ] {
-        let ours = compose_json(
-            &root.join("out/alt/none/compose.yaml"),
-            &root,
-            "alt",
-            "*",
-            &env,
-        )
-        .expect("compose reads berth's file");
-        let original =
-            compose_json(&root.join("in.yml"), &root, "alt", "*", &env).expect("compose reads it");
+        let (ours, original) = both_configs(&root, "alt", &env);
         assert_eq!(
             ours["services"]["web"]["environment"]["FLAGS"],
             original["services"]["web"]["environment"]["FLAGS"],
             "{env:?}"
         );
     }
+}
+
+/// The project an `import_text` made, with its stack `name` built (no profile).
+fn built(dir: &tempfile::TempDir, name: &str) -> PathBuf {
+    let root = dir.path().to_path_buf();
+    run_in(
+        &root,
+        &[
+            "build".into(),
+            "--stack".into(),
+            name.into(),
+            "--no-profile".into(),
+        ],
+    )
+    .code(0);
+    root
+}
+
+/// What Compose makes of berth's file for stack `name` and of the imported `in.yml`, with
+/// the same environment: (berth's, the original).
+fn both_configs(root: &Path, name: &str, env: &BTreeMap<String, String>) -> (Value, Value) {
+    let ours = compose_json(
+        &root.join(format!("out/{name}/none/compose.yaml")),
+        root,
+        name,
+        "*",
+        env,
+    )
+    .expect("compose reads berth's file");
+    let original =
+        compose_json(&root.join("in.yml"), root, name, "*", env).expect("compose reads it");
+    (ours, original)
 }

@@ -1,6 +1,6 @@
 //! The Kubernetes backend: the seed's figures, secrets without values, what is not kept.
 
-use crate::support::Berth;
+use crate::support::{Berth, compose_config, run_berth_env};
 
 /// The documents of a multi-document manifest, parsed.
 fn documents(text: &str) -> Vec<serde_json::Value> {
@@ -1029,23 +1029,7 @@ fn variables_passed_from_the_host_reach_each_backend_only_when_set() {
     crate::support::validate_artifacts(&built);
 
     let compose_environment = |env: &str| {
-        std::fs::write(built.join(".env"), env).expect("write .env");
-        let config = std::process::Command::new("docker")
-            .args(["compose", "--project-directory"])
-            .arg(&built)
-            .arg("-f")
-            .arg(built.join("compose.yaml"))
-            .args(["config", "--format", "json"])
-            .env_remove("POLL_MS")
-            .env_remove("TRACE_TOKEN")
-            .output()
-            .expect("run docker compose config");
-        assert!(
-            config.status.success(),
-            "{}",
-            String::from_utf8_lossy(&config.stderr)
-        );
-        let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+        let config = compose_config(&built, env, &["POLL_MS", "TRACE_TOKEN"]);
         config["services"]["app"]["environment"].clone()
     };
     assert_eq!(
@@ -1058,22 +1042,7 @@ fn variables_passed_from_the_host_reach_each_backend_only_when_set() {
     );
 
     let runtime = tempfile::tempdir().expect("runtime dir");
-    let berth_env = |env: &str| {
-        std::fs::write(built.join(".env"), env).expect("write .env");
-        let run = std::process::Command::new("bash")
-            .arg(built.join("quadlet/berth-env"))
-            .args(["passing", "app"])
-            .arg(&built)
-            .env("BERTH_RUNTIME_DIR", runtime.path())
-            .output()
-            .expect("run berth-env");
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        std::fs::read_to_string(runtime.path().join("passing/app.env")).expect("rendered")
-    };
+    let berth_env = |env: &str| run_berth_env(&built, "passing", "app", env, runtime.path());
     assert_eq!(berth_env(""), "FIXED=1\n");
     assert_eq!(
         berth_env("TRACE_TOKEN=t0k\nPOLL_MS=5\n"),
@@ -1149,45 +1118,14 @@ fn an_alternative_value_follows_its_variable_where_the_backend_can_read_it() {
     let built = out.root.join("out/alt/podman");
     crate::support::validate_artifacts(&built);
     let compose_flags = |env: &str| {
-        std::fs::write(built.join(".env"), env).expect("write .env");
-        let config = std::process::Command::new("docker")
-            .args(["compose", "--project-directory"])
-            .arg(&built)
-            .arg("-f")
-            .arg(built.join("compose.yaml"))
-            .args(["config", "--format", "json"])
-            .env_remove("DEBUG")
-            .output()
-            .expect("run docker compose config");
-        assert!(
-            config.status.success(),
-            "{}",
-            String::from_utf8_lossy(&config.stderr)
-        );
-        let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
-        config["services"]["app"]["environment"]["FLAGS"].clone()
+        compose_config(&built, env, &["DEBUG"])["services"]["app"]["environment"]["FLAGS"].clone()
     };
     assert_eq!(compose_flags(""), "-v");
     assert_eq!(compose_flags("DEBUG=\n"), "-v");
     assert_eq!(compose_flags("DEBUG=yes\n"), "-v --debug");
 
     let runtime = tempfile::tempdir().expect("runtime dir");
-    let berth_env = |env: &str| {
-        std::fs::write(built.join(".env"), env).expect("write .env");
-        let run = std::process::Command::new("bash")
-            .arg(built.join("quadlet/berth-env"))
-            .args(["alt", "app"])
-            .arg(&built)
-            .env("BERTH_RUNTIME_DIR", runtime.path())
-            .output()
-            .expect("run berth-env");
-        assert!(
-            run.status.success(),
-            "{}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        std::fs::read_to_string(runtime.path().join("alt/app.env")).expect("rendered")
-    };
+    let berth_env = |env: &str| run_berth_env(&built, "alt", "app", env, runtime.path());
     assert_eq!(berth_env(""), "FLAGS=-v\n");
     assert_eq!(berth_env("DEBUG=yes\n"), "FLAGS=-v --debug\n");
 

@@ -3,7 +3,10 @@
 
 use std::process::Command;
 
-use crate::support::{Berth, copy_dir, n_passed, podman_profile, validate_artifacts, validator};
+use crate::support::{
+    Berth, compose_config, copy_dir, n_passed, podman_profile, quadlet_dryrun, validate_artifacts,
+    validator,
+};
 
 /// The bundled project plus a `podman` profile: prod-lite with Quadlet units on.
 fn podman() -> Berth {
@@ -663,18 +666,7 @@ fn subnets_and_fixed_addresses_reach_compose_and_podman_alike() {
         .run();
     out.code(0);
     let dir = out.root.join("out/addressed/podman");
-    let config = Command::new("docker")
-        .args(["compose", "-f"])
-        .arg(dir.join("compose.yaml"))
-        .args(["config", "--format", "json"])
-        .output()
-        .expect("run docker compose config");
-    assert!(
-        config.status.success(),
-        "{}",
-        String::from_utf8_lossy(&config.stderr)
-    );
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    let config = compose_config(&dir, "", &[]);
     assert_eq!(
         config["networks"]["back"]["ipam"]["config"],
         serde_json::json!([
@@ -696,17 +688,7 @@ fn subnets_and_fixed_addresses_reach_compose_and_podman_alike() {
     );
 
     let units = dir.join("quadlet");
-    let run = Command::new(validator("quadlet"))
-        .arg("-dryrun")
-        .env("QUADLET_UNIT_DIRS", &units)
-        .output()
-        .expect("run quadlet");
-    let generated = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let generated = quadlet_dryrun(&units);
     let exec_start = |service: &str| -> String {
         let unit = generated
             .split(&format!("---{service}---\n"))
@@ -772,18 +754,7 @@ fn random_host_ports_reach_compose_and_podman_alike() {
         .run();
     out.code(0);
     let dir = out.root.join("out/anyport/podman");
-    let config = Command::new("docker")
-        .args(["compose", "-f"])
-        .arg(dir.join("compose.yaml"))
-        .args(["config", "--format", "json"])
-        .output()
-        .expect("run docker compose config");
-    assert!(
-        config.status.success(),
-        "{}",
-        String::from_utf8_lossy(&config.stderr)
-    );
-    let config: serde_json::Value = serde_json::from_slice(&config.stdout).expect("json");
+    let config = compose_config(&dir, "", &[]);
     assert_eq!(
         config["services"]["app"]["ports"],
         serde_json::json!([
@@ -797,17 +768,7 @@ fn random_host_ports_reach_compose_and_podman_alike() {
         unit.contains("\nPublishPort=127.0.0.1::8081/udp\n"),
         "{unit}"
     );
-    let run = Command::new(validator("quadlet"))
-        .arg("-dryrun")
-        .env("QUADLET_UNIT_DIRS", dir.join("quadlet"))
-        .output()
-        .expect("run quadlet");
-    let generated = String::from_utf8_lossy(&run.stdout);
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    let generated = quadlet_dryrun(&dir.join("quadlet"));
     assert!(
         generated.contains("--publish 8080 --publish 127.0.0.1::8081/udp"),
         "{generated}"

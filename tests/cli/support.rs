@@ -301,3 +301,69 @@ pub fn validator(name: &str) -> PathBuf {
     );
     path
 }
+
+/// `docker compose config --format json` of the compose file in `built` (an output
+/// folder), run there, with `.env` holding `env` and `unset` removed from the environment:
+/// what Compose makes of the file on a host like that.
+pub fn compose_config(built: &Path, env: &str, unset: &[&str]) -> serde_json::Value {
+    std::fs::write(built.join(".env"), env).expect("write .env");
+    let mut command = Command::new("docker");
+    command
+        .args(["compose", "--project-directory"])
+        .arg(built)
+        .arg("-f")
+        .arg(built.join("compose.yaml"))
+        .args(["config", "--format", "json"]);
+    for name in unset {
+        command.env_remove(name);
+    }
+    let output = command.output().expect("run docker compose config");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("compose prints JSON")
+}
+
+/// podman's Quadlet generator (`quadlet -dryrun`) over the units in `dir`: what it prints,
+/// each generated service after a `---<name>.service---` line.
+pub fn quadlet_dryrun(dir: &Path) -> String {
+    let run = Command::new(validator("quadlet"))
+        .arg("-dryrun")
+        .env("QUADLET_UNIT_DIRS", dir)
+        .output()
+        .expect("run quadlet");
+    assert!(
+        run.status.success(),
+        "quadlet failed:\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    String::from_utf8(run.stdout).expect("UTF-8 units")
+}
+
+/// Runs the `berth-env` of the output folder `built` for `stack`'s `service`, with `.env`
+/// holding `env`, into `runtime`: the environment file it renders.
+pub fn run_berth_env(
+    built: &Path,
+    stack: &str,
+    service: &str,
+    env: &str,
+    runtime: &Path,
+) -> String {
+    std::fs::write(built.join(".env"), env).expect("write .env");
+    let run = Command::new("bash")
+        .arg(built.join("quadlet/berth-env"))
+        .args([stack, service])
+        .arg(built)
+        .env("BERTH_RUNTIME_DIR", runtime)
+        .output()
+        .expect("run berth-env");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read_to_string(runtime.join(stack).join(format!("{service}.env")))
+        .expect("rendered environment")
+}
