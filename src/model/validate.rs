@@ -473,7 +473,10 @@ fn references(stack: &Stack, name: &str, service: &Service, found: &mut Vec<Diag
             }
         }
         for piece in text.pieces() {
-            if let Piece::IfSet { name: variable, .. } = piece
+            if let Piece::IfSet {
+                name: variable,
+                alternative: _,
+            } = piece
                 && let Some(declared) = stack.variables.get(variable)
                 && (declared.secret || declared.default.as_deref() != Some(""))
             {
