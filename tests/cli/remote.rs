@@ -603,10 +603,14 @@ fn a_lock_left_by_a_killed_berth_of_this_machine_is_taken_over() {
         .expect("hostname")
         .trim()
         .to_string();
-    // A process that ran here and is gone: its pid no longer exists.
-    let mut child = std::process::Command::new("true").spawn().expect("spawn");
-    let dead = child.id();
-    child.wait().expect("wait");
+    // A pid no process of this machine can have: one past the kernel's largest (a pid of
+    // a process that just exited could be taken again by the time berth looks).
+    let dead: u64 = std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .expect("pid_max")
+        .trim()
+        .parse::<u64>()
+        .expect("a number")
+        + 1;
     let lock = |holder: &str| {
         docker(&[
             "create",
