@@ -510,9 +510,7 @@ impl ServiceTask {
             for (name, id) in ids {
                 let status = self.engine.status(id).await.map_err(Stopped::Engine)?;
                 if let Some(reason) = self.broken(&status) {
-                    let log = self.engine.log_tail(id, 20).await;
-                    self.say(&format!("FAILED: {reason}"));
-                    return Err(self.failure(name.clone(), reason, log));
+                    return Err(self.failed(name.clone(), id, reason).await);
                 }
                 all.push(status);
             }
@@ -551,17 +549,7 @@ impl ServiceTask {
             }
             if Instant::now() >= deadline {
                 let (name, id) = ids.first().cloned().unwrap_or_default();
-                let log = self.engine.log_tail(&id, 20).await;
-                let wanted = if self.spec.one_shot {
-                    "completed"
-                } else if has_healthcheck {
-                    "healthy"
-                } else {
-                    "running"
-                };
-                let reason = format!("not {wanted} after {:?}", self.timeout);
-                self.say(&format!("FAILED: {reason}"));
-                return Err(self.failure(name, reason, log));
+                return Err(self.failed(name, &id, self.not_ready()).await);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -627,9 +615,7 @@ impl ServiceTask {
             self.interrupt.check()?;
             let status = self.engine.status(id).await.map_err(Stopped::Engine)?;
             if let Some(reason) = self.broken(&status) {
-                let log = self.engine.log_tail(id, 20).await;
-                self.say(&format!("FAILED: {reason}"));
-                return Err(self.failure(name.to_string(), reason, log));
+                return Err(self.failed(name.to_string(), id, reason).await);
             }
             let ready = match status {
                 Status::Running(Health::Healthy) => true,
@@ -640,15 +626,7 @@ impl ServiceTask {
                 return Ok(());
             }
             if Instant::now() >= deadline {
-                let log = self.engine.log_tail(id, 20).await;
-                let wanted = if has_healthcheck {
-                    "healthy"
-                } else {
-                    "running"
-                };
-                let reason = format!("not {wanted} after {:?}", self.timeout);
-                self.say(&format!("FAILED: {reason}"));
-                return Err(self.failure(name.to_string(), reason, log));
+                return Err(self.failed(name.to_string(), id, self.not_ready()).await);
             }
             tokio::time::sleep(POLL).await;
         }
@@ -664,6 +642,25 @@ impl ServiceTask {
             Status::Other(state) if state != "created" => Some(format!("is {state}")),
             _ => None,
         }
+    }
+
+    /// Why the service failed when the time ran out: not what it had to become.
+    fn not_ready(&self) -> String {
+        let wanted = if self.spec.one_shot {
+            "completed"
+        } else if self.spec.container.healthcheck.is_some() {
+            "healthy"
+        } else {
+            "running"
+        };
+        format!("not {wanted} after {:?}", self.timeout)
+    }
+
+    /// Says that container `id` failed, and the failure with the tail of its log.
+    async fn failed(&self, container: String, id: &str, reason: String) -> Stopped {
+        let log = self.engine.log_tail(id, 20).await;
+        self.say(&format!("FAILED: {reason}"));
+        self.failure(container, reason, log)
     }
 
     fn failure(&self, container: String, reason: String, log_tail: String) -> Stopped {

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{Berth, copy_dir, podman_profile, validate_artifacts, validator};
+use crate::support::{Berth, copy_dir, podman_profile, quadlet_dryrun, validate_artifacts};
 use crate::validators::compose;
 
 /// A key as people keep them: several lines, a trailing line feed, and what shells,
@@ -103,17 +103,8 @@ fn berth_env_copies_the_file_and_stops_without_it() {
         .run();
     out.code(0);
     let built = out.root.join("out/keys/podman");
-    let quadlet = Command::new(validator("quadlet"))
-        .arg("-dryrun")
-        .env("QUADLET_UNIT_DIRS", built.join("quadlet"))
-        .output()
-        .expect("run quadlet");
-    assert!(
-        quadlet.status.success()
-            && String::from_utf8_lossy(&quadlet.stdout).contains("---keys-api.service---"),
-        "{}",
-        String::from_utf8_lossy(&quadlet.stderr)
-    );
+    let generated = quadlet_dryrun(&built.join("quadlet"));
+    assert!(generated.contains("---keys-api.service---"), "{generated}");
     let unit = std::fs::read_to_string(built.join("quadlet/keys-api.container")).expect("unit");
     assert!(
         unit.contains("Volume=/run/berth/keys/api.secrets:/run/secrets:ro,Z\n"),
