@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::{Berth, REPO, run_in_env};
+use crate::support::{Berth, REPO};
 
 /// A throw-away project holding one test stack, its image context and its state folder.
 pub(crate) struct Rig {
@@ -85,6 +85,23 @@ impl Rig {
     pub(crate) fn through(mut self, sshd: crate::remote::Sshd) -> Rig {
         self.remote = Some(sshd);
         self
+    }
+
+    /// A rig whose berth reaches this machine's engine through a real OpenSSH server
+    /// (`--host ssh://…`), or `None` when the test cannot run here.
+    pub(crate) fn through_ssh(stack: &str, test: &str) -> Option<Rig> {
+        let rig = Rig::new(stack)?;
+        let sshd = crate::remote::Sshd::start(test)?;
+        Some(rig.through(sshd))
+    }
+
+    pub(crate) fn stack(&self) -> &str {
+        &self.stack
+    }
+
+    /// The name of a service's first container.
+    pub(crate) fn container(&self, service: &str) -> String {
+        format!("{}-{service}-1", self.stack)
     }
 
     pub(crate) fn root(&self) -> &Path {
@@ -182,6 +199,15 @@ fun profile => {{
         Path::new("/var/lib/berth").join(&self.stack)
     }
 
+    /// Where this stack's state (generations, lock) is: the `--state-dir` folder for the
+    /// local engine, the engine's host through ssh.
+    pub(crate) fn stack_state(&self) -> PathBuf {
+        match self.remote {
+            Some(_) => self.host_state(),
+            None => self.state().join(&self.stack),
+        }
+    }
+
     /// Runs a berth subcommand for this stack (no profile) in the project.
     pub(crate) fn berth(&self, command: &str, extra: &[&str]) -> crate::support::Output {
         self.berth_env(command, extra, &[])
@@ -195,6 +221,19 @@ fun profile => {{
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> crate::support::Output {
+        let output = self
+            .command(command, extra, env)
+            .output()
+            .expect("run berth");
+        let output = crate::support::Output::of(self.root(), &output);
+        self.printed
+            .borrow_mut()
+            .push_str(&format!("{}{}", output.stdout, output.stderr));
+        output
+    }
+
+    /// The berth command [`Rig::berth_env`] runs, for a test that starts it and signals it.
+    pub(crate) fn command(&self, command: &str, extra: &[&str], env: &[(&str, &str)]) -> Command {
         let mut args = vec![
             command.to_string(),
             "--stack".into(),
@@ -217,11 +256,7 @@ fun profile => {{
         // berth's per-user digest key goes in the test's folder, not the tester's home.
         let config = self.root().join("config").display().to_string();
         env.push(("XDG_CONFIG_HOME", &config));
-        let output = run_in_env(self.root(), &args, &env);
-        self.printed
-            .borrow_mut()
-            .push_str(&format!("{}{}", output.stdout, output.stderr));
-        output
+        crate::support::command_in_env(self.root(), &args, &env)
     }
 
     /// Container name → (id, status) of the stack's containers.
@@ -247,7 +282,7 @@ fun profile => {{
 
     pub(crate) fn id(&self, service: &str) -> String {
         self.containers()
-            .get(&format!("{}-{service}-1", self.stack))
+            .get(&self.container(service))
             .map(|(id, _)| id.clone())
             .unwrap_or_default()
     }
@@ -257,14 +292,14 @@ fun profile => {{
             "inspect",
             "--format",
             "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
-            &format!("{}-{service}-1", self.stack),
+            &self.container(service),
         ])
         .trim()
         .to_string()
     }
 
     pub(crate) fn exec(&self, service: &str, command: &[&str]) -> String {
-        let name = format!("{}-{service}-1", self.stack);
+        let name = self.container(service);
         let mut args = vec!["exec", name.as_str()];
         args.extend(command);
         docker(&args)
@@ -315,7 +350,7 @@ fun profile => {{
             "inspect",
             "--format",
             "{{json .Config.Labels}}",
-            &format!("{}-{service}-1", self.stack),
+            &self.container(service),
         ]);
         serde_json::from_str(&json).expect("labels as JSON")
     }
@@ -332,7 +367,7 @@ fun profile => {{
             "inspect",
             "--format",
             "{{.Image}}",
-            &format!("{}-{service}-1", self.stack),
+            &self.container(service),
         ])
         .trim()
         .to_string()
@@ -442,14 +477,10 @@ pub(crate) fn docker_status(args: &[&str]) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
-    let Some(rig) = Rig::new("bt-order") else {
-        return;
-    };
+fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing(rig: Rig) {
     rig.berth("plan", &[])
         .code(1)
-        .stdout_contains("container bt-order-db-1");
+        .stdout_contains(&format!("container {}", rig.container("db")));
     assert!(rig.containers().is_empty(), "plan created containers");
     assert!(
         rig.networks().trim().is_empty() && rig.volumes().trim().is_empty(),
@@ -462,12 +493,13 @@ fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
     // The order is the engine's record, not berth's own progress lines.
     let events = rig.events(since);
     assert!(
-        at(&events, "bt-order-db-1", "health_status: healthy")
-            < at(&events, "bt-order-api-1", "start"),
+        at(&events, &rig.container("db"), "health_status: healthy")
+            < at(&events, &rig.container("api"), "start"),
         "api started before db was healthy: {events:?}"
     );
     assert!(
-        at(&events, "bt-order-api-1", "start") < at(&events, "bt-order-worker-1", "start"),
+        at(&events, &rig.container("api"), "start")
+            < at(&events, &rig.container("worker"), "start"),
         "worker started before api: {events:?}"
     );
     assert_eq!(rig.health("db"), "healthy");
@@ -475,7 +507,7 @@ fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
     assert_eq!(rig.health("worker"), "running");
     let labels = rig.labels("api");
     for (label, value) in [
-        ("berth.stack", "bt-order"),
+        ("berth.stack", rig.stack()),
         ("berth.profile", "none"),
         ("berth.service", "api"),
     ] {
@@ -508,11 +540,7 @@ fn first_apply_starts_in_dependency_order_and_a_second_changes_nothing() {
     assert_eq!(generation_numbers(&generations.stdout), [1]);
 }
 
-#[test]
-fn changing_one_environment_value_recreates_only_that_service() {
-    let Some(rig) = Rig::new("bt-env") else {
-        return;
-    };
+fn changing_one_environment_value_recreates_only_that_service(rig: Rig) {
     rig.berth("apply", &[]).code(0);
     let (db, api, worker) = (rig.id("db"), rig.id("api"), rig.id("worker"));
 
@@ -540,11 +568,7 @@ fn changing_one_environment_value_recreates_only_that_service() {
     rig.berth("plan", &[]).code(0);
 }
 
-#[test]
-fn a_failing_healthcheck_rolls_back_to_the_previous_generation() {
-    let Some(rig) = Rig::new("bt-fail") else {
-        return;
-    };
+fn a_failing_healthcheck_rolls_back_to_the_previous_generation(rig: Rig) {
     rig.berth("apply", &[]).code(0);
     let (db, worker) = (rig.id("db"), rig.id("worker"));
     let good_hash = rig.label("api", "berth.config-hash");
@@ -579,11 +603,7 @@ fn a_failing_healthcheck_rolls_back_to_the_previous_generation() {
     );
 }
 
-#[test]
-fn a_service_removed_from_the_module_is_removed_from_the_host() {
-    let Some(rig) = Rig::new("bt-prune") else {
-        return;
-    };
+fn a_service_removed_from_the_module_is_removed_from_the_host(rig: Rig) {
     rig.berth("apply", &[]).code(0);
     rig.write(&Shape {
         with_worker: false,
@@ -592,15 +612,15 @@ fn a_service_removed_from_the_module_is_removed_from_the_host() {
     rig.berth("plan", &["--no-prune"]).code(0);
     rig.berth("apply", &["--no-prune"]).code(0);
     assert!(
-        rig.containers().contains_key("bt-prune-worker-1"),
+        rig.containers().contains_key(&rig.container("worker")),
         "--no-prune removed worker"
     );
     rig.berth("plan", &[])
         .code(1)
-        .stdout_contains("bt-prune-worker-1");
+        .stdout_contains(&rig.container("worker"));
     rig.berth("apply", &[]).code(0);
     let left: Vec<String> = rig.containers().into_keys().collect();
-    assert_eq!(left, ["bt-prune-api-1", "bt-prune-db-1"]);
+    assert_eq!(left, [rig.container("api"), rig.container("db")]);
 
     // A volume no service uses any more stays, unless --prune-volumes.
     rig.write_module(
@@ -619,14 +639,10 @@ fn a_service_removed_from_the_module_is_removed_from_the_host() {
         "--prune-volumes kept the volume"
     );
     let left: Vec<String> = rig.containers().into_keys().collect();
-    assert_eq!(left, ["bt-prune-api-1"]);
+    assert_eq!(left, [rig.container("api")]);
 }
 
-#[test]
-fn volume_data_survives_recreation_and_rollback_and_down() {
-    let Some(rig) = Rig::new("bt-data") else {
-        return;
-    };
+fn volume_data_survives_recreation_and_rollback_and_down(rig: Rig) {
     rig.berth("apply", &[]).code(0);
     let boots = || rig.exec("db", &["cat", "/data/boots"]).lines().count();
     assert_eq!(boots(), 1);
@@ -645,7 +661,7 @@ fn volume_data_survives_recreation_and_rollback_and_down() {
             "inspect",
             "--format",
             "{{json .Config.Env}}",
-            "bt-data-db-1",
+            &rig.container("db"),
         ])
     };
     assert!(env().contains("\"NOTE=second\""), "{}", env());
@@ -672,12 +688,10 @@ fn volume_data_survives_recreation_and_rollback_and_down() {
     assert_eq!(boots(), 4, "the data did not survive down and up");
 }
 
-#[test]
-fn a_missing_image_stops_apply_before_anything_changes() {
-    let Some(rig) = Rig::new("bt-image") else {
-        return;
-    };
-    let module = rig.root().join("modules/stacks/bt-image.ncl");
+fn a_missing_image_stops_apply_before_anything_changes(rig: Rig) {
+    let module = rig
+        .root()
+        .join(format!("modules/stacks/{}.ncl", rig.stack()));
     let text = std::fs::read_to_string(&module).expect("read module");
     std::fs::write(
         &module,
@@ -693,6 +707,8 @@ fn a_missing_image_stops_apply_before_anything_changes() {
     assert!(rig.networks().trim().is_empty());
 }
 
+/// The local lock file (through ssh the lock is a container on the host:
+/// `remote::the_lock_on_the_host_names_its_holder_and_break_lock_takes_it`).
 #[test]
 fn a_second_apply_is_refused_while_another_holds_the_lock() {
     let Some(rig) = Rig::new("bt-lock") else {
@@ -757,11 +773,7 @@ fn a_variable_without_a_value_is_named_before_the_engine_is_asked() {
         .stderr_contains(".env.template");
 }
 
-#[test]
-fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
-    let Some(rig) = Rig::new("bt-envfile") else {
-        return;
-    };
+fn env_files_feed_the_environment_and_aliases_resolve_on_the_network(rig: Rig) {
     let module = r#"let image = { image = "IMAGE", build.context = "image", stop_grace_period = "1s" } in
 {
   name = "bt-envfile",
@@ -777,8 +789,11 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
 }
 "#;
     std::fs::write(
-        rig.root().join("modules/stacks/bt-envfile.ncl"),
-        module.replace("IMAGE", &rig.image()),
+        rig.root()
+            .join(format!("modules/stacks/{}.ncl", rig.stack())),
+        module
+            .replace("IMAGE", &rig.image())
+            .replace("bt-envfile", rig.stack()),
     )
     .expect("module");
     rig.berth("apply", &[])
@@ -807,7 +822,7 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
         "inspect",
         "--format",
         "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-        "bt-envfile-api-1",
+        &rig.container("api"),
     ]);
     let api_ip = api_ip.trim();
     assert!(
@@ -824,11 +839,7 @@ fn env_files_feed_the_environment_and_aliases_resolve_on_the_network() {
     rig.berth("plan", &[]).code(0);
 }
 
-#[test]
-fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaults() {
-    let Some(rig) = Rig::new("bt-vars") else {
-        return;
-    };
+fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaults(rig: Rig) {
     rig.write_module(
         r#"    api = IMAGE & {
       command = ["sleep", "100000"],
@@ -867,7 +878,7 @@ fn variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaul
         );
     }
     // The recorded values are the ones that are no secret.
-    let values = rig.state().join("bt-vars/dev/generations/1/values.json");
+    let values = rig.stack_state().join("dev/generations/1/values.json");
     let text = std::fs::read_to_string(&values).expect("values.json");
     assert!(
         text.contains("process-a") && text.contains("file-b"),
@@ -919,11 +930,7 @@ pub(crate) fn assert_no_secret_at_rest(rig: &Rig, values: &[&str]) {
 /// file recreates the service, as a changed value does) and at a rollback, and is never
 /// kept: not in the state folder, not in what berth prints, not in the labels. A missing
 /// file stops apply before anything changes.
-#[test]
-fn file_secrets_are_read_at_apply_and_never_kept() {
-    let Some(rig) = Rig::new("bt-filesecret") else {
-        return;
-    };
+fn file_secrets_are_read_at_apply_and_never_kept(rig: Rig) {
     rig.write_module(
         r#"    api = IMAGE & {
       command = ["sleep", "100000"],
@@ -991,7 +998,7 @@ fn file_secrets_are_read_at_apply_and_never_kept() {
         "inspect",
         "--format",
         "{{json .Config.Labels}}",
-        "bt-filesecret-api-1",
+        &rig.container("api"),
     ]);
     assert!(
         !labels.contains(first) && !labels.contains(second),
@@ -1030,11 +1037,7 @@ fn set_secret(rig: &Rig, key: &Path, name: &str, value: &str) -> crate::support:
     output
 }
 
-#[test]
-fn secrets_reach_the_containers_and_never_rest_in_plain_text() {
-    let Some(rig) = Rig::new("bt-secret") else {
-        return;
-    };
+fn secrets_reach_the_containers_and_never_rest_in_plain_text(rig: Rig) {
     rig.write_module(
         r#"    api = IMAGE & {
       command = ["sh", "-c", "echo ${SHORT} > /arg; exec sleep 100000"],
@@ -1087,11 +1090,9 @@ fn secrets_reach_the_containers_and_never_rest_in_plain_text() {
         rig.exec("api", &["cat", "/run/secrets/db_password"]),
         password
     );
-    let generation = std::fs::read_to_string(
-        rig.state()
-            .join("bt-secret/none/generations/1/generation.json"),
-    )
-    .expect("generation.json");
+    let generation =
+        std::fs::read_to_string(rig.stack_state().join("none/generations/1/generation.json"))
+            .expect("generation.json");
     assert!(
         generation.contains("\"DB_PASSWORD\": \"hmac-sha256:")
             && generation.contains("\"SHORT\": \"hmac-sha256:"),
@@ -1145,18 +1146,14 @@ fn secrets_reach_the_containers_and_never_rest_in_plain_text() {
         "inspect",
         "--format",
         "{{json .Config.Labels}}",
-        "bt-secret-api-1",
+        &rig.container("api"),
     ]);
     for value in [token, short, password, new_password] {
         assert!(!labels.contains(value), "{labels}");
     }
 }
 
-#[test]
-fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generation() {
-    let Some(rig) = Rig::new("bt-pin") else {
-        return;
-    };
+fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generation(rig: Rig) {
     rig.berth("apply", &[]).code(0);
     let first_image = rig.image_of("db");
     // The tag moves: the same name now builds another image.
@@ -1196,7 +1193,12 @@ fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generatio
         moved_image,
         "the tag itself was not to be touched"
     );
-    let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "bt-pin-db-1"]);
+    let env = docker(&[
+        "inspect",
+        "--format",
+        "{{json .Config.Env}}",
+        &rig.container("db"),
+    ]);
     assert!(
         !env.contains("NOTE="),
         "--to 1 ran another generation: {env}"
@@ -1208,11 +1210,7 @@ fn rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generatio
     docker_status(&["image", "rm", "-f", &first_image]);
 }
 
-#[test]
-fn a_failing_first_apply_removes_what_it_created() {
-    let Some(rig) = Rig::new("bt-first") else {
-        return;
-    };
+fn a_failing_first_apply_removes_what_it_created(rig: Rig) {
     // A container that exits while apply waits for it to turn healthy (its probe fails,
     // in a start period that does not count failures, so only the exit can end the wait).
     rig.write_module(
@@ -1250,16 +1248,17 @@ fn a_failing_first_apply_removes_what_it_created() {
     assert_eq!(generation_numbers(&generations.stdout), Vec::<u32>::new());
 }
 
-#[test]
-fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
-    let Some(rig) = Rig::new("bt-pre") else {
-        return;
-    };
+fn preflight_lists_every_problem_at_once_and_external_resources_must_exist(rig: Rig) {
+    let outside = format!("{}-outside", rig.stack());
+    let kept = format!("{}-kept", rig.stack());
+    let externals = format!(
+        r#"networks.outside = {{ name = "{outside}", external = true }},
+  volumes.kept = {{ name = "{kept}", external = true }},"#
+    );
     rig.write_module(
         r#"    a = { image = "berth-test/absent-a:1", networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },
     b = { image = "berth-test/absent-b:1" },"#,
-        r#"networks.outside = { name = "bt-pre-outside", external = true },
-  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+        &externals,
     );
     let failed = rig.berth("apply", &[]);
     failed
@@ -1267,25 +1266,24 @@ fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
         .stderr_contains("pre-flight failed, nothing was changed")
         .stderr_contains("a: image berth-test/absent-a:1 is not on the engine")
         .stderr_contains("b: image berth-test/absent-b:1 is not on the engine")
-        .stderr_contains("external network bt-pre-outside does not exist")
-        .stderr_contains("external volume bt-pre-kept does not exist");
+        .stderr_contains(&format!("external network {outside} does not exist"))
+        .stderr_contains(&format!("external volume {kept} does not exist"));
     assert!(rig.containers().is_empty());
     assert!(rig.networks().trim().is_empty());
 
     // Once they exist (made outside berth), apply uses them and leaves them alone.
-    docker(&["network", "create", "bt-pre-outside"]);
-    docker(&["volume", "create", "bt-pre-kept"]);
+    docker(&["network", "create", &outside]);
+    docker(&["volume", "create", &kept]);
     rig.write_module(
         r#"    a = IMAGE & { command = ["sleep", "100000"], networks = ["outside"], volumes = [{ source = "kept", target = "/kept" }] },"#,
-        r#"networks.outside = { name = "bt-pre-outside", external = true },
-  volumes.kept = { name = "bt-pre-kept", external = true },"#,
+        &externals,
     );
     let applied = rig.berth("apply", &[]);
     rig.berth("down", &["--profile", "none"]);
-    let network = docker_status(&["network", "inspect", "bt-pre-outside"]);
-    let volume = docker_status(&["volume", "inspect", "bt-pre-kept"]);
-    docker_status(&["network", "rm", "bt-pre-outside"]);
-    docker_status(&["volume", "rm", "bt-pre-kept"]);
+    let network = docker_status(&["network", "inspect", &outside]);
+    let volume = docker_status(&["volume", "inspect", &kept]);
+    docker_status(&["network", "rm", &outside]);
+    docker_status(&["volume", "rm", &kept]);
     applied.code(0);
     assert!(
         network && volume,
@@ -1293,11 +1291,7 @@ fn preflight_lists_every_problem_at_once_and_external_resources_must_exist() {
     );
 }
 
-#[test]
-fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
-    let Some(rig) = Rig::new("bt-int") else {
-        return;
-    };
+fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data(rig: Rig) {
     // api's second version never turns healthy: its probe fails inside a start period,
     // which does not count failures, so only the signal ends the wait.
     let module = |note: &str, probe: &str| {
@@ -1325,19 +1319,8 @@ fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
     for (round, signal) in ["-INT", "-TERM"].into_iter().enumerate() {
         rig.write_module(&module("second", "false"), "volumes.data = {},");
         let api = rig.id("api");
-        let child = crate::support::berth_command()
-            .args([
-                "apply",
-                "--stack",
-                "bt-int",
-                "--no-profile",
-                "--yes",
-                "--timeout",
-                "10m",
-            ])
-            .arg("--state-dir")
-            .arg(rig.state())
-            .current_dir(rig.root())
+        let child = rig
+            .command("apply", &["--timeout", "10m"], &[])
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
@@ -1372,7 +1355,12 @@ fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
         );
         assert_eq!(rig.health("api"), "healthy", "{signal}");
         assert_eq!(rig.label("api", "berth.config-hash"), good_hash, "{signal}");
-        let env = docker(&["inspect", "--format", "{{json .Config.Env}}", "bt-int-db-1"]);
+        let env = docker(&[
+            "inspect",
+            "--format",
+            "{{json .Config.Env}}",
+            &rig.container("db"),
+        ]);
         assert!(env.contains("\"NOTE=first\""), "{signal}: {env}");
         // db was recreated by the apply and again by the rollback: every boot is kept.
         assert_eq!(
@@ -1388,11 +1376,7 @@ fn an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data() {
     rig.berth("plan", &[]).code(0);
 }
 
-#[test]
-fn dns_tty_stdin_pid_and_security_options_reach_the_engine() {
-    let Some(rig) = Rig::new("bt-runopts") else {
-        return;
-    };
+fn dns_tty_stdin_pid_and_security_options_reach_the_engine(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -1411,7 +1395,7 @@ fn dns_tty_stdin_pid_and_security_options_reach_the_engine() {
         "inspect",
         "--format",
         "{{json .HostConfig.Dns}} {{json .HostConfig.DnsSearch}} {{json .HostConfig.DnsOptions}} {{.Config.Tty}} {{.Config.OpenStdin}} {{.HostConfig.PidMode}}",
-        "bt-runopts-app-1",
+        &rig.container("app"),
     ]);
     assert_eq!(
         seen.trim(),
@@ -1422,7 +1406,7 @@ fn dns_tty_stdin_pid_and_security_options_reach_the_engine() {
         "inspect",
         "--format",
         "{{json .HostConfig.SecurityOpt}}",
-        "bt-runopts-app-1",
+        &rig.container("app"),
     ]);
     assert!(
         security.contains(r#""no-new-privileges:true""#),
@@ -1443,11 +1427,7 @@ fn dns_tty_stdin_pid_and_security_options_reach_the_engine() {
 /// A GPU reservation reaches the engine as a device request: on a host with the NVIDIA
 /// runtime the container runs with it; elsewhere the engine itself refuses to start it
 /// for want of the driver, and apply says so and removes what it created.
-#[test]
-fn a_gpu_reservation_reaches_the_engine_as_a_device_request() {
-    let Some(rig) = Rig::new("bt-gpu") else {
-        return;
-    };
+fn a_gpu_reservation_reaches_the_engine_as_a_device_request(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & { command = ["sleep", "100000"], gpus.count = 1 },"#,
         "",
@@ -1458,7 +1438,7 @@ fn a_gpu_reservation_reaches_the_engine_as_a_device_request() {
             "inspect",
             "--format",
             "{{json .HostConfig.DeviceRequests}}",
-            "bt-gpu-app-1",
+            &rig.container("app"),
         ]);
         assert!(
             requests.contains(r#""Driver":"nvidia","Count":1"#)
@@ -1473,11 +1453,7 @@ fn a_gpu_reservation_reaches_the_engine_as_a_device_request() {
     }
 }
 
-#[test]
-fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
-    let Some(rig) = Rig::new("bt-backup") else {
-        return;
-    };
+fn a_service_with_a_backup_is_backed_up_before_it_is_recreated(rig: Rig) {
     let module = |note: &str, backup: &str| {
         format!(
             r#"    db = IMAGE & {{
@@ -1496,7 +1472,7 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .code(0)
         .stdout_contains("generation 1");
     assert!(!root.exists(), "a first apply backed up what it created");
-    let dir = root.join("bt-backup");
+    let dir = root.join(rig.stack());
     let backups = || -> Vec<PathBuf> {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
             .map(|entries| entries.map(|e| e.expect("entry").path()).collect())
@@ -1516,7 +1492,10 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
         .stdout_contains("generation 2")
         .stdout_contains("backup of db (generation 1): ")
         .stdout_contains("restore: gunzip -c ")
-        .stdout_contains(" | docker exec -i bt-backup-db-1 sh -c 'cat > /data/rows'");
+        .stdout_contains(&format!(
+            " | docker exec -i {} sh -c 'cat > /data/rows'",
+            rig.container("db")
+        ));
     let files = backups();
     assert_eq!(files.len(), 1, "{files:?}");
     let name = files[0]
@@ -1595,11 +1574,7 @@ fn a_service_with_a_backup_is_backed_up_before_it_is_recreated() {
 /// A generated file follows its template: editing the template recreates exactly the
 /// service that mounts the file (apply stores it by content hash), and `plan` names the
 /// file before anything changes.
-#[test]
-fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file() {
-    let Some(rig) = Rig::new("bt-tpl") else {
-        return;
-    };
+fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file(rig: Rig) {
     let template = rig.root().join("templates/motd.j2");
     std::fs::create_dir_all(template.parent().expect("parent")).expect("mkdir templates");
     std::fs::write(&template, "hello from {{ stack.name }}\n").expect("write template");
@@ -1611,7 +1586,7 @@ fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file() {
     rig.berth("apply", &[]).code(0);
     assert_eq!(
         rig.exec("web", &["cat", "/etc/motd"]),
-        "hello from bt-tpl\n"
+        format!("hello from {}\n", rig.stack())
     );
     let (web, other) = (rig.id("web"), rig.id("other"));
 
@@ -1629,18 +1604,14 @@ fn editing_a_template_recreates_exactly_the_service_that_mounts_its_file() {
     );
     assert_eq!(
         rig.exec("web", &["cat", "/etc/motd"]),
-        "goodbye from bt-tpl\n"
+        format!("goodbye from {}\n", rig.stack())
     );
     rig.berth("plan", &[]).code(0);
 }
 
 /// `depends_on.<name>.restart`: replacing a dependency recreates the service that restarts
 /// with it (after the dependency, as plan says), and leaves one that merely depends on it.
-#[test]
-fn a_service_restarting_with_its_dependency_is_recreated_after_it() {
-    let Some(rig) = Rig::new("bt-follow") else {
-        return;
-    };
+fn a_service_restarting_with_its_dependency_is_recreated_after_it(rig: Rig) {
     let module = |message: &str| {
         format!(
             r#"    api = IMAGE & {{ command = ["sleep", "100000"], environment.MESSAGE = "{message}" }},
@@ -1667,7 +1638,7 @@ fn a_service_restarting_with_its_dependency_is_recreated_after_it() {
             "inspect",
             "--format",
             "{{.State.StartedAt}}",
-            &format!("bt-follow-{name}-1"),
+            &rig.container(name),
         ])
         .trim()
         .to_string()
@@ -1687,11 +1658,7 @@ fn a_service_restarting_with_its_dependency_is_recreated_after_it() {
 
 /// Bind sources that do not exist are listed together before anything changes, and berth
 /// creates none of them (Compose would, as empty root-owned folders).
-#[test]
-fn preflight_lists_every_missing_bind_source_and_creates_none() {
-    let Some(rig) = Rig::new("bt-bind") else {
-        return;
-    };
+fn preflight_lists_every_missing_bind_source_and_creates_none(rig: Rig) {
     rig.write_module(
         r#"    a = IMAGE & { command = ["sleep", "100000"], volumes = [{ type = "bind", source = "./certs", target = "/certs" }] },
     b = IMAGE & { command = ["sleep", "100000"], volumes = [{ type = "bind", source = "./conf/app.yml", target = "/etc/app.yml", read_only = true }] },"#,
@@ -1704,7 +1671,8 @@ fn preflight_lists_every_missing_bind_source_and_creates_none() {
         .stderr_contains("conf/app.yml (for /etc/app.yml) does not exist");
     assert!(rig.containers().is_empty());
     assert!(rig.networks().trim().is_empty());
-    let created: Vec<PathBuf> = ["certs", "conf", "out/bt-bind/none/certs"]
+    let generated = format!("out/{}/none/certs", rig.stack());
+    let created: Vec<PathBuf> = ["certs", "conf", generated.as_str()]
         .iter()
         .map(|path| rig.root().join(path))
         .filter(|path| path.exists())
@@ -1715,11 +1683,7 @@ fn preflight_lists_every_missing_bind_source_and_creates_none() {
 /// Typed fields holding a variable: apply reads the variable's value on the host as docker
 /// compose reads `.env` (the declared default when the host sets none), and refuses a value
 /// that is no value of the field before it asks the engine for anything.
-#[test]
-fn typed_fields_read_their_variables_on_the_host() {
-    let Some(rig) = Rig::new("bt-typed") else {
-        return;
-    };
+fn typed_fields_read_their_variables_on_the_host(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -1745,7 +1709,7 @@ fn typed_fields_read_their_variables_on_the_host() {
             "inspect",
             "--format",
             "{{json .Config.Healthcheck.Interval}} {{json .Config.Healthcheck.Retries}} {{.HostConfig.RestartPolicy.Name}} {{range $port, $_ := .Config.ExposedPorts}}{{$port}}{{end}}",
-            "bt-typed-app-1",
+            &rig.container("app"),
         ])
         .trim()
         .to_string()
@@ -1761,11 +1725,7 @@ fn typed_fields_read_their_variables_on_the_host() {
 
 /// A volume without a source is anonymous: the engine creates one for the container, and
 /// a second apply changes nothing. A global service is one container on the one host.
-#[test]
-fn an_anonymous_volume_is_created_by_the_engine() {
-    let Some(rig) = Rig::new("bt-anon") else {
-        return;
-    };
+fn an_anonymous_volume_is_created_by_the_engine(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -1777,13 +1737,13 @@ fn an_anonymous_volume_is_created_by_the_engine() {
     rig.berth("apply", &[]).code(0);
     assert_eq!(
         rig.containers().keys().collect::<Vec<_>>(),
-        ["bt-anon-app-1"]
+        [&rig.container("app")]
     );
     let mounts = docker(&[
         "inspect",
         "--format",
         "{{range .Mounts}}{{.Type}} {{.Destination}} {{len .Name}}{{end}}",
-        "bt-anon-app-1",
+        &rig.container("app"),
     ]);
     // The engine names an anonymous volume with 64 hex digits.
     assert_eq!(mounts.trim(), "volume /cache 64");
@@ -1808,11 +1768,10 @@ fn gunzip(path: &Path) -> String {
 /// and a changed subnet recreates the network and the containers on it with the new
 /// address (a service dropped at the same time, still attached, is removed first), after
 /// which a plan changes nothing.
-#[test]
-fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_network() {
-    let Some(rig) = Rig::new("bt-address") else {
-        return;
-    };
+fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_network(rig: Rig) {
+    // The two runs of this test (local and through ssh) may overlap: their subnets must not.
+    let second: u8 = if rig.sshd().is_some() { 214 } else { 213 };
+    let ip = |rest: &str| format!("10.{second}.{rest}");
     let write = |third: u8| {
         let gone = if third == 47 {
             r#"gone = IMAGE & { command = ["sleep", "100000"], networks = ["back"] },"#
@@ -1824,14 +1783,14 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
                 r#"    app = IMAGE & {{
       command = ["sleep", "100000"],
       networks = ["back"],
-      network_addresses.back.ipv4 = "10.213.{third}.10",
+      network_addresses.back.ipv4 = "10.{second}.{third}.10",
     }},
     peer = IMAGE & {{ command = ["sleep", "100000"], networks = ["back"] }},
     {gone}"#
             ),
             &format!(
                 r#"networks.back = {{
-    subnets = [{{ subnet = "10.213.{third}.0/24", gateway = "10.213.{third}.1", ip_range = "10.213.{third}.128/25" }}],
+    subnets = [{{ subnet = "10.{second}.{third}.0/24", gateway = "10.{second}.{third}.1", ip_range = "10.{second}.{third}.128/25" }}],
     labels."com.example.purpose" = "test",
   }},"#
             ),
@@ -1842,12 +1801,12 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
             "inspect",
             "--format",
             "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
-            &format!("bt-address-{service}-1"),
+            &rig.container(service),
         ])
         .trim()
         .to_string()
     };
-    let network = "bt-address_back";
+    let network = &format!("{}_back", rig.stack());
     write(47);
     rig.berth("apply", &[]).code(0);
     let ipam = docker(&[
@@ -1858,20 +1817,20 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
         network,
     ]);
     assert!(
-        ipam.contains(r#""Subnet":"10.213.47.0/24""#)
-            && ipam.contains(r#""IPRange":"10.213.47.128/25""#)
-            && ipam.contains(r#""Gateway":"10.213.47.1""#)
+        ipam.contains(&format!(r#""Subnet":"{}""#, ip("47.0/24")))
+            && ipam.contains(&format!(r#""IPRange":"{}""#, ip("47.128/25")))
+            && ipam.contains(&format!(r#""Gateway":"{}""#, ip("47.1")))
             && ipam.trim_end().ends_with(" test"),
         "{ipam}"
     );
-    assert_eq!(address_of("app"), "10.213.47.10");
+    assert_eq!(address_of("app"), ip("47.10"));
     let peer: std::net::Ipv4Addr = address_of("peer").parse().expect("peer has an address");
     assert!(
-        peer.octets()[..3] == [10, 213, 47] && peer.octets()[3] >= 128,
+        peer.octets()[..3] == [10, second, 47] && peer.octets()[3] >= 128,
         "{peer}"
     );
     // The fixed address is the service's: its neighbour reaches it there.
-    rig.exec("peer", &["ping", "-c", "1", "-W", "5", "10.213.47.10"]);
+    rig.exec("peer", &["ping", "-c", "1", "-W", "5", &ip("47.10")]);
     rig.berth("plan", &[])
         .code(0)
         .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
@@ -1879,19 +1838,19 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
     write(48);
     rig.berth("plan", &[])
         .code(1)
-        .stdout_contains("network   bt-address_back                  recreate (subnets)")
-        .stdout_contains("recreate (addresses.bt-address_back)")
-        .stdout_contains("network bt-address_back is recreated");
+        .stdout_line_contains(&["network ", network, " recreate (subnets)"])
+        .stdout_contains(&format!("recreate (addresses.{network})"))
+        .stdout_contains(&format!("network {network} is recreated"));
     // The plan changed nothing.
-    assert_eq!(address_of("app"), "10.213.47.10");
+    assert_eq!(address_of("app"), ip("47.10"));
     rig.berth("apply", &[]).code(0);
-    assert_eq!(address_of("app"), "10.213.48.10");
+    assert_eq!(address_of("app"), ip("48.10"));
     assert!(
-        !rig.containers().contains_key("bt-address-gone-1"),
+        !rig.containers().contains_key(&rig.container("gone")),
         "{:?}",
         rig.containers()
     );
-    rig.exec("peer", &["ping", "-c", "1", "-W", "5", "10.213.48.10"]);
+    rig.exec("peer", &["ping", "-c", "1", "-W", "5", &ip("48.10")]);
     rig.berth("plan", &[])
         .code(0)
         .stdout_contains("0 to create, 0 to recreate, 0 to start, 0 to remove");
@@ -1902,11 +1861,7 @@ fn fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_n
 /// only when one of them sets it (a declared default does not count); the value is kept as
 /// a secret is (berth cannot know what it holds), and unsetting it recreates the container
 /// without it.
-#[test]
-fn variables_passed_from_the_host_reach_the_container_only_when_set() {
-    let Some(rig) = Rig::new("bt-passed") else {
-        return;
-    };
+fn variables_passed_from_the_host_reach_the_container_only_when_set(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -1947,11 +1902,7 @@ fn variables_passed_from_the_host_reach_the_container_only_when_set() {
 
 /// `published = "random"`: each replica gets a free host port of its own from the engine,
 /// on the address asked for; a second apply keeps the containers (and their ports).
-#[test]
-fn a_random_host_port_is_picked_by_the_engine_for_each_replica() {
-    let Some(rig) = Rig::new("bt-anyport") else {
-        return;
-    };
+fn a_random_host_port_is_picked_by_the_engine_for_each_replica(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -1962,9 +1913,13 @@ fn a_random_host_port_is_picked_by_the_engine_for_each_replica() {
     );
     rig.berth("apply", &[]).code(0);
     let port_of = |replica: u32| {
-        docker(&["port", &format!("bt-anyport-app-{replica}"), "8080/tcp"])
-            .trim()
-            .to_string()
+        docker(&[
+            "port",
+            &format!("{}-app-{replica}", rig.stack()),
+            "8080/tcp",
+        ])
+        .trim()
+        .to_string()
     };
     let (first, second) = (port_of(1), port_of(2));
     for bound in [&first, &second] {
@@ -1986,11 +1941,7 @@ fn a_random_host_port_is_picked_by_the_engine_for_each_replica() {
 /// container runs beside the one it replaces until healthy, then the old one goes and the
 /// new one takes its name; the next replica starts only after. A new version that never
 /// gets healthy is removed, and the old replicas go on running untouched.
-#[test]
-fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
-    let Some(rig) = Rig::new("bt-roll") else {
-        return;
-    };
+fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first(rig: Rig) {
     let write = |version: &str, probe: &str| {
         rig.write_module(
             &format!(
@@ -2011,14 +1962,14 @@ fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
     rig.berth("apply", &[]).code(0);
     let events = rig.events(since);
     for replica in 1..=3 {
-        let old = format!("bt-roll-app-{replica}");
+        let old = format!("{}-app-{replica}", rig.stack());
         let new = format!("{old}-next");
         assert!(
             at(&events, &new, "health_status: healthy") < at(&events, &old, "kill"),
             "replica {replica}: the old one was stopped before the new one was healthy: {events:?}"
         );
         if replica < 3 {
-            let following = format!("bt-roll-app-{}-next", replica + 1);
+            let following = format!("{}-app-{}-next", rig.stack(), replica + 1);
             assert!(
                 at(&events, &old, "rename") < at(&events, &following, "create"),
                 "replica {} started before replica {replica} was replaced: {events:?}",
@@ -2029,7 +1980,9 @@ fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
     let running = rig.containers();
     assert_eq!(
         running.keys().cloned().collect::<Vec<_>>(),
-        ["bt-roll-app-1", "bt-roll-app-2", "bt-roll-app-3"],
+        (1..=3)
+            .map(|n| format!("{}-app-{n}", rig.stack()))
+            .collect::<Vec<_>>(),
         "{running:?}"
     );
     assert!(
@@ -2061,11 +2014,7 @@ fn replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first() {
 }
 
 /// `${NAME:+text}` on the real engine: the text when the host sets NAME, nothing otherwise.
-#[test]
-fn an_alternative_value_follows_the_hosts_variable() {
-    let Some(rig) = Rig::new("bt-alt") else {
-        return;
-    };
+fn an_alternative_value_follows_the_hosts_variable(rig: Rig) {
     rig.write_module(
         r#"    app = IMAGE & {
       command = ["sleep", "100000"],
@@ -2085,4 +2034,64 @@ fn an_alternative_value_follows_the_hosts_variable() {
         "[-v --debug]"
     );
     rig.berth("down", &[]).code(0);
+}
+
+/// Every apply test runs twice: against this machine's engine, and through `ssh://` to
+/// that same engine (a real OpenSSH server on loopback, see remote.rs), as ops apply to a
+/// server elsewhere. The second stack's name ends in `-ssh`, so the two runs never share
+/// a container, a network or a state folder.
+macro_rules! locally_and_through_ssh {
+    ($($test:ident => $stack:literal,)*) => {
+        mod local {
+            $(
+                #[test]
+                fn $test() {
+                    if let Some(rig) = super::Rig::new($stack) {
+                        super::$test(rig);
+                    }
+                }
+            )*
+        }
+        mod through_ssh {
+            $(
+                #[test]
+                fn $test() {
+                    let test = concat!("apply::through_ssh::", stringify!($test));
+                    if let Some(rig) = super::Rig::through_ssh(concat!($stack, "-ssh"), test) {
+                        super::$test(rig);
+                    }
+                }
+            )*
+        }
+    };
+}
+
+locally_and_through_ssh! {
+    first_apply_starts_in_dependency_order_and_a_second_changes_nothing => "bt-order",
+    changing_one_environment_value_recreates_only_that_service => "bt-env",
+    a_failing_healthcheck_rolls_back_to_the_previous_generation => "bt-fail",
+    a_service_removed_from_the_module_is_removed_from_the_host => "bt-prune",
+    volume_data_survives_recreation_and_rollback_and_down => "bt-data",
+    a_missing_image_stops_apply_before_anything_changes => "bt-image",
+    env_files_feed_the_environment_and_aliases_resolve_on_the_network => "bt-envfile",
+    variables_come_from_the_process_then_the_env_file_then_dev_values_then_defaults => "bt-vars",
+    file_secrets_are_read_at_apply_and_never_kept => "bt-filesecret",
+    secrets_reach_the_containers_and_never_rest_in_plain_text => "bt-secret",
+    rollback_runs_the_pinned_image_after_the_tag_moved_and_to_picks_the_generation => "bt-pin",
+    a_failing_first_apply_removes_what_it_created => "bt-first",
+    preflight_lists_every_problem_at_once_and_external_resources_must_exist => "bt-pre",
+    an_interrupted_apply_rolls_back_to_the_last_generation_and_keeps_the_data => "bt-int",
+    dns_tty_stdin_pid_and_security_options_reach_the_engine => "bt-runopts",
+    a_gpu_reservation_reaches_the_engine_as_a_device_request => "bt-gpu",
+    a_service_with_a_backup_is_backed_up_before_it_is_recreated => "bt-backup",
+    editing_a_template_recreates_exactly_the_service_that_mounts_its_file => "bt-tpl",
+    a_service_restarting_with_its_dependency_is_recreated_after_it => "bt-follow",
+    preflight_lists_every_missing_bind_source_and_creates_none => "bt-bind",
+    typed_fields_read_their_variables_on_the_host => "bt-typed",
+    an_anonymous_volume_is_created_by_the_engine => "bt-anon",
+    fixed_subnets_and_addresses_reach_the_engine_and_a_new_subnet_recreates_the_network => "bt-address",
+    variables_passed_from_the_host_reach_the_container_only_when_set => "bt-passed",
+    a_random_host_port_is_picked_by_the_engine_for_each_replica => "bt-anyport",
+    replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first => "bt-roll",
+    an_alternative_value_follows_the_hosts_variable => "bt-alt",
 }

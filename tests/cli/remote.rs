@@ -27,14 +27,15 @@ pub(crate) struct Sshd {
 }
 
 impl Sshd {
-    /// `None` (after a loud message) when sshd is missing and not required.
+    /// `None` (after a loud message) when sshd is missing and not required. `test` is
+    /// the test's path (`remote::…`), for the skip log.
     pub(crate) fn start(test: &str) -> Option<Sshd> {
         if !Path::new(SSHD).exists() {
             assert!(
                 std::env::var("BERTH_REQUIRE_DOCKER").as_deref() != Ok("1"),
                 "BERTH_REQUIRE_DOCKER=1 but {SSHD} is missing (scripts/install-validators installs openssh-server)"
             );
-            eprintln!("\n!!! SKIPPED: no {SSHD}; remote::{test} did not run !!!\n");
+            eprintln!("\n!!! SKIPPED: no {SSHD}; {test} did not run !!!\n");
             if let Some(log) = std::env::var_os("BERTH_SKIP_LOG") {
                 use std::io::Write;
                 let mut file = std::fs::OpenOptions::new()
@@ -42,7 +43,7 @@ impl Sshd {
                     .create(true)
                     .open(log)
                     .expect("open BERTH_SKIP_LOG");
-                file.write_all(format!("remote::{test}\n").as_bytes())
+                file.write_all(format!("{test}\n").as_bytes())
                     .expect("write BERTH_SKIP_LOG");
             }
             return None;
@@ -156,9 +157,7 @@ fn free_port() -> u16 {
 
 /// A rig whose berth goes through ssh, or `None` when the test cannot run here.
 fn remote_rig(stack: &str, test: &str) -> Option<Rig> {
-    let rig = Rig::new(stack)?;
-    let sshd = Sshd::start(test)?;
-    Some(rig.through(sshd))
+    Rig::through_ssh(stack, &format!("remote::{test}"))
 }
 
 #[test]
@@ -270,7 +269,8 @@ fn an_unreachable_ssh_host_is_an_error_that_names_it() {
     let Some(rig) = Rig::new("bt-sshbad") else {
         return;
     };
-    let Some(sshd) = Sshd::start("an_unreachable_ssh_host_is_an_error_that_names_it") else {
+    let Some(sshd) = Sshd::start("remote::an_unreachable_ssh_host_is_an_error_that_names_it")
+    else {
         return;
     };
     // The server's client settings, and a port nothing listens on.
@@ -509,7 +509,7 @@ fn a_tcp_engine_with_tls_is_applied_to_with_the_client_certificate() {
 fn ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host() {
     let Some(rig) = remote_rig(
         "bt-sshint",
-        "ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
+        "remote::ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
     ) else {
         return;
     };
@@ -530,7 +530,7 @@ fn ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_ho
     rig.write_module(&module("false"), "");
     let api = rig.id("api");
     let sshd = Sshd::start(
-        "ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
+        "remote::ctrl_c_at_the_terminal_rolls_back_through_ssh_and_releases_the_lock_on_the_host",
     )
     .expect("sshd");
     let mut command = crate::support::berth_command();

@@ -118,6 +118,12 @@ pub fn berth_command() -> Command {
 /// Runs berth in `root` with a clean environment (only [`PASSED_THROUGH`], and caches in
 /// [`cache_dir`]) plus `env`.
 pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output {
+    let output = command_in_env(root, args, env).output().expect("run berth");
+    Output::of(root, &output)
+}
+
+/// The command [`run_in_env`] runs, for a test that starts berth and signals it.
+pub fn command_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_berth"));
     command.args(args).current_dir(root).env_clear();
     for name in PASSED_THROUGH {
@@ -127,16 +133,20 @@ pub fn run_in_env(root: &Path, args: &[String], env: &[(&str, &str)]) -> Output 
     }
     command.env("BERTH_CACHE_DIR", cache_dir());
     command.envs(env.iter().copied());
-    let output = command.output().expect("run berth");
-    Output {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        root: root.to_path_buf(),
-    }
+    command
 }
 
 impl Output {
+    /// What a berth run in `root` ended with.
+    pub fn of(root: &Path, output: &std::process::Output) -> Output {
+        Output {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            root: root.to_path_buf(),
+        }
+    }
+
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Self {
         assert_eq!(
@@ -153,6 +163,28 @@ impl Output {
             self.stderr.contains(needle),
             "stderr lacks {needle:?}\n--- stderr:\n{}",
             self.stderr
+        );
+        self
+    }
+
+    /// One line of stdout holds every one of `pieces`, in this order (columns padded to
+    /// the longest name come between them).
+    #[track_caller]
+    pub fn stdout_line_contains(&self, pieces: &[&str]) -> &Self {
+        let found = self.stdout.lines().any(|line| {
+            let mut rest = line;
+            pieces.iter().all(|piece| match rest.find(piece) {
+                Some(at) => {
+                    rest = &rest[at + piece.len()..];
+                    true
+                }
+                None => false,
+            })
+        });
+        assert!(
+            found,
+            "no stdout line holds {pieces:?}\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
         );
         self
     }
