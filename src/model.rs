@@ -90,6 +90,21 @@ pub struct Monitoring {
     pub exporters: BTreeMap<String, ExporterKind>,
     /// Secret variable whose file holds Alertmanager's webhook URL (read as `url_file`).
     pub alert_webhook_secret: Option<String>,
+    /// What listens at that URL, which says the payload Alertmanager posts.
+    #[serde(default)]
+    pub alert_receiver: AlertReceiver,
+}
+
+/// What listens at the webhook secret's URL: Slack refuses Alertmanager's generic webhook
+/// JSON ("no_text"), so a Slack URL needs Alertmanager's Slack integration.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertReceiver {
+    /// Alertmanager's own JSON: a pager gateway, a relay.
+    #[default]
+    Webhook,
+    /// A Slack incoming webhook.
+    Slack,
 }
 
 /// What an exporter service exports, which says the panels of its dashboard.

@@ -15,8 +15,8 @@ pub use names::{MAX_NAME, kubernetes_name};
 use super::podman::{self, PodmanVersion};
 use super::text::Piece;
 use super::{
-    Command, Condition, Dependency, HealthTest, MountKind, Protocol, Published, Restart, Service,
-    Stack, Text, Variable,
+    AlertReceiver, Command, Condition, Dependency, HealthTest, MountKind, Protocol, Published,
+    Restart, Service, Stack, Text, Variable,
 };
 use crate::error::Diagnostic;
 use names::names;
@@ -641,6 +641,7 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
         blackbox,
         exporters,
         alert_webhook_secret,
+        alert_receiver,
     } = &stack.monitoring;
     let roles = [
         ("prometheus", prometheus),
@@ -674,8 +675,18 @@ fn monitoring(stack: &Stack, found: &mut Vec<Diagnostic>) {
             stack.services.keys(),
         ));
     }
-    if let Some(secret) = alert_webhook_secret {
-        webhook_secret(stack, alertmanager.as_deref(), secret, found);
+    match alert_webhook_secret {
+        Some(secret) => webhook_secret(stack, alertmanager.as_deref(), secret, found),
+        // The receiver kind says what listens at the secret's URL; the profile's
+        // `alert_webhook` is always Alertmanager's webhook JSON.
+        None if *alert_receiver != AlertReceiver::Webhook => found.push(
+            Diagnostic::new(
+                "monitoring.alert_receiver",
+                "says what listens at the URL of `monitoring.alert_webhook_secret`, which is not set",
+            )
+            .with_hint("set `monitoring.alert_webhook_secret` to the secret variable holding the Slack webhook URL"),
+        ),
+        None => {}
     }
     receiver(stack, found);
 }

@@ -1,9 +1,11 @@
 //! Renders `alertmanager/alertmanager.yml` for a stack whose profile turns alerting on.
-//! Pure. One route, one receiver posting to every webhook configured: the file of the
-//! stack's webhook secret (`url_file`, Alertmanager ≥ 0.26, read at each notification so
-//! a rotated secret needs no reload) and the profile's `alert_webhook`. With neither,
-//! alerts show in Alertmanager's UI only and the file says so; `model::validate` refuses
-//! that for production profiles.
+//! Pure. One route, one receiver posting to every URL configured: the file of the stack's
+//! webhook secret (`url_file`, Alertmanager ≥ 0.26, read at each notification so a rotated
+//! secret needs no reload) and the profile's `alert_webhook`. The secret's URL gets the
+//! payload of what listens there (`monitoring.alert_receiver`): Alertmanager's webhook JSON,
+//! or its Slack integration for a Slack incoming webhook, which refuses the former. With
+//! neither URL, alerts show in Alertmanager's UI only and the file says so;
+//! `model::validate` refuses that for production profiles.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,7 @@ use serde::Serialize;
 
 use super::yaml::to_yaml;
 use super::{Artifact, RenderError, header, prometheus};
-use crate::model::{SecretMount, Stack};
+use crate::model::{AlertReceiver, SecretMount, Stack};
 
 pub const DIR: &str = "alertmanager";
 
@@ -23,17 +25,21 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
     if stack.monitoring.alertmanager.is_none() {
         return Ok(Vec::new());
     }
-    let from_secret = stack.monitoring.alert_webhook_secret.iter().map(|secret| {
-        Webhook::new(Target::UrlFile(format!(
-            "/run/secrets/{}",
-            mounted_file_name(stack, secret)
-        )))
-    });
+    let secret_file = (stack.monitoring.alert_webhook_secret.as_ref())
+        .map(|secret| format!("/run/secrets/{}", mounted_file_name(stack, secret)));
+    let (webhook_file, slack_file) = match stack.monitoring.alert_receiver {
+        AlertReceiver::Webhook => (secret_file, None),
+        AlertReceiver::Slack => (None, secret_file),
+    };
     let from_profile =
         (stack.profile.alert_webhook.iter()).map(|url| Webhook::new(Target::Url(url.clone())));
     let receiver = Receiver {
         name: "ops".to_string(),
-        webhook_configs: from_secret.chain(from_profile).collect(),
+        webhook_configs: (webhook_file.into_iter())
+            .map(|file| Webhook::new(Target::UrlFile(file)))
+            .chain(from_profile)
+            .collect(),
+        slack_configs: slack_file.into_iter().map(Slack::new).collect(),
     };
     let config = Config {
         route: Route {
@@ -46,7 +52,8 @@ pub fn alertmanager(stack: &Stack) -> Result<Vec<Artifact>, RenderError> {
         receivers: vec![receiver],
         inhibit_rules: inhibitions(stack),
     };
-    let note = if config.receivers[0].webhook_configs.is_empty() {
+    let ops = &config.receivers[0];
+    let note = if ops.webhook_configs.is_empty() && ops.slack_configs.is_empty() {
         "# No receiver is configured (set `alert_webhook` in the profile, or\n# `monitoring.alert_webhook_secret`): alerts show in Alertmanager's UI only.\n"
     } else {
         ""
@@ -101,6 +108,30 @@ struct Receiver {
     name: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     webhook_configs: Vec<Webhook>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    slack_configs: Vec<Slack>,
+}
+
+/// Alertmanager's Slack integration (`api_url_file`, Alertmanager ≥ 0.22). The title is
+/// Alertmanager's own (`[FIRING:1] ServiceUnreachable (postgres …)`); its default text is
+/// empty, so the message lists each alert's summary and description, which say what is
+/// down and since when.
+#[derive(Serialize)]
+struct Slack {
+    api_url_file: String,
+    send_resolved: bool,
+    text: String,
+}
+
+impl Slack {
+    fn new(api_url_file: String) -> Self {
+        Slack {
+            api_url_file,
+            send_resolved: true,
+            text: "{{ range .Alerts }}{{ .Annotations.summary }}: {{ .Annotations.description }}\n{{ end }}"
+                .to_string(),
+        }
+    }
 }
 
 #[derive(Serialize)]

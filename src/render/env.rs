@@ -14,6 +14,7 @@ pub const FILE_NAME: &str = ".env.template";
 /// `.env.template` for `stack`.
 pub fn env_template(stack: &Stack) -> Artifact {
     let readers = readers(stack);
+    let mounts = mounts(stack);
     let mut groups: BTreeMap<&str, Vec<(&String, &Variable)>> = BTreeMap::new();
     for (name, variable) in &stack.variables {
         groups
@@ -33,7 +34,11 @@ pub fn env_template(stack: &Stack) -> Artifact {
         out.push_str(&(comment(&format!("== {group} ==")).join("\n") + "\n"));
         for (name, variable) in variables {
             out.push('\n');
-            out.push_str(&entry(stack, name, variable, readers.get(name.as_str())));
+            let use_of = Use {
+                readers: readers.get(name.as_str()),
+                mounts: mounts.get(name.as_str()),
+            };
+            out.push_str(&entry(stack, name, variable, &use_of));
         }
     }
     if !passed.is_empty() {
@@ -68,8 +73,14 @@ fn passed_through(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
     found
 }
 
+/// Who uses a variable: services whose text reads it, services that mount it as a file.
+struct Use<'a> {
+    readers: Option<&'a Vec<&'a str>>,
+    mounts: Option<&'a Vec<String>>,
+}
+
 /// The lines of one variable.
-fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&str>>) -> String {
+fn entry(stack: &Stack, name: &str, variable: &Variable, use_of: &Use) -> String {
     let Variable {
         description,
         group: _,
@@ -80,9 +91,14 @@ fn entry(stack: &Stack, name: &str, variable: &Variable, readers: Option<&Vec<&s
         file,
     } = variable;
     let mut lines: Vec<String> = comment(description);
-    match readers {
-        Some(readers) => lines.push(format!("# Read by: {}.", readers.join(", "))),
-        None => lines.push("# Read by no service (kept for scripts and operators).".to_string()),
+    if let Some(readers) = use_of.readers {
+        lines.push(format!("# Read by: {}.", readers.join(", ")));
+    }
+    if let Some(mounts) = use_of.mounts {
+        lines.push(format!("# Mounted by: {}.", mounts.join(", ")));
+    }
+    if use_of.readers.is_none() && use_of.mounts.is_none() {
+        lines.push("# Read by no service (kept for scripts and operators).".to_string());
     }
     if let Some(example) = example {
         lines.extend(comment(&format!("Example: {example}")));
@@ -148,6 +164,23 @@ fn readers(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
         }
     }
     readers
+}
+
+/// Secret variable name → `service (/run/secrets/<file>)` for each service that mounts it.
+fn mounts(stack: &Stack) -> BTreeMap<&str, Vec<String>> {
+    let mut mounts: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for (service_name, service) in &stack.services {
+        for mount in &service.secrets {
+            mounts
+                .entry(mount.variable.as_str())
+                .or_default()
+                .push(format!(
+                    "{service_name} (/run/secrets/{})",
+                    mount.file_name()
+                ));
+        }
+    }
+    mounts
 }
 
 /// A value as a dotenv line can hold it: bare when safe, else single-quoted.

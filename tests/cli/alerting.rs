@@ -617,3 +617,56 @@ fn a_webhook_secret_must_be_mounted_into_alertmanager() {
     .expect("alertmanager.yml");
     assert!(config.contains("url_file: /run/secrets/hook"), "{config}");
 }
+
+/// `receiver = "slack"`: the secret's URL gets Alertmanager's Slack integration (Slack
+/// refuses its webhook JSON), which `amtool check-config` accepts, with a text that lists
+/// the alerts; the secret's description in .env.template says it is Slack's URL.
+#[test]
+fn a_slack_receiver_gets_slack_messages_from_the_secret_url() {
+    let stack = r#"let prometheus = import "services/prometheus.ncl" in
+fun profile =>
+  prometheus { alertmanager = true, receiver = "slack" }
+  & { name = "watch" }
+"#;
+    let (out, _dir) = Berth::bundled()
+        .file("modules/stacks/watch.ncl", stack)
+        .args([
+            "build",
+            "--stack",
+            "watch",
+            "--profile",
+            "prod-lite",
+            "--out",
+            "out",
+        ])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/watch/prod-lite");
+    let file = built.join("alertmanager/alertmanager.yml");
+    let config = yaml(&file).expect("alertmanager.yml");
+    let ops = &config["receivers"][0];
+    assert!(ops.get("webhook_configs").is_none(), "{ops:?}");
+    assert_eq!(
+        ops["slack_configs"][0]["api_url_file"].as_str(),
+        Some("/run/secrets/alertmanager_webhook_url"),
+        "{ops:?}"
+    );
+    let text = ops["slack_configs"][0]["text"].as_str().expect("a text");
+    assert!(text.contains(".Annotations.summary"), "{text}");
+    let checked = std::process::Command::new(crate::support::validator("amtool"))
+        .args(["check-config"])
+        .arg(&file)
+        .output()
+        .expect("run amtool");
+    assert!(
+        checked.status.success(),
+        "amtool refused it:\n{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    let template = std::fs::read_to_string(built.join(".env.template")).expect(".env.template");
+    assert!(
+        template.contains("Slack incoming webhook URL Alertmanager posts every alert to"),
+        "{template}"
+    );
+}

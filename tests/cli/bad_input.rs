@@ -72,6 +72,8 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    slack_receiver_without_secret,
+    alert_receiver_misspelt,
     alternative_with_default,
     alternative_with_dollar,
     published_port_misspelt,

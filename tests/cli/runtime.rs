@@ -866,11 +866,13 @@ impl Drop for ProxyGuard {
 /// every alert rule evaluates without error; then postgres stops, and the exporter's
 /// database-down rule and the TCP probe's rule both fire, each naming postgres, and
 /// Alertmanager (with berth's alertmanager.yml) suppresses the exporter's: one outage, one
-/// page.
+/// page, delivered as a Slack message (`receiver = "slack"`) to a stand-in for Slack's
+/// incoming webhook on this machine, reached at the stack network's gateway.
 #[test]
 fn the_generated_monitoring_scrapes_probes_and_raises_the_database_down_alerts() {
     let prometheus_port = free_port();
     let alertmanager_port = free_port();
+    let slack = RecordingWebhook::start();
     let Some(project) = Project::with_stack("monitoring", |images, project| {
         format!(
             r#"# The monitoring runtime test's stack: bundled modules, locally built images.
@@ -884,9 +886,16 @@ fun profile =>
       image = "{prometheus}", host_port = {prometheus_port},
       blackbox = true, blackbox_image = "{blackbox}",
       alertmanager = true, alertmanager_image = "{alertmanager}", alertmanager_host_port = {alertmanager_port},
+      receiver = "slack",
     }}
-  & {{ name = "{stack}", description = "berth's monitoring runtime test" }}
+  & {{
+      name = "{stack}",
+      description = "berth's monitoring runtime test",
+      # A known gateway: this machine, where the stand-in for Slack listens.
+      networks.default.subnets = [{{ subnet = "{subnet}.0/24", gateway = "{subnet}.1" }}],
+    }}
 "#,
+            subnet = SLACK_SUBNET,
             postgres = images.postgres,
             postgres_exporter = images.postgres_exporter,
             redis = images.redis,
@@ -899,12 +908,12 @@ fun profile =>
     }) else {
         return;
     };
-    // The receiver is a required secret; nothing listens there (the test reads the alerts'
-    // state from Alertmanager's API, not from a delivery).
+    // The receiver is a required secret: Slack's URL shape, on this machine.
     project.write(
         ".env",
         &format!(
-            "POSTGRES_PASSWORD={PASSWORD}\nALERTMANAGER_WEBHOOK_URL=http://127.0.0.1:9/no-receiver\n"
+            "POSTGRES_PASSWORD={PASSWORD}\nALERTMANAGER_WEBHOOK_URL=http://{SLACK_SUBNET}.1:{}/services/T0/B0/berth\n",
+            slack.port
         ),
     );
     let applied = project.berth(&[
@@ -1067,6 +1076,98 @@ fun profile =>
         ("suppressed".to_string(), 1),
         "{states:?}"
     );
+
+    // The page reaches "Slack" as a Slack message (Slack refuses Alertmanager's webhook JSON
+    // for want of `text`): the title names the alert, the text says what is down; the
+    // suppressed alert is never sent.
+    let messages = wait_for(Duration::from_secs(120), || {
+        let bodies = slack.bodies();
+        (!bodies.is_empty()).then_some(bodies)
+    })
+    .expect("Alertmanager never posted to the Slack webhook");
+    let message: serde_json::Value = serde_json::from_str(&messages[0]).expect("a JSON message");
+    let attachment = &message["attachments"][0];
+    let (title, text) = (
+        attachment["title"].as_str().unwrap_or_default(),
+        attachment["text"].as_str().unwrap_or_default(),
+    );
+    assert!(
+        title.contains("FIRING") && title.contains("ServiceUnreachable"),
+        "{message:#}"
+    );
+    assert!(
+        text.contains("postgres") && !text.trim().is_empty(),
+        "{message:#}"
+    );
+    assert!(
+        messages.iter().all(|m| !m.contains("ExporterTargetDown")),
+        "the inhibited alert was sent: {messages:?}"
+    );
+}
+
+/// The first three octets of the monitoring test's network, whose gateway (`.1`) is this
+/// machine as its containers see it.
+const SLACK_SUBNET: &str = "10.216.0";
+
+/// An HTTP endpoint on every address of this machine that answers `ok`, as Slack's incoming
+/// webhooks do, and keeps the body of every POST.
+struct RecordingWebhook {
+    port: u16,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl RecordingWebhook {
+    fn start() -> RecordingWebhook {
+        let listener = std::net::TcpListener::bind(("0.0.0.0", 0)).expect("bind the webhook");
+        let port = listener.local_addr().expect("its address").port();
+        let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = bodies.clone();
+        // Detached: it ends with the test process.
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                if let Some(body) = read_post(stream) {
+                    kept.lock().expect("bodies").push(body);
+                }
+            }
+        });
+        RecordingWebhook { port, bodies }
+    }
+
+    fn bodies(&self) -> Vec<String> {
+        self.bodies.lock().expect("bodies").clone()
+    }
+}
+
+/// Reads one request (head, then `Content-Length` bytes of body), answers `ok`, and
+/// gives the body.
+fn read_post(mut stream: std::net::TcpStream) -> Option<String> {
+    use std::io::{BufRead, Read, Write};
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
+    let mut reader = std::io::BufReader::new(stream.try_clone().ok()?);
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    stream
+        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        .ok()?;
+    String::from_utf8(body).ok()
 }
 
 /// Polls `probe` every second until it gives a value or `limit` passes.
