@@ -684,6 +684,9 @@ pub struct Volume {
     #[serde(default = "one_gigabyte")]
     pub size: ByteSize,
     pub storage_class: Option<String>,
+    /// Rebuildable contents: a Kubernetes pod's own emptyDir rather than a shared claim.
+    #[serde(default)]
+    pub cache: bool,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]

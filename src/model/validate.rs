@@ -44,6 +44,7 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
         sidecar(stack, name, service, &mut found);
     }
     monitoring(stack, &mut found);
+    external_caches(stack, &mut found);
     certificates(stack, &mut found);
     cycles(stack, &mut found);
     host_port_clashes(stack, &mut found);
@@ -52,6 +53,19 @@ pub fn stack(stack: &Stack) -> Vec<Diagnostic> {
     dev_secrets(stack, &mut found);
     podman_release(stack, &mut found);
     found
+}
+
+/// A cache is a pod's own emptyDir on Kubernetes: a volume made by someone else is theirs.
+fn external_caches(stack: &Stack, found: &mut Vec<Diagnostic>) {
+    for (key, _) in stack.volumes.iter().filter(|(_, v)| v.cache && v.external) {
+        found.push(
+            Diagnostic::new(
+                format!("volumes.{key}.cache"),
+                "an external volume is made outside berth, and its data is not berth's to discard",
+            )
+            .with_hint("leave out `cache`, or `external`"),
+        );
+    }
 }
 
 /// Every field of a service that holds [`Text`], with its path: the fields where a

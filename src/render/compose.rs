@@ -899,6 +899,8 @@ fn volume_of(volume: &Volume) -> ComposeVolume {
         labels,
         size: _,
         storage_class: _,
+        // Kubernetes only: Compose's named volume is shared by its services anyway.
+        cache: _,
     } = volume;
     ComposeVolume {
         name: name.clone(),

@@ -72,6 +72,7 @@ macro_rules! bad_cases {
 }
 
 bad_cases!(
+    external_cache,
     slack_receiver_without_secret,
     alert_receiver_misspelt,
     alternative_with_default,

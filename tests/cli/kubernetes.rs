@@ -1140,3 +1140,73 @@ fn an_alternative_value_follows_its_variable_where_the_backend_can_read_it() {
         .unwrap_or_else(|| panic!("no FLAGS in {container}"));
     assert_eq!(flags["value"], "-v", "{flags}");
 }
+
+/// `cache = true`: on Kubernetes every pod of every service that mounts the volume has its
+/// own emptyDir bounded by `size` (no claim, so no ReadWriteMany, no Recreate), said once;
+/// Compose keeps the one named volume both services share; a volume that is no cache stays
+/// a claim. kubernetes-validate and kustomize accept it (validate_artifacts).
+#[test]
+fn a_cache_volume_is_each_pods_own_on_kubernetes_and_shared_under_compose() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/cached.ncl",
+            r#"fun profile => {
+  services.api = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    replicas = 2,
+    volumes = [{ source = "downloads", target = "/cache" }, { source = "uploads", target = "/uploads" }],
+  },
+  services.worker = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    volumes = [{ source = "downloads", target = "/cache" }],
+  },
+  volumes.downloads = { size = "3G", cache = true },
+  volumes.uploads = { size = "5G" },
+}
+"#,
+        )
+        .args(["build", "--stack", "cached", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/cached/prod-lite");
+    crate::support::validate_artifacts(&built);
+    for service in ["api", "worker"] {
+        let text =
+            std::fs::read_to_string(built.join(format!("k8s/{service}.yaml"))).expect("manifest");
+        let docs = documents(&text);
+        let pod = &find(&docs, "Deployment")["spec"]["template"]["spec"];
+        let cache = pod["volumes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|volume| volume["name"] == "downloads")
+            .unwrap_or_else(|| panic!("{service} has no downloads volume: {pod}"));
+        assert_eq!(cache["emptyDir"]["sizeLimit"], "3Gi", "{service}: {cache}");
+        assert!(cache.get("persistentVolumeClaim").is_none(), "{cache}");
+        assert!(
+            docs.iter().all(|doc| doc["kind"] != "PersistentVolumeClaim"
+                || doc["metadata"]["name"] != "downloads"),
+            "{service} still claims downloads"
+        );
+        assert_eq!(
+            text.matches("volume downloads is a cache").count(),
+            usize::from(service == "api"),
+            "{service}: said once, with the first service that mounts it:\n{text}"
+        );
+    }
+    // The volume that is no cache is still a claim (one node's, so api's update recreates).
+    let api = std::fs::read_to_string(built.join("k8s/api.yaml")).expect("api");
+    let docs = documents(&api);
+    assert_eq!(
+        find(&docs, "PersistentVolumeClaim")["metadata"]["name"],
+        "uploads"
+    );
+    let compose = crate::support::compose_config(&built, "", &[]);
+    for service in ["api", "worker"] {
+        let source = &compose["services"][service]["volumes"][0]["source"];
+        assert_eq!(source, "downloads", "{service}: {source}");
+    }
+    assert!(compose["volumes"]["downloads"].is_object(), "{compose:#}");
+}

@@ -61,14 +61,21 @@ pub(super) fn storage(
         match (&mount.kind, &source) {
             // Used only by one service and its side-cars: the pod's own, an emptyDir.
             (MountKind::Volume, Some(source)) if ctx.pod_local.contains(source.as_str()) => {
-                volume.empty_dir = Some(EmptyDirVolumeSource {
-                    size_limit: ctx
-                        .stack
-                        .volumes
-                        .get(source.as_str())
-                        .map(|declared| Quantity(binary_quantity(&declared.size))),
-                    ..EmptyDirVolumeSource::default()
-                });
+                volume.empty_dir = Some(bounded_empty_dir(ctx, source));
+            }
+            // Rebuildable: each pod its own, so no pods need a ReadWriteMany claim to share it.
+            (MountKind::Volume, Some(source)) if is_cache(ctx, source) => {
+                if first_user(ctx, source) == Some(name) {
+                    notes.push(note(
+                        format!("volumes.{source}"),
+                        format!(
+                            "volume {source} is a cache (`cache = true`): an emptyDir of each pod{}, of at most {}, emptied when the pod goes (Compose, Quadlet and apply keep one named volume)",
+                            if ctx.volume_pods(source).len() > 1 { " of every service that mounts it" } else { "" },
+                            binary_quantity(&ctx.stack.volumes[source.as_str()].size)
+                        ),
+                    ));
+                }
+                volume.empty_dir = Some(bounded_empty_dir(ctx, source));
             }
             (MountKind::Volume, Some(source)) => {
                 // A side-car's mounts are its host pod's: shared means by several pods.
@@ -80,12 +87,7 @@ pub(super) fn storage(
                     continue;
                 }
                 // A shared claim is written once, with the first service (by name) that mounts it.
-                if ctx
-                    .volume_users
-                    .get(source.as_str())
-                    .and_then(|users| users.first())
-                    == Some(&name)
-                {
+                if first_user(ctx, source) == Some(name) {
                     if let Some(text) = read_write_many_note(ctx, source) {
                         notes.push(note(format!("volumes.{source}"), text));
                     }
@@ -252,6 +254,27 @@ pub(super) fn mount_kind_name(kind: MountKind) -> &'static str {
         MountKind::Bind => "bind",
         MountKind::Tmpfs => "tmpfs",
     }
+}
+
+/// A pod's own volume, bounded by the declared volume's `size`.
+fn bounded_empty_dir(ctx: &Context, volume: &str) -> EmptyDirVolumeSource {
+    EmptyDirVolumeSource {
+        size_limit: (ctx.stack.volumes.get(volume))
+            .map(|declared| Quantity(binary_quantity(&declared.size))),
+        ..EmptyDirVolumeSource::default()
+    }
+}
+
+fn is_cache(ctx: &Context, volume: &str) -> bool {
+    ctx.stack.volumes.get(volume).is_some_and(|v| v.cache)
+}
+
+/// The first service (by name) that mounts `volume`: where what is said of it once goes.
+fn first_user<'a>(ctx: &Context<'a>, volume: &str) -> Option<&'a str> {
+    ctx.volume_users
+        .get(volume)
+        .and_then(|users| users.first())
+        .copied()
 }
 
 pub(super) fn mount_of(name: &str, path: &str, read_only: bool) -> VolumeMount {
