@@ -1,6 +1,8 @@
 //! Renders podman Quadlet units for hosts that run podman instead of Docker, when the
 //! profile turns `quadlet` on: a `.network` per stack network, a `.volume` per volume and
-//! a `.container` per service, for /etc/containers/systemd/. Pure.
+//! a `.container` per service, for rootful podman's /etc/containers/systemd/, and a
+//! `README` beside them with the install text (the compose unit's, which a podman host does
+//! not get: see `render::install`). Pure.
 //!
 //! Environment values that read stack variables are not given to Quadlet's `Environment=`
 //! (how it passes `$` on to systemd could not be checked here): each container's
@@ -15,6 +17,7 @@ use std::path::PathBuf;
 
 use super::compose::interpolate;
 use super::fidelity::{self, Backend};
+use super::install::{self, Engine};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::net::Subnet;
@@ -26,6 +29,7 @@ use crate::model::{
 
 pub const DIR: &str = "quadlet";
 const ENV_SCRIPT: &str = "berth-env";
+const README: &str = "README";
 
 /// The Quadlet units of `stack`; none unless its profile turns `quadlet` on.
 pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
@@ -56,7 +60,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
             .entry("VolumeName", stack.volume_engine_name(name));
         artifacts.push(file(
             &format!("{}-{name}.volume", stack.name),
-            unit.render(header_text(stack).trim_end()),
+            unit.render(unit_header(stack).trim_end()),
         ));
     }
     for (name, service) in &stack.services {
@@ -72,7 +76,85 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
         ENV_SCRIPT,
         format!("#!/bin/bash\n{}{ENV_SCRIPT_BODY}", header(stack)),
     ));
+    artifacts.push(file(README, readme(stack)));
     artifacts
+}
+
+/// The lines every unit opens with: [`header_text`], and that the units are rootful podman's.
+fn unit_header(stack: &Stack) -> String {
+    format!(
+        "{}For rootful podman (/etc/containers/systemd/): README in this folder says how to install.\n",
+        header_text(stack)
+    )
+}
+
+/// The install text of a podman host: what the compose unit's header says on a Docker host
+/// (the same [`install::notes`]), and how to put the units in place. Plain text, beside
+/// the units, where an operator unpacking the build looks first; podman's generator reads
+/// only unit files, so it ignores it.
+fn readme(stack: &Stack) -> String {
+    let install_dir = stack.install_dir();
+    let name = &stack.name;
+    let mut kinds = vec!["container", "network"];
+    if stack.volumes.values().any(|volume| !volume.external) {
+        kinds.push("volume");
+    }
+    let sources: Vec<String> = kinds
+        .iter()
+        .map(|kind| format!("{install_dir}/{DIR}/*.{kind}"))
+        .collect();
+    let units: Vec<String> = stack
+        .services
+        .keys()
+        .map(|service| format!("{}.service", unit_name(stack, service)))
+        .collect();
+    let backups: Vec<&String> = stack
+        .services
+        .iter()
+        .filter(|(_, service)| stack.profile.systemd && service.backup.is_some())
+        .map(|(service, _)| service)
+        .collect();
+    let mut text = header_text(stack);
+    text.push_str(&format!(
+        "\nPodman Quadlet units of the stack {name}, for ROOTFUL podman {} or later: system units\n\
+         that root's podman runs, whose berth-env writes each service's environment and secrets\n\
+         under /run/berth/{name} (root's alone). They are not rootless units: rootless podman\n\
+         reads ~/.config/containers/systemd/ under `systemctl --user`, with other paths, and berth\n\
+         does not generate units for it.\n\
+         \nInstall, as root:\n\
+         1. Copy this build to {install_dir}, and fill in {install_dir}/.env from .env.template\n\
+         \u{20}  (the units run {install_dir}/{DIR}/{ENV_SCRIPT}, which reads it).\n\
+         2. cp {} /etc/containers/systemd/\n",
+        podman_version(stack),
+        sources.join(" "),
+    ));
+    if !backups.is_empty() {
+        text.push_str(&format!(
+            "   cp {install_dir}/systemd/*.service {install_dir}/systemd/*.timer /etc/systemd/system/\n"
+        ));
+    }
+    text.push_str(&format!(
+        "3. systemctl daemon-reload\n\
+         \u{20}  (podman's generator turns each unit into a service: {name}-<service>.service)\n\
+         4. systemctl start {}\n",
+        units.join(" ")
+    ));
+    if !backups.is_empty() {
+        let timers: Vec<String> = backups
+            .iter()
+            .map(|service| format!("{name}-backup-{service}.timer"))
+            .collect();
+        text.push_str(&format!("   systemctl enable --now {}\n", timers.join(" ")));
+    }
+    text.push_str(
+        "   Each unit starts the units it Requires= first, in After= order (health-gated where a\n\
+         \u{20}  service waits for a healthy one); at boot multi-user.target starts them all (WantedBy=).\n",
+    );
+    let notes = install::notes(stack, Engine::Podman);
+    if !notes.is_empty() {
+        text.push_str(&format!("\nBefore the first start, on this host:{notes}\n"));
+    }
+    text
 }
 
 fn file(name: &str, contents: String) -> Artifact {
@@ -138,7 +220,7 @@ fn network_unit(stack: &Stack, key: &str, network: &Network, file_name: &str) ->
     for (label, value) in labels {
         unit = unit.entry("Label", environment(label, value));
     }
-    let mut header = header_text(stack).trim_end().to_string();
+    let mut header = unit_header(stack).trim_end().to_string();
     for note in notes {
         header.push_str(&format!("\n{note}"));
     }
@@ -353,7 +435,7 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         .entry("WantedBy", "multi-user.target");
     let target = podman_version(stack);
     unit = unit.rewrite("Container", |key, value| older_spelling(target, key, value));
-    let mut comment = header_text(stack);
+    let mut comment = unit_header(stack);
     comment.push_str(&format!(
         "For podman {target} or later (profile `podman_version`): Quadlet skips a unit with a key its release does not know.\n"
     ));

@@ -774,3 +774,97 @@ fn random_host_ports_reach_compose_and_podman_alike() {
         "{generated}"
     );
 }
+
+/// A Quadlet build writes no compose unit, whose header held the install text: the
+/// Quadlet README carries it instead, with the same host paths, certificates, images and
+/// secret files, how to install the units, and that they are rootful podman's.
+#[test]
+fn a_podman_build_ships_its_install_text() {
+    let stack = r#"fun profile => {
+  name = "hosted",
+  variables.API_KEY = {
+    description = "The web service's API key.",
+    secret = true,
+    file = "./secrets/api.key",
+  },
+  services.web = {
+    build = { context = "./web" },
+    secrets = ["API_KEY"],
+    volumes = [
+      { type = "bind", source = "/srv/media", target = "/media" },
+      { type = "bind", source = "./certs", target = "/etc/certs", read_only = true, tls_certificate = true },
+    ],
+  },
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/hosted.ncl", stack)
+        .args(["build", "--stack", "hosted"])
+        .args(["--profile", "podman", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/hosted/podman");
+    assert!(!built.join("systemd/hosted.service").exists());
+    let readme = std::fs::read_to_string(built.join("quadlet/README")).expect("README");
+    for said in [
+        "/srv/media (web)",
+        "for ROOTFUL podman 5.2 or later",
+        "They are not rootless units",
+        "/run/berth/hosted",
+        "1. Copy this build to /opt/hosted, and fill in /opt/hosted/.env from .env.template",
+        "2. cp /opt/hosted/quadlet/*.container /opt/hosted/quadlet/*.network /etc/containers/systemd/\n",
+        "3. systemctl daemon-reload\n",
+        "4. systemctl start hosted-web.service\n",
+        "Images: localhost/hosted-web:latest are built on this host from ./web",
+    ] {
+        assert!(readme.contains(said), "{said}:\n{readme}");
+    }
+    // The compose unit's install notes, but for its images' (named and built otherwise).
+    let compose_unit =
+        std::fs::read_to_string(out.root.join("out/hosted/prod-lite/systemd/hosted.service"))
+            .expect("compose unit");
+    let notes: Vec<&str> = compose_unit
+        .lines()
+        .skip_while(|line| !line.starts_with("#       systemctl enable --now"))
+        .skip(1)
+        .take_while(|line| line.starts_with("# "))
+        .map(|line| line.trim_start_matches("# "))
+        .collect();
+    let notes = notes.join("\n");
+    let mut n_notes = 0;
+    for note in split_notes(&notes) {
+        if note.starts_with("Images:") {
+            continue;
+        }
+        n_notes += 1;
+        assert!(readme.contains(&note), "{note}\nnot in:\n{readme}");
+    }
+    assert_eq!(n_notes, 3, "TLS, host paths and secret file in:\n{notes}");
+    let unit = std::fs::read_to_string(built.join("quadlet/hosted-web.container")).expect("unit");
+    assert!(
+        unit.contains("# For rootful podman (/etc/containers/systemd/): README in this folder says how to install.\n"),
+        "{unit}"
+    );
+    // podman's generator reads unit files only.
+    let generated = quadlet_dryrun(&built.join("quadlet"));
+    assert!(
+        generated.contains("---hosted-web.service---"),
+        "{generated}"
+    );
+}
+
+/// The install notes of a unit's header, each with its indented continuation lines.
+fn split_notes(text: &str) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match notes.last_mut() {
+            Some(note) if line.starts_with(' ') => {
+                note.push('\n');
+                note.push_str(line);
+            }
+            _ => notes.push(line.to_string()),
+        }
+    }
+    notes
+}
