@@ -8,11 +8,23 @@
 //! (how it passes `$` on to systemd could not be checked here): each container's
 //! `ExecStartPre` runs `berth-env`, which renders the service's template (compose's own
 //! `${VAR:-default}` / `${VAR:?message}` syntax) with the host's `.env` into a file under
-//! /run that the container reads as its `EnvironmentFile=`. Health-gated ordering is kept:
-//! a dependency others wait for as healthy sets `Notify=healthy`, so its unit is active
-//! only once healthy, and dependents are ordered `After=` it.
+//! /run that the container reads as its `EnvironmentFile=`.
+//!
+//! Health-gated ordering is kept: a dependency others wait for as healthy sets
+//! `Notify=healthy`, so its unit is active only once healthy, and dependents are ordered
+//! `After=` it (with `Requires=`). A dependency that is not ready in time at boot fails its
+//! start job, and systemd then fails its dependents' jobs for good; so each dependency's
+//! unit starts its dependents itself once ready (`ExecStartPost=`, which runs after
+//! `READY=1` for a notify unit and after a job's success for a one-shot one): when its own
+//! `Restart=` brings it up later, they follow, as `docker compose up` would start them. It
+//! queues them (`systemctl --no-block start`; a failure to queue, say of a masked unit,
+//! does not fail the dependency) and does not hold them up: a dependent stopped by hand
+//! stays stopped until its dependency next starts. `Upholds=` would restart a stopped
+//! dependent at once, making `systemctl stop` of it impossible while its dependency runs.
+//! A one-shot job (a dependency others wait to complete) stays active once done
+//! (`RemainAfterExit=yes`), so starting it again does not run it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::compose::interpolate;
@@ -30,6 +42,9 @@ use crate::model::{
 pub const DIR: &str = "quadlet";
 const ENV_SCRIPT: &str = "berth-env";
 const README: &str = "README";
+/// Where the dependency units queue their dependents' start: systemd's own path on the
+/// releases podman 4.7 and later ship on (merged /usr).
+const SYSTEMCTL: &str = "/usr/bin/systemctl";
 
 /// The Quadlet units of `stack`; none unless its profile turns `quadlet` on.
 pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
@@ -39,6 +54,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
     let awaited = Awaited {
         completed: stack.awaited(Condition::Completed),
         healthy: stack.awaited(Condition::Healthy),
+        dependents: dependents(stack),
     };
     let mut artifacts = vec![network(stack)];
     artifacts.extend(
@@ -148,7 +164,8 @@ fn readme(stack: &Stack) -> String {
     }
     text.push_str(
         "   Each unit starts the units it Requires= first, in After= order (health-gated where a\n\
-         \u{20}  service waits for a healthy one); at boot multi-user.target starts them all (WantedBy=).\n",
+         \u{20}  service waits for a healthy one); at boot multi-user.target starts them all (WantedBy=),\n\
+         \u{20}  and a dependency that becomes ready late starts its dependents then.\n",
     );
     let notes = install::notes(stack, Engine::Podman);
     if !notes.is_empty() {
@@ -354,10 +371,59 @@ pub(super) fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
 
-/// Which services others wait for, by condition; computed once per stack.
+/// Which services others wait for, by condition, and who waits for each; computed once per
+/// stack.
 struct Awaited<'a> {
     completed: BTreeSet<&'a str>,
     healthy: BTreeSet<&'a str>,
+    dependents: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+/// For each service of the stack that others depend on (whatever the condition), those
+/// that do, in name order.
+fn dependents(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, service) in &stack.services {
+        for dependency in service.depends_on.keys() {
+            if stack.services.contains_key(dependency) {
+                dependents
+                    .entry(dependency.as_str())
+                    .or_default()
+                    .push(name.as_str());
+            }
+        }
+    }
+    dependents
+}
+
+/// `ExecStartPost=` queuing the start of `dependent`'s unit: without waiting for it (it
+/// is ordered after this unit, whose start is still running), and with a leading `-`, so
+/// that a failure to queue it (a masked unit) cannot fail this one.
+fn start_later(stack: &Stack, dependent: &str) -> String {
+    let dependent_unit = format!("{}.service", unit_name(stack, dependent));
+    format!(
+        "-{}",
+        exec_line(&[SYSTEMCTL, "--no-block", "start", &dependent_unit])
+    )
+}
+
+/// The comment of a dependency's unit on its `ExecStartPost=` lines.
+fn dependents_note(stack: &Stack, dependents: &[&str], is_job: bool, healthy: bool) -> String {
+    let ready = if is_job {
+        "Once its job has completed"
+    } else if healthy {
+        "Once healthy"
+    } else {
+        "Once its container runs"
+    };
+    let units: Vec<String> = dependents
+        .iter()
+        .map(|dependent| unit_name(stack, dependent))
+        .collect();
+    format!(
+        "{ready}, ExecStartPost= starts the units that depend on it ({}): one whose start failed because this unit was not ready in time at boot starts when this unit comes up later. One stopped by hand stays stopped until this unit starts again (`systemctl mask --runtime` keeps it down past that).\n",
+        units.join(", ")
+    )
 }
 
 fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) -> Artifact {
@@ -430,6 +496,10 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         )
         .entry("TimeoutStartSec", "15min")
     };
+    let dependents = awaited.dependents.get(name).map_or(&[][..], Vec::as_slice);
+    for dependent in dependents {
+        unit = unit.entry("ExecStartPost", start_later(stack, dependent));
+    }
     unit = unit
         .section("Install")
         .entry("WantedBy", "multi-user.target");
@@ -461,6 +531,9 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
                 stack.host_path(path)
             ));
         }
+    }
+    if !dependents.is_empty() {
+        comment.push_str(&dependents_note(stack, dependents, is_job, awaited_healthy));
     }
     let baked_variables = command_variables(service);
     if !baked_variables.is_empty() {

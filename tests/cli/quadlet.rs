@@ -868,3 +868,109 @@ fn split_notes(text: &str) -> Vec<String> {
     }
     notes
 }
+
+/// Services that wait on each other in every way: api on db healthy and on the migrate job
+/// completed, worker on api started.
+const WAITING: &str = r#"fun profile => {
+  name = "waits",
+  services.db = {
+    image = "docker.io/library/postgres:16",
+    healthcheck = { test = ["CMD", "pg_isready"] },
+  },
+  services.migrate = {
+    image = "docker.io/library/postgres:16",
+    command = ["true"],
+    depends_on.db = "healthy",
+    restart | force = "no",
+  },
+  services.api = {
+    image = "docker.io/library/nginx:1",
+    depends_on = { db = "healthy", migrate = "completed" },
+  },
+  services.worker = {
+    image = "docker.io/library/busybox:1.36",
+    command = ["sleep", "100000"],
+    depends_on.api = "started",
+  },
+}
+"#;
+
+/// A dependency that misses its health gate at boot fails its dependents' start jobs, and
+/// systemd never retries those: so each dependency's unit queues its dependents' start
+/// once it is ready (after `READY=1`, which `Notify=healthy` sends once healthy; after a
+/// job's success), keeping `Requires=`/`After=` and the health gate. A finished job stays
+/// active, so being started again does not run it again. podman's generator keeps all of
+/// it, and systemd-analyze accepts it.
+#[test]
+fn a_dependency_starts_its_dependents_once_ready() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/waits.ncl", WAITING)
+        .args(["build", "--stack", "waits", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let units = out.root.join("out/waits/podman/quadlet");
+    let read = |unit: &str| std::fs::read_to_string(units.join(unit)).expect("read unit");
+    let start = |service: &str| {
+        format!("\nExecStartPost=-/usr/bin/systemctl --no-block start waits-{service}.service\n")
+    };
+    let db = read("waits-db.container");
+    assert!(db.contains("\nNotify=healthy\n"), "{db}");
+    for dependent in ["api", "migrate"] {
+        assert!(db.contains(&start(dependent)), "{db}");
+    }
+    assert!(
+        db.contains("# Once healthy, ExecStartPost= starts the units that depend on it (waits-api, waits-migrate): one whose start failed because this unit was not ready in time at boot starts when this unit comes up later."),
+        "{db}"
+    );
+    let migrate = read("waits-migrate.container");
+    assert!(
+        migrate.contains("\nType=oneshot\nRemainAfterExit=yes\n"),
+        "{migrate}"
+    );
+    assert!(migrate.contains(&start("api")), "{migrate}");
+    let api = read("waits-api.container");
+    for dependency in ["db", "migrate"] {
+        assert!(
+            api.contains(&format!(
+                "\nRequires=waits-{dependency}.service\nAfter=waits-{dependency}.service\n"
+            )),
+            "{api}"
+        );
+    }
+    assert!(api.contains(&start("worker")), "{api}");
+    assert!(
+        api.contains("# Once its container runs, ExecStartPost= starts"),
+        "{api}"
+    );
+    let worker = read("waits-worker.container");
+    assert!(!worker.contains("ExecStartPost="), "{worker}");
+
+    let generated = quadlet_dryrun(&units);
+    let service = |name: &str| -> String {
+        let unit = generated
+            .split(&format!("---waits-{name}.service---\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no waits-{name}.service:\n{generated}"));
+        unit.split("\n---").next().unwrap_or_default().to_string()
+    };
+    let db = service("db");
+    assert!(db.contains("\nType=notify\n"), "{db}");
+    assert!(db.contains("--sdnotify=healthy"), "{db}");
+    for dependent in ["api", "migrate"] {
+        assert!(db.contains(&start(dependent)), "{db}");
+    }
+    // The job runs in the foreground (no `-d`): its unit is done when the job is.
+    let migrate = service("migrate");
+    assert!(
+        migrate.contains("\nType=oneshot\nRemainAfterExit=yes\n"),
+        "{migrate}"
+    );
+    assert!(migrate.contains(&start("api")), "{migrate}");
+    let run = migrate
+        .lines()
+        .find(|line| line.starts_with("ExecStart="))
+        .expect("ExecStart");
+    assert!(!run.contains(" -d "), "{run}");
+    validate_artifacts(&units);
+}
