@@ -8,7 +8,13 @@
 //! (how it passes `$` on to systemd could not be checked here): each container's
 //! `ExecStartPre` runs `berth-env`, which renders the service's template (compose's own
 //! `${VAR:-default}` / `${VAR:?message}` syntax) with the host's `.env` into a file under
-//! /run that the container reads as its `EnvironmentFile=`.
+//! /run that the container reads as its `EnvironmentFile=`. A secret variable read there
+//! reaches the container's environment, so `podman inspect` shows its value and podman's
+//! container record (under /var/lib/containers) holds it while the container exists, as
+//! Docker's do under Compose; the unit says so. Only `secrets = [...]` keeps a value out of
+//! both: berth-env writes those files to /run (a tmpfs) and the unit mounts them. Podman's
+//! own `Secret=…,type=env` is not used: its default file driver keeps every value in plain
+//! text under /var/lib/containers, and it hides values from inspect only from podman 5.3.
 //!
 //! Health-gated ordering is kept: a dependency others wait for as healthy sets
 //! `Notify=healthy`, so its unit is active only once healthy, and dependents are ordered
@@ -426,6 +432,16 @@ fn dependents_note(stack: &Stack, dependents: &[&str], is_job: bool, healthy: bo
     )
 }
 
+/// The secret variables a service's environment reads or passes from the host: their values
+/// reach the container's environment. (A secret has no default, so validation refuses
+/// `${SECRET:+text}`: every reference is a value.)
+fn secret_environment<'a>(stack: &Stack, service: &'a Service) -> BTreeSet<&'a str> {
+    let is_secret = |name: &str| stack.variables.get(name).is_some_and(|v| v.secret);
+    let read = service.environment.values().flat_map(Text::variables);
+    let passed = service.host_environment.iter().map(String::as_str);
+    read.chain(passed).filter(|name| is_secret(name)).collect()
+}
+
 fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) -> Artifact {
     let install_dir = stack.install_dir();
     let is_job = awaited.completed.contains(name);
@@ -534,6 +550,11 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
     }
     if !dependents.is_empty() {
         comment.push_str(&dependents_note(stack, dependents, is_job, awaited_healthy));
+    }
+    for variable in secret_environment(stack, service) {
+        comment.push_str(&format!(
+            "Secret {variable} reaches the environment (EnvironmentFile=): `podman inspect` shows its value, and podman's container record under /var/lib/containers holds it while the container exists, as Docker's do under Compose. Mount it with `secrets = [...]` instead to keep it out of both.\n"
+        ));
     }
     let baked_variables = command_variables(service);
     if !baked_variables.is_empty() {

@@ -974,3 +974,48 @@ fn a_dependency_starts_its_dependents_once_ready() {
     assert!(!run.contains(" -d "), "{run}");
     validate_artifacts(&units);
 }
+
+/// An environment value reading a secret goes through `EnvironmentFile=`, so podman shows it
+/// in `podman inspect` (as Docker does under Compose): the unit says so and points to
+/// `secrets = [...]`, which keeps a value out; a file secret gets no such line.
+#[test]
+fn a_secret_in_the_environment_is_said_to_show_in_podman_inspect() {
+    let stack = r#"fun profile => {
+  name = "leaks",
+  variables.DB_PASSWORD = { description = "Database password.", secret = true },
+  variables.API_KEY = { description = "API key.", secret = true },
+  variables.LOG_LEVEL = { description = "Log level.", default = "info" },
+  services.db = {
+    image = "docker.io/library/postgres:16",
+    environment = {
+      POSTGRES_PASSWORD = "${DB_PASSWORD}",
+      LOG = "${LOG_LEVEL}",
+    },
+  },
+  services.api = {
+    image = "docker.io/library/nginx:1",
+    environment.LOG = "${LOG_LEVEL}",
+    secrets = ["API_KEY"],
+  },
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/leaks.ncl", stack)
+        .args(["build", "--stack", "leaks", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let units = out.root.join("out/leaks/podman/quadlet");
+    let db = std::fs::read_to_string(units.join("leaks-db.container")).expect("unit");
+    assert!(
+        db.contains("# Secret DB_PASSWORD reaches the environment (EnvironmentFile=): `podman inspect` shows its value,"),
+        "{db}"
+    );
+    assert!(
+        db.contains("Mount it with `secrets = [...]` instead"),
+        "{db}"
+    );
+    assert!(!db.contains("Secret LOG_LEVEL"), "{db}");
+    let api = std::fs::read_to_string(units.join("leaks-api.container")).expect("unit");
+    assert!(!api.contains("reaches the environment"), "{api}");
+}
