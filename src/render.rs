@@ -8,6 +8,7 @@ pub mod env;
 pub mod fidelity;
 pub mod files;
 pub mod grafana;
+mod install;
 pub mod k8s;
 pub mod prometheus;
 pub mod quadlet;

@@ -1,20 +1,41 @@
 //! Renders podman Quadlet units for hosts that run podman instead of Docker, when the
 //! profile turns `quadlet` on: a `.network` per stack network, a `.volume` per volume and
-//! a `.container` per service, for /etc/containers/systemd/. Pure.
+//! a `.container` per service, for rootful podman's /etc/containers/systemd/, and a
+//! `README` beside them with the install text (the compose unit's, which a podman host does
+//! not get: see `render::install`). Pure.
 //!
 //! Environment values that read stack variables are not given to Quadlet's `Environment=`
 //! (how it passes `$` on to systemd could not be checked here): each container's
 //! `ExecStartPre` runs `berth-env`, which renders the service's template (compose's own
 //! `${VAR:-default}` / `${VAR:?message}` syntax) with the host's `.env` into a file under
-//! /run that the container reads as its `EnvironmentFile=`. Health-gated ordering is kept:
-//! a dependency others wait for as healthy sets `Notify=healthy`, so its unit is active
-//! only once healthy, and dependents are ordered `After=` it.
+//! /run that the container reads as its `EnvironmentFile=`. A secret variable read there
+//! reaches the container's environment, so `podman inspect` shows its value and podman's
+//! container record (under /var/lib/containers) holds it while the container exists, as
+//! Docker's do under Compose; the unit says so. Only `secrets = [...]` keeps a value out of
+//! both: berth-env writes those files to /run (a tmpfs) and the unit mounts them. Podman's
+//! own `Secret=…,type=env` is not used: its default file driver keeps every value in plain
+//! text under /var/lib/containers, and it hides values from inspect only from podman 5.3.
+//!
+//! Health-gated ordering is kept: a dependency others wait for as healthy sets
+//! `Notify=healthy`, so its unit is active only once healthy, and dependents are ordered
+//! `After=` it (with `Requires=`). A dependency that is not ready in time at boot fails its
+//! start job, and systemd then fails its dependents' jobs for good; so each dependency's
+//! unit starts its dependents itself once ready (`ExecStartPost=`, which runs after
+//! `READY=1` for a notify unit and after a job's success for a one-shot one): when its own
+//! `Restart=` brings it up later, they follow, as `docker compose up` would start them. It
+//! queues them (`systemctl --no-block start`; a failure to queue, say of a masked unit,
+//! does not fail the dependency) and does not hold them up: a dependent stopped by hand
+//! stays stopped until its dependency next starts. `Upholds=` would restart a stopped
+//! dependent at once, making `systemctl stop` of it impossible while its dependency runs.
+//! A one-shot job (a dependency others wait to complete) stays active once done
+//! (`RemainAfterExit=yes`), so starting it again does not run it again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
 use super::compose::interpolate;
 use super::fidelity::{self, Backend};
+use super::install::{self, Engine};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
 use crate::model::net::Subnet;
@@ -26,6 +47,10 @@ use crate::model::{
 
 pub const DIR: &str = "quadlet";
 const ENV_SCRIPT: &str = "berth-env";
+const README: &str = "README";
+/// Where the dependency units queue their dependents' start: systemd's own path on the
+/// releases podman 4.7 and later ship on (merged /usr).
+const SYSTEMCTL: &str = "/usr/bin/systemctl";
 
 /// The Quadlet units of `stack`; none unless its profile turns `quadlet` on.
 pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
@@ -35,6 +60,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
     let awaited = Awaited {
         completed: stack.awaited(Condition::Completed),
         healthy: stack.awaited(Condition::Healthy),
+        dependents: dependents(stack),
     };
     let mut artifacts = vec![network(stack)];
     artifacts.extend(
@@ -56,7 +82,7 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
             .entry("VolumeName", stack.volume_engine_name(name));
         artifacts.push(file(
             &format!("{}-{name}.volume", stack.name),
-            unit.render(header_text(stack).trim_end()),
+            unit.render(unit_header(stack).trim_end()),
         ));
     }
     for (name, service) in &stack.services {
@@ -72,7 +98,86 @@ pub fn quadlet(stack: &Stack) -> Vec<Artifact> {
         ENV_SCRIPT,
         format!("#!/bin/bash\n{}{ENV_SCRIPT_BODY}", header(stack)),
     ));
+    artifacts.push(file(README, readme(stack)));
     artifacts
+}
+
+/// The lines every unit opens with: [`header_text`], and that the units are rootful podman's.
+fn unit_header(stack: &Stack) -> String {
+    format!(
+        "{}For rootful podman (/etc/containers/systemd/): README in this folder says how to install.\n",
+        header_text(stack)
+    )
+}
+
+/// The install text of a podman host: what the compose unit's header says on a Docker host
+/// (the same [`install::notes`]), and how to put the units in place. Plain text, beside
+/// the units, where an operator unpacking the build looks first; podman's generator reads
+/// only unit files, so it ignores it.
+fn readme(stack: &Stack) -> String {
+    let install_dir = stack.install_dir();
+    let name = &stack.name;
+    let mut kinds = vec!["container", "network"];
+    if stack.volumes.values().any(|volume| !volume.external) {
+        kinds.push("volume");
+    }
+    let sources: Vec<String> = kinds
+        .iter()
+        .map(|kind| format!("{install_dir}/{DIR}/*.{kind}"))
+        .collect();
+    let units: Vec<String> = stack
+        .services
+        .keys()
+        .map(|service| format!("{}.service", unit_name(stack, service)))
+        .collect();
+    let backups: Vec<&String> = stack
+        .services
+        .iter()
+        .filter(|(_, service)| stack.profile.systemd && service.backup.is_some())
+        .map(|(service, _)| service)
+        .collect();
+    let mut text = header_text(stack);
+    text.push_str(&format!(
+        "\nPodman Quadlet units of the stack {name}, for ROOTFUL podman {} or later: system units\n\
+         that root's podman runs, whose berth-env writes each service's environment and secrets\n\
+         under /run/berth/{name} (root's alone). They are not rootless units: rootless podman\n\
+         reads ~/.config/containers/systemd/ under `systemctl --user`, with other paths, and berth\n\
+         does not generate units for it.\n\
+         \nInstall, as root:\n\
+         1. Copy this build to {install_dir}, and fill in {install_dir}/.env from .env.template\n\
+         \u{20}  (the units run {install_dir}/{DIR}/{ENV_SCRIPT}, which reads it).\n\
+         2. cp {} /etc/containers/systemd/\n",
+        podman_version(stack),
+        sources.join(" "),
+    ));
+    if !backups.is_empty() {
+        text.push_str(&format!(
+            "   cp {install_dir}/systemd/*.service {install_dir}/systemd/*.timer /etc/systemd/system/\n"
+        ));
+    }
+    text.push_str(&format!(
+        "3. systemctl daemon-reload\n\
+         \u{20}  (podman's generator turns each unit into a service: {name}-<service>.service)\n\
+         4. systemctl start {}\n",
+        units.join(" ")
+    ));
+    if !backups.is_empty() {
+        let timers: Vec<String> = backups
+            .iter()
+            .map(|service| format!("{name}-backup-{service}.timer"))
+            .collect();
+        text.push_str(&format!("   systemctl enable --now {}\n", timers.join(" ")));
+    }
+    text.push_str(
+        "   Each unit starts the units it Requires= first, in After= order (health-gated where a\n\
+         \u{20}  service waits for a healthy one); at boot multi-user.target starts them all (WantedBy=),\n\
+         \u{20}  and a dependency that becomes ready late starts its dependents then.\n",
+    );
+    let notes = install::notes(stack, Engine::Podman);
+    if !notes.is_empty() {
+        text.push_str(&format!("\nBefore the first start, on this host:{notes}\n"));
+    }
+    text
 }
 
 fn file(name: &str, contents: String) -> Artifact {
@@ -138,7 +243,7 @@ fn network_unit(stack: &Stack, key: &str, network: &Network, file_name: &str) ->
     for (label, value) in labels {
         unit = unit.entry("Label", environment(label, value));
     }
-    let mut header = header_text(stack).trim_end().to_string();
+    let mut header = unit_header(stack).trim_end().to_string();
     for note in notes {
         header.push_str(&format!("\n{note}"));
     }
@@ -272,10 +377,69 @@ pub(super) fn unit_name(stack: &Stack, service: &str) -> String {
     format!("{}-{service}", stack.name)
 }
 
-/// Which services others wait for, by condition; computed once per stack.
+/// Which services others wait for, by condition, and who waits for each; computed once per
+/// stack.
 struct Awaited<'a> {
     completed: BTreeSet<&'a str>,
     healthy: BTreeSet<&'a str>,
+    dependents: BTreeMap<&'a str, Vec<&'a str>>,
+}
+
+/// For each service of the stack that others depend on (whatever the condition), those
+/// that do, in name order.
+fn dependents(stack: &Stack) -> BTreeMap<&str, Vec<&str>> {
+    let mut dependents: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (name, service) in &stack.services {
+        for dependency in service.depends_on.keys() {
+            if stack.services.contains_key(dependency) {
+                dependents
+                    .entry(dependency.as_str())
+                    .or_default()
+                    .push(name.as_str());
+            }
+        }
+    }
+    dependents
+}
+
+/// `ExecStartPost=` queuing the start of `dependent`'s unit: without waiting for it (it
+/// is ordered after this unit, whose start is still running), and with a leading `-`, so
+/// that a failure to queue it (a masked unit) cannot fail this one.
+fn start_later(stack: &Stack, dependent: &str) -> String {
+    let dependent_unit = format!("{}.service", unit_name(stack, dependent));
+    format!(
+        "-{}",
+        exec_line(&[SYSTEMCTL, "--no-block", "start", &dependent_unit])
+    )
+}
+
+/// The comment of a dependency's unit on its `ExecStartPost=` lines.
+fn dependents_note(stack: &Stack, dependents: &[&str], is_job: bool, healthy: bool) -> String {
+    let ready = if is_job {
+        "Once its job has completed"
+    } else if healthy {
+        "Once healthy"
+    } else {
+        "Once its container runs"
+    };
+    let units: Vec<String> = dependents
+        .iter()
+        .map(|dependent| unit_name(stack, dependent))
+        .collect();
+    format!(
+        "{ready}, ExecStartPost= starts the units that depend on it ({}): one whose start failed because this unit was not ready in time at boot starts when this unit comes up later. One stopped by hand stays stopped until this unit starts again (`systemctl mask --runtime` keeps it down past that).\n",
+        units.join(", ")
+    )
+}
+
+/// The secret variables a service's environment reads or passes from the host: their values
+/// reach the container's environment. (A secret has no default, so validation refuses
+/// `${SECRET:+text}`: every reference is a value.)
+fn secret_environment<'a>(stack: &Stack, service: &'a Service) -> BTreeSet<&'a str> {
+    let is_secret = |name: &str| stack.variables.get(name).is_some_and(|v| v.secret);
+    let read = service.environment.values().flat_map(Text::variables);
+    let passed = service.host_environment.iter().map(String::as_str);
+    read.chain(passed).filter(|name| is_secret(name)).collect()
 }
 
 fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) -> Artifact {
@@ -348,12 +512,16 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
         )
         .entry("TimeoutStartSec", "15min")
     };
+    let dependents = awaited.dependents.get(name).map_or(&[][..], Vec::as_slice);
+    for dependent in dependents {
+        unit = unit.entry("ExecStartPost", start_later(stack, dependent));
+    }
     unit = unit
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let target = podman_version(stack);
     unit = unit.rewrite("Container", |key, value| older_spelling(target, key, value));
-    let mut comment = header_text(stack);
+    let mut comment = unit_header(stack);
     comment.push_str(&format!(
         "For podman {target} or later (profile `podman_version`): Quadlet skips a unit with a key its release does not know.\n"
     ));
@@ -379,6 +547,14 @@ fn container(stack: &Stack, name: &str, service: &Service, awaited: &Awaited) ->
                 stack.host_path(path)
             ));
         }
+    }
+    if !dependents.is_empty() {
+        comment.push_str(&dependents_note(stack, dependents, is_job, awaited_healthy));
+    }
+    for variable in secret_environment(stack, service) {
+        comment.push_str(&format!(
+            "Secret {variable} reaches the environment (EnvironmentFile=): `podman inspect` shows its value, and podman's container record under /var/lib/containers holds it while the container exists, as Docker's do under Compose. Mount it with `secrets = [...]` instead to keep it out of both.\n"
+        ));
     }
     let baked_variables = command_variables(service);
     if !baked_variables.is_empty() {

@@ -7,10 +7,11 @@
 
 use std::path::PathBuf;
 
+use super::install::{self, Engine};
 use super::quadlet::{self, Reference};
 use super::unit::{UnitFile, environment, exec_line};
 use super::{Artifact, header, header_text};
-use crate::model::{Backup, MountKind, Stack};
+use crate::model::{Backup, Stack};
 
 /// Folder of the units in the build output, and on the host (inside the install folder).
 pub const DIR: &str = "systemd";
@@ -109,140 +110,15 @@ fn stack_service(stack: &Stack) -> Artifact {
         .section("Install")
         .entry("WantedBy", "multi-user.target");
     let comment = format!(
-        "{}Needs systemd 244 or later (Debian 11, Ubuntu 20.04, RHEL 9): older releases refuse\n`Restart=` on a oneshot unit.\nInstall: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}{}{}{}",
+        "{}Needs systemd 244 or later (Debian 11, Ubuntu 20.04, RHEL 9): older releases refuse\n`Restart=` on a oneshot unit.\nInstall: copy this build to {install_dir}, fill in {install_dir}/.env from .env.template,\nthen: cp systemd/*.service systemd/*.timer /etc/systemd/system/ && systemctl daemon-reload\n      systemctl enable --now {}.service{}",
         header_text(stack),
         stack.name,
-        built_images_note(stack),
-        certificates_note(stack),
-        host_folders_note(stack),
-        secret_files_note(stack),
+        install::notes(stack, Engine::Compose),
     );
     Artifact {
         path: path(&format!("{}.service", stack.name)),
         contents: unit.render(&comment),
     }
-}
-
-/// What the install text says of images the stack builds: pushed by CI and pulled here,
-/// or built here from contexts that must be copied beside the compose file.
-fn built_images_note(stack: &Stack) -> String {
-    let built: Vec<(&String, String)> = stack
-        .services
-        .iter()
-        .filter(|(_, service)| service.image.is_none())
-        .filter_map(|(name, service)| {
-            let build = service.build.as_ref()?;
-            Some((name, build.context.clone()))
-        })
-        .collect();
-    if built.is_empty() {
-        return String::new();
-    }
-    let images: Vec<String> = built
-        .iter()
-        .map(|(name, _)| stack.built_image(name))
-        .collect();
-    match &stack.profile.registry {
-        Some(_) => format!(
-            "\nImages: CI builds and pushes {} (docker compose build && docker compose push);\n      this host pulls them (docker compose pull) before the first start.",
-            images.join(", ")
-        ),
-        None => format!(
-            "\nImages: {} are built on this host from {}: copy those folders to {install_dir} too,\n      or set the profile's `registry` and push them from CI.",
-            images.join(", "),
-            built
-                .iter()
-                .map(|(_, context)| context.as_str())
-                .collect::<std::collections::BTreeSet<_>>()
-                .into_iter()
-                .collect::<Vec<_>>()
-                .join(", "),
-            install_dir = stack.install_dir(),
-        ),
-    }
-}
-
-/// The host folders the services mount that this build does not hold (berth writes the
-/// [`super::GENERATED_DIRS`]): the operator provides them, with each service that mounts it.
-fn provided_host_paths(stack: &Stack) -> Vec<(String, Vec<&str>)> {
-    let mut paths: std::collections::BTreeMap<String, Vec<&str>> = Default::default();
-    for (name, service) in &stack.services {
-        for mount in service.volumes.iter().filter(|m| m.kind == MountKind::Bind) {
-            let Some(source) = mount
-                .source
-                .as_ref()
-                .map(|s| stack.declared_value(s).unwrap_or_else(|| s.to_string()))
-            else {
-                continue;
-            };
-            let relative = source.trim_start_matches("./").trim_end_matches('/');
-            // The host's root (node exporter's view of it) is there on every host.
-            let generated = super::GENERATED_DIRS
-                .iter()
-                .any(|dir| relative == *dir || relative.starts_with(&format!("{dir}/")));
-            if generated || source == "/" {
-                continue;
-            }
-            let users = paths.entry(source.clone()).or_default();
-            if !users.contains(&name.as_str()) {
-                users.push(name);
-            }
-        }
-    }
-    paths.into_iter().collect()
-}
-
-fn host_folders_note(stack: &Stack) -> String {
-    let paths = provided_host_paths(stack);
-    if paths.is_empty() {
-        return String::new();
-    }
-    let listed: Vec<String> = paths
-        .iter()
-        .map(|(path, users)| format!("{path} ({})", users.join(", ")))
-        .collect();
-    format!(
-        "\nHost paths the services mount that this build does not hold; they must exist before the\n      start (relative ones in {}): {}.",
-        stack.install_dir(),
-        listed.join(", ")
-    )
-}
-
-/// The files secrets are read from (`variables.X.file`): the operator's to put in place,
-/// as compose refuses to start a service whose secret file is missing.
-fn secret_files_note(stack: &Stack) -> String {
-    let mut note = String::new();
-    for (variable, file, users) in stack.mounted_secret_files() {
-        note.push_str(&format!(
-            "\nSecret: put {variable} in {} (read by {}; never commit it).",
-            stack.host_path(file),
-            users.join(", ")
-        ));
-    }
-    note
-}
-
-/// The operator's certificates the services serve (binds marked `tls_certificate`).
-fn certificates_note(stack: &Stack) -> String {
-    let mut note = String::new();
-    for (name, service) in &stack.services {
-        for mount in service.volumes.iter().filter(|m| m.tls_certificate) {
-            let Some(source) = &mount.source else {
-                continue;
-            };
-            let source = stack
-                .declared_value(source)
-                .unwrap_or_else(|| source.to_string());
-            let folder = match source.strip_prefix("./") {
-                Some(relative) => format!("{}/{relative}", stack.install_dir()),
-                None => source,
-            };
-            note.push_str(&format!(
-                "\nTLS: put the certificate chain and key in {folder}/tls.crt and tls.key (read by {name})."
-            ));
-        }
-    }
-    note
 }
 
 fn backup_unit_name(stack: &Stack, service: &str) -> String {

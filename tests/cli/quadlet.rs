@@ -774,3 +774,248 @@ fn random_host_ports_reach_compose_and_podman_alike() {
         "{generated}"
     );
 }
+
+/// A Quadlet build writes no compose unit, whose header held the install text: the
+/// Quadlet README carries it instead, with the same host paths, certificates, images and
+/// secret files, how to install the units, and that they are rootful podman's.
+#[test]
+fn a_podman_build_ships_its_install_text() {
+    let stack = r#"fun profile => {
+  name = "hosted",
+  variables.API_KEY = {
+    description = "The web service's API key.",
+    secret = true,
+    file = "./secrets/api.key",
+  },
+  services.web = {
+    build = { context = "./web" },
+    secrets = ["API_KEY"],
+    volumes = [
+      { type = "bind", source = "/srv/media", target = "/media" },
+      { type = "bind", source = "./certs", target = "/etc/certs", read_only = true, tls_certificate = true },
+    ],
+  },
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/hosted.ncl", stack)
+        .args(["build", "--stack", "hosted"])
+        .args(["--profile", "podman", "--profile", "prod-lite"])
+        .run();
+    out.code(0);
+    let built = out.root.join("out/hosted/podman");
+    assert!(!built.join("systemd/hosted.service").exists());
+    let readme = std::fs::read_to_string(built.join("quadlet/README")).expect("README");
+    for said in [
+        "/srv/media (web)",
+        "for ROOTFUL podman 5.2 or later",
+        "They are not rootless units",
+        "/run/berth/hosted",
+        "1. Copy this build to /opt/hosted, and fill in /opt/hosted/.env from .env.template",
+        "2. cp /opt/hosted/quadlet/*.container /opt/hosted/quadlet/*.network /etc/containers/systemd/\n",
+        "3. systemctl daemon-reload\n",
+        "4. systemctl start hosted-web.service\n",
+        "Images: localhost/hosted-web:latest are built on this host from ./web",
+    ] {
+        assert!(readme.contains(said), "{said}:\n{readme}");
+    }
+    // The compose unit's install notes, but for its images' (named and built otherwise).
+    let compose_unit =
+        std::fs::read_to_string(out.root.join("out/hosted/prod-lite/systemd/hosted.service"))
+            .expect("compose unit");
+    let notes: Vec<&str> = compose_unit
+        .lines()
+        .skip_while(|line| !line.starts_with("#       systemctl enable --now"))
+        .skip(1)
+        .take_while(|line| line.starts_with("# "))
+        .map(|line| line.trim_start_matches("# "))
+        .collect();
+    let notes = notes.join("\n");
+    let mut n_notes = 0;
+    for note in split_notes(&notes) {
+        if note.starts_with("Images:") {
+            continue;
+        }
+        n_notes += 1;
+        assert!(readme.contains(&note), "{note}\nnot in:\n{readme}");
+    }
+    assert_eq!(n_notes, 3, "TLS, host paths and secret file in:\n{notes}");
+    let unit = std::fs::read_to_string(built.join("quadlet/hosted-web.container")).expect("unit");
+    assert!(
+        unit.contains("# For rootful podman (/etc/containers/systemd/): README in this folder says how to install.\n"),
+        "{unit}"
+    );
+    // podman's generator reads unit files only.
+    let generated = quadlet_dryrun(&built.join("quadlet"));
+    assert!(
+        generated.contains("---hosted-web.service---"),
+        "{generated}"
+    );
+}
+
+/// The install notes of a unit's header, each with its indented continuation lines.
+fn split_notes(text: &str) -> Vec<String> {
+    let mut notes: Vec<String> = Vec::new();
+    for line in text.lines() {
+        match notes.last_mut() {
+            Some(note) if line.starts_with(' ') => {
+                note.push('\n');
+                note.push_str(line);
+            }
+            _ => notes.push(line.to_string()),
+        }
+    }
+    notes
+}
+
+/// Services that wait on each other in every way: api on db healthy and on the migrate job
+/// completed, worker on api started.
+const WAITING: &str = r#"fun profile => {
+  name = "waits",
+  services.db = {
+    image = "docker.io/library/postgres:16",
+    healthcheck = { test = ["CMD", "pg_isready"] },
+  },
+  services.migrate = {
+    image = "docker.io/library/postgres:16",
+    command = ["true"],
+    depends_on.db = "healthy",
+    restart | force = "no",
+  },
+  services.api = {
+    image = "docker.io/library/nginx:1",
+    depends_on = { db = "healthy", migrate = "completed" },
+  },
+  services.worker = {
+    image = "docker.io/library/busybox:1.36",
+    command = ["sleep", "100000"],
+    depends_on.api = "started",
+  },
+}
+"#;
+
+/// A dependency that misses its health gate at boot fails its dependents' start jobs, and
+/// systemd never retries those: so each dependency's unit queues its dependents' start
+/// once it is ready (after `READY=1`, which `Notify=healthy` sends once healthy; after a
+/// job's success), keeping `Requires=`/`After=` and the health gate. A finished job stays
+/// active, so being started again does not run it again. podman's generator keeps all of
+/// it, and systemd-analyze accepts it.
+#[test]
+fn a_dependency_starts_its_dependents_once_ready() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/waits.ncl", WAITING)
+        .args(["build", "--stack", "waits", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let units = out.root.join("out/waits/podman/quadlet");
+    let read = |unit: &str| std::fs::read_to_string(units.join(unit)).expect("read unit");
+    let start = |service: &str| {
+        format!("\nExecStartPost=-/usr/bin/systemctl --no-block start waits-{service}.service\n")
+    };
+    let db = read("waits-db.container");
+    assert!(db.contains("\nNotify=healthy\n"), "{db}");
+    for dependent in ["api", "migrate"] {
+        assert!(db.contains(&start(dependent)), "{db}");
+    }
+    assert!(
+        db.contains("# Once healthy, ExecStartPost= starts the units that depend on it (waits-api, waits-migrate): one whose start failed because this unit was not ready in time at boot starts when this unit comes up later."),
+        "{db}"
+    );
+    let migrate = read("waits-migrate.container");
+    assert!(
+        migrate.contains("\nType=oneshot\nRemainAfterExit=yes\n"),
+        "{migrate}"
+    );
+    assert!(migrate.contains(&start("api")), "{migrate}");
+    let api = read("waits-api.container");
+    for dependency in ["db", "migrate"] {
+        assert!(
+            api.contains(&format!(
+                "\nRequires=waits-{dependency}.service\nAfter=waits-{dependency}.service\n"
+            )),
+            "{api}"
+        );
+    }
+    assert!(api.contains(&start("worker")), "{api}");
+    assert!(
+        api.contains("# Once its container runs, ExecStartPost= starts"),
+        "{api}"
+    );
+    let worker = read("waits-worker.container");
+    assert!(!worker.contains("ExecStartPost="), "{worker}");
+
+    let generated = quadlet_dryrun(&units);
+    let service = |name: &str| -> String {
+        let unit = generated
+            .split(&format!("---waits-{name}.service---\n"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("no waits-{name}.service:\n{generated}"));
+        unit.split("\n---").next().unwrap_or_default().to_string()
+    };
+    let db = service("db");
+    assert!(db.contains("\nType=notify\n"), "{db}");
+    assert!(db.contains("--sdnotify=healthy"), "{db}");
+    for dependent in ["api", "migrate"] {
+        assert!(db.contains(&start(dependent)), "{db}");
+    }
+    // The job runs in the foreground (no `-d`): its unit is done when the job is.
+    let migrate = service("migrate");
+    assert!(
+        migrate.contains("\nType=oneshot\nRemainAfterExit=yes\n"),
+        "{migrate}"
+    );
+    assert!(migrate.contains(&start("api")), "{migrate}");
+    let run = migrate
+        .lines()
+        .find(|line| line.starts_with("ExecStart="))
+        .expect("ExecStart");
+    assert!(!run.contains(" -d "), "{run}");
+    validate_artifacts(&units);
+}
+
+/// An environment value reading a secret goes through `EnvironmentFile=`, so podman shows it
+/// in `podman inspect` (as Docker does under Compose): the unit says so and points to
+/// `secrets = [...]`, which keeps a value out; a file secret gets no such line.
+#[test]
+fn a_secret_in_the_environment_is_said_to_show_in_podman_inspect() {
+    let stack = r#"fun profile => {
+  name = "leaks",
+  variables.DB_PASSWORD = { description = "Database password.", secret = true },
+  variables.API_KEY = { description = "API key.", secret = true },
+  variables.LOG_LEVEL = { description = "Log level.", default = "info" },
+  services.db = {
+    image = "docker.io/library/postgres:16",
+    environment = {
+      POSTGRES_PASSWORD = "${DB_PASSWORD}",
+      LOG = "${LOG_LEVEL}",
+    },
+  },
+  services.api = {
+    image = "docker.io/library/nginx:1",
+    environment.LOG = "${LOG_LEVEL}",
+    secrets = ["API_KEY"],
+  },
+}
+"#;
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file("modules/stacks/leaks.ncl", stack)
+        .args(["build", "--stack", "leaks", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let units = out.root.join("out/leaks/podman/quadlet");
+    let db = std::fs::read_to_string(units.join("leaks-db.container")).expect("unit");
+    assert!(
+        db.contains("# Secret DB_PASSWORD reaches the environment (EnvironmentFile=): `podman inspect` shows its value,"),
+        "{db}"
+    );
+    assert!(
+        db.contains("Mount it with `secrets = [...]` instead"),
+        "{db}"
+    );
+    assert!(!db.contains("Secret LOG_LEVEL"), "{db}");
+    let api = std::fs::read_to_string(units.join("leaks-api.container")).expect("unit");
+    assert!(!api.contains("reaches the environment"), "{api}");
+}
