@@ -568,6 +568,12 @@ fn service_manifests(
         docs.push(yaml(&autoscaler(ctx, name, kind, autoscaling))?);
     }
     if let Some(ingress) = &service.kubernetes.ingress {
+        if ingress.class.is_none() {
+            notes.push(note(
+                format!("services.{name}.kubernetes.ingress.class"),
+                "no IngressClass is named, so the cluster's default class serves this Ingress; on a cluster without one (an IngressClass annotated ingressclass.kubernetes.io/is-default-class) no controller serves it and the host never answers: set `class` to the controller's (\"nginx\", \"traefik\"…)".to_string(),
+            ));
+        }
         docs.push(yaml(&ingress_object(ctx, name, service, ingress))?);
     }
     let min_replicas = service
