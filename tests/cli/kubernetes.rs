@@ -402,7 +402,18 @@ fn a_healthcheck_becomes_startup_readiness_and_a_patient_liveness_probe() {
       healthcheck = { test = ["true"], interval = "5s", retries = 4, start_period = "21s" },
     },
     web = { image = "busybox:1", healthcheck = { test = ["true"], interval = "10s", retries = 2 } },
+    store = {
+      image = "busybox:1",
+      volumes = [{ source = "data", target = "/data" }, { source = "scratch", target = "/tmp/scratch" }],
+      healthcheck = { test = ["true"], interval = "10s", retries = 3, start_period = "30s" },
+    },
+    scratcher = {
+      image = "busybox:1",
+      volumes = [{ source = "scratch", target = "/tmp/scratch" }],
+      healthcheck = { test = ["true"], interval = "10s", retries = 3 },
+    },
   },
+  volumes = { data = {}, scratch = { cache = true } },
 }
 "#,
         )
@@ -426,6 +437,13 @@ fn a_healthcheck_becomes_startup_readiness_and_a_patient_liveness_probe() {
     assert!(web["startupProbe"].is_null(), "{web}");
     assert_eq!(web["readinessProbe"]["failureThreshold"], 2, "{web}");
     assert_eq!(web["livenessProbe"]["failureThreshold"], 6, "{web}");
+    // Data on a claim: ten minutes to recover it, whatever its start period says (sixty
+    // periods of 10 s, then the three retries); a cache is empty at every start.
+    let store = container("store");
+    assert_eq!(store["startupProbe"]["failureThreshold"], 63, "{store}");
+    assert_eq!(store["livenessProbe"]["failureThreshold"], 9, "{store}");
+    let scratcher = container("scratcher");
+    assert!(scratcher["startupProbe"].is_null(), "{scratcher}");
 }
 
 /// A ClusterIP name reaches one random pod per scrape, and a node agent run as a

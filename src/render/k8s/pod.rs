@@ -229,7 +229,7 @@ pub(super) fn main_container(
     let probes = service
         .healthcheck
         .as_ref()
-        .map(|healthcheck| Probes::of(healthcheck, env));
+        .map(|healthcheck| Probes::of(healthcheck, env, keeps_data(ctx, service)));
     Container {
         name: k8s_name(name),
         image: Some(image),
@@ -463,8 +463,9 @@ pub(super) fn binary_quantity(size: &ByteSize) -> String {
 /// probe fails. So the healthcheck's meaning is kept by readiness (out of its Service
 /// after `retries` failures, as Compose marks it unhealthy), while liveness restarts only
 /// after three times as long a failure, and never during the start period: a startup probe
-/// gives the container `start_period` plus `retries` intervals to answer first, so a
-/// database replaying its log after an unclean stop is not killed half-way.
+/// gives the container `start_period` plus `retries` intervals to answer first. A container
+/// that keeps data on a claim gets at least [`RECOVERY_SECONDS`] of them, so a database
+/// replaying its log after an unclean stop is not killed half-way and made to start over.
 pub(super) struct Probes {
     pub startup: Option<Probe>,
     pub readiness: Probe,
@@ -472,15 +473,22 @@ pub(super) struct Probes {
 }
 
 impl Probes {
-    pub(super) fn of(healthcheck: &Healthcheck, env: &Environment) -> Probes {
+    /// `keeps_data`: the container mounts a claim, whose data it may have to recover.
+    pub(super) fn of(healthcheck: &Healthcheck, env: &Environment, keeps_data: bool) -> Probes {
         let readiness = probe(healthcheck, env);
         let failures = readiness.failure_threshold.unwrap_or(1);
-        let startup = healthcheck.start_period.as_ref().map(|start| {
-            let period = seconds(healthcheck.interval.value());
+        let start = healthcheck
+            .start_period
+            .as_ref()
+            .map(|start| seconds(start.value()));
+        let budget = match (start, keeps_data) {
+            (start, true) => Some(start.unwrap_or(0).max(RECOVERY_SECONDS)),
+            (start, false) => start,
+        };
+        let startup = budget.map(|budget| {
+            let period = seconds(healthcheck.interval.value()).max(1);
             Probe {
-                failure_threshold: Some(
-                    (seconds(start.value()) + period - 1) / period.max(1) + failures,
-                ),
+                failure_threshold: Some((budget + period - 1) / period + failures),
                 ..readiness.clone()
             }
         });
@@ -498,6 +506,27 @@ impl Probes {
 
 /// How many times longer than readiness a liveness probe waits before a restart.
 const LIVENESS_PATIENCE: i32 = 3;
+
+/// The least time a container with data on a claim has to answer its first healthcheck:
+/// crash recovery (PostgreSQL's WAL, Neo4j's transaction log, Kafka's segments) of a
+/// volume that size can take minutes. The startup probe succeeds at the first healthy
+/// answer, so a normal start is not made any slower by it.
+const RECOVERY_SECONDS: i32 = 600;
+
+/// Whether `service` mounts a claim: a stack volume that is neither a cache nor one pod's
+/// own emptyDir (both empty at every start).
+fn keeps_data(ctx: &Context, service: &Service) -> bool {
+    service.volumes.iter().any(|mount| {
+        mount.kind == MountKind::Volume
+            && mount.source.as_ref().is_some_and(|source| {
+                ctx.stack
+                    .volumes
+                    .get(source.written())
+                    .is_some_and(|volume| !volume.cache)
+                    && !ctx.pod_local.contains(source.written())
+            })
+    })
+}
 
 fn probe(healthcheck: &Healthcheck, env: &Environment) -> Probe {
     let Healthcheck {

@@ -137,7 +137,7 @@ pub(super) fn join(
         if let Some(healthcheck) = &service.healthcheck
             && container.startup_probe.is_none()
         {
-            container.startup_probe = Some(Probes::of(healthcheck, &env).readiness);
+            container.startup_probe = Some(Probes::of(healthcheck, &env, false).readiness);
         }
         own_user(ctx, car, service, host, spec, &mut container, notes);
         // Its own dependencies are waited for before it starts, as the host's are.
