@@ -70,6 +70,8 @@ const SNIPPETS: &[&str] = &[
     "volumes = [{ target = \"/x\" }]",
     "networks.n = { subnets = [{ subnet = \"10.0.0.0/33\", gateway = \"10.0.0.1\" }], enable_ipv6 = true }",
     "network_addresses.n.ipv4 = \"10.0.0.9\"",
+    "volumes.v = { cache = true, external = true, size = \"0\" }",
+    "monitoring = { prometheus = \"a\", alertmanager = \"a\", alert_receiver = \"slack\" }",
     "[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[",
     "\u{0}",
     "é",
