@@ -28,7 +28,7 @@ use crate::compile::{compile_one, on_eval_thread};
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Interrupt, Progress, Stopped, converge};
-use engine::{Engine, Observer};
+use engine::{Engine, Observed, Observer};
 use host_state::StackLock;
 use plan::{Options, Plan};
 use secrets::{DigestKey, Identity};
@@ -609,7 +609,7 @@ async fn apply_locked(
     progress: Progress,
 ) -> Result<Option<Applied>, Error> {
     let stack = prepared.desired.stack.clone();
-    preflight(
+    let preflighted = preflight(
         engine,
         &mut prepared.desired,
         &prepared.values,
@@ -624,10 +624,14 @@ async fn apply_locked(
     }
     // Containers bind-mount the stored files: on a remote engine they must be on its host
     // before the first container is created.
-    if target.state.is_on_host() {
+    // What pre-flight observed still holds (it builds images, which no container, network
+    // or volume of the stack notices), unless the state was pushed to a remote host since.
+    let observed = if target.state.is_on_host() {
         engine.push_state(&target.state, &stack).await?;
-    }
-    let observed = engine.observe(&stack).await?;
+        engine.observe(&stack).await?
+    } else {
+        preflighted
+    };
     let deployed = last_generation(&target.state, &prepared.desired)?;
     let plan = plan::plan(
         &prepared.desired,
@@ -893,16 +897,23 @@ async fn preflight(
     values: &Values,
     rebuild: bool,
     progress: &Progress,
-) -> Result<(), Error> {
+) -> Result<Observed, Error> {
     let mut problems = Vec::new();
     let observed = engine.observe(&desired.stack).await?;
     // Services built from one context share the image: build it once.
     let mut built = std::collections::BTreeSet::new();
+    // Image reference -> its ID on the engine, asked once per reference (services of one
+    // image are common: replicas of a build, a migration job beside its app).
+    let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
     for (name, service) in &mut desired.services {
         let reference = service.container.image.clone();
+        let known = match ids.get(&reference) {
+            Some(id) => id.clone(),
+            None => engine.image_id(&reference).await?,
+        };
         if let Some(build) = &service.build {
             // As `docker compose up`: build what is missing, rebuild only when asked.
-            let wanted = rebuild || engine.image_id(&reference).await?.is_none();
+            let wanted = rebuild || known.is_none();
             if wanted && built.insert((reference.clone(), build.context.clone())) {
                 progress(format!("{name:<16} building {reference}"));
                 // A build argument may be a secret: revealed for the engine only.
@@ -914,8 +925,9 @@ async fn preflight(
                     problems.push(format!("{name}: {e}"));
                     continue;
                 }
+                ids.remove(&reference);
             }
-        } else if engine.image_id(&reference).await?.is_none() {
+        } else if known.is_none() {
             progress(format!("{name:<16} pulling {reference}"));
             if let Err(e) = engine.pull(&reference).await {
                 problems.push(format!(
@@ -924,8 +936,16 @@ async fn preflight(
                 ));
                 continue;
             }
+            ids.remove(&reference);
+        } else {
+            ids.insert(reference.clone(), known);
         }
-        service.container.image_id = engine.image_id(&reference).await?;
+        let id = match ids.get(&reference) {
+            Some(id) => id.clone(),
+            None => engine.image_id(&reference).await?,
+        };
+        ids.insert(reference, id.clone());
+        service.container.image_id = id;
     }
     for (name, network) in &desired.networks {
         if network.external && !observed.networks.contains_key(name) {
@@ -938,7 +958,7 @@ async fn preflight(
         }
     }
     if problems.is_empty() {
-        Ok(())
+        Ok(observed)
     } else {
         Err(ApplyError::Preflight { problems }.into())
     }
