@@ -721,9 +721,27 @@ pub fn create_body(
                 });
         }
     }
-    let mounts = spec
+    // The mount API has no SELinux relabelling: a bind that asks for it is a `Binds` entry
+    // (`source:target:ro,z`), as `docker run -v` and Compose send it. Its source exists:
+    // pre-flight refuses a missing bind source, so the engine creates none.
+    let (relabelled, mounts): (Vec<&super::spec::MountSpec>, Vec<_>) = spec
         .mounts
         .iter()
+        .partition(|mount| mount.selinux.is_some());
+    let binds: Vec<String> = relabelled
+        .iter()
+        .map(|mount| {
+            let access = if mount.read_only { "ro" } else { "rw" };
+            format!(
+                "{}:{}:{access},{}",
+                mount.source.as_deref().unwrap_or_default(),
+                mount.target,
+                mount.selinux.as_deref().unwrap_or_default()
+            )
+        })
+        .collect();
+    let mounts = mounts
+        .into_iter()
         .map(|mount| Mount {
             target: Some(mount.target.clone()),
             source: mount.source.clone(),
@@ -739,6 +757,7 @@ pub fn create_body(
     let to_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     let host_config = HostConfig {
         port_bindings: Some(bindings),
+        binds: (!binds.is_empty()).then_some(binds),
         mounts: Some(mounts),
         tmpfs: (!spec.tmpfs.is_empty()).then(|| {
             spec.tmpfs

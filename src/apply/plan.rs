@@ -795,6 +795,7 @@ mod tests {
             source: Some(source.into()),
             target: target.into(),
             read_only: true,
+            selinux: None,
         };
         let before = [
             mount("bind", "/state/files/aaaa/motd", "/etc/motd"),

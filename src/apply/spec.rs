@@ -247,6 +247,9 @@ pub struct MountSpec {
     pub source: Option<String>,
     pub target: String,
     pub read_only: bool,
+    /// A bind's SELinux relabelling, `z` or `Z` (absent from earlier generations' records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selinux: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -735,10 +738,10 @@ fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>
         source,
         target,
         read_only,
-        // The engine's mount API never creates a missing host path, and SELinux
-        // relabelling is a Compose/CLI option: both are rendered for Compose only.
+        // The engine's mount API never creates a missing host path (pre-flight refuses a
+        // missing source instead).
         create_host_path: _,
-        selinux: _,
+        selinux,
         host_path: _,
         // A certificate folder is a plain bind to the engine (a Secret on Kubernetes only).
         tls_certificate: _,
@@ -768,6 +771,7 @@ fn mount_spec(stack: &Stack, mount: &Mount, values: &Values, places: &Places<'_>
         source,
         target: target.clone(),
         read_only: *read_only,
+        selinux: selinux.clone().filter(|_| kind == "bind"),
     }
 }
 

@@ -341,10 +341,23 @@ pub(super) enum Reference {
     Engine,
 }
 
-/// `source:target[:ro]` of a volume or bind mount, as `Volume=` and `podman run --volume`
-/// read it; `None` for a tmpfs.
+/// `source:target[:ro][,z|Z]` of a volume or bind mount, as `Volume=` and `podman run
+/// --volume` read it (a bind's SELinux relabelling as Compose's `bind.selinux`); `None`
+/// for a tmpfs.
 pub(super) fn mount_spec(stack: &Stack, mount: &Mount, reference: Reference) -> Option<String> {
-    let read_only = if mount.read_only { ":ro" } else { "" };
+    let relabel = mount
+        .selinux
+        .as_deref()
+        .filter(|_| mount.kind == MountKind::Bind);
+    let options: Vec<&str> = [mount.read_only.then_some("ro"), relabel]
+        .into_iter()
+        .flatten()
+        .collect();
+    let options = if options.is_empty() {
+        String::new()
+    } else {
+        format!(":{}", options.join(","))
+    };
     let source = mount.source.as_ref().map(|source| baked(stack, source));
     let source = match (mount.kind, source) {
         (MountKind::Volume, Some(volume)) => match (stack.volumes.get(&volume), reference) {
@@ -358,7 +371,7 @@ pub(super) fn mount_spec(stack: &Stack, mount: &Mount, reference: Reference) -> 
         },
         (MountKind::Tmpfs, _) | (_, None) => return None,
     };
-    Some(format!("{source}:{}{read_only}", mount.target))
+    Some(format!("{source}:{}{options}", mount.target))
 }
 
 /// The image a service's unit runs.

@@ -1680,6 +1680,64 @@ fn preflight_lists_every_missing_bind_source_and_creates_none(rig: Rig) {
     assert!(created.is_empty(), "berth created {created:?}");
 }
 
+/// A bind's SELinux relabelling reaches the engine as Compose sends it, a `Binds` entry
+/// `source:target:ro,z` (the mount API has no relabel option; an engine on a host without
+/// SELinux accepts and ignores it), and the container reads the folder; a bind without it
+/// stays a mount, and changing it recreates the container.
+fn a_relabelled_bind_reaches_the_engine_with_its_selinux_option(rig: Rig) {
+    let conf = rig.root().join("conf");
+    std::fs::create_dir_all(&conf).expect("mkdir conf");
+    std::fs::write(conf.join("app.yml"), "answer: 42\n").expect("write conf");
+    let write = |label: &str| {
+        rig.write_module(
+            &format!(
+                r#"    app = IMAGE & {{
+      command = ["sleep", "100000"],
+      volumes = [
+        {{ type = "bind", source = "./conf", target = "/conf", read_only = true, selinux = "{label}" }},
+        {{ type = "bind", source = "./conf", target = "/plain", read_only = true }},
+      ],
+    }},"#
+            ),
+            "",
+        );
+    };
+    write("z");
+    rig.berth("apply", &[]).code(0);
+    let inspect = |format: &str| docker(&["inspect", "--format", format, &rig.container("app")]);
+    let binds = inspect("{{json .HostConfig.Binds}}");
+    let binds: Vec<String> = serde_json::from_str(&binds).expect("Binds as JSON");
+    let [bind] = binds.as_slice() else {
+        panic!("one Binds entry: {binds:?}")
+    };
+    let (source, options) = bind.split_once(":/conf:").expect("source:target:options");
+    assert_eq!(options, "ro,z", "{bind}");
+    assert_eq!(
+        std::fs::canonicalize(source).expect("the bind source"),
+        std::fs::canonicalize(&conf).expect("conf"),
+        "{bind}"
+    );
+    let mounts = inspect("{{range .HostConfig.Mounts}}{{.Target}} {{end}}");
+    assert_eq!(mounts.trim(), "/plain", "{mounts}");
+    assert_eq!(rig.exec("app", &["cat", "/conf/app.yml"]), "answer: 42\n");
+    rig.berth("plan", &[])
+        .code(0)
+        .stdout_contains("0 to create, 0 to recreate");
+    let id = rig.id("app");
+    write("Z");
+    rig.berth("apply", &[]).code(0);
+    assert_ne!(
+        rig.id("app"),
+        id,
+        "a changed relabelling kept the container"
+    );
+    assert!(
+        inspect("{{json .HostConfig.Binds}}").contains(":/conf:ro,Z"),
+        "{}",
+        inspect("{{json .HostConfig.Binds}}")
+    );
+}
+
 /// Typed fields holding a variable: apply reads the variable's value on the host as docker
 /// compose reads `.env` (the declared default when the host sets none), and refuses a value
 /// that is no value of the field before it asks the engine for anything.
@@ -2094,4 +2152,5 @@ locally_and_through_ssh! {
     a_random_host_port_is_picked_by_the_engine_for_each_replica => "bt-anyport",
     replicas_are_replaced_one_at_a_time_and_each_new_one_is_healthy_first => "bt-roll",
     an_alternative_value_follows_the_hosts_variable => "bt-alt",
+    a_relabelled_bind_reaches_the_engine_with_its_selinux_option => "bt-label",
 }

@@ -1019,3 +1019,52 @@ fn a_secret_in_the_environment_is_said_to_show_in_podman_inspect() {
     let api = std::fs::read_to_string(units.join("leaks-api.container")).expect("unit");
     assert!(!api.contains("reaches the environment"), "{api}");
 }
+
+/// A bind's SELinux relabelling (`selinux = "z"`/`"Z"`) is Compose's `bind.selinux`; in a
+/// Quadlet unit it is the `z`/`Z` option of `Volume=`, beside `ro`, which podman's own
+/// generator passes on as `-v SOURCE:TARGET:ro,z`. A volume has no such option.
+#[test]
+fn a_relabelled_bind_keeps_its_selinux_option() {
+    let (out, _dir) = Berth::schemas_only()
+        .file("profiles/podman.ncl", &podman_profile())
+        .file(
+            "modules/stacks/labelled.ncl",
+            r#"fun profile => {
+  volumes.data = {},
+  services.app = {
+    image = "docker.io/library/busybox:1",
+    command = ["sleep", "infinity"],
+    volumes = [
+      { type = "bind", source = "/srv/shared", target = "/shared", read_only = true, selinux = "z" },
+      { type = "bind", source = "/srv/own", target = "/own", selinux = "Z" },
+      { type = "volume", source = "data", target = "/data" },
+    ],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "labelled", "--profile", "podman"])
+        .run();
+    out.code(0);
+    let dir = out.root.join("out/labelled/podman/quadlet");
+    let unit = std::fs::read_to_string(dir.join("labelled-app.container")).expect("unit");
+    let volumes: Vec<&str> = unit
+        .lines()
+        .filter_map(|line| line.strip_prefix("Volume="))
+        .collect();
+    assert_eq!(
+        volumes,
+        [
+            "/srv/shared:/shared:ro,z",
+            "/srv/own:/own:Z",
+            "labelled-data.volume:/data"
+        ],
+        "{unit}"
+    );
+    let generated = quadlet_dryrun(&dir);
+    assert!(
+        generated.contains("-v /srv/shared:/shared:ro,z")
+            && generated.contains("-v /srv/own:/own:Z"),
+        "{generated}"
+    );
+}
