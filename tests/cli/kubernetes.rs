@@ -1228,3 +1228,33 @@ fn a_cache_volume_is_each_pods_own_on_kubernetes_and_shared_under_compose() {
     }
     assert!(compose["volumes"]["downloads"].is_object(), "{compose:#}");
 }
+
+/// Kubernetes has no relabelling of a hostPath: a host agent's bind that asks for one is
+/// mounted, and the manifest says the node's path must be labelled by hand.
+#[test]
+fn a_relabelled_host_path_is_said_to_need_its_label_on_the_node() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/agent.ncl",
+            r#"fun profile => {
+  services.agent = {
+    image = "busybox:1",
+    command = ["sleep", "1000"],
+    volumes = [{ type = "bind", source = "/var/log", target = "/host/log", read_only = true, host_path = true, selinux = "z" }],
+  },
+}
+"#,
+        )
+        .args(["build", "--stack", "agent", "--no-profile"])
+        .run();
+    out.code(0);
+    let text =
+        std::fs::read_to_string(out.root.join("out/agent/none/k8s/agent.yaml")).expect("manifest");
+    assert!(
+        text.contains("services.agent.volumes[0].selinux: Kubernetes does not relabel a hostPath"),
+        "{text}"
+    );
+    let docs = documents(&text);
+    let pod = &find(&docs, "DaemonSet")["spec"]["template"]["spec"];
+    assert_eq!(pod["volumes"][0]["hostPath"]["path"], "/var/log", "{pod}");
+}

@@ -181,6 +181,12 @@ pub(super) fn storage(
                 });
             }
             (MountKind::Bind, Some(source)) if mount.host_path && source.starts_with('/') => {
+                if let Some(label) = &mount.selinux {
+                    notes.push(note(
+                        format!("services.{name}.volumes[{index}].selinux"),
+                        format!("Kubernetes does not relabel a hostPath (`selinux = \"{label}\"`): on SELinux nodes label {source} for containers yourself (chcon -Rt container_file_t)"),
+                    ));
+                }
                 volume.host_path = Some(HostPathVolumeSource {
                     path: source.clone(),
                     ..HostPathVolumeSource::default()
