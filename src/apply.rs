@@ -911,10 +911,12 @@ async fn preflight(
             Some(id) => id.clone(),
             None => engine.image_id(&reference).await?,
         };
-        if let Some(build) = &service.build {
+        // Whether this service put a new image under the reference (its ID is asked again).
+        let replaced = if let Some(build) = &service.build {
             // As `docker compose up`: build what is missing, rebuild only when asked.
             let wanted = rebuild || known.is_none();
-            if wanted && built.insert((reference.clone(), build.context.clone())) {
+            let first = wanted && built.insert((reference.clone(), build.context.clone()));
+            if first {
                 progress(format!("{name:<16} building {reference}"));
                 // A build argument may be a secret: revealed for the engine only.
                 let mut build = build.clone();
@@ -925,8 +927,8 @@ async fn preflight(
                     problems.push(format!("{name}: {e}"));
                     continue;
                 }
-                ids.remove(&reference);
             }
+            first
         } else if known.is_none() {
             progress(format!("{name:<16} pulling {reference}"));
             if let Err(e) = engine.pull(&reference).await {
@@ -936,13 +938,14 @@ async fn preflight(
                 ));
                 continue;
             }
-            ids.remove(&reference);
+            true
         } else {
-            ids.insert(reference.clone(), known);
-        }
-        let id = match ids.get(&reference) {
-            Some(id) => id.clone(),
-            None => engine.image_id(&reference).await?,
+            false
+        };
+        let id = if replaced {
+            engine.image_id(&reference).await?
+        } else {
+            known
         };
         ids.insert(reference, id.clone());
         service.container.image_id = id;

@@ -530,18 +530,7 @@ fun profile => prometheus { alertmanager = false }
         ),
         (no_alertmanager, "runs Prometheus without an Alertmanager"),
     ] {
-        let (out, _dir) = Berth::schemas_only()
-            .file("modules/stacks/watch.ncl", stack)
-            .args([
-                "build",
-                "--stack",
-                "watch",
-                "--profile",
-                "prod-lite",
-                "--out",
-                "out",
-            ])
-            .run();
+        let (out, _dir) = build_watch_in_prod_lite(Berth::schemas_only(), stack);
         out.code(2)
             .stderr_contains("profiles/prod-lite.ncl:14:")
             .stderr_contains(": profile.alerting: production profile `prod-lite` turns alerting on")
@@ -565,17 +554,9 @@ fun profile => prometheus { alertmanager = false }
     assert!(config.contains("No receiver is configured"), "{config}");
 }
 
-/// A webhook secret the Alertmanager does not mount would be a file that is not there.
-#[test]
-fn a_webhook_secret_must_be_mounted_into_alertmanager() {
-    let stack = r#"fun profile => {
-  services.prometheus = { image = "docker.io/prom/prometheus:v2.55.1" },
-  services.alertmanager = { image = "docker.io/prom/alertmanager:v0.27.0" },
-  variables.HOOK = { description = "Webhook URL.", secret = true },
-  monitoring = { prometheus = "prometheus", alertmanager = "alertmanager", alert_webhook_secret = "HOOK" },
-}
-"#;
-    let (out, _dir) = Berth::schemas_only()
+/// `berth build` of `stack` as the stack `watch` of `project`, with the prod-lite profile.
+fn build_watch_in_prod_lite(project: Berth, stack: &str) -> (Output, tempfile::TempDir) {
+    project
         .file("modules/stacks/watch.ncl", stack)
         .args([
             "build",
@@ -586,29 +567,29 @@ fn a_webhook_secret_must_be_mounted_into_alertmanager() {
             "--out",
             "out",
         ])
-        .run();
+        .run()
+}
+
+/// A webhook secret the Alertmanager does not mount would be a file that is not there.
+#[test]
+fn a_webhook_secret_must_be_mounted_into_alertmanager() {
+    let stack = r#"fun profile => {
+  services.prometheus = { image = "docker.io/prom/prometheus:v2.55.1" },
+  services.alertmanager = { image = "docker.io/prom/alertmanager:v0.27.0" },
+  variables.HOOK = { description = "Webhook URL.", secret = true },
+  monitoring = { prometheus = "prometheus", alertmanager = "alertmanager", alert_webhook_secret = "HOOK" },
+}
+"#;
+    let (out, _dir) = build_watch_in_prod_lite(Berth::schemas_only(), stack);
     out.code(2)
         .stderr_contains("modules/stacks/watch.ncl:5:")
         .stderr_contains("monitoring.alert_webhook_secret: Alertmanager `alertmanager` does not mount the secret `HOOK`")
         .wrote_nothing();
-    let (out, _dir) = Berth::schemas_only()
-        .file(
-            "modules/stacks/watch.ncl",
-            &stack.replace(
-                "alertmanager:v0.27.0\" }",
-                "alertmanager:v0.27.0\", secrets = [\"HOOK\"] }",
-            ),
-        )
-        .args([
-            "build",
-            "--stack",
-            "watch",
-            "--profile",
-            "prod-lite",
-            "--out",
-            "out",
-        ])
-        .run();
+    let mounted = stack.replace(
+        "alertmanager:v0.27.0\" }",
+        "alertmanager:v0.27.0\", secrets = [\"HOOK\"] }",
+    );
+    let (out, _dir) = build_watch_in_prod_lite(Berth::schemas_only(), &mounted);
     out.code(0);
     let config = std::fs::read_to_string(
         out.root
@@ -628,18 +609,7 @@ fun profile =>
   prometheus { alertmanager = true, receiver = "slack" }
   & { name = "watch" }
 "#;
-    let (out, _dir) = Berth::bundled()
-        .file("modules/stacks/watch.ncl", stack)
-        .args([
-            "build",
-            "--stack",
-            "watch",
-            "--profile",
-            "prod-lite",
-            "--out",
-            "out",
-        ])
-        .run();
+    let (out, _dir) = build_watch_in_prod_lite(Berth::bundled(), stack);
     out.code(0);
     let built = out.root.join("out/watch/prod-lite");
     let file = built.join("alertmanager/alertmanager.yml");

@@ -18,7 +18,7 @@ use super::env::{Environment, text_of};
 use super::fidelity::Warning;
 use super::placement;
 use super::sidecar;
-use super::storage::{Storage, storage};
+use super::storage::{Storage, is_claimed, storage};
 use super::{Context, WAIT_IMAGE, fitted, k8s_name, note};
 use crate::model::{
     ByteSize, Command, Dependency, Duration, GpuCount, Gpus, HealthTest, Healthcheck, MountKind,
@@ -513,18 +513,11 @@ const LIVENESS_PATIENCE: i32 = 3;
 /// answer, so a normal start is not made any slower by it.
 const RECOVERY_SECONDS: i32 = 600;
 
-/// Whether `service` mounts a claim: a stack volume that is neither a cache nor one pod's
-/// own emptyDir (both empty at every start).
+/// Whether `service` mounts a claim (whose data it may have to recover at start).
 fn keeps_data(ctx: &Context, service: &Service) -> bool {
     service.volumes.iter().any(|mount| {
         mount.kind == MountKind::Volume
-            && mount.source.as_ref().is_some_and(|source| {
-                ctx.stack
-                    .volumes
-                    .get(source.written())
-                    .is_some_and(|volume| !volume.cache)
-                    && !ctx.pod_local.contains(source.written())
-            })
+            && (mount.source.as_ref()).is_some_and(|source| is_claimed(ctx, source.written()))
     })
 }
 

@@ -275,6 +275,15 @@ fn is_cache(ctx: &Context, volume: &str) -> bool {
     ctx.stack.volumes.get(volume).is_some_and(|v| v.cache)
 }
 
+/// Whether the stack volume `volume` is a claim on Kubernetes (its data outlives the pod):
+/// neither one pod's own emptyDir nor a cache, the two arms before the claim's in
+/// [`storage`].
+pub(super) fn is_claimed(ctx: &Context, volume: &str) -> bool {
+    ctx.stack.volumes.contains_key(volume)
+        && !ctx.pod_local.contains(volume)
+        && !is_cache(ctx, volume)
+}
+
 /// The first service (by name) that mounts `volume`: where what is said of it once goes.
 fn first_user<'a>(ctx: &Context<'a>, volume: &str) -> Option<&'a str> {
     ctx.volume_users
