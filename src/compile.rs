@@ -93,8 +93,24 @@ fn compile_reading(
 ) -> Result<(Stack, Built, BTreeMap<String, String>), Error> {
     let started = std::time::Instant::now();
     let evaluated = eval::evaluate(project, stack, profile)?;
-    let evaluated_in = started.elapsed();
-    let mut model = Stack::from_evaluated(&evaluated)?;
+    tracing::debug!(
+        "{}/{}: evaluated in {:.0?}",
+        stack.name,
+        profile.name(),
+        started.elapsed()
+    );
+    compile_evaluated(project, stack, profile, &evaluated)
+}
+
+/// The rest of [`compile_reading`] once `evaluated` is known.
+fn compile_evaluated(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    evaluated: &eval::Evaluated,
+) -> Result<(Stack, Built, BTreeMap<String, String>), Error> {
+    let started = std::time::Instant::now();
+    let mut model = Stack::from_evaluated(evaluated)?;
     let read = resolve_files(project, &mut model, &evaluated.positions)?;
     let rendered = render::all(&model)?;
     let warnings: Vec<Warning> = rendered
@@ -115,11 +131,10 @@ fn compile_reading(
         built.refuse_warnings()?;
     }
     tracing::debug!(
-        "{}/{}: evaluated in {:.0?}, checked and rendered in {:.0?}",
+        "{}/{}: checked and rendered in {:.0?}",
         built.stack,
         built.profile,
-        evaluated_in,
-        started.elapsed() - evaluated_in
+        started.elapsed()
     );
     Ok((model, built, read))
 }
@@ -135,9 +150,30 @@ pub fn compile_cached(
     profile: &ProfileRef,
     cache: Option<&Cache>,
 ) -> Result<Built, Error> {
-    let lookup = cache.map_or(Lookup::Uncacheable, |cache| {
+    let lookup = look_up(project, stack, profile, cache);
+    finish(project, (stack, profile), lookup, None, cache)
+}
+
+fn look_up(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    cache: Option<&Cache>,
+) -> Lookup {
+    cache.map_or(Lookup::Uncacheable, |cache| {
         cache.lookup(project, stack, profile)
-    });
+    })
+}
+
+/// The build of one pair from what the cache said of it: the cached result, or a build
+/// from `evaluated` (evaluating now when `None`), stored when the cache can keep it.
+fn finish(
+    project: &Project,
+    (stack, profile): (&StackRef, &ProfileRef),
+    lookup: Lookup,
+    evaluated: Option<eval::Evaluated>,
+    cache: Option<&Cache>,
+) -> Result<Built, Error> {
     let key = match lookup {
         Lookup::Hit(entry) => {
             let built = Built {
@@ -152,13 +188,14 @@ pub fn compile_cached(
             tracing::debug!("{}/{}: reused from the cache", built.stack, built.profile);
             return Ok(built);
         }
-        Lookup::Miss(key) => key,
-        Lookup::Uncacheable => {
-            return compile_one(project, stack, profile).map(|(_, built)| built);
-        }
+        Lookup::Miss(key) => Some(key),
+        Lookup::Uncacheable => None,
     };
-    let (model, built, read) = compile_reading(project, stack, profile)?;
-    if let Some(cache) = cache {
+    let (model, built, read) = match evaluated {
+        Some(evaluated) => compile_evaluated(project, stack, profile, &evaluated)?,
+        None => compile_reading(project, stack, profile)?,
+    };
+    if let (Some(cache), Some(key)) = (cache, key) {
         let entry = Entry {
             artifacts: built.artifacts.clone(),
             warnings: built.warnings.clone(),
@@ -237,6 +274,11 @@ pub fn compile_all_cached(
     built
 }
 
+/// Builds every pair in three steps: ask the cache about each; evaluate what it lacks
+/// together, one program per group (see [`eval::evaluate_together`] and [`groups`]), a
+/// group per worker thread; then check and render each pair on the thread that evaluated
+/// it. A group that fails is evaluated again pair by pair, so each error is the one a
+/// lone build reports.
 fn compile_targets(
     project: &Project,
     stacks: &[StackRef],
@@ -248,38 +290,135 @@ fn compile_targets(
         .iter()
         .flat_map(|stack| profiles.iter().map(move |profile| (stack, profile)))
         .collect();
-    let queue = Mutex::new(targets.iter().enumerate());
-    let results: Mutex<Vec<(usize, Result<Built, Error>)>> =
-        Mutex::new(Vec::with_capacity(targets.len()));
-    let n_workers = jobs.clamp(1, targets.len().max(1));
+    let lookups = in_parallel(
+        jobs,
+        targets.iter().copied().enumerate().collect(),
+        |(_, (stack, profile))| look_up(project, stack, profile, cache),
+    );
+    let lookups = Mutex::new(lookups.into_iter().map(Some).collect::<Vec<_>>());
+    let take_lookup = |index: usize| {
+        lock(&lookups)
+            .get_mut(index)
+            .and_then(Option::take)
+            .unwrap_or(Lookup::Uncacheable)
+    };
+    let pending: Vec<usize> = lock(&lookups)
+        .iter()
+        .enumerate()
+        .filter(|(_, lookup)| !matches!(lookup, Some(Lookup::Hit(_))))
+        .map(|(index, _)| index)
+        .collect();
+    let mut work: Vec<Vec<usize>> = (0..targets.len())
+        .filter(|index| !pending.contains(index))
+        .map(|index| vec![index])
+        .collect();
+    work.extend(groups(&targets, &pending, jobs));
+    let built = in_parallel(jobs, work, |group| {
+        let members: Vec<(&StackRef, &ProfileRef)> =
+            group.iter().map(|&index| targets[index]).collect();
+        let started = std::time::Instant::now();
+        let evaluated = match members.len() {
+            0 | 1 => None,
+            _ => eval::evaluate_together(project, &members),
+        };
+        if evaluated.is_some() {
+            tracing::debug!(
+                "{} pairs evaluated together in {:.0?}",
+                members.len(),
+                started.elapsed()
+            );
+        }
+        let mut evaluated = evaluated.map(Vec::into_iter);
+        group
+            .iter()
+            .map(|&index| {
+                let one = evaluated.as_mut().and_then(Iterator::next);
+                let built = finish(project, targets[index], take_lookup(index), one, cache);
+                (index, built)
+            })
+            .collect::<Vec<_>>()
+    });
+    let mut built: Vec<(usize, Result<Built, Error>)> = built.into_iter().flatten().collect();
+    built.sort_by_key(|(index, _)| *index);
+    built.into_iter().map(|(_, result)| result).collect()
+}
+
+/// The pairs at `pending` split into at most `jobs` groups to evaluate together: a stack's
+/// pairs stay together (they share its file and modules), and stacks go to the lightest
+/// group so far, largest first, weighed by their file's size times their pairs, since a
+/// group's time is roughly its evaluation's.
+fn groups(targets: &[(&StackRef, &ProfileRef)], pending: &[usize], jobs: usize) -> Vec<Vec<usize>> {
+    let mut by_stack: BTreeMap<&std::path::Path, Vec<usize>> = BTreeMap::new();
+    for &index in pending {
+        by_stack
+            .entry(&targets[index].0.path)
+            .or_default()
+            .push(index);
+    }
+    let mut stacks: Vec<(u64, Vec<usize>)> = by_stack
+        .into_iter()
+        .map(|(path, indices)| {
+            let size = std::fs::metadata(path).map_or(1, |m| m.len().max(1));
+            (size * indices.len() as u64, indices)
+        })
+        .collect();
+    // Heaviest first; ties in (stack, profile) order, so the same inputs group alike.
+    stacks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut groups: Vec<(u64, Vec<usize>)> =
+        vec![(0, Vec::new()); jobs.clamp(1, stacks.len().max(1))];
+    for (weight, indices) in stacks {
+        if let Some(lightest) = groups.iter_mut().min_by_key(|(total, _)| *total) {
+            lightest.0 += weight;
+            lightest.1.extend(indices);
+        }
+    }
+    groups
+        .into_iter()
+        .map(|(_, mut indices)| {
+            indices.sort_unstable();
+            indices
+        })
+        .filter(|indices| !indices.is_empty())
+        .collect()
+}
+
+/// `work` applied to each item on up to `jobs` threads with [`EVAL_STACK_SIZE`] of stack
+/// (items taken in order, as threads free up), results in the items' order.
+fn in_parallel<T: Send, R: Send>(
+    jobs: usize,
+    items: Vec<T>,
+    work: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let count = items.len();
+    let queue = Mutex::new(items.into_iter().enumerate());
+    let results: Mutex<Vec<(usize, R)>> = Mutex::new(Vec::with_capacity(count));
+    let n_workers = jobs.clamp(1, count.max(1));
     std::thread::scope(|scope| {
+        let worker = || {
+            while let Some((index, item)) = next(&queue) {
+                let result = work(item);
+                lock(&results).push((index, result));
+            }
+        };
+        let mut started = 0;
         for _ in 0..n_workers {
-            let worker = || {
-                while let Some((index, (stack, profile))) = next(&queue) {
-                    let result = compile_cached(project, stack, profile, cache);
-                    lock(&results).push((index, result));
-                }
-            };
             let spawned = std::thread::Builder::new()
                 .stack_size(EVAL_STACK_SIZE)
                 .spawn_scoped(scope, worker);
-            if let Err(e) = spawned {
-                tracing::warn!("could not start a build thread: {e}");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::warn!("could not start a build thread: {e}"),
             }
+        }
+        if started == 0 {
+            // No thread at all: this one works through the queue. The berth command
+            // evaluates in child processes, so its own stack size does not matter.
+            worker();
         }
     });
     let mut results = results
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if results.len() != targets.len() {
-        // Only when no thread could be started at all: build here, on a big-stack thread.
-        return on_eval_thread(|| {
-            targets
-                .iter()
-                .map(|(stack, profile)| compile_cached(project, stack, profile, cache))
-                .collect()
-        });
-    }
     results.sort_by_key(|(index, _)| *index);
     results.into_iter().map(|(_, result)| result).collect()
 }

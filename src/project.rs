@@ -35,14 +35,14 @@ pub struct ModuleEntry {
 }
 
 /// A stack module: `modules/stacks/<name>.ncl`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct StackRef {
     pub name: String,
     pub path: PathBuf,
 }
 
 /// A profile overlay: `profiles/<name>.ncl`, or none at all (`--no-profile`).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ProfileRef {
     File { name: String, path: PathBuf },
     None,

@@ -1,4 +1,4 @@
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
@@ -7,20 +7,13 @@ use super::Outcome;
 use crate::Error;
 use crate::compile::on_eval_thread;
 use crate::eval;
-use crate::project::{ProfileRef, Project, StackRef};
+use crate::project::Project;
 
-/// The child side of evaluation (`eval::child`): evaluates one stack with one profile and
-/// writes the answer as JSON on stdout. Hidden: berth runs it, users do not.
+/// The child side of evaluation (`eval::child`): evaluates the stack × profile pairs
+/// listed as JSON on stdin (several as one program) and writes the answer as JSON on
+/// stdout. Hidden: berth runs it, users do not.
 #[derive(Debug, Args)]
 pub struct Evaluate {
-    #[arg(long)]
-    stack: String,
-    #[arg(long, value_name = "FILE")]
-    stack_path: PathBuf,
-    #[arg(long, requires = "profile_path")]
-    profile: Option<String>,
-    #[arg(long, value_name = "FILE", requires = "profile")]
-    profile_path: Option<PathBuf>,
     /// The library folder the parent materialised (the child then neither checks
     /// berth.toml nor the library again).
     #[arg(long, value_name = "DIR")]
@@ -36,18 +29,17 @@ impl Evaluate {
             Some(library) => Project::opened(root, library),
             None => Project::open(root)?,
         };
-        let stack = StackRef {
-            name: self.stack,
-            path: self.stack_path,
-        };
-        let profile = match (self.profile, self.profile_path) {
-            (Some(name), Some(path)) => ProfileRef::File { name, path },
-            _ => ProfileRef::None,
-        };
+        let mut request = String::new();
+        // An unreadable request is answered as one that does not parse.
+        let _ = std::io::stdin().read_to_string(&mut request);
         let checked = self.modules_checked;
-        let answer = on_eval_thread(|| Ok(eval::answer(&project, &stack, &profile, checked)))?;
         // A parent that went away has no use for the answer.
-        let _ = std::io::stdout().write_all(answer.as_bytes());
+        let _ = on_eval_thread(|| {
+            let mut stdout = std::io::stdout().lock();
+            let _ = eval::answer(&project, &request, checked, &mut stdout);
+            let _ = stdout.flush();
+            Ok(())
+        });
         Ok(Outcome::Done)
     }
 }

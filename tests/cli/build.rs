@@ -423,3 +423,26 @@ fun profile => {
         serde_json::json!({ "driver": "json-file", "options": { "max-size": "20m", "max-file": "5" } })
     );
 }
+
+/// A full build evaluates several stacks as one Nickel program; one broken stack among
+/// them is still reported exactly as when it is built alone, and nothing is written.
+#[test]
+fn a_broken_stack_among_others_is_reported_as_when_built_alone() {
+    let good = "fun profile => { services.web = { image = \"nginx:1\" } }\n";
+    let broken = "fun profile => {\n  services.web = {\n    image = \"nginx:1\",\n    enviroment = {},\n  },\n}\n";
+    let project = || {
+        Berth::schemas_only()
+            .file("modules/stacks/a.ncl", good)
+            .file("modules/stacks/b.ncl", broken)
+            .file("modules/stacks/c.ncl", good)
+    };
+    let (alone, _dir) = project()
+        .args(["build", "--stack", "b", "--profile", "dev", "--out", "out"])
+        .run();
+    alone.code(2).wrote_nothing();
+    let (all, _dir) = project().args(["build", "--out", "out"]).run();
+    all.code(2)
+        .stderr_contains("modules/stacks/b.ncl:4:5")
+        .stderr_contains(alone.stderr.trim())
+        .wrote_nothing();
+}

@@ -108,6 +108,32 @@ fn a_value_built_deep_by_recursion_is_an_error_naming_the_stack_file() {
     }
 }
 
+/// In a full build the stacks are evaluated together, in one process: the one whose
+/// value exhausts the stack is still the one named.
+#[test]
+fn a_stack_built_deep_among_others_is_the_one_named() {
+    let (out, _dir) = Berth::schemas_only()
+        .file(
+            "modules/stacks/a.ncl",
+            "fun profile => { services.web.image = \"x\" }\n",
+        )
+        .file(
+            "modules/stacks/deep.ncl",
+            &recursive(200_000, "environment = { DEEP = std.serialize 'Json F_N }"),
+        )
+        .file(
+            "modules/stacks/z.ncl",
+            "fun profile => { services.web.image = \"x\" }\n",
+        )
+        .args(["build", "--out", "out"])
+        .run();
+    out.code(2)
+        .stderr_contains(
+            "modules/stacks/deep.ncl: the evaluator ran out of stack: a value is nested too deep",
+        )
+        .wrote_nothing();
+}
+
 /// A deep value the child could evaluate (a schema of the project's own lets one through)
 /// is refused as it comes back, before berth's own code recurses through it.
 #[test]
