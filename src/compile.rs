@@ -343,43 +343,39 @@ fn compile_targets(
     built.into_iter().map(|(_, result)| result).collect()
 }
 
-/// The pairs at `pending` split into at most `jobs` groups to evaluate together: a stack's
-/// pairs stay together (they share its file and modules), and stacks go to the lightest
-/// group so far, largest first, weighed by their file's size times their pairs, since a
-/// group's time is roughly its evaluation's.
+/// The pairs at `pending` (in (stack, profile) order) split into at most `jobs` runs of
+/// neighbours to evaluate together, of about equal weight, since a group's time is
+/// roughly its evaluation's: a pair weighs its stack file's size. Runs of neighbours keep
+/// a stack's pairs together (they share its file and modules) except where a cut must
+/// fall, and when only one stack changed its pairs still spread over every thread.
 fn groups(targets: &[(&StackRef, &ProfileRef)], pending: &[usize], jobs: usize) -> Vec<Vec<usize>> {
-    let mut by_stack: BTreeMap<&std::path::Path, Vec<usize>> = BTreeMap::new();
-    for &index in pending {
-        by_stack
-            .entry(&targets[index].0.path)
-            .or_default()
-            .push(index);
-    }
-    let mut stacks: Vec<(u64, Vec<usize>)> = by_stack
-        .into_iter()
-        .map(|(path, indices)| {
-            let size = std::fs::metadata(path).map_or(1, |m| m.len().max(1));
-            (size * indices.len() as u64, indices)
+    let mut sizes = BTreeMap::new();
+    let weights: Vec<u64> = pending
+        .iter()
+        .map(|&index| {
+            let path = &targets[index].0.path;
+            *sizes
+                .entry(path)
+                .or_insert_with(|| std::fs::metadata(path).map_or(1, |m| m.len().max(1)))
         })
         .collect();
-    // Heaviest first; ties in (stack, profile) order, so the same inputs group alike.
-    stacks.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut groups: Vec<(u64, Vec<usize>)> =
-        vec![(0, Vec::new()); jobs.clamp(1, stacks.len().max(1))];
-    for (weight, indices) in stacks {
-        if let Some(lightest) = groups.iter_mut().min_by_key(|(total, _)| *total) {
-            lightest.0 += weight;
-            lightest.1.extend(indices);
+    let n = jobs.clamp(1, pending.len().max(1)) as u64;
+    let total: u64 = weights.iter().sum();
+    let mut groups = vec![Vec::new()];
+    let (mut sum, mut cuts) = (0, 1);
+    for (&index, &weight) in pending.iter().zip(&weights) {
+        // Cut before a pair whose middle lies past the next boundary.
+        if cuts < n && sum + weight / 2 > total * cuts / n {
+            groups.push(Vec::new());
+            cuts += 1;
         }
+        if let Some(group) = groups.last_mut() {
+            group.push(index);
+        }
+        sum += weight;
     }
+    groups.retain(|group| !group.is_empty());
     groups
-        .into_iter()
-        .map(|(_, mut indices)| {
-            indices.sort_unstable();
-            indices
-        })
-        .filter(|indices| !indices.is_empty())
-        .collect()
 }
 
 /// `work` applied to each item on up to `jobs` threads with [`EVAL_STACK_SIZE`] of stack
