@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::Error;
-use crate::compile::{compile_one, on_eval_thread};
+use crate::compile::{compile_one_cached, on_eval_thread};
 use crate::project::{ProfileRef, Project, StackRef};
 use crate::render::Artifact;
 use converge::{Failure, Interrupt, Progress, Stopped, converge};
@@ -187,6 +187,8 @@ pub struct Target<'a> {
     pub backup_root: Option<PathBuf>,
     /// How many backups of each service to keep there.
     pub keep_backups: usize,
+    /// The build cache, whose evaluation of the same inputs stands in for evaluating.
+    pub cache: Option<crate::cache::Cache>,
 }
 
 /// The model compiled and placed on this host.
@@ -359,8 +361,14 @@ fn file_secret_values(
 }
 
 fn prepare(target: &Target<'_>, create_key: bool) -> Result<Prepared, Error> {
-    let (model, built) =
-        on_eval_thread(|| compile_one(target.project, &target.stack, &target.profile))?;
+    let (model, built) = on_eval_thread(|| {
+        compile_one_cached(
+            target.project,
+            &target.stack,
+            &target.profile,
+            target.cache.as_ref(),
+        )
+    })?;
     let problems = spec::unsupported(&model);
     if !problems.is_empty() {
         return Err(ApplyError::Preflight { problems }.into());

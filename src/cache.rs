@@ -88,6 +88,9 @@ enum Stored {
     /// The files (project-relative) a build of this closure read outside it: the result is
     /// under [`Key::with_reads`] of them.
     Reads(Vec<String>),
+    /// The evaluation of this closure, under [`Key::evaluated`] (for `plan` and `apply`,
+    /// which need the model a build entry does not keep).
+    Evaluated(Box<eval::Evaluated>),
 }
 
 /// The cache's answer for one stack × profile.
@@ -137,7 +140,7 @@ impl Cache {
                     _ => None,
                 }
             }
-            None => None,
+            Some(Stored::Evaluated(_)) | None => None,
         };
         found.map_or(Lookup::Miss(closure), Lookup::Hit)
     }
@@ -156,6 +159,37 @@ impl Cache {
         );
         self.put(closure, &Stored::Reads(reads.keys().cloned().collect()));
         self.put(&key, &Stored::Built(entry));
+    }
+
+    /// The evaluation of `stack` with `profile` kept for the same inputs, else the one
+    /// `evaluate` makes, kept for the next time (`plan` then `apply` evaluate once).
+    ///
+    /// # Errors
+    /// `evaluate`'s.
+    pub fn evaluated<E>(
+        &self,
+        project: &Project,
+        stack: &StackRef,
+        profile: &ProfileRef,
+        evaluate: impl FnOnce() -> Result<eval::Evaluated, E>,
+    ) -> Result<eval::Evaluated, E> {
+        let Some(key) = self
+            .closure_key(project, stack, profile)
+            .map(|closure| closure.evaluated())
+        else {
+            return evaluate();
+        };
+        if let Some(Stored::Evaluated(evaluated)) = self.get(&key) {
+            tracing::debug!(
+                "{}/{}: evaluation reused from the cache",
+                stack.name,
+                profile.name()
+            );
+            return Ok(*evaluated);
+        }
+        let evaluated = evaluate()?;
+        self.put(&key, &Stored::Evaluated(Box::new(evaluated.clone())));
+        Ok(evaluated)
     }
 
     /// The digest of everything evaluating `stack` with `profile` reads; `None` when its
@@ -234,6 +268,15 @@ impl Cache {
 }
 
 impl Key {
+    /// The key of this closure's evaluation (a function of the closure alone: evaluating
+    /// reads nothing outside it).
+    fn evaluated(&self) -> Key {
+        let mut hasher = Sha256::new();
+        hasher.update(self.0.as_bytes());
+        hasher.update(b"\0evaluated");
+        Key(hex(&hasher.finalize()))
+    }
+
     /// The key of a result built from this closure and the files read outside it
     /// (project-relative path, and text or `None` when unreadable).
     fn with_reads<'a>(&self, reads: impl Iterator<Item = (&'a str, Option<String>)>) -> Key {

@@ -84,6 +84,28 @@ pub fn compile_one(
     compile_reading(project, stack, profile).map(|(model, built, _)| (model, built))
 }
 
+/// [`compile_one`], reusing the evaluation `cache` keeps for the same inputs (and keeping
+/// this one's): what `plan` and `apply` build their model from.
+///
+/// # Errors
+/// As [`compile_one`].
+pub fn compile_one_cached(
+    project: &Project,
+    stack: &StackRef,
+    profile: &ProfileRef,
+    cache: Option<&Cache>,
+) -> Result<(Stack, Built), Error> {
+    let Some(cache) = cache else {
+        return compile_one(project, stack, profile);
+    };
+    let evaluated = cache.evaluated(project, stack, profile, || {
+        eval::evaluate(project, stack, profile)
+    })?;
+    let (model, built, _) = compile_evaluated(project, stack, profile, &evaluated)?;
+    cache.prune();
+    Ok((model, built))
+}
+
 /// [`compile_one`], with the files the render read outside the Nickel closure (the
 /// templates of `files`: project-relative path → the text used), which a cache key covers.
 fn compile_reading(

@@ -38,7 +38,7 @@ use crate::project::{ProfileRef, Project, StackRef};
 pub const EVAL_STACK_SIZE: usize = 64 << 20;
 
 /// The result of evaluating a stack: the value, and where its fields came from.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Evaluated {
     pub value: serde_json::Value,
     pub positions: Positions,

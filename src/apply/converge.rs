@@ -1,8 +1,9 @@
 //! Carries out a plan: networks and volumes first, leftovers removed, then one task per
 //! service that waits until each dependency meets its condition (started, healthy,
 //! completed), (re)creates and starts its containers, and watches them until they settle.
-//! Services whose dependencies are met start at once, in parallel; health is polled every
-//! [`POLL`], so a dependent starts within that much of its dependency turning healthy.
+//! Services whose dependencies are met start at once, in parallel; a container is looked
+//! at again when the engine reports an event about it (so a dependent starts as soon as
+//! its dependency turns healthy), and every [`POLL_BESIDE_EVENTS`] anyway.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use tokio::sync::watch;
 use super::ApplyError;
 use super::engine::{
     Engine, Health, LABEL_HASH, LABEL_PROFILE, LABEL_REPLICA, LABEL_SERVICE, LABEL_STACK, POLL,
-    Status, create_body,
+    POLL_BESIDE_EVENTS, Status, create_body,
 };
 use super::plan::{Change, ContainerStep, Plan};
 use super::spec::{AddressSpec, Desired, ServiceSpec};
@@ -335,6 +336,37 @@ fn gave_up(stopped: &Stopped) -> bool {
     matches!(stopped, Stopped::Service(f) if f.reason.starts_with("dependency "))
 }
 
+/// Waits between two looks at some containers: until the engine reports an event about
+/// them, or [`POLL_BESIDE_EVENTS`] has passed; every [`POLL`] once the engine's event
+/// stream has ended.
+struct Watch {
+    changes: Option<futures_util::stream::BoxStream<'static, ()>>,
+}
+
+impl Watch {
+    fn new(engine: &Engine, ids: &[String]) -> Watch {
+        Watch {
+            changes: Some(engine.changes(ids)),
+        }
+    }
+
+    async fn next(&mut self) {
+        use futures_util::StreamExt;
+        let Some(changes) = &mut self.changes else {
+            tokio::time::sleep(POLL).await;
+            return;
+        };
+        tokio::select! {
+            change = changes.next() => {
+                if change.is_none() {
+                    self.changes = None;
+                }
+            }
+            () = tokio::time::sleep(POLL_BESIDE_EVENTS) => {}
+        }
+    }
+}
+
 struct ServiceTask {
     engine: Engine,
     stack: String,
@@ -355,8 +387,16 @@ impl ServiceTask {
     async fn run(mut self, reached: &watch::Sender<Reached>) -> Result<(), Stopped> {
         // A service left as it was settles quietly; only changes are news.
         self.quiet = self.steps.iter().all(|s| s.step.change == Change::Keep);
-        // New containers are created at once, whatever their dependencies: only starting
-        // them has to wait, and creation then costs nothing on the critical path.
+        // New containers are created before their dependencies are ready (only starting
+        // them has to wait), but once those have started: creating them beside the
+        // dependencies' own creation and start made those wait for the engine.
+        for (_, _, receiver) in &self.dependencies {
+            let mut receiver = receiver.clone();
+            tokio::select! {
+                _ = receiver.wait_for(|r| *r != Reached::Pending) => {}
+                () = self.interrupt.wait() => return Err(Stopped::Interrupted),
+            }
+        }
         let mut steps = std::mem::take(&mut self.steps);
         for step in &mut steps {
             if step.step.change == Change::Create {
@@ -504,6 +544,8 @@ impl ServiceTask {
         let deadline = Instant::now() + self.timeout;
         let has_healthcheck = self.spec.container.healthcheck.is_some();
         let mut announced = Reached::Pending;
+        let ids_only: Vec<String> = ids.iter().map(|(_, id)| id.clone()).collect();
+        let mut watch = Watch::new(&self.engine, &ids_only);
         loop {
             self.interrupt.check()?;
             let mut all = Vec::new();
@@ -551,7 +593,7 @@ impl ServiceTask {
                 let (name, id) = ids.first().cloned().unwrap_or_default();
                 return Err(self.failed(name, &id, self.not_ready()).await);
             }
-            tokio::time::sleep(POLL).await;
+            watch.next().await;
         }
     }
 
@@ -611,6 +653,7 @@ impl ServiceTask {
     async fn until_ready(&self, name: &str, id: &str) -> Result<(), Stopped> {
         let deadline = Instant::now() + self.timeout;
         let has_healthcheck = self.spec.container.healthcheck.is_some();
+        let mut watch = Watch::new(&self.engine, &[id.to_string()]);
         loop {
             self.interrupt.check()?;
             let status = self.engine.status(id).await.map_err(Stopped::Engine)?;
@@ -628,7 +671,7 @@ impl ServiceTask {
             if Instant::now() >= deadline {
                 return Err(self.failed(name.to_string(), id, self.not_ready()).await);
             }
-            tokio::time::sleep(POLL).await;
+            watch.next().await;
         }
     }
 

@@ -15,8 +15,9 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
-    InspectContainerOptions, ListContainersOptionsBuilder, ListNetworksOptions, ListVolumesOptions,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    ListNetworksOptions, ListVolumesOptions, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::StreamExt;
 
@@ -242,6 +243,24 @@ impl Observer {
             Some(ContainerStateStatusEnum::EXITED) => Status::Exited(state.exit_code.unwrap_or(0)),
             other => Status::Other(format!("{other:?}").to_lowercase()),
         })
+    }
+
+    /// The engine's events about the containers `ids` (started, died, health changed…),
+    /// each one only a sign that [`Observer::status`] may have changed: a dependent then
+    /// starts when its dependency turns healthy, not up to a poll later. Ends when the
+    /// engine ends or breaks the stream.
+    pub fn changes(&self, ids: &[String]) -> futures_util::stream::BoxStream<'static, ()> {
+        let filters = HashMap::from([
+            ("type", vec!["container"]),
+            ("container", ids.iter().map(String::as_str).collect()),
+            ("event", WATCHED_EVENTS.to_vec()),
+        ]);
+        let options = EventsOptionsBuilder::default().filters(&filters).build();
+        self.docker
+            .events(Some(options))
+            .take_while(|event| std::future::ready(event.is_ok()))
+            .map(|_| ())
+            .boxed()
     }
 
     /// The last `lines` lines of a container's output, for failure reports.
@@ -896,8 +915,25 @@ fn restart_policy(restart: &str) -> RestartPolicy {
     }
 }
 
-/// How often convergence asks the engine how a container is doing.
+/// How often convergence asks the engine how a container is doing, when the engine's
+/// event stream is not there to say when to.
 pub const POLL: Duration = Duration::from_millis(25);
+
+/// How often it asks anyway while the event stream is there: events sent before the
+/// stream was open are not sent again.
+pub const POLL_BESIDE_EVENTS: Duration = Duration::from_millis(250);
+
+/// What makes a container worth asking about again: it started, ended or was removed,
+/// or its health changed (the engine matches `health_status` to `health_status: healthy`).
+const WATCHED_EVENTS: [&str; 7] = [
+    "start",
+    "die",
+    "oom",
+    "restart",
+    "destroy",
+    "rename",
+    "health_status",
+];
 
 /// A container's settings on one network: the names it answers to, its fixed addresses.
 fn endpoint(aliases: Vec<String>, address: Option<&AddressSpec>) -> EndpointSettings {

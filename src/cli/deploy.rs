@@ -29,6 +29,8 @@ pub struct Deployment {
     pub no_profile: bool,
     #[command(flatten)]
     pub place: Place,
+    #[command(flatten)]
+    cache: super::CacheArgs,
 }
 
 /// Where this host keeps what berth needs besides the modules.
@@ -98,6 +100,7 @@ impl Deployment {
             build_root: project.root().to_path_buf(),
             backup_root: None,
             keep_backups: crate::apply::backup::DEFAULT_KEEP,
+            cache: self.cache.open(project)?,
         })
     }
 }

@@ -12,7 +12,7 @@ use crate::error::Location;
 use crate::project::Project;
 
 /// Field path (`services.api.ports[0].published`) to the place its value was written.
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Positions {
     by_path: BTreeMap<String, Location>,
 }

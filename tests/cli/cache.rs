@@ -434,3 +434,61 @@ fn entries_unused_for_30_days_are_pruned() {
     berth(root, cache.path(), &["build", cap, "0b", "--out", "out2"]).code(0);
     assert_eq!(entries(cache.path()), Vec::<PathBuf>::new());
 }
+
+/// `plan` and `apply` need the model, which a build entry does not keep: the cache keeps
+/// their evaluation too, under the same closure, so the second `plan` of the same inputs
+/// evaluates nothing, says the same, and an edit is still seen.
+#[test]
+fn plan_reuses_an_evaluation_of_the_same_inputs() {
+    if !crate::support::engine_answers("cache", "plan_reuses_an_evaluation_of_the_same_inputs") {
+        return;
+    }
+    let cache = tempfile::tempdir().expect("cache dir");
+    let state = tempfile::tempdir().expect("state dir");
+    let (_, dir) = Berth::schemas_only()
+        .file("modules/stacks/web.ncl", WEB)
+        .args(["list"])
+        .run();
+    let state = state.path().to_string_lossy().to_string();
+    let plan = |root: &Path| {
+        berth(
+            root,
+            cache.path(),
+            &[
+                "-vv",
+                "plan",
+                "--stack",
+                "web",
+                "--profile",
+                "dev",
+                "--state-dir",
+                &state,
+            ],
+        )
+    };
+    // Exit 1: there are changes to apply.
+    let first = plan(dir.path());
+    first.code(1);
+    assert!(
+        !first.stderr.contains("evaluation reused from the cache"),
+        "{}",
+        first.stderr
+    );
+    let second = plan(dir.path());
+    second
+        .code(1)
+        .stderr_contains("web/dev: evaluation reused from the cache");
+    assert_eq!(second.stdout, first.stdout);
+    std::fs::write(
+        dir.path().join("modules/stacks/web.ncl"),
+        WEB.replace("nginx:1.27-alpine", "nginx:1.28-alpine"),
+    )
+    .expect("edit");
+    let edited = plan(dir.path());
+    edited.code(1).stdout_contains("nginx:1.28-alpine");
+    assert!(
+        !edited.stderr.contains("evaluation reused from the cache"),
+        "{}",
+        edited.stderr
+    );
+}
