@@ -45,8 +45,8 @@ pub fn evaluate_in_children(executable: PathBuf) {
     let _ = EXECUTABLE.set(executable);
 }
 
-/// The child's side: reads the [`Request`] in `request`, evaluates it in this process and
-/// writes the [`Answer`] as JSON to `out`. Must run on a thread with
+/// The child's side: reads the `Request` in `request`, evaluates it in this process and
+/// writes the `Answer` as JSON to `out`. Must run on a thread with
 /// [`super::EVAL_STACK_SIZE`] of stack (writing the JSON recurses too).
 /// `modules_checked`: the parent checked the nesting of every project module already.
 ///
