@@ -301,14 +301,30 @@ async fn run_services(
             secrets: secrets.clone(),
             interrupt: interrupt.clone(),
         };
-        tasks.push(tokio::spawn(async move {
-            let outcome = task.run(&sender).await;
-            if outcome.is_err() {
-                sender.send_replace(Reached::Failed);
-            }
-            outcome
-        }));
+        tasks.push((task, sender));
     }
+    // Compose's order: every new container is created, then they start in dependency
+    // order. Creating a container fills an empty named volume from its image (Docker's
+    // copy-up, ownership included), so it must come before any container of the volume
+    // runs: a one-shot job's chown of the volume would otherwise be undone. Creation then
+    // costs nothing on the critical path but the longest one.
+    let created =
+        futures_util::future::join_all(tasks.iter_mut().map(|(task, _)| task.create_new())).await;
+    if let Some(stopped) = created.into_iter().find_map(Result::err) {
+        return Err(stopped);
+    }
+    let tasks: Vec<_> = tasks
+        .into_iter()
+        .map(|(task, sender)| {
+            tokio::spawn(async move {
+                let outcome = task.run(&sender).await;
+                if outcome.is_err() {
+                    sender.send_replace(Reached::Failed);
+                }
+                outcome
+            })
+        })
+        .collect();
     let mut failures = Vec::new();
     for task in tasks {
         let outcome = task.await.unwrap_or_else(|e| {
@@ -387,23 +403,7 @@ impl ServiceTask {
     async fn run(mut self, reached: &watch::Sender<Reached>) -> Result<(), Stopped> {
         // A service left as it was settles quietly; only changes are news.
         self.quiet = self.steps.iter().all(|s| s.step.change == Change::Keep);
-        // New containers are created before their dependencies are ready (only starting
-        // them has to wait), but once those have started: creating them beside the
-        // dependencies' own creation and start made those wait for the engine.
-        for (_, _, receiver) in &self.dependencies {
-            let mut receiver = receiver.clone();
-            tokio::select! {
-                _ = receiver.wait_for(|r| *r != Reached::Pending) => {}
-                () = self.interrupt.wait() => return Err(Stopped::Interrupted),
-            }
-        }
-        let mut steps = std::mem::take(&mut self.steps);
-        for step in &mut steps {
-            if step.step.change == Change::Create {
-                self.interrupt.check()?;
-                step.existing = Some(self.create(&step.step.name, step.replica).await?);
-            }
-        }
+        let steps = std::mem::take(&mut self.steps);
         for (dependency, condition, mut receiver) in std::mem::take(&mut self.dependencies) {
             let waited = tokio::select! {
                 waited = receiver.wait_for(|r| r.meets(condition) || *r == Reached::Failed) => {
@@ -426,6 +426,19 @@ impl ServiceTask {
             ids.push((step.step.name.clone(), self.carry_out(&step).await?));
         }
         self.settle(&ids, reached).await
+    }
+
+    /// Creates the service's new containers (see [`run_services`]).
+    async fn create_new(&mut self) -> Result<(), Stopped> {
+        let mut steps = std::mem::take(&mut self.steps);
+        for step in &mut steps {
+            if step.step.change == Change::Create {
+                self.interrupt.check()?;
+                step.existing = Some(self.create(&step.step.name, step.replica).await?);
+            }
+        }
+        self.steps = steps;
+        Ok(())
     }
 
     /// Makes one container match its step; returns its id.
