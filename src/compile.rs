@@ -317,27 +317,24 @@ fn compile_targets(
         targets.iter().copied().enumerate().collect(),
         |(_, (stack, profile))| look_up(project, stack, profile, cache),
     );
-    let lookups = Mutex::new(lookups.into_iter().map(Some).collect::<Vec<_>>());
-    let take_lookup = |index: usize| {
-        lock(&lookups)
-            .get_mut(index)
-            .and_then(Option::take)
-            .unwrap_or(Lookup::Uncacheable)
-    };
-    let pending: Vec<usize> = lock(&lookups)
-        .iter()
-        .enumerate()
-        .filter(|(_, lookup)| !matches!(lookup, Some(Lookup::Hit(_))))
-        .map(|(index, _)| index)
+    let pending: Vec<usize> = (0..targets.len())
+        .filter(|&index| !matches!(lookups[index], Lookup::Hit(_)))
         .collect();
-    let mut work: Vec<Vec<usize>> = (0..targets.len())
-        .filter(|index| !pending.contains(index))
-        .map(|index| vec![index])
+    let mut lookups: Vec<Option<Lookup>> = lookups.into_iter().map(Some).collect();
+    let mut take = |index: usize| (index, lookups[index].take().unwrap_or(Lookup::Uncacheable));
+    // A hit is a group of its own (nothing to evaluate); the rest are grouped to evaluate.
+    let mut work: Vec<Vec<(usize, Lookup)>> = (0..targets.len())
+        .filter(|index| pending.binary_search(index).is_err())
+        .map(|index| vec![take(index)])
         .collect();
-    work.extend(groups(&targets, &pending, jobs));
+    work.extend(
+        groups(&targets, &pending, jobs)
+            .into_iter()
+            .map(|group| group.into_iter().map(&mut take).collect()),
+    );
     let built = in_parallel(jobs, work, |group| {
         let members: Vec<(&StackRef, &ProfileRef)> =
-            group.iter().map(|&index| targets[index]).collect();
+            group.iter().map(|(index, _)| targets[*index]).collect();
         let started = std::time::Instant::now();
         let evaluated = match members.len() {
             0 | 1 => None,
@@ -352,11 +349,10 @@ fn compile_targets(
         }
         let mut evaluated = evaluated.map(Vec::into_iter);
         group
-            .iter()
-            .map(|&index| {
+            .into_iter()
+            .map(|(index, lookup)| {
                 let one = evaluated.as_mut().and_then(Iterator::next);
-                let built = finish(project, targets[index], take_lookup(index), one, cache);
-                (index, built)
+                (index, finish(project, targets[index], lookup, one, cache))
             })
             .collect::<Vec<_>>()
     });

@@ -10,7 +10,7 @@ use crate::project::Project;
 /// would change, 1 when something would, 2 on error.
 #[derive(Debug, Args)]
 #[command(
-    after_help = "Examples:\n  berth plan --stack rag-engine --profile staging\n  berth plan --stack ape --profile prod-lite --host ssh://deploy@prod-1.example.com"
+    after_help = "Examples:\n  berth plan --stack rag-engine --profile staging\n  berth plan --stack ape --profile prod-lite --host ssh://deploy@prod-1.example.com\n  berth plan --stack melvin --profile dev --no-cache      # evaluate afresh, ignore the build cache"
 )]
 pub struct Plan {
     #[command(flatten)]
